@@ -1,0 +1,270 @@
+//! `encap show MESSAGE`: one message through the pipeline, offline, no privileges needed.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddrV4;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use serde_json::{Map, Value as Json};
+use termcolor::WriteColor;
+
+use encap::layers::ethernet::{parse_mac, Mac};
+use encap::layers::tcp::{self, parse_flags, TcpOption};
+use encap::pcap::FrameWriter;
+use encap::pipeline::{
+    self, linux_data_options, linux_syn_options, ChecksumMode, Encapsulated, Params,
+};
+use encap::render;
+
+use super::UsageError;
+
+/// How much of the pipeline to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    /// The four stages, each with its field table and a hex dump.
+    Full,
+    /// One line per layer.
+    Summary,
+}
+
+/// Arguments of `encap show`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Defaults are what Linux puts on lo for a chat message: zero MACs, TTL 64, DF, \
+timestamps option, window 64 (scaled by 2^10). Example: encap show hello --flags PA --seq 1 --ack 1"
+)]
+pub struct Args {
+    /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show ""
+    pub message: String,
+    /// Source address and port.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:40000", value_parser = parse_endpoint)]
+    pub src: SocketAddrV4,
+    /// Destination address and port.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_endpoint)]
+    pub dst: SocketAddrV4,
+    /// Sequence number.
+    #[arg(long, default_value_t = 1)]
+    pub seq: u32,
+    /// Acknowledgment number.
+    #[arg(long, default_value_t = 1)]
+    pub ack: u32,
+    /// TCP flags as tcpdump's letters: S SYN, A ACK, P PSH, F FIN, R RST, U URG, E ECE, W CWR.
+    #[arg(long, default_value = "PA", value_parser = parse_flag_letters)]
+    pub flags: u16,
+    /// TCP window field (before scaling).
+    #[arg(long, default_value_t = 64)]
+    pub window: u16,
+    /// TCP urgent pointer.
+    #[arg(long, default_value_t = 0)]
+    pub urgent: u16,
+    /// IPv4 identification.
+    #[arg(long, default_value_t = 1)]
+    pub id: u16,
+    /// IPv4 time to live.
+    #[arg(long, default_value_t = 64)]
+    pub ttl: u8,
+    /// IPv4 DSCP (0-63).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..64))]
+    pub dscp: u8,
+    /// IPv4 ECN (0-3).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..4))]
+    pub ecn: u8,
+    /// Clear IPv4's Don't Fragment bit (Linux sets it).
+    #[arg(long)]
+    pub no_df: bool,
+    /// IPv4 options as hex bytes, a multiple of 4 (e.g. 01010100).
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    pub ip_options: Option<Vec<u8>>,
+    /// Source MAC address.
+    #[arg(long, value_name = "MAC", default_value = "00:00:00:00:00:00", value_parser = parse_mac)]
+    pub src_mac: Mac,
+    /// Destination MAC address.
+    #[arg(long, value_name = "MAC", default_value = "00:00:00:00:00:00", value_parser = parse_mac)]
+    pub dst_mac: Mac,
+    /// MSS option value (SYN options default to 65495, lo's MTU 65536 - 40).
+    #[arg(long)]
+    pub mss: Option<u16>,
+    /// Window scale option value (SYN options default to 10).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=14))]
+    pub wscale: Option<u8>,
+    /// Timestamps option TSval.
+    #[arg(long, default_value_t = 1)]
+    pub tsval: u32,
+    /// Timestamps option TSecr.
+    #[arg(long, default_value_t = 1)]
+    pub tsecr: u32,
+    /// No TCP options at all: a 20-byte TCP header.
+    #[arg(long, conflicts_with_all = ["mss", "wscale"])]
+    pub no_options: bool,
+    /// Write the TCP checksum as Linux does on lo (checksum offload): the pseudo-header sum only.
+    #[arg(long)]
+    pub offload: bool,
+    /// Split a message into segments of at most this many payload bytes, each shown.
+    #[arg(long, value_name = "MSS", num_args = 0..=1, default_missing_value = "65483")]
+    pub segment: Option<usize>,
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = View::Full)]
+    pub view: View,
+    /// Also show what a real Ethernet wire adds: preamble, padding, FCS, inter-frame gap.
+    #[arg(long)]
+    pub wire: bool,
+    /// Print one JSON object per frame, with Wireshark's field names, instead of the views.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the frame(s) to a pcap file (without FCS, as captures store frames).
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
+    pub write: Option<std::path::PathBuf>,
+}
+
+/// Parses `IP:PORT` for an IPv4 endpoint.
+///
+/// # Errors
+/// Says what form is expected.
+pub fn parse_endpoint(s: &str) -> Result<SocketAddrV4, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 address and port; write it like 127.0.0.1:6666"))
+}
+
+fn parse_flag_letters(s: &str) -> Result<u16, String> {
+    parse_flags(s)
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    let clean: String = s.chars().filter(|c| !matches!(c, ' ' | ':')).collect();
+    if clean.len() % 2 != 0 {
+        return Err(format!("{s:?} has an odd number of hex digits"));
+    }
+    (0..clean.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&clean[i..i + 2], 16)
+                .map_err(|_| format!("{:?} in {s:?} is not a hex byte", &clean[i..i + 2]))
+        })
+        .collect()
+}
+
+impl Args {
+    /// The pipeline parameters these arguments describe.
+    pub fn params(&self) -> Params {
+        let mut p = Params::between(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
+        p.tcp.seq = self.seq;
+        p.tcp.ack = self.ack;
+        p.tcp.flags = self.flags;
+        p.tcp.window = self.window;
+        p.tcp.urgent = self.urgent;
+        p.ip.identification = self.id;
+        p.ip.ttl = self.ttl;
+        p.ip.dscp = self.dscp;
+        p.ip.ecn = self.ecn;
+        p.ip.dont_fragment = !self.no_df;
+        p.ip.options = self.ip_options.clone().unwrap_or_default();
+        p.tcp.options = if self.no_options {
+            Vec::new()
+        } else if self.flags & tcp::field::FLG_SYN != 0 {
+            let tsecr = if self.flags & tcp::field::FLG_ACK != 0 {
+                self.tsecr
+            } else {
+                0
+            };
+            linux_syn_options(
+                self.mss.unwrap_or(65495),
+                self.tsval,
+                tsecr,
+                self.wscale.unwrap_or(10),
+            )
+        } else {
+            let mut o = Vec::new();
+            if let Some(m) = self.mss {
+                o.push(TcpOption::Mss(m));
+            }
+            if let Some(s) = self.wscale {
+                o.extend([TcpOption::Nop, TcpOption::WindowScale(s)]);
+            }
+            o.extend(linux_data_options(self.tsval, self.tsecr));
+            o
+        };
+        p.checksum = if self.offload {
+            ChecksumMode::Offloaded
+        } else {
+            ChecksumMode::Full
+        };
+        p
+    }
+}
+
+/// Runs `encap show`.
+///
+/// # Errors
+/// A message that does not fit (exit status 2), or an I/O error.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    let params = args.params();
+    let msg = args.message.as_bytes();
+    let frames: Vec<Encapsulated> = match args.segment {
+        Some(0) => {
+            return Err(UsageError("--segment needs a size of at least 1 byte".into()).into())
+        }
+        Some(mss) => pipeline::segment(msg, &params, mss)?,
+        None => vec![pipeline::encapsulate(msg, &params)?],
+    };
+    if let Some(path) = &args.write {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = FrameWriter::new(BufWriter::new(file))
+            .with_context(|| format!("writing {}", path.display()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        for f in &frames {
+            w.write(now, f.frame())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        w.into_inner()
+            .flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    for (i, frame) in frames.iter().enumerate() {
+        if args.json {
+            writeln!(out, "{}", json(frame))?;
+            continue;
+        }
+        if frames.len() > 1 {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "=== segment {} of {} ===", i + 1, frames.len())?;
+        }
+        match args.view {
+            View::Full => render::pipeline::full(out, frame)?,
+            View::Summary => render::pipeline::summary(out, frame)?,
+        }
+        if args.wire {
+            writeln!(out)?;
+            render::pipeline::wire(out, frame)?;
+        }
+    }
+    if let (Some(path), false) = (&args.write, args.json) {
+        writeln!(
+            out,
+            "\nwrote {} frame(s) to {}",
+            frames.len(),
+            path.display()
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON object for a frame: every field by its Wireshark name, plus the frame length and FCS.
+fn json(frame: &Encapsulated) -> Json {
+    let mut obj = Map::new();
+    obj.insert("frame.len".into(), Json::from(frame.frame().len()));
+    if let Ok(d) = pipeline::decapsulate(frame.frame()) {
+        render::json::add_fields(&mut obj, &d.layers());
+        obj.insert("tcp.len".into(), Json::from(d.payload().len()));
+    }
+    obj.insert("eth.fcs".into(), Json::from(frame.fcs()));
+    Json::Object(obj)
+}

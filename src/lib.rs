@@ -1,0 +1,13 @@
+//! `encap` makes the TCP/IP stack visible: a chat message passes through TCP, IPv4 and Ethernet II
+//! one explicit layer at a time, and the frames the Linux kernel really sends are decoded with the
+//! same field tables and checked against the model.
+//!
+//! The library is pure: [`layers`], [`pipeline`] and [`checksum`] open no sockets, read no clock
+//! and draw no random numbers. The renderers in [`render`] write into a writer they are given.
+//! Sockets, capture and files live in the binary's subcommands.
+
+pub mod checksum;
+pub mod layers;
+pub mod pcap;
+pub mod pipeline;
+pub mod render;

@@ -1,0 +1,70 @@
+//! The `encap` command line: one thin file per subcommand under `cmd/`.
+
+mod cmd;
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use termcolor::{ColorChoice, StandardStream};
+
+/// See a chat message pass through TCP, IPv4 and Ethernet II, byte by byte.
+#[derive(Debug, Parser)]
+#[command(name = "encap", version, about, max_term_width = 100)]
+struct Cli {
+    /// When to colour output: auto (only on a terminal, and not with NO_COLOR set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    color: ColorWhen,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show one message passing through the pipeline: payload, TCP, IPv4, Ethernet II (offline).
+    Show(cmd::show::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let choice = match cli.color {
+        ColorWhen::Always => ColorChoice::Always,
+        ColorWhen::Never => ColorChoice::Never,
+        ColorWhen::Auto => {
+            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+                || !io::stdout().is_terminal()
+            {
+                ColorChoice::Never
+            } else {
+                ColorChoice::Auto
+            }
+        }
+    };
+    let mut out = StandardStream::stdout(choice);
+    let result = match cli.command {
+        Command::Show(args) => cmd::show::run(&args, &mut out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("encap: error: {err:#}");
+            ExitCode::from(cmd::exit_status(&err))
+        }
+    }
+}
+
+/// `encap ... | head` closes the pipe early: that is success, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

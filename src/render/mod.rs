@@ -1,0 +1,71 @@
+//! Renderers: each writes into a writer it is given and never decides colour itself (the command
+//! edge does, once: `--color`, `NO_COLOR`, whether stdout is a terminal).
+
+pub mod hexdump;
+pub mod json;
+pub mod pipeline;
+
+use termcolor::Color;
+
+use crate::layers::Layer;
+
+/// The colour a layer's bytes and heading are drawn in on a terminal.
+#[must_use]
+pub fn layer_color(layer: Layer) -> Color {
+    match layer {
+        Layer::Application => Color::Magenta,
+        Layer::Tcp => Color::Yellow,
+        Layer::Ipv4 => Color::Green,
+        Layer::Ethernet => Color::Cyan,
+    }
+}
+
+/// The two letters that mark a layer's bytes in a hex dump without colour.
+#[must_use]
+pub fn layer_letters(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Application => "dd",
+        Layer::Tcp => "tt",
+        Layer::Ipv4 => "ii",
+        Layer::Ethernet => "ee",
+    }
+}
+
+/// Formats a field's byte range (`12`, `0-1`) and, for fields narrower than their bytes, the
+/// field's bits the way Wireshark draws them (`0100 ....`).
+#[must_use]
+pub fn field_position(
+    f: &crate::layers::Field,
+    relative_to: usize,
+    raw: &[u8],
+) -> (String, String) {
+    let start = f.bytes.start.saturating_sub(relative_to);
+    let end = f.bytes.end.saturating_sub(relative_to);
+    let range = match end.saturating_sub(start) {
+        0 => format!("{start}"),
+        1 => format!("{start}"),
+        _ => format!("{start}-{}", end - 1),
+    };
+    let bits = match (f.mask, raw.get(start..end)) {
+        (Some(mask), Some(bytes)) => {
+            let width = bytes.len() * 8;
+            let value = bytes.iter().fold(0u32, |a, b| (a << 8) | u32::from(*b));
+            let mut s = String::with_capacity(width + width / 4);
+            for bit in (0..width).rev() {
+                s.push(if mask >> bit & 1 == 0 {
+                    '.'
+                } else if value >> bit & 1 == 1 {
+                    '1'
+                } else {
+                    '0'
+                });
+                if bit % 4 == 0 && bit != 0 {
+                    s.push(' ');
+                }
+            }
+            s
+        }
+        _ => String::new(),
+    };
+    (range, bits)
+}
