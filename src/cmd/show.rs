@@ -77,7 +77,7 @@ pub struct Args {
     pub no_df: bool,
     /// IPv4 options as hex bytes, a multiple of 4 (e.g. 01010100).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    pub ip_options: Option<Vec<u8>>,
+    pub ip_options: Option<HexBytes>,
     /// Source MAC address.
     #[arg(long, value_name = "MAC", default_value = "00:00:00:00:00:00", value_parser = parse_mac)]
     pub src_mac: Mac,
@@ -132,7 +132,11 @@ fn parse_flag_letters(s: &str) -> Result<u16, String> {
     parse_flags(s)
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+/// Bytes given as hex on the command line.
+#[derive(Debug, Clone)]
+pub struct HexBytes(pub Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<HexBytes, String> {
     let clean: String = s.chars().filter(|c| !matches!(c, ' ' | ':')).collect();
     if clean.len() % 2 != 0 {
         return Err(format!("{s:?} has an odd number of hex digits"));
@@ -140,10 +144,13 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     (0..clean.len())
         .step_by(2)
         .map(|i| {
-            u8::from_str_radix(&clean[i..i + 2], 16)
-                .map_err(|_| format!("{:?} in {s:?} is not a hex byte", &clean[i..i + 2]))
+            let pair = clean
+                .get(i..i + 2)
+                .ok_or_else(|| format!("{s:?} is not hex bytes"))?;
+            u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} in {s:?} is not a hex byte"))
         })
-        .collect()
+        .collect::<Result<Vec<u8>, String>>()
+        .map(HexBytes)
 }
 
 impl Args {
@@ -160,7 +167,7 @@ impl Args {
         p.ip.dscp = self.dscp;
         p.ip.ecn = self.ecn;
         p.ip.dont_fragment = !self.no_df;
-        p.ip.options = self.ip_options.clone().unwrap_or_default();
+        p.ip.options = self.ip_options.clone().map(|h| h.0).unwrap_or_default();
         p.tcp.options = if self.no_options {
             Vec::new()
         } else if self.flags & tcp::field::FLG_SYN != 0 {

@@ -174,10 +174,10 @@ pub const FIELDS: [FieldSpec; 15] = [
 /// The options row, placed after the fixed header.
 pub const OPTIONS_FIELD: FieldSpec = FieldSpec {
     name: "Options",
-    key: "ip.options",
+    key: "ip.opt.type",
     bytes: field::HEADER_LEN..field::HEADER_LEN,
     mask: None,
-    meaning: "IP options, padded to a multiple of 4 bytes",
+    meaning: "IP options, padded to a multiple of 4 bytes (keyed by the first option's type)",
 };
 
 /// IP protocol numbers. Never fails: unknown values are kept.
@@ -524,8 +524,12 @@ pub fn fields(header: &[u8], base: usize) -> Vec<Field> {
     let header_len = header.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
     if header_len > field::HEADER_LEN {
         if let Some(opts) = header.get(field::HEADER_LEN..header_len) {
-            let mut f =
-                Field::from_spec(&OPTIONS_FIELD, base, Value::Bytes(opts.to_vec()), hex(opts));
+            let mut f = Field::from_spec(
+                &OPTIONS_FIELD,
+                base,
+                Value::Number(u64::from(opts[0])),
+                hex(opts),
+            );
             f.bytes.end = base + header_len;
             out.push(f);
         }

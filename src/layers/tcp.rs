@@ -736,12 +736,12 @@ pub fn fields(segment: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) 
             ),
             TcpOption::SackPermitted => (
                 "tcp.options.sack_perm",
-                Value::Number(4),
+                Value::Bytes(vec![field::OPT_SACK_PERM, 2]),
                 "this side can take selective acknowledgments",
             ),
-            TcpOption::Sack(_) => (
-                "tcp.options.sack",
-                Value::Bytes(segment[start - base + 2..start - base + opt.len()].to_vec()),
+            TcpOption::Sack(blocks) => (
+                "tcp.options.sack_le",
+                Value::Number(blocks.first().map_or(0, |b| u64::from(b.0))),
                 "blocks received out of order",
             ),
             TcpOption::Timestamps { tsval, .. } => (
@@ -749,10 +749,10 @@ pub fn fields(segment: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) 
                 Value::Number(u64::from(*tsval)),
                 "sender's clock and the echo of the peer's (RTT, PAWS)",
             ),
-            TcpOption::Unknown { data, .. } => (
+            TcpOption::Unknown { kind, .. } => (
                 "tcp.option_kind",
-                Value::Bytes(data.clone()),
-                "an option this decoder does not know, raw",
+                Value::Number(u64::from(*kind)),
+                "an option this decoder does not know, shown raw",
             ),
         };
         if let TcpOption::Timestamps { tsval, tsecr } = opt {

@@ -1,0 +1,27 @@
+//! Shared by the integration tests: finding external tools, and failing instead of skipping
+//! when CI says every tool must be there (`ENCAP_REQUIRE_ALL=1`, set by `.ci/run`).
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// True when `tool` runs. When it does not: panics if `ENCAP_REQUIRE_ALL=1` (CI), else prints why
+/// the test is skipped and returns false.
+pub fn have(tool: &str, test: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() || !o.stderr.is_empty());
+    if !ok {
+        let why = format!("{test}: `{tool}` is not installed (apt-get install it, or run .ci/run)");
+        if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
+        }
+        eprintln!("SKIPPED {why}");
+    }
+    ok
+}
+
+/// The built `encap` binary.
+pub fn encap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_encap"))
+}

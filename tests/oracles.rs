@@ -1,0 +1,408 @@
+//! The frames `encap show` writes, checked by tools nobody here wrote: tshark dissects them (both
+//! checksums good, every field equal to encap's JSON), etherparse's slicer reads back the same
+//! fields, and zlib's CRC-32 (through python3) agrees with the FCS and its residue.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{encap, have};
+use serde_json::Value as Json;
+
+/// The messages and parameters the issue asks for: empty, `hello`, 1460 bytes, Chinese text, with
+/// and without options, and a SYN with Linux's SYN options.
+fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
+    let long: String = (0..1460)
+        .map(|i| char::from(b'!' + (i % 90) as u8))
+        .collect();
+    vec![
+        ("empty, no options", String::new(), vec!["--no-options"]),
+        ("empty, timestamps", String::new(), vec![]),
+        ("hello", "hello".into(), vec![]),
+        (
+            "hello, no options",
+            "hello".into(),
+            vec!["--no-options", "--id", "22691", "--seq", "3735928559"],
+        ),
+        (
+            "1460 bytes",
+            long,
+            vec![
+                "--src",
+                "10.0.0.1:51000",
+                "--dst",
+                "192.0.2.7:80",
+                "--window",
+                "502",
+            ],
+        ),
+        (
+            "Chinese",
+            "你好，世界！这是一条聊天消息 👋".into(),
+            vec!["--ttl", "1", "--dscp", "46", "--ecn", "2"],
+        ),
+        (
+            "SYN",
+            String::new(),
+            vec![
+                "--flags",
+                "S",
+                "--seq",
+                "123456789",
+                "--ack",
+                "0",
+                "--tsval",
+                "99",
+                "--window",
+                "65495",
+            ],
+        ),
+        (
+            "SYN-ACK, MSS 1460 wscale 7",
+            String::new(),
+            vec!["--flags", "SA", "--mss", "1460", "--wscale", "7"],
+        ),
+        (
+            "IP options, MACs",
+            "x".into(),
+            vec![
+                "--ip-options",
+                "94040000",
+                "--src-mac",
+                "02:00:5e:10:00:01",
+                "--dst-mac",
+                "ff:ff:ff:ff:ff:ff",
+                "--no-df",
+                "--flags",
+                "FA",
+            ],
+        ),
+    ]
+}
+
+/// Runs `encap show` with `-w` and `--json`; returns the JSON object and the frame from the file.
+fn show(
+    message: &str,
+    extra: &[&str],
+    pcap: &std::path::Path,
+) -> (serde_json::Map<String, Json>, Vec<u8>) {
+    let out = encap()
+        .arg("show")
+        .arg(message)
+        .args(extra)
+        .arg("--json")
+        .arg("-w")
+        .arg(pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "encap show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let obj: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let bytes = std::fs::read(pcap).unwrap();
+    // pcap: 24-byte file header, 16-byte record header (incl_len at 8..12), then the frame.
+    let incl = u32::from_le_bytes(bytes[32..36].try_into().unwrap()) as usize;
+    assert_eq!(bytes.len(), 40 + incl, "one frame in the file");
+    (obj.as_object().unwrap().clone(), bytes[40..].to_vec())
+}
+
+/// tshark's value for each field, with checksum validation on.
+fn tshark(pcap: &std::path::Path, fields: &[String]) -> BTreeMap<String, String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap).args([
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().next().expect("tshark printed one frame");
+    fields
+        .iter()
+        .cloned()
+        .zip(line.split('\t').map(str::to_owned))
+        .collect()
+}
+
+/// Compares encap's JSON value with tshark's text for the same field.
+fn same(ours: &Json, theirs: &str) -> bool {
+    let candidates: Vec<&str> = theirs.split(',').collect();
+    match ours {
+        Json::Number(n) => {
+            let n = n.as_u64().unwrap();
+            candidates.iter().any(|t| {
+                let parsed = match t.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16).ok(),
+                    None => t.parse::<u64>().ok().or(match *t {
+                        "True" => Some(1),
+                        "False" => Some(0),
+                        _ => None,
+                    }),
+                };
+                parsed == Some(n)
+            })
+        }
+        Json::String(s) => candidates
+            .iter()
+            .any(|t| t.replace(':', "").eq_ignore_ascii_case(&s.replace(':', ""))),
+        _ => false,
+    }
+}
+
+#[test]
+fn tshark_dissects_every_frame_with_good_checksums_and_equal_fields() {
+    if !have("tshark", "tshark_dissects_every_frame") {
+        return;
+    }
+    let dir = tempdir();
+    for (name, message, extra) in cases() {
+        let pcap = dir.join(format!("{}.pcap", name.replace([' ', ','], "_")));
+        let (ours, _) = show(&message, &extra, &pcap);
+        let mut fields: Vec<String> = ours.keys().cloned().collect();
+        fields.extend([
+            "ip.checksum.status".into(),
+            "tcp.checksum.status".into(),
+            "_ws.expert".into(),
+        ]);
+        let theirs = tshark(&pcap, &fields);
+        assert_eq!(
+            theirs["ip.checksum.status"], "1",
+            "{name}: tshark says the IPv4 checksum is not good"
+        );
+        assert_eq!(
+            theirs["tcp.checksum.status"], "1",
+            "{name}: tshark says the TCP checksum is not good"
+        );
+        let mut compared = 0;
+        for (key, value) in &ours {
+            let t = &theirs[key];
+            if t.is_empty() {
+                // Fields tshark has no value for in this frame: only our own summaries may be absent.
+                assert!(
+                    matches!(
+                        key.as_str(),
+                        "data.len" | "eth.fcs" | "tcp.len" | "data.data"
+                    ),
+                    "{name}: tshark has no {key}"
+                );
+                continue;
+            }
+            assert!(
+                same(value, t),
+                "{name}: {key}: encap says {value}, tshark says {t}"
+            );
+            compared += 1;
+        }
+        assert!(compared >= 25, "{name}: only {compared} fields compared");
+        eprintln!("{name}: {compared} fields equal to tshark's");
+    }
+}
+
+#[test]
+fn etherparse_slicer_reads_back_the_same_fields() {
+    use etherparse::{InternetSlice, SlicedPacket, TransportSlice};
+    let dir = tempdir();
+    for (name, message, extra) in cases() {
+        let pcap = dir.join("e.pcap");
+        let (ours, frame) = show(&message, &extra, &pcap);
+        let s = SlicedPacket::from_ethernet(&frame)
+            .unwrap_or_else(|e| panic!("{name}: etherparse: {e}"));
+        let Some(InternetSlice::Ipv4(ip)) = &s.net else {
+            panic!("{name}: not IPv4")
+        };
+        let h = ip.header();
+        let Some(TransportSlice::Tcp(t)) = &s.transport else {
+            panic!("{name}: not TCP")
+        };
+        let n = |k: &str| ours[k].as_u64().unwrap();
+        assert_eq!(u64::from(h.identification()), n("ip.id"), "{name}");
+        assert_eq!(u64::from(h.ttl()), n("ip.ttl"), "{name}");
+        assert_eq!(u64::from(h.total_len()), n("ip.len"), "{name}");
+        assert_eq!(u64::from(h.header_checksum()), n("ip.checksum"), "{name}");
+        assert_eq!(u64::from(h.dcp().value()), n("ip.dsfield.dscp"), "{name}");
+        assert_eq!(u64::from(h.ecn().value()), n("ip.dsfield.ecn"), "{name}");
+        assert_eq!(u64::from(h.dont_fragment()), n("ip.flags.df"), "{name}");
+        assert_eq!(h.source_addr().to_string(), ours["ip.src"], "{name}");
+        assert_eq!(h.destination_addr().to_string(), ours["ip.dst"], "{name}");
+        assert_eq!(u64::from(t.source_port()), n("tcp.srcport"), "{name}");
+        assert_eq!(u64::from(t.destination_port()), n("tcp.dstport"), "{name}");
+        assert_eq!(u64::from(t.sequence_number()), n("tcp.seq_raw"), "{name}");
+        assert_eq!(
+            u64::from(t.acknowledgment_number()),
+            n("tcp.ack_raw"),
+            "{name}"
+        );
+        assert_eq!(
+            u64::from(t.window_size()),
+            n("tcp.window_size_value"),
+            "{name}"
+        );
+        assert_eq!(u64::from(t.checksum()), n("tcp.checksum"), "{name}");
+        assert_eq!(u64::from(t.data_offset()) * 4, n("tcp.hdr_len"), "{name}");
+        assert_eq!(t.payload().len() as u64, n("data.len"), "{name}");
+        assert_eq!(t.payload(), message.as_bytes(), "{name}");
+        let flags = u64::from(t.fin())
+            | u64::from(t.syn()) << 1
+            | u64::from(t.rst()) << 2
+            | u64::from(t.psh()) << 3
+            | u64::from(t.ack()) << 4;
+        assert_eq!(flags, n("tcp.flags"), "{name}");
+        // etherparse computes the TCP checksum itself: it must agree with the field.
+        let computed = t
+            .to_header()
+            .calc_checksum_ipv4(&h.to_header(), t.payload())
+            .unwrap();
+        assert_eq!(u64::from(computed), n("tcp.checksum"), "{name}");
+    }
+}
+
+#[test]
+fn fcs_matches_zlib_and_leaves_the_residue() {
+    if !have("python3", "fcs_matches_zlib") {
+        return;
+    }
+    let dir = tempdir();
+    for (name, message, extra) in cases() {
+        let pcap = dir.join("z.pcap");
+        let (ours, frame) = show(&message, &extra, &pcap);
+        let fcs = ours["eth.fcs"].as_u64().unwrap() as u32;
+        let mut with_fcs = frame.clone();
+        with_fcs.extend_from_slice(&fcs.to_le_bytes());
+        let mut py = Command::new("python3")
+            .args(["-c", "import sys, zlib\nd = sys.stdin.buffer.read()\nprint(zlib.crc32(d[:-4]), zlib.crc32(d))"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        py.stdin.take().unwrap().write_all(&with_fcs).unwrap();
+        let out = py.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let v: Vec<u32> = text
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert_eq!(v[0], fcs, "{name}: zlib's CRC-32 of the frame");
+        assert_eq!(
+            v[1], 0x2144_df1c,
+            "{name}: CRC over frame + FCS must give the residue"
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    for (args, needle) in [
+        (
+            vec!["x", "--flags", "SZ"],
+            "'Z' in \"SZ\" is not a TCP flag letter",
+        ),
+        (
+            vec!["x", "--src", "300.0.0.1:5"],
+            "is not an IPv4 address and port",
+        ),
+        (vec!["x", "--dst-mac", "00:11"], "must have six hex bytes"),
+        (vec!["x", "--ip-options", "9404"], "not a multiple of 4"),
+    ] {
+        let out = encap().arg("show").args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let big = "a".repeat(65_484);
+    let out = encap().args(["show", &big]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("a 65484-byte message does not fit in one IPv4 packet")
+            && err.contains("65483 bytes of payload"),
+        "{err}"
+    );
+    // With --segment the same message is split, each segment shown.
+    let out = encap()
+        .args(["show", &big, "--segment", "1448", "--view", "summary"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("=== segment 46 of 46 ==="),
+        "{}",
+        &text[..200]
+    );
+    assert_eq!(text.matches("[ACK]").count(), 45);
+    assert_eq!(text.matches("[PSH, ACK]").count(), 1);
+}
+
+#[test]
+fn output_to_a_closed_pipe_is_not_an_error() {
+    let mut child = encap()
+        .args(["show", "hello", "--segment", "1", "--color", "always"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let plain = encap().args(["show", "hi"]).output().unwrap().stdout;
+    assert!(!plain.contains(&0x1b), "no escape codes in a pipe");
+    assert!(
+        String::from_utf8_lossy(&plain).contains("tt tt"),
+        "marker rows stand in for colour"
+    );
+    let coloured = encap()
+        .args(["show", "hi", "--color", "always"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(coloured.contains(&0x1b));
+    let no_color = encap()
+        .args(["show", "hi", "--color", "auto"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!no_color.contains(&0x1b));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "encap-oracles-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
