@@ -1,5 +1,6 @@
 //! The `encap` command line: one thin file per subcommand under `cmd/`.
 
+mod chat;
 mod cmd;
 
 use std::io::{self, IsTerminal};
@@ -30,6 +31,10 @@ enum ColorWhen {
 enum Command {
     /// Show one message passing through the pipeline: payload, TCP, IPv4, Ethernet II (offline).
     Show(cmd::show::Args),
+    /// Chat server on a real kernel TCP socket: many clients, each message shown through the pipeline.
+    Server(cmd::server::Args),
+    /// Chat client on a real kernel TCP socket (start `encap server` first).
+    Client(cmd::client::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
     let mut out = StandardStream::stdout(choice);
     let result = match cli.command {
         Command::Show(args) => cmd::show::run(&args, &mut out),
+        Command::Server(args) => cmd::server::run(&args, &mut out),
+        Command::Client(args) => cmd::client::run(&args, &mut out),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! One file per subcommand. Each parses its own arguments (clap) and renders into the writer that
 //! `main` gives it; sockets, capture and files are opened here, never in the library.
 
+pub mod client;
+pub mod server;
 pub mod show;
 
 /// An error in what the user asked for (a bad address, flag letter or size): exit status 2, as for
