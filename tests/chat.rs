@@ -1,0 +1,576 @@
+//! `encap server` and `encap client` over real loopback sockets: each test runs the built binary
+//! on its own ephemeral port (so tests run in parallel), with a deadline on every wait, and kills
+//! every child it started when it fails.
+//!
+//! Tests that need strace, nc or python3 skip with a printed reason when the tool is missing,
+//! unless `ENCAP_REQUIRE_ALL=1` (set in CI), which makes them fail instead.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use encap::layers::payload::escape_bytes;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn encap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_encap"))
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("its address").port()
+}
+
+/// True when `tool` can be run; otherwise skips (prints why) or, with ENCAP_REQUIRE_ALL=1, fails.
+fn have(tool: &str, version_arg: &str, test: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        skip_or_fail(&format!("{test}: `{tool}` is not installed"));
+    }
+    ok
+}
+
+fn skip_or_fail(why: &str) {
+    if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
+    }
+    eprintln!("SKIPPED {why}");
+}
+
+/// The blog's programs, beside the repository (a copy of shared/ sits beside the clone in CI).
+fn seed_dir(test: &str) -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed");
+    if d.join("server.py").is_file() && d.join("client.py").is_file() {
+        Some(d)
+    } else {
+        skip_or_fail(&format!(
+            "{test}: {} has no server.py/client.py",
+            d.display()
+        ));
+        None
+    }
+}
+
+/// A running child: its stdin, and its stdout lines arriving on a channel. Killed when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches('\n')
+                            .to_string();
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Proc {
+            name: name.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.send_bytes(text.as_bytes());
+    }
+
+    fn send_bytes(&mut self, b: &[u8]) {
+        let name = self.name.clone();
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(b)
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("writing to {name}: {e}"));
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for a stdout line for which `pred` holds, and returns it.
+    fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    self.seen.push(line.clone());
+                    if hit {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: no line {what} within {WAIT:?}; output:\n{}",
+                        self.name,
+                        self.seen.join("\n")
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{}: output ended without a line {what}; output:\n{}",
+                        self.name,
+                        self.seen.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    fn expect_contains(&mut self, needle: &str) -> String {
+        self.expect(&format!("containing {needle:?}"), |l| l.contains(needle))
+    }
+
+    /// Waits for the process to exit; returns its status, the rest of its stdout and its stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {WAIT:?}; output:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut all = std::mem::take(&mut self.seen);
+        all.extend(self.lines.try_iter());
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            all.push(l);
+        }
+        let err = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status, all, err)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn server(port: u16, extra: &[&str]) -> Proc {
+    let mut c = encap();
+    c.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra);
+    let mut p = Proc::spawn("encap server", c);
+    p.expect_contains("listening on");
+    p
+}
+
+fn client(port: u16, extra: &[&str]) -> Proc {
+    let mut c = encap();
+    c.args(["client", "--connect", &format!("127.0.0.1:{port}")])
+        .args(extra);
+    let mut p = Proc::spawn("encap client", c);
+    p.expect_contains("connected to");
+    p
+}
+
+/// `encap client` against a server that is being started by someone else: retries while refused.
+fn client_when_listening(port: u16, extra: &[&str]) -> Proc {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut c = encap();
+        c.args(["client", "--connect", &format!("127.0.0.1:{port}")])
+            .args(extra);
+        let mut p = Proc::spawn("encap client", c);
+        let first = p.lines.recv_timeout(WAIT).unwrap_or_default();
+        if first.contains("connected to") {
+            p.seen.push(first);
+            return p;
+        }
+        let (status, _, err) = p.finish();
+        assert!(
+            err.contains("ECONNREFUSED") && status.code() == Some(1),
+            "unexpected client failure: {status:?} {err}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the server never started listening"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The peer port a server-side line names: "127.0.0.1:PORT connected to ...".
+fn peer_of(line: &str) -> String {
+    line.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn says(peer: &str, text: &str) -> String {
+    format!(
+        "{peer} says ({} bytes): {}",
+        text.len(),
+        escape_bytes(text.as_bytes())
+    )
+}
+
+#[test]
+fn server_and_client_chat_both_ways_and_exit_ends_both() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "summary"]);
+    let mut c = client(port, &["--view", "full"]);
+    let joined = s.expect_contains("connected to");
+    let cpeer = peer_of(&joined);
+    assert!(joined.contains("TCP_NODELAY"), "{joined}");
+    let speer = format!("127.0.0.1:{port}");
+
+    let mut client_bytes = 0;
+    for text in ["hello", "你好，世界", "emoji 👋🎉 and 中文 together", ""] {
+        client_bytes += text.len() + 1;
+        c.send(&format!("{text}\n"));
+        s.expect(&format!("{text:?} from the client"), |l| {
+            l == says(&cpeer, text)
+        });
+    }
+    // The client showed its first message through the pipeline: four stages, relative numbers.
+    c.expect_contains("relative to this connection");
+    c.expect("the Ethernet stage", |l| l.starts_with("[4/4] Ethernet II"));
+    // A terminal escape from a peer never reaches the terminal raw.
+    c.send("\x1b[2J\x07bell\n");
+    client_bytes += 10;
+    let l = s.expect_contains("bell");
+    assert_eq!(l, format!("{cpeer} says (9 bytes): \\x1b[2J\\x07bell"));
+
+    for text in ["hi", "服务端 says 你好 🚀"] {
+        s.send(&format!("{text}\n"));
+        c.expect(&format!("{text:?} from the server"), |l| {
+            l == says(&speer, text)
+        });
+    }
+    // The server's summary view names the connection's real ports and relative numbers:
+    // "hi\n" is the server's first byte (seq 1) after all the client sent (ack 1 + that).
+    let want = format!("seq 1  ack {}", 1 + client_bytes);
+    let ports = format!("{port} -> {}", &cpeer[10..]);
+    s.expect("the TCP line of the first reply", |l| {
+        l.contains(&ports) && l.contains(&want)
+    });
+    s.send("exit\n");
+    c.expect_contains(&format!("{speer} ended the dialogue (exit)"));
+    let (cs, _, cerr) = c.finish();
+    let (ss, _, serr) = s.finish();
+    assert!(cs.success(), "client: {cs:?} {cerr}");
+    assert!(ss.success(), "server: {ss:?} {serr}");
+}
+
+#[test]
+fn client_exit_ends_its_dialogue_and_the_server_goes_on() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut c = client(port, &["--view", "none"]);
+    let cpeer = peer_of(&s.expect_contains("connected to"));
+    c.send("bye 👋\nexit\n");
+    s.expect_contains(&says(&cpeer, "bye 👋"));
+    s.expect_contains(&format!("{cpeer} ended the dialogue (exit)"));
+    let (cs, _, cerr) = c.finish();
+    assert!(cs.success(), "client: {cs:?} {cerr}");
+    s.expect_contains("0 clients still connected");
+    // A new client is still served.
+    let mut c2 = client(port, &["--view", "none"]);
+    let c2peer = peer_of(&s.expect_contains("connected to"));
+    c2.send("again\n");
+    s.expect_contains(&says(&c2peer, "again"));
+    // End of input ends the server, and with it the client.
+    s.close_stdin();
+    let (ss, _, serr) = s.finish();
+    assert!(ss.success(), "server: {ss:?} {serr}");
+    let (c2s, _, c2err) = c2.finish();
+    assert!(c2s.success(), "client: {c2s:?} {c2err}");
+}
+
+#[test]
+fn long_line_arrives_in_labelled_parts() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut c = client(port, &["--view", "summary"]);
+    let cpeer = peer_of(&s.expect_contains("connected to"));
+    let line: String = "长".repeat(70_000); // 210,000 bytes
+    c.send(&format!("{line}\n"));
+    let mut got = Vec::new();
+    for i in 1..=4 {
+        let l = s.expect(&format!("part {i}"), |l| l.contains(&format!(", part {i}")));
+        let (head, text) = l.split_once("): ").expect("a says line");
+        got.push(text.to_string());
+        assert!(head.starts_with(&format!("{cpeer} says (")), "{head}");
+        if i == 4 {
+            assert!(head.ends_with(", part 4, last"), "{head}");
+        }
+    }
+    assert_eq!(got.concat(), line);
+    // Cut between characters, each part at most 64 KiB.
+    assert!(got.iter().all(|p| p.len() <= 65536 && p.len() % 3 == 0));
+    // The sender showed the message as the segments its MSS makes.
+    c.expect_contains("=== segment 1 of");
+}
+
+#[test]
+fn second_client_keeps_chatting_while_the_first_is_killed() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut a = client(port, &["--view", "none"]);
+    let apeer = peer_of(&s.expect_contains("connected to"));
+    let mut b = client(port, &["--view", "none"]);
+    let bpeer = peer_of(&s.expect_contains("connected to"));
+    a.send("from a\n");
+    b.send("from b\n");
+    s.expect_contains(&says(&apeer, "from a"));
+    s.expect_contains(&says(&bpeer, "from b"));
+    s.send("to everyone\n");
+    let speer = format!("127.0.0.1:{port}");
+    a.expect_contains(&says(&speer, "to everyone"));
+    b.expect_contains(&says(&speer, "to everyone"));
+
+    a.child.kill().expect("SIGKILL the first client");
+    let _ = a.child.wait();
+    s.expect_contains(&format!("{apeer} is gone; 1 client still connected"));
+
+    b.send("still here 🙂\n");
+    s.expect_contains(&says(&bpeer, "still here 🙂"));
+    s.send("only b gets this\n");
+    b.expect_contains(&says(&speer, "only b gets this"));
+    s.send("exit\n");
+    let (bs, _, berr) = b.finish();
+    let (ss, _, serr) = s.finish();
+    assert!(
+        bs.success() && ss.success(),
+        "{bs:?} {berr} / {ss:?} {serr}"
+    );
+}
+
+#[test]
+fn client_without_server_says_so() {
+    let port = free_port();
+    let out = encap()
+        .args(["client", "--connect", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run encap client");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "no server is listening on 127.0.0.1:{port}, start `encap server` first (ECONNREFUSED)"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn busy_port_gives_eaddrinuse() {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = holder.local_addr().expect("address").port();
+    let out = encap()
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--explain",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run encap server");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("EADDRINUSE"), "{err}");
+    assert!(err.contains("another process"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("sin_port=htons({port}), sin_addr=inet_addr(\"127.0.0.1\")}}, 16) = -1 EADDRINUSE (Address already in use)")),
+        "{stdout}"
+    );
+    drop(holder);
+}
+
+// ---- interoperability ----
+
+#[test]
+fn client_talks_to_nc_listening() {
+    if !have("nc", "-h", "client_talks_to_nc_listening") {
+        return;
+    }
+    let port = free_port();
+    let mut nc = Command::new("nc");
+    nc.args(["-l", "127.0.0.1", &port.to_string()]);
+    let mut nc = Proc::spawn("nc -l", nc);
+    let mut c = client_when_listening(port, &["--view", "none"]);
+    c.send("hello from encap ✓ 你好\n");
+    nc.expect("the client's line", |l| l == "hello from encap ✓ 你好");
+    nc.send("reply from nc ☕\n");
+    c.expect_contains(&says(&format!("127.0.0.1:{port}"), "reply from nc ☕"));
+    c.send("exit\n");
+    nc.expect("exit", |l| l == "exit");
+    let (cs, _, cerr) = c.finish();
+    assert!(cs.success(), "client: {cs:?} {cerr}");
+}
+
+#[test]
+fn nc_talks_to_server() {
+    if !have("nc", "-h", "nc_talks_to_server") {
+        return;
+    }
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut nc = Command::new("nc");
+    nc.args(["127.0.0.1", &port.to_string()]);
+    let mut nc = Proc::spawn("nc", nc);
+    let npeer = peer_of(&s.expect_contains("connected to"));
+    nc.send("hello from nc 🐈\n");
+    s.expect_contains(&says(&npeer, "hello from nc 🐈"));
+    s.send("hi nc, 你好\n");
+    nc.expect("the server's line", |l| l == "hi nc, 你好");
+    s.send("exit\n");
+    nc.expect("exit", |l| l == "exit");
+    let (ss, _, serr) = s.finish();
+    assert!(ss.success(), "server: {ss:?} {serr}");
+}
+
+/// A copy of the blog's program with its port 6666 replaced, so tests can run in parallel.
+fn patched(seed: &Path, file: &str, port: u16, dir: &Path) -> PathBuf {
+    let src = std::fs::read_to_string(seed.join(file)).expect("read the blog's program");
+    assert!(
+        src.contains("6666"),
+        "{file} no longer hard-codes port 6666"
+    );
+    let out = dir.join(format!("{port}-{file}"));
+    std::fs::write(&out, src.replace("6666", &port.to_string())).expect("write the patched copy");
+    out
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("encap-chat-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn client_talks_to_the_blogs_server_py() {
+    let test = "client_talks_to_the_blogs_server_py";
+    if !have("python3", "--version", test) {
+        return;
+    }
+    let Some(seed) = seed_dir(test) else { return };
+    let port = free_port();
+    let script = patched(&seed, "server.py", port, &temp_dir());
+    let mut py = Command::new("python3");
+    py.arg("-u").arg(&script);
+    let mut py = Proc::spawn("server.py", py);
+    let mut c = client_when_listening(port, &["--view", "none"]);
+    let speer = format!("127.0.0.1:{port}");
+
+    c.send("hello 你好\n");
+    py.expect_contains("客户端: hello 你好");
+    // server.py sends raw text without a newline: shown after the peer goes quiet.
+    py.send("hi 👋 from python\n");
+    c.expect_contains(&says(&speer, "hi 👋 from python"));
+    c.send("second message\n");
+    py.expect_contains("客户端: second message");
+    py.send("exit\n");
+    c.expect_contains(&format!("{speer} ended the dialogue (exit)"));
+    let (cs, _, cerr) = c.finish();
+    assert!(cs.success(), "client: {cs:?} {cerr}");
+    let (ps, _, perr) = py.finish();
+    assert!(ps.success(), "server.py: {ps:?} {perr}");
+}
+
+#[test]
+fn the_blogs_client_py_talks_to_server() {
+    let test = "the_blogs_client_py_talks_to_server";
+    if !have("python3", "--version", test) {
+        return;
+    }
+    let Some(seed) = seed_dir(test) else { return };
+    let port = free_port();
+    let script = patched(&seed, "client.py", port, &temp_dir());
+    let mut s = server(port, &["--view", "none"]);
+    let mut py = Command::new("python3");
+    py.arg("-u").arg(&script);
+    let mut py = Proc::spawn("client.py", py);
+    let ppeer = peer_of(&s.expect_contains("connected to"));
+
+    py.send("hello 世界\n");
+    s.expect_contains(&says(&ppeer, "hello 世界"));
+    s.send("reply 🎉\n");
+    py.expect_contains("服务端: reply 🎉");
+    py.send("more text\n");
+    s.expect_contains(&says(&ppeer, "more text"));
+    s.send("ok\n");
+    py.expect_contains("服务端: ok");
+    // client.py sends the literal `exit`: the server ends the dialogue with it.
+    py.send("exit\n");
+    s.expect_contains(&format!("{ppeer} ended the dialogue (exit)"));
+    py.close_stdin();
+    s.expect_contains(&format!("{ppeer} is gone; 0 clients still connected"));
+    let (ps, pout, perr) = py.finish();
+    assert!(ps.success(), "client.py: {ps:?} {perr}");
+    assert!(pout.iter().any(|l| l.contains("Dialogue Over")), "{pout:?}");
+    s.send("exit\n");
+    let (ss, _, serr) = s.finish();
+    assert!(ss.success(), "server: {ss:?} {serr}");
+}
