@@ -574,3 +574,197 @@ fn the_blogs_client_py_talks_to_server() {
     let (ss, _, serr) = s.finish();
     assert!(ss.success(), "server: {ss:?} {serr}");
 }
+
+// ---- stress ----
+
+/// xorshift64*: a small seeded PRNG, so both sides of a test can regenerate the same messages.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const STRESS_MESSAGES: usize = 10_000;
+const STRESS_MAX: usize = 64 * 1024;
+
+/// A message of exactly `len` bytes of random UTF-8 without a newline: ASCII, controls (escape,
+/// tab, CR, DEL, C1), two-, three- and four-byte characters (Latin, CJK, emoji).
+fn random_message(rng: &mut Rng, len: usize, out: &mut String) {
+    out.clear();
+    while out.len() < len {
+        let room = len - out.len();
+        let c = match rng.below(20) {
+            0 => Some(['\x1b', '\t', '\r', '\x7f', '\u{9b}', '\\', '\x00'][rng.below(7) as usize]),
+            1..=3 if room >= 2 => char::from_u32(0x00a0 + rng.below(0x0700 - 0xa0) as u32),
+            4..=6 if room >= 3 => char::from_u32(0x4e00 + rng.below(0x5200) as u32),
+            7..=8 if room >= 4 => char::from_u32(0x1f300 + rng.below(0x300) as u32),
+            _ => char::from_u32(0x20 + rng.below(0x5f) as u32),
+        }
+        .filter(|c| c.len_utf8() <= room)
+        .unwrap_or('x');
+        out.push(c);
+    }
+}
+
+/// Message lengths: uniform over 0..=64 KiB.
+fn random_len(rng: &mut Rng) -> usize {
+    rng.below(STRESS_MAX as u64 + 1) as usize
+}
+
+/// Writes the seeded messages, one line each, into `stdin`; returns the bytes written and stdin,
+/// still open (end of input would end the dialogue).
+fn feed(mut stdin: ChildStdin, seed: u64) -> std::io::Result<(u64, ChildStdin)> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut stdin);
+    let mut rng = Rng(seed);
+    let mut msg = String::new();
+    let mut total = 0u64;
+    for _ in 0..STRESS_MESSAGES {
+        let len = random_len(&mut rng);
+        random_message(&mut rng, len, &mut msg);
+        w.write_all(msg.as_bytes())?;
+        w.write_all(b"\n")?;
+        total += len as u64 + 1;
+    }
+    w.flush()?;
+    drop(w);
+    Ok((total, stdin))
+}
+
+/// Reads `says` lines from `stdout` and checks each against the seeded messages, in order.
+fn check_received(stdout: std::process::ChildStdout, seed: u64) -> Result<usize, String> {
+    let mut r = BufReader::with_capacity(1 << 20, stdout);
+    let mut rng = Rng(seed);
+    let mut msg = String::new();
+    let mut line = String::new();
+    let mut n = 0;
+    while n < STRESS_MESSAGES {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => return Err(format!("output ended after {n} messages")),
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading output after {n} messages: {e}")),
+        }
+        let Some((_, rest)) = line.split_once(" says (") else {
+            continue;
+        };
+        let len = random_len(&mut rng);
+        random_message(&mut rng, len, &mut msg);
+        let want_head = format!("{len} bytes): ");
+        let Some(text) = rest.strip_prefix(&want_head) else {
+            return Err(format!(
+                "message {n}: wanted {want_head:?}, got {:?}",
+                &rest[..rest.len().min(60)]
+            ));
+        };
+        if text.trim_end_matches('\n') != escape_bytes(msg.as_bytes()) {
+            return Err(format!("message {n} ({len} bytes) arrived changed"));
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[test]
+fn stress_ten_thousand_random_messages_each_way() {
+    let port = free_port();
+    let started = Instant::now();
+    let spawn = |args: &[&str]| {
+        encap()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start encap")
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = spawn(&["server", "--listen", &listen, "--view", "none"]);
+    let mut sout = BufReader::new(server.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        if sout.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = server.kill();
+            panic!("the server did not start");
+        }
+    }
+    let mut client = spawn(&["client", "--connect", &listen, "--view", "none"]);
+    struct Kill(Vec<Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let cout = client.stdout.take().expect("stdout");
+    let (sin, cin) = (
+        server.stdin.take().expect("stdin"),
+        client.stdin.take().expect("stdin"),
+    );
+    let mut children = Kill(vec![server, client]);
+    let (server_seed, client_seed) = (0x5eed_0001_u64, 0x5eed_0002_u64);
+    let (tx, rx) = mpsc::channel();
+    let t = tx.clone();
+    thread::spawn(move || {
+        t.send((
+            "server received",
+            check_received(sout.into_inner(), client_seed),
+        ))
+    });
+    let t = tx.clone();
+    thread::spawn(move || t.send(("client received", check_received(cout, server_seed))));
+    let (wtx, wrx) = mpsc::channel();
+    let w = wtx.clone();
+    thread::spawn(move || w.send(feed(sin, server_seed)));
+    thread::spawn(move || wtx.send(feed(cin, client_seed)));
+    drop(tx);
+    let limit = Duration::from_secs(600);
+    for _ in 0..2 {
+        match rx.recv_timeout(limit.saturating_sub(started.elapsed())) {
+            Ok((who, Ok(n))) => assert_eq!(n, STRESS_MESSAGES, "{who}"),
+            Ok((who, Err(e))) => panic!("{who}: {e}"),
+            Err(e) => panic!("stress test did not finish within {limit:?}: {e}"),
+        }
+    }
+    let mut bytes = 0;
+    let mut stdins = Vec::new();
+    for _ in 0..2 {
+        let (n, stdin) = wrx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("writer finished")
+            .expect("writing the messages");
+        bytes += n;
+        stdins.push(stdin);
+    }
+    eprintln!(
+        "stress: {STRESS_MESSAGES} messages each way, {bytes} bytes in all, checked in {:.1?}",
+        started.elapsed()
+    );
+    // `exit` at the server ends both sides cleanly.
+    for s in &mut stdins {
+        s.write_all(b"exit\n").expect("write exit");
+        s.flush().expect("flush");
+    }
+    let deadline = Instant::now() + WAIT;
+    for c in &mut children.0 {
+        loop {
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                assert!(status.success(), "{status:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "a side did not exit after exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
