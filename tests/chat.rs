@@ -768,3 +768,174 @@ fn stress_ten_thousand_random_messages_each_way() {
         }
     }
 }
+
+// ---- --explain against strace ----
+
+/// The narrated system calls in `--explain` output, in order (close is narrated too, but strace
+/// counts it as a descriptor call, not a network one).
+fn narrated_calls(out: &[String]) -> Vec<String> {
+    out.iter()
+        .filter_map(|l| l.strip_prefix("» "))
+        .filter(|l| !l.starts_with("close("))
+        .map(normalize_call)
+        .collect()
+}
+
+/// What `strace -o FILE` wrote: one call a line, without the pid and the alignment padding.
+fn straced_calls(log: &str) -> Vec<String> {
+    log.lines()
+        .map(|l| {
+            l.trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start()
+        })
+        .filter(|l| !l.starts_with("+++") && !l.starts_with("---") && !l.is_empty())
+        .map(normalize_call)
+        .collect()
+}
+
+/// `listen(3, 1)          = 0` -> `listen(3, 1) = 0`.
+fn normalize_call(l: &str) -> String {
+    match l.rsplit_once(" = ") {
+        Some((call, ret)) => format!("{} = {ret}", call.trim_end()),
+        None => l.to_string(),
+    }
+}
+
+fn strace(log: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("strace");
+    c.args(["-f", "-e", "trace=network", "-o"])
+        .arg(log)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_encap"))
+        .args(args);
+    c
+}
+
+#[test]
+fn explain_matches_strace() {
+    if !have("strace", "-V", "explain_matches_strace") {
+        return;
+    }
+    let dir = temp_dir();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (slog, clog) = (
+        dir.join(format!("{port}-server.strace")),
+        dir.join(format!("{port}-client.strace")),
+    );
+    let mut s = Proc::spawn(
+        "strace encap server",
+        strace(
+            &slog,
+            &["server", "--listen", &listen, "--view", "none", "--explain"],
+        ),
+    );
+    s.expect_contains("listening on");
+    let mut c = Proc::spawn(
+        "strace encap client",
+        strace(
+            &clog,
+            &[
+                "client",
+                "--connect",
+                &listen,
+                "--view",
+                "none",
+                "--explain",
+            ],
+        ),
+    );
+    c.expect_contains("connected to");
+    let cpeer = peer_of(&s.expect_contains("connected to"));
+    c.send("hello\n");
+    s.expect_contains(&says(&cpeer, "hello"));
+    // Longer than strace's 32-byte default, with UTF-8 and an escape: octal and "..." as strace.
+    let long = "\x1b[1m你好, this line is longer than thirty-two bytes 👋";
+    c.send(&format!("{long}\n"));
+    s.expect_contains(&says(&cpeer, long));
+    s.send("hi\n");
+    c.expect_contains(&says(&listen, "hi"));
+    s.send("exit\n");
+    let (cs, cout, cerr) = c.finish();
+    let (ss, sout, serr) = s.finish();
+    assert!(
+        cs.success() && ss.success(),
+        "{cs:?} {cerr} / {ss:?} {serr}"
+    );
+
+    for (who, out, log) in [("server", &sout, &slog), ("client", &cout, &clog)] {
+        let log = std::fs::read_to_string(log).expect("read the strace log");
+        let narrated = narrated_calls(out);
+        let straced = straced_calls(&log);
+        assert!(
+            narrated.len() >= 8,
+            "{who}: too few narrated calls: {narrated:#?}"
+        );
+        assert_eq!(
+            narrated, straced,
+            "{who}: --explain (left) and strace -e trace=network (right) differ"
+        );
+        // Every narrated call is followed by what it does.
+        let i = out
+            .iter()
+            .position(|l| l.starts_with("» "))
+            .expect("narration");
+        assert!(out[i + 1].starts_with("    "), "{who}: {}", out[i + 1]);
+    }
+    // The calls the blog names are all there, with the arguments strace shows.
+    let all = narrated_calls(&sout).join("\n") + "\n" + &narrated_calls(&cout).join("\n");
+    for want in [
+        "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3",
+        "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0",
+        &format!("bind(3, {{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"127.0.0.1\")}}, 16) = 0"),
+        "listen(3, 1) = 0",
+        "SOCK_CLOEXEC|SOCK_NONBLOCK) = 4",
+        &format!("connect(3, {{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"127.0.0.1\")}}, 16) = 0"),
+        "setsockopt(3, SOL_TCP, TCP_NODELAY, [1], 4) = 0",
+        "sendto(3, \"hello\\n\", 6, MSG_NOSIGNAL, NULL, 0) = 6",
+        "recvfrom(4, \"hello\\n\", 65536, 0, NULL, NULL) = 6",
+        "sendto(3, \"\\33[1m\\344\\275\\240\\345\\245\\275, this line is longer \"..., 59, MSG_NOSIGNAL, NULL, 0) = 59",
+        "shutdown(4, SHUT_WR) = 0",
+        "recvfrom(3, \"\", 65536, 0, NULL, NULL) = 0",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn explain_matches_strace_when_refused() {
+    if !have("strace", "-V", "explain_matches_strace_when_refused") {
+        return;
+    }
+    let port = free_port();
+    let log = temp_dir().join(format!("{port}-refused.strace"));
+    let out = strace(
+        &log,
+        &[
+            "client",
+            "--connect",
+            &format!("127.0.0.1:{port}"),
+            "--explain",
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run strace");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let narrated = narrated_calls(&stdout);
+    assert_eq!(
+        narrated,
+        straced_calls(&std::fs::read_to_string(&log).expect("log"))
+    );
+    assert_eq!(
+        narrated.last().map(String::as_str),
+        Some(format!("connect(3, {{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"127.0.0.1\")}}, 16) = -1 ECONNREFUSED (Connection refused)").as_str())
+    );
+    assert!(stdout
+        .iter()
+        .any(|l| l.contains("ECONNREFUSED: the SYN was answered by a RST")));
+}
