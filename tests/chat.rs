@@ -939,3 +939,59 @@ fn explain_matches_strace_when_refused() {
         .iter()
         .any(|l| l.contains("ECONNREFUSED: the SYN was answered by a RST")));
 }
+
+// ---- resets ----
+
+/// Closes `stream` with a RST instead of a FIN (SO_LINGER with a zero timeout).
+fn reset(stream: std::net::TcpStream) {
+    let s = socket2::Socket::from(stream);
+    s.set_linger(Some(Duration::ZERO)).expect("SO_LINGER 0");
+    drop(s);
+}
+
+#[test]
+fn a_client_resetting_does_not_disturb_the_others() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut good = client(port, &["--view", "none"]);
+    let gpeer = peer_of(&s.expect_contains("connected to"));
+    let mut rude = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let rpeer = peer_of(&s.expect_contains("connected to"));
+    rude.write_all(b"about to reset\n").expect("send");
+    s.expect_contains(&says(&rpeer, "about to reset"));
+    reset(rude);
+    s.expect_contains(&format!(
+        "{rpeer} reset the connection: recvfrom failed: ECONNRESET"
+    ));
+    s.expect_contains(&format!("{rpeer} is gone; 1 client still connected"));
+    good.send("unaffected\n");
+    s.expect_contains(&says(&gpeer, "unaffected"));
+    s.send("exit\n");
+    let (gs, _, gerr) = good.finish();
+    let (ss, _, serr) = s.finish();
+    assert!(
+        gs.success() && ss.success(),
+        "{gs:?} {gerr} / {ss:?} {serr}"
+    );
+}
+
+#[test]
+fn client_reports_a_reset_and_exits_1() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let mut c = client(port, &["--view", "none", "--explain"]);
+    let (conn, _) = listener.accept().expect("accept");
+    c.send("hello\n");
+    c.expect_contains("sendto(3, \"hello\\n\", 6, MSG_NOSIGNAL, NULL, 0) = 6");
+    thread::sleep(Duration::from_millis(100));
+    reset(conn);
+    c.expect_contains("= -1 ECONNRESET (Connection reset by peer)");
+    c.expect_contains("ECONNRESET: the peer's kernel answered with a RST");
+    let (status, _, err) = c.finish();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("the dialogue with 127.0.0.1:{port} failed"))
+            && err.contains("ECONNRESET"),
+        "{err}"
+    );
+}
