@@ -995,3 +995,49 @@ fn client_reports_a_reset_and_exits_1() {
         "{err}"
     );
 }
+
+#[test]
+fn privileged_port_gives_eacces() {
+    let unprivileged_start =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(1024);
+    if unprivileged_start <= 81 {
+        eprintln!("SKIPPED privileged_port_gives_eacces: ip_unprivileged_port_start is {unprivileged_start}");
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        // Drop root and every capability, as an ordinary user would run it.
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_encap"));
+        c
+    } else {
+        encap()
+    };
+    cmd.args(["server", "--listen", "127.0.0.1:81"])
+        .stdin(Stdio::null());
+    let Ok(out) = cmd.output() else {
+        eprintln!("SKIPPED privileged_port_gives_eacces: running as root and setpriv is missing");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1) && !err.contains("EACCES") {
+        eprintln!("SKIPPED privileged_port_gives_eacces: this user may bind port 81 ({err})");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("EACCES") && err.contains("below 1024"),
+        "{err}"
+    );
+}
