@@ -15,30 +15,44 @@ use std::net::Ipv4Addr;
 #[must_use]
 pub fn add(sum: u64, bytes: &[u8]) -> u64 {
     // Native-endian 32-bit words summed into a 64-bit accumulator cannot overflow for any packet
-    // shorter than 2^34 bytes; the swap to network order happens once, in `fold`.
-    let mut native: u64 = 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        native += (w & 0xffff_ffff) + (w >> 32);
+    // shorter than 2^34 bytes; the swap to network order happens once, in `fold_native`.
+    let mut acc: u64 = 0;
+    let mut words = bytes.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
-    let rest = chunks.remainder();
-    let mut pairs = rest.chunks_exact(2);
+    // The last 0 to 3 bytes start on an even offset, so they pad into one word.
+    let rest = words.remainder();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    acc += u64::from(u32::from_ne_bytes(tail));
+    sum + u64::from(fold_native(acc))
+}
+
+/// Like [`add`], for bytes that were just written field by field (a header being built): it
+/// loads 16 bits at a time, so each load is served by the store that wrote it, where `add`'s
+/// wider loads would stall waiting for several narrow stores to drain (store-to-load forwarding).
+#[inline]
+#[must_use]
+pub fn add_fresh(sum: u64, bytes: &[u8]) -> u64 {
+    let mut acc = sum;
+    let mut pairs = bytes.chunks_exact(2);
     for p in &mut pairs {
-        native += u64::from(u16::from_ne_bytes([p[0], p[1]]));
+        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
     }
     if let [last] = pairs.remainder() {
-        native += u64::from(u16::from_ne_bytes([*last, 0]));
+        acc += u64::from(*last) << 8;
     }
-    sum + u64::from(fold_native(native))
+    acc
 }
 
 /// Folds a native-order sum into a big-endian 16-bit ones' complement sum.
 #[inline]
-fn fold_native(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
+fn fold_native(s: u64) -> u16 {
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     let folded = s as u16;
     if cfg!(target_endian = "little") {
         folded.swap_bytes()
@@ -102,6 +116,18 @@ mod tests {
             s = (s & 0xffff) + (s >> 16);
         }
         !(s as u16)
+    }
+
+    #[test]
+    fn fresh_and_wide_sums_agree() {
+        let data: Vec<u8> = (0..99u32).map(|i| (i * 91 + 7) as u8).collect();
+        for end in 0..data.len() {
+            assert_eq!(
+                fold(add(0, &data[..end])),
+                fold(add_fresh(0, &data[..end])),
+                "{end}"
+            );
+        }
     }
 
     #[test]

@@ -228,14 +228,24 @@ pub fn encapsulate_into(
     buf.extend_from_slice(message);
     let end = buf.len();
 
-    // Stage 2, TCP: header in front of the payload, then the checksum over both.
+    // Stage 2, TCP: header in front of the payload, then the checksum over both (the payload
+    // summed from the message, so the bytes just copied are not read back).
     let tcp_start = payload - tcp_len;
-    params.tcp.emit(&mut buf[tcp_start..payload]);
-    tcp::fill_checksum(
-        &mut buf[tcp_start..end],
+    let offload = params.checksum == ChecksumMode::Offloaded;
+    let payload_sum = if offload {
+        0
+    } else {
+        crate::checksum::add(0, message)
+    };
+    let header = &mut buf[tcp_start..payload];
+    params.tcp.emit(header);
+    tcp::fill_header_checksum(
+        header,
+        message.len(),
+        payload_sum,
         params.ip.source,
         params.ip.destination,
-        params.checksum == ChecksumMode::Offloaded,
+        offload,
     );
 
     // Stage 3, IPv4: header in front of the segment.

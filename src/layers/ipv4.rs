@@ -478,7 +478,7 @@ impl Ipv4Header {
         out[field::SOURCE].copy_from_slice(&self.source.octets());
         out[field::DESTINATION].copy_from_slice(&self.destination.octets());
         out[field::HEADER_LEN..].copy_from_slice(&self.options);
-        let c = checksum::of(out);
+        let c = !checksum::fold(checksum::add_fresh(0, out));
         out[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
         c
     }
