@@ -373,6 +373,13 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 frames.len(),
                 if frames.len() == 1 { "" } else { "s" }
             )?;
+            if frames.len() > 1 {
+                writeln!(
+                    self.out,
+                    "   split at the MSS the kernel reports (TCP_MAXSEG {}); on lo the kernel may send larger packets (GSO), so its real split can differ",
+                    c.mss
+                )?;
+            }
             for (k, f) in frames.iter().enumerate() {
                 if frames.len() > 1 {
                     writeln!(self.out, "=== segment {} of {} ===", k + 1, frames.len())?;
@@ -591,6 +598,11 @@ impl<'w, W: WriteColor> Session<'w, W> {
                         c.model.peer,
                         self.conns.len(),
                         if self.conns.len() == 1 { "" } else { "s" }
+                    ))?;
+                } else {
+                    self.say(&format!(
+                        "connection with {} closed ({} bytes sent, {} received)",
+                        c.model.peer, c.model.sent, c.model.received
                     ))?;
                 }
             } else {
