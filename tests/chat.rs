@@ -1041,3 +1041,153 @@ fn privileged_port_gives_eacces() {
         "{err}"
     );
 }
+
+// ---- the view against what the kernel really sends ----
+
+/// The numbers one segment carries, as the model shows them or as a capture has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SegmentNumbers {
+    src_port: u16,
+    dst_port: u16,
+    /// Relative to the sender's initial sequence number.
+    seq: u32,
+    /// Relative to the receiver's initial sequence number.
+    ack: u32,
+    flags: String,
+    len: usize,
+    cksum: u16,
+    ip_total_len: u16,
+}
+
+/// Reads the TCP and IPv4 lines of `--view summary` output.
+fn summary_segments(out: &[String]) -> Vec<SegmentNumbers> {
+    let mut segs = Vec::new();
+    for (i, l) in out.iter().enumerate() {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        if t.first() != Some(&"TCP") || !t.contains(&"->") {
+            continue;
+        }
+        let after = |key: &str| -> &str {
+            let k = t.iter().position(|x| *x == key).expect(key);
+            t[k + 1]
+        };
+        let arrow = t.iter().position(|x| *x == "->").expect("->");
+        let flags = l[l.find('[').expect("[") + 1..l.find(']').expect("]")].to_string();
+        let ip: Vec<&str> = out[i + 1].split_whitespace().collect();
+        let ip_len = ip[ip.iter().position(|x| *x == "len").expect("ip len") + 1];
+        segs.push(SegmentNumbers {
+            src_port: t[arrow - 1].parse().expect("port"),
+            dst_port: t[arrow + 1].parse().expect("port"),
+            seq: after("seq").parse().expect("seq"),
+            ack: after("ack").parse().expect("ack"),
+            flags,
+            len: after("len").parse().expect("len"),
+            cksum: u16::from_str_radix(after("cksum").trim_start_matches("0x"), 16).expect("cksum"),
+            ip_total_len: ip_len.parse().expect("ip len"),
+        });
+    }
+    segs
+}
+
+/// The data segments in a capture, with sequence numbers made relative to each side's SYN.
+fn captured_segments(pcap: &Path) -> Vec<SegmentNumbers> {
+    let file = std::fs::File::open(pcap).expect("open the capture");
+    let mut r = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
+    let mut isn = std::collections::HashMap::new();
+    let mut segs = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("a packet");
+        let d = encap::pipeline::decapsulate(&p.data).expect("the kernel's frame decodes");
+        let t = &d.tcp;
+        if t.flags() & 0x002 != 0 {
+            isn.insert(t.src_port(), t.seq());
+            continue;
+        }
+        if t.payload().is_empty() {
+            continue;
+        }
+        let rel = |port: u16, n: u32| n.wrapping_sub(*isn.get(&port).expect("SYN seen"));
+        segs.push(SegmentNumbers {
+            src_port: t.src_port(),
+            dst_port: t.dst_port(),
+            seq: rel(t.src_port(), t.seq()),
+            ack: rel(t.dst_port(), t.ack()),
+            flags: encap::layers::tcp::flag_names(t.flags()),
+            len: t.payload().len(),
+            cksum: t.checksum(),
+            ip_total_len: d.ip.total_len(),
+        });
+    }
+    segs
+}
+
+#[test]
+fn the_view_shows_what_lo_really_carries() {
+    let test = "the_view_shows_what_lo_really_carries";
+    if !have("tcpdump", "--version", test) {
+        return;
+    }
+    let port = free_port();
+    let pcap = temp_dir().join(format!("{port}.pcap"));
+    let mut td = Command::new("tcpdump");
+    td.args(["-i", "lo", "-U", "--immediate-mode", "-n", "-s", "262144", "-w"])
+        .arg(&pcap)
+        .arg(format!("tcp port {port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut td = td.spawn().expect("start tcpdump");
+    let mut err = BufReader::new(td.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let _ = err.read_line(&mut line);
+    if !line.contains("listening on") {
+        let _ = td.kill();
+        let _ = td.wait();
+        skip_or_fail(&format!(
+            "{test}: tcpdump cannot capture on lo here: {}",
+            line.trim()
+        ));
+        return;
+    }
+    struct Stop(Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut td = Stop(td);
+
+    let mut s = server(port, &["--view", "summary"]);
+    let mut c = client(port, &["--view", "summary"]);
+    let cpeer = peer_of(&s.expect_contains("connected to"));
+    c.send("hello\n");
+    s.expect_contains(&says(&cpeer, "hello"));
+    s.send("你好 👋\n");
+    c.expect_contains("你好 👋");
+    c.send("bye, and 谢谢\n");
+    s.expect_contains("谢谢");
+    s.send("exit\n");
+    let (_, cout, _) = c.finish();
+    let (_, sout, _) = s.finish();
+    thread::sleep(Duration::from_millis(300));
+    // SIGINT: tcpdump finishes the file and exits.
+    // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
+    unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
+    let _ = td.0.wait();
+
+    let mut model = summary_segments(&cout);
+    model.extend(summary_segments(&sout));
+    let captured = captured_segments(&pcap);
+    assert_eq!(model.len(), 4, "{model:#?}");
+    for m in &model {
+        assert!(
+            captured.contains(m),
+            "the model showed {m:?}, but lo carried:\n{captured:#?}"
+        );
+    }
+    // Offloaded checksum: 0xfe08 + TCP length, as LOOPBACK.md says.
+    assert!(captured
+        .iter()
+        .all(|c| c.cksum as usize == 0xfe08 + 32 + c.len));
+}
