@@ -366,7 +366,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 .context("building the frames for a message")?;
             writeln!(
                 self.out,
-                "-> {}: message {}, {} bytes in {} segment{} (seq, ack and IP ID are relative to this connection; the kernel's own start values are not visible to a socket)",
+                "-> {}: message {}, {} bytes in {} segment{} (seq, ack and IP ID relative to this connection, timestamps placeholders: the kernel's own values are not visible to a socket)",
                 c.name(),
                 c.model.messages + 1,
                 bytes.len(),
@@ -535,7 +535,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
             sys::close(&mut self.trace, l);
             self.narrate()?;
         }
-        if say_exit {
+        if say_exit && self.conns.iter().any(|c| c.state == State::Open && !c.done) {
             self.broadcast(b"exit\n")?;
         }
         for c in &mut self.conns {
