@@ -1,5 +1,6 @@
 //! The `encap` command line: one thin file per subcommand under `cmd/`.
 
+mod capture;
 mod chat;
 mod cmd;
 
@@ -35,6 +36,8 @@ enum Command {
     Server(cmd::server::Args),
     /// Chat client on a real kernel TCP socket (start `encap server` first).
     Client(cmd::client::Args),
+    /// Live capture from an interface (default lo, port 6666), each frame decoded; needs CAP_NET_RAW.
+    Sniff(cmd::sniff::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Show(args) => cmd::show::run(&args, &mut out),
         Command::Server(args) => cmd::server::run(&args, &mut out),
         Command::Client(args) => cmd::client::run(&args, &mut out),
+        Command::Sniff(args) => cmd::sniff::run(&args, &mut out),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod server;
 pub mod show;
+pub mod sniff;
 
 /// An error in what the user asked for (a bad address, flag letter or size): exit status 2, as for
 /// a usage error.

@@ -1,0 +1,408 @@
+//! `encap sniff`: live capture from an interface (default `lo`), each frame decoded as it arrives.
+//! Needs `CAP_NET_RAW`. The socket and its settings live in `crate::capture`; this file is the
+//! arguments and the loop.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use termcolor::WriteColor;
+
+use encap::pcap::FrameWriter;
+
+use crate::capture::{self, Capture, FrameSource, KernelStats};
+
+/// Arguments of `encap sniff`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Needs CAP_NET_RAW: run with sudo, or `sudo setcap cap_net_raw+ep \
+$(which encap)` once (a rebuild loses it). Ctrl-C stops and prints the counters. \
+Example: sudo encap sniff -c 10 -v")]
+pub struct Args {
+    /// The interface to capture on.
+    #[arg(short = 'i', long, default_value = "lo")]
+    pub interface: String,
+    /// Keep only frames whose TCP or UDP source or destination port is this (the chat's port by
+    /// default).
+    #[arg(long, default_value_t = 6666, conflicts_with = "all")]
+    pub port: u16,
+    /// Keep every frame, whatever its ports.
+    #[arg(long)]
+    pub all: bool,
+    /// Stop after this many frames shown.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Also write every frame kept to this pcap file, with its receive time.
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
+    pub write: Option<PathBuf>,
+    /// Every field of every layer, not one line per frame.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Add a hex dump of each frame.
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+    /// One JSON object per frame, with Wireshark's field names.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the loop counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Frames read from the socket.
+    pub captured: u64,
+    /// Frames that passed the port filter and were shown.
+    pub shown: u64,
+}
+
+/// Runs `encap sniff` until Ctrl-C, SIGTERM or `-c` frames.
+///
+/// # Errors
+/// No permission or no such interface (with what to do), or an I/O error.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.count == Some(0) {
+        return Err(super::UsageError("-c needs at least 1 frame".into()).into());
+    }
+    capture::stop_on_signals().context("cannot install the Ctrl-C handler")?;
+    let mut source = Capture::open(&args.interface).map_err(|e| match e {
+        e @ capture::CaptureError::NoSuchInterface { .. } => {
+            anyhow::Error::new(super::UsageError(e.to_string()))
+        }
+        e => anyhow::Error::new(e),
+    })?;
+    let mut pcap = match &args.write {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some(
+                FrameWriter::new(BufWriter::new(file))
+                    .with_context(|| format!("writing {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let filter = if args.all {
+        "every frame".to_string()
+    } else {
+        format!("TCP or UDP port {}", args.port)
+    };
+    eprintln!(
+        "encap: listening on {}, link-type EN10MB (Ethernet), snapshot length {} bytes, {filter}",
+        source.interface(),
+        capture::READ_BUFFER
+    );
+
+    let mut counts = Counts::default();
+    let looped = sniff_loop(
+        args,
+        &mut source,
+        out,
+        pcap.as_mut(),
+        &mut counts,
+        capture::stop_requested,
+    );
+    // Whatever ended the loop, the file is completed and the counters printed.
+    let flushed = match (pcap, &args.write) {
+        (Some(w), Some(path)) => w
+            .into_inner()
+            .flush()
+            .with_context(|| format!("writing {}", path.display())),
+        _ => Ok(()),
+    };
+    let _ = out.flush();
+    eprintln!("{}", summary(counts, source.kernel_stats().ok()));
+    looped?;
+    flushed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// tcpdump's closing line: `N frames captured, M shown, K dropped by kernel`.
+pub fn summary(counts: Counts, kernel: Option<KernelStats>) -> String {
+    let dropped = kernel.map_or_else(|| "unknown".to_string(), |k| k.dropped.to_string());
+    format!(
+        "{} frames captured, {} shown, {dropped} dropped by kernel",
+        counts.captured, counts.shown
+    )
+}
+
+/// Reads frames until `stop()` says so or `-c` frames were shown; keeps those the port filter
+/// passes, writes them to `pcap` and renders them to `out`.
+fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
+    args: &Args,
+    source: &mut S,
+    out: &mut W,
+    mut pcap: Option<&mut FrameWriter<P>>,
+    counts: &mut Counts,
+    stop: impl Fn() -> bool,
+) -> anyhow::Result<()> {
+    while !stop() && args.count.map_or(true, |c| counts.shown < c) {
+        let Some(frame) = source.next_frame().context("reading from the capture socket")? else {
+            continue;
+        };
+        counts.captured += 1;
+        if !args.all && !has_port(frame.data, args.port) {
+            continue;
+        }
+        counts.shown += 1;
+        if let Some(w) = pcap.as_deref_mut() {
+            w.write(frame.timestamp, frame.data)
+                .context("writing the pcap file")?;
+        }
+        let shown = ShownFrame {
+            number: counts.shown,
+            timestamp: frame.timestamp,
+            data: frame.data,
+            orig_len: capture::original_len(frame.data),
+        };
+        print_frame(out, &shown, args)?;
+    }
+    Ok(())
+}
+
+fn has_port(frame: &[u8], port: u16) -> bool {
+    frame_ports(frame).is_some_and(|(s, d)| s == port || d == port)
+}
+
+/// One frame as shown.
+struct ShownFrame<'a> {
+    number: u64,
+    timestamp: Duration,
+    data: &'a [u8],
+    orig_len: usize,
+}
+
+// ---- Temporary, until `encap::render::frames` and `encap::dissect::ports` land. ----
+
+/// TCP or UDP ports of an Ethernet II frame carrying IPv4 or IPv6 (no extension headers).
+fn frame_ports(f: &[u8]) -> Option<(u16, u16)> {
+    let be16 = |at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (proto, l4) = match be16(12)? {
+        0x0800 => {
+            let vihl = *f.get(14)?;
+            let frag = be16(14 + 6)? & 0x1fff;
+            if vihl >> 4 != 4 || frag != 0 {
+                return None;
+            }
+            (*f.get(14 + 9)?, 14 + usize::from(vihl & 0x0f) * 4)
+        }
+        0x86dd => (*f.get(14 + 6)?, 14 + 40),
+        _ => return None,
+    };
+    if proto != 6 && proto != 17 {
+        return None;
+    }
+    Some((be16(l4)?, be16(l4 + 2)?))
+}
+
+fn print_frame<W: WriteColor>(out: &mut W, f: &ShownFrame<'_>, args: &Args) -> anyhow::Result<()> {
+    use serde_json::{Map, Value as Json};
+    let decoded = encap::pipeline::decapsulate(f.data).ok();
+    if args.json {
+        let mut obj = Map::new();
+        obj.insert("frame.number".into(), Json::from(f.number));
+        obj.insert(
+            "frame.time_epoch".into(),
+            Json::from(format!(
+                "{}.{:09}",
+                f.timestamp.as_secs(),
+                f.timestamp.subsec_nanos()
+            )),
+        );
+        obj.insert("frame.len".into(), Json::from(f.orig_len));
+        obj.insert("frame.cap_len".into(), Json::from(f.data.len()));
+        if let Some(d) = &decoded {
+            encap::render::json::add_fields(&mut obj, &d.layers());
+            obj.insert("tcp.len".into(), Json::from(d.payload().len()));
+        }
+        writeln!(out, "{}", Json::Object(obj))?;
+        return Ok(());
+    }
+    let secs = f.timestamp.as_secs();
+    let time = format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        f.timestamp.subsec_micros()
+    );
+    let cut = if f.orig_len > f.data.len() {
+        format!(" (cut short: {} of {} bytes captured)", f.data.len(), f.orig_len)
+    } else {
+        String::new()
+    };
+    match &decoded {
+        Some(d) => writeln!(
+            out,
+            "{:>4} {time} IPv4 {}:{} > {}:{} TCP [{}] seq {} ack {} len {}, frame {} bytes{cut}",
+            f.number,
+            d.ip.source(),
+            d.tcp.src_port(),
+            d.ip.destination(),
+            d.tcp.dst_port(),
+            encap::layers::tcp::flag_names(d.tcp.flags()),
+            d.tcp.seq(),
+            d.tcp.ack(),
+            d.payload().len(),
+            f.orig_len,
+        )?,
+        None => writeln!(
+            out,
+            "{:>4} {time} frame {} bytes, not IPv4/TCP{cut}",
+            f.number, f.orig_len
+        )?,
+    }
+    if args.verbose {
+        if let Some(d) = &decoded {
+            for (layer, fields) in d.layers() {
+                writeln!(out, "     {layer:?}")?;
+                for field in fields {
+                    writeln!(out, "       {} = {}", field.key, field.display)?;
+                }
+            }
+        }
+    }
+    if args.hex {
+        writeln!(out, "{}", pretty_hex::pretty_hex(&f.data))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Received;
+    use encap::pipeline::{encapsulate, Params};
+
+    /// Frames from a list, as bandwhich's tests feed a fake datalink receiver.
+    struct Frames {
+        frames: Vec<Vec<u8>>,
+        at: usize,
+        idle: u32,
+    }
+
+    impl FrameSource for Frames {
+        fn next_frame(&mut self) -> std::io::Result<Option<Received<'_>>> {
+            if self.at >= self.frames.len() {
+                self.idle += 1;
+                return Ok(None);
+            }
+            self.at += 1;
+            Ok(self.frames.get(self.at - 1).map(|f| Received {
+                timestamp: Duration::new(1_700_000_000, 0),
+                data: f,
+            }))
+        }
+        fn kernel_stats(&mut self) -> std::io::Result<KernelStats> {
+            Ok(KernelStats::default())
+        }
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: Args,
+        }
+        let mut v = vec!["sniff"];
+        v.extend_from_slice(extra);
+        Cli::parse_from(v).a
+    }
+
+    fn frame(src: u16, dst: u16, msg: &[u8]) -> Vec<u8> {
+        let p = Params::between(
+            format!("127.0.0.1:{src}").parse().unwrap(),
+            format!("127.0.0.1:{dst}").parse().unwrap(),
+        );
+        encapsulate(msg, &p).unwrap().frame().to_vec()
+    }
+
+    fn run_on(frames: Vec<Vec<u8>>, extra: &[&str]) -> (Counts, String, Vec<u8>) {
+        let a = args(extra);
+        let mut src = Frames {
+            frames,
+            at: 0,
+            idle: 0,
+        };
+        let mut out = termcolor::NoColor::new(Vec::new());
+        let mut pcap = FrameWriter::new(Vec::new()).unwrap();
+        let mut counts = Counts::default();
+        let stop = std::cell::Cell::new(0);
+        // Stops after a few idle reads, as Ctrl-C would.
+        sniff_loop(&a, &mut src, &mut out, Some(&mut pcap), &mut counts, || {
+            stop.set(stop.get() + 1);
+            stop.get() > 100
+        })
+        .unwrap();
+        (
+            counts,
+            String::from_utf8(out.into_inner()).unwrap(),
+            pcap.into_inner(),
+        )
+    }
+
+    #[test]
+    fn port_filter_keeps_either_direction() {
+        let frames = vec![
+            frame(40000, 6666, b"to server"),
+            frame(40000, 7777, b"other"),
+            frame(6666, 40000, b"to client"),
+            vec![0xff; 7],
+            Vec::new(),
+        ];
+        let (counts, text, pcap) = run_on(frames.clone(), &[]);
+        assert_eq!(counts, Counts { captured: 5, shown: 2 });
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let mut r = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
+        assert_eq!(&*r.next_packet().unwrap().unwrap().data, &frames[0][..]);
+        assert_eq!(&*r.next_packet().unwrap().unwrap().data, &frames[2][..]);
+        assert!(r.next_packet().is_none());
+
+        let (counts, _, _) = run_on(frames, &["--all"]);
+        assert_eq!(counts, Counts { captured: 5, shown: 5 });
+    }
+
+    #[test]
+    fn count_stops_the_loop() {
+        let frames = vec![frame(1, 6666, b"a"), frame(1, 6666, b"b"), frame(1, 6666, b"c")];
+        let (counts, _, _) = run_on(frames, &["-c", "2"]);
+        assert_eq!(counts, Counts { captured: 2, shown: 2 });
+    }
+
+    #[test]
+    fn json_has_lengths_and_ports() {
+        let (_, text, _) = run_on(vec![frame(40000, 6666, b"hi")], &["--json"]);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["frame.len"], 14 + 20 + 32 + 2);
+        assert_eq!(v["frame.cap_len"], 14 + 20 + 32 + 2);
+        assert_eq!(v["tcp.dstport"], 6666);
+    }
+
+    #[test]
+    fn no_panic_on_any_short_frame() {
+        let full = frame(40000, 6666, b"hello");
+        let frames: Vec<Vec<u8>> = (0..full.len()).map(|n| full[..n].to_vec()).collect();
+        for extra in [&["--all", "-v", "-x"][..], &["--all", "--json"]] {
+            let (counts, _, _) = run_on(frames.clone(), extra);
+            assert_eq!(counts.shown, full.len() as u64);
+        }
+    }
+
+    #[test]
+    fn summary_line() {
+        let c = Counts {
+            captured: 8,
+            shown: 3,
+        };
+        let k = KernelStats {
+            received: 9,
+            dropped: 1,
+        };
+        assert_eq!(
+            summary(c, Some(k)),
+            "8 frames captured, 3 shown, 1 dropped by kernel"
+        );
+    }
+}
