@@ -1130,12 +1130,21 @@ fn the_view_shows_what_lo_really_carries() {
     let port = free_port();
     let pcap = temp_dir().join(format!("{port}.pcap"));
     let mut td = Command::new("tcpdump");
-    td.args(["-i", "lo", "-U", "--immediate-mode", "-n", "-s", "262144", "-w"])
-        .arg(&pcap)
-        .arg(format!("tcp port {port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    td.args([
+        "-i",
+        "lo",
+        "-U",
+        "--immediate-mode",
+        "-n",
+        "-s",
+        "262144",
+        "-w",
+    ])
+    .arg(&pcap)
+    .arg(format!("tcp port {port}"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let mut td = td.spawn().expect("start tcpdump");
     let mut err = BufReader::new(td.stderr.take().expect("stderr"));
     let mut line = String::new();
