@@ -6,7 +6,9 @@
 //! and draw no random numbers. The renderers in [`render`] write into a writer they are given.
 //! Sockets, capture and files live in the binary's subcommands.
 
+pub mod capfile;
 pub mod checksum;
+pub mod dissect;
 pub mod layers;
 pub mod pcap;
 pub mod pipeline;

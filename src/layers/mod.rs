@@ -6,10 +6,15 @@
 //!   renderers, the JSON output and comparisons walk;
 //! - a header type (`…Header`) with `parse`, `emit` and `len`.
 
+pub mod arp;
 pub mod ethernet;
+pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
 pub mod payload;
 pub mod tcp;
+pub mod udp;
+pub mod vlan;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -26,6 +31,20 @@ pub enum Layer {
     Ipv4,
     /// Ethernet II, IEEE 802.3.
     Ethernet,
+    /// An IEEE 802.1Q VLAN tag.
+    Vlan,
+    /// ARP, RFC 826.
+    Arp,
+    /// IPv6, RFC 8200.
+    Ipv6,
+    /// UDP, RFC 768.
+    Udp,
+    /// ICMP, RFC 792.
+    Icmp,
+    /// ICMPv6, RFC 4443.
+    Icmpv6,
+    /// Bytes of a protocol this decoder does not know, kept raw.
+    Raw,
 }
 
 impl Layer {
@@ -37,6 +56,13 @@ impl Layer {
             Layer::Tcp => "TCP",
             Layer::Ipv4 => "IPv4",
             Layer::Ethernet => "Ethernet II",
+            Layer::Vlan => "802.1Q VLAN",
+            Layer::Arp => "ARP",
+            Layer::Ipv6 => "IPv6",
+            Layer::Udp => "UDP",
+            Layer::Icmp => "ICMP",
+            Layer::Icmpv6 => "ICMPv6",
+            Layer::Raw => "Data",
         }
     }
 }
@@ -213,6 +239,40 @@ impl DecodeError {
             },
         }
     }
+}
+
+/// Reads the fields of a fixed table from `header` (relative offsets) placed at absolute `base`,
+/// stopping at the first field the bytes do not hold whole. `show` turns a field's key and raw
+/// value into its display text, or `None` for the plain number.
+pub(crate) fn table_fields(
+    table: &[FieldSpec],
+    header: &[u8],
+    base: usize,
+    show: impl Fn(&str, u64, &[u8]) -> Option<(Value, String)>,
+) -> Vec<Field> {
+    let mut out = Vec::with_capacity(table.len());
+    for spec in table {
+        let Some(bytes) = header.get(spec.bytes.clone()) else {
+            break;
+        };
+        let (value, display) = match spec.read(header) {
+            Some(raw) => {
+                show(spec.key, raw, bytes).unwrap_or_else(|| (Value::Number(raw), raw.to_string()))
+            }
+            None => show(spec.key, 0, bytes)
+                .unwrap_or_else(|| (Value::Bytes(bytes.to_vec()), ipv4::hex(bytes))),
+        };
+        out.push(Field::from_spec(spec, base, value, display));
+    }
+    out
+}
+
+/// The name of the first field in `table` that `len` bytes do not hold whole.
+pub(crate) fn first_cut(table: &[FieldSpec], len: usize) -> &'static str {
+    table
+        .iter()
+        .find(|f| f.bytes.end > len)
+        .map_or("header", |f| f.name)
 }
 
 /// Requires `len` bytes of `bytes` for `field` of `layer`, offsets relative to the header.

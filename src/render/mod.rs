@@ -1,6 +1,7 @@
 //! Renderers: each writes into a writer it is given and never decides colour itself (the command
 //! edge does, once: `--color`, `NO_COLOR`, whether stdout is a terminal).
 
+pub mod frames;
 pub mod hexdump;
 pub mod json;
 pub mod pipeline;
@@ -16,7 +17,10 @@ pub fn layer_color(layer: Layer) -> Color {
         Layer::Application => Color::Magenta,
         Layer::Tcp => Color::Yellow,
         Layer::Ipv4 => Color::Green,
-        Layer::Ethernet => Color::Cyan,
+        Layer::Ethernet | Layer::Vlan => Color::Cyan,
+        Layer::Ipv6 | Layer::Arp => Color::Green,
+        Layer::Udp | Layer::Icmp | Layer::Icmpv6 => Color::Yellow,
+        Layer::Raw => Color::Magenta,
     }
 }
 
@@ -28,6 +32,12 @@ pub fn layer_letters(layer: Layer) -> &'static str {
         Layer::Tcp => "tt",
         Layer::Ipv4 => "ii",
         Layer::Ethernet => "ee",
+        Layer::Vlan => "vv",
+        Layer::Arp => "aa",
+        Layer::Ipv6 => "66",
+        Layer::Udp => "uu",
+        Layer::Icmp | Layer::Icmpv6 => "cc",
+        Layer::Raw => "dd",
     }
 }
 

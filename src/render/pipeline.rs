@@ -28,6 +28,7 @@ fn adds(stage: &Stage<'_>) -> String {
             "adds a {h}-byte header (MAC addresses, EtherType) and a 4-byte FCS -> a {n}-byte frame ({} bytes as a capture stores it, without the FCS)",
             n - stage.trailer.len()
         ),
+        other => format!("{other}: {n} bytes"),
     }
 }
 

@@ -1,0 +1,506 @@
+//! Decoding any captured frame layer by layer: Ethernet II, 802.1Q, ARP, IPv4, IPv6, TCP, UDP,
+//! ICMP, ICMPv6, and raw bytes for anything else (never dropped).
+//!
+//! Two levels, as in the layer files: [`slice`] walks the frame once with zero-copy views and
+//! records where each layer starts (the one-line view and filters use it, so it must be cheap);
+//! [`dissect`] turns a slice into a tree of layers whose fields come from each layer's field
+//! table (the `-v`, `-x` and `--json` views use it). A malformed frame is decoded as far as it
+//! goes: the layers before the error are whole, the failing layer shows the fields its bytes
+//! hold, and the error names layer, field and absolute offset.
+
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+use crate::layers::ethernet::{self, EtherType, EthernetHeader};
+use crate::layers::ipv4::{self, IpProtocol, Ipv4Packet};
+use crate::layers::ipv6::{self, Ipv6Packet};
+use crate::layers::tcp::{self, TcpSegment};
+use crate::layers::{arp, icmp, payload, udp, vlan, DecodeError, Field, Layer, Value};
+
+/// The network layer of a frame.
+#[derive(Debug, Clone)]
+pub enum Net<'a> {
+    /// Nothing decoded (the Ethernet header itself is cut short).
+    None,
+    /// IPv4.
+    Ipv4(Ipv4Packet<'a>),
+    /// IPv6, with the bytes from its header to the end of its payload.
+    Ipv6(Ipv6Packet, &'a [u8]),
+    /// ARP: opcode, sender and target IPv4 addresses.
+    Arp(u16, Ipv4Addr, Ipv4Addr),
+    /// Another EtherType, its payload raw.
+    Other(EtherType, &'a [u8]),
+}
+
+/// The transport layer of a frame.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport<'a> {
+    /// Nothing decoded.
+    None,
+    /// TCP.
+    Tcp(TcpSegment<'a>),
+    /// UDP: source port, destination port, payload.
+    Udp(u16, u16, &'a [u8]),
+    /// ICMP or ICMPv6 (by the layer): type and code.
+    Icmp(Layer, u8, u8),
+    /// Another IP protocol, its bytes raw.
+    Other(IpProtocol, &'a [u8]),
+}
+
+/// A frame walked once: the views of its layers and where each starts.
+#[derive(Debug, Clone)]
+pub struct Sliced<'a> {
+    /// The frame as captured.
+    pub frame: &'a [u8],
+    /// The Ethernet header, when the frame holds one.
+    pub ethernet: Option<EthernetHeader>,
+    /// The VLAN ID of an 802.1Q tag.
+    pub vlan: Option<u16>,
+    /// The network layer.
+    pub net: Net<'a>,
+    /// Offset of the network layer.
+    pub net_at: usize,
+    /// The transport layer.
+    pub transport: Transport<'a>,
+    /// Offset of the transport layer.
+    pub transport_at: usize,
+    /// The application payload's bytes in the frame.
+    pub payload: Range<usize>,
+    /// One past the last byte the layers account for (what follows is padding).
+    pub end: usize,
+    /// The first error, and the layer and offset where decoding stopped.
+    pub error: Option<(DecodeError, Layer, usize)>,
+}
+
+impl<'a> Sliced<'a> {
+    /// The application payload.
+    #[must_use]
+    pub fn payload(&self) -> &'a [u8] {
+        self.frame.get(self.payload.clone()).unwrap_or_default()
+    }
+
+    /// Source and destination port of TCP or UDP.
+    #[must_use]
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        match self.transport {
+            Transport::Tcp(t) => Some((t.src_port(), t.dst_port())),
+            Transport::Udp(s, d, _) => Some((s, d)),
+            _ => None,
+        }
+    }
+
+    /// The length the frame had on the link, as far as its headers tell: 14 (+4 with a VLAN tag)
+    /// + the IP packet's length; `None` when no IP header says.
+    #[must_use]
+    pub fn original_len(&self) -> Option<usize> {
+        match (&self.net, &self.error) {
+            (Net::Ipv4(p), _) => Some(self.net_at + usize::from(p.total_len())),
+            (Net::Ipv6(_, b), _) => Some(self.net_at + b.len()),
+            // A cut-short IP header still states the length the packet had.
+            (Net::None, Some((_, Layer::Ipv4, _))) => {
+                let b = self.frame.get(self.net_at + 2..self.net_at + 4)?;
+                Some(self.net_at + usize::from(u16::from_be_bytes([b[0], b[1]])))
+            }
+            (Net::None, Some((_, Layer::Ipv6, _))) => {
+                let b = self.frame.get(self.net_at + 4..self.net_at + 6)?;
+                Some(self.net_at + 40 + usize::from(u16::from_be_bytes([b[0], b[1]])))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn stop<'a>(mut s: Sliced<'a>, e: DecodeError, layer: Layer, at: usize) -> Sliced<'a> {
+    s.error = Some((e.add_offset(at), layer, at));
+    s
+}
+
+/// Walks `frame` once, layer by layer, as far as it decodes.
+#[must_use]
+pub fn slice(frame: &[u8]) -> Sliced<'_> {
+    let mut s = Sliced {
+        frame,
+        ethernet: None,
+        vlan: None,
+        net: Net::None,
+        net_at: EthernetHeader::LEN,
+        transport: Transport::None,
+        transport_at: frame.len(),
+        payload: frame.len()..frame.len(),
+        end: frame.len(),
+        error: None,
+    };
+    let (eth, mut rest) = match EthernetHeader::parse(frame) {
+        Ok(x) => x,
+        Err(e) => return stop(s, e, Layer::Ethernet, 0),
+    };
+    s.ethernet = Some(eth);
+    let mut ethertype = eth.ethertype;
+    if ethertype == EtherType::Vlan {
+        match vlan::parse(rest) {
+            Ok((id, inner, after)) => {
+                s.vlan = Some(id);
+                ethertype = inner;
+                rest = after;
+                s.net_at += vlan::field::HEADER_LEN;
+            }
+            Err(e) => return stop(s, e, Layer::Vlan, EthernetHeader::LEN),
+        }
+    }
+    let at = s.net_at;
+    let (protocol, upper, upper_at) = match ethertype {
+        EtherType::Ipv4 => match Ipv4Packet::new_checked(rest) {
+            Ok(p) => {
+                s.end = at + p.as_bytes().len();
+                s.net = Net::Ipv4(p);
+                if p.header()[6] & 0x20 != 0
+                    || u16::from_be_bytes([p.header()[6], p.header()[7]]) & 0x1fff != 0
+                {
+                    // A fragment: only the first one starts with the transport header, and
+                    // without reassembly none can be decoded whole. Shown raw, flagged.
+                    s.transport = Transport::Other(p.protocol(), p.payload());
+                    s.transport_at = at + p.header_len();
+                    s.payload = s.end..s.end;
+                    return s;
+                }
+                (p.protocol(), p.payload(), at + p.header_len())
+            }
+            Err(e) => return stop(s, e, Layer::Ipv4, at),
+        },
+        EtherType::Ipv6 => match ipv6::parse(rest) {
+            Ok(p) => {
+                let bytes = &rest[..p.end];
+                s.end = at + p.end;
+                let (proto, upper, upper_at) = (p.protocol, &bytes[p.upper..], at + p.upper);
+                s.net = Net::Ipv6(p, bytes);
+                (proto, upper, upper_at)
+            }
+            Err(e) => return stop(s, e, Layer::Ipv6, at),
+        },
+        EtherType::Arp => match arp::parse(rest) {
+            Ok((op, sender, target)) => {
+                s.net = Net::Arp(op, sender, target);
+                s.end = at + arp::field::LEN;
+                return s;
+            }
+            Err(e) => return stop(s, e, Layer::Arp, at),
+        },
+        other => {
+            s.net = Net::Other(other, rest);
+            return s;
+        }
+    };
+    s.transport_at = upper_at;
+    match protocol {
+        IpProtocol::Tcp => match TcpSegment::new_checked(upper) {
+            Ok(t) => {
+                s.transport = Transport::Tcp(t);
+                s.payload = upper_at + t.header_len()..upper_at + upper.len();
+            }
+            Err(e) => return stop(s, e, Layer::Tcp, upper_at),
+        },
+        IpProtocol::Udp => match udp::parse(upper) {
+            Ok((src, dst, data)) => {
+                s.transport = Transport::Udp(src, dst, data);
+                s.payload = upper_at + udp::field::HEADER_LEN
+                    ..upper_at + udp::field::HEADER_LEN + data.len();
+            }
+            Err(e) => return stop(s, e, Layer::Udp, upper_at),
+        },
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
+            let layer = if protocol == IpProtocol::Icmp {
+                Layer::Icmp
+            } else {
+                Layer::Icmpv6
+            };
+            match icmp::parse(upper, layer) {
+                Ok((t, c)) => {
+                    s.transport = Transport::Icmp(layer, t, c);
+                    s.payload = upper_at + icmp::field::HEADER_LEN..upper_at + upper.len();
+                }
+                Err(e) => return stop(s, e, layer, upper_at),
+            }
+        }
+        other => s.transport = Transport::Other(other, upper),
+    }
+    s
+}
+
+/// The TCP or UDP ports of an Ethernet frame, if it has them.
+#[must_use]
+pub fn ports(frame: &[u8]) -> Option<(u16, u16)> {
+    slice(frame).ports()
+}
+
+/// One layer of a dissected frame.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The layer.
+    pub layer: Layer,
+    /// Its bytes in the frame (header, or for raw data and payload, the bytes).
+    pub range: Range<usize>,
+    /// Its fields, absolute offsets.
+    pub fields: Vec<Field>,
+}
+
+/// A frame decoded into a tree of layers.
+#[derive(Debug, Clone)]
+pub struct Dissection {
+    /// Layers, outermost first.
+    pub nodes: Vec<Node>,
+    /// Why decoding stopped early, if it did.
+    pub error: Option<DecodeError>,
+}
+
+fn raw(
+    layer: Layer,
+    name: &'static str,
+    key: &'static str,
+    bytes: &[u8],
+    at: usize,
+    meaning: &'static str,
+) -> Node {
+    Node {
+        layer,
+        range: at..at + bytes.len(),
+        fields: vec![Field {
+            name: name.into(),
+            key: key.into(),
+            bytes: at..at + bytes.len(),
+            mask: None,
+            value: Value::Bytes(bytes.to_vec()),
+            display: format!("{} bytes", bytes.len()),
+            meaning: meaning.into(),
+        }],
+    }
+}
+
+/// Decodes `frame` into a tree of layers with every field from the layers' field tables.
+#[must_use]
+pub fn dissect(frame: &[u8]) -> Dissection {
+    let s = slice(frame);
+    let mut nodes = Vec::with_capacity(5);
+    let (failed_layer, failed_at) = s
+        .error
+        .as_ref()
+        .map_or((None, 0), |(_, l, at)| (Some(*l), *at));
+    let tail = |at: usize| frame.get(at..).unwrap_or_default();
+
+    let eth_end = EthernetHeader::LEN.min(frame.len());
+    nodes.push(Node {
+        layer: Layer::Ethernet,
+        range: 0..eth_end,
+        fields: ethernet::fields(frame, 0),
+    });
+    if s.vlan.is_some() || failed_layer == Some(Layer::Vlan) {
+        let b = tail(EthernetHeader::LEN);
+        nodes.push(Node {
+            layer: Layer::Vlan,
+            range: EthernetHeader::LEN..(EthernetHeader::LEN + 4).min(frame.len()),
+            fields: vlan::fields(b, EthernetHeader::LEN),
+        });
+    }
+    let at = s.net_at;
+    match (&s.net, failed_layer) {
+        (Net::Ipv4(p), _) => nodes.push(Node {
+            layer: Layer::Ipv4,
+            range: at..at + p.header_len(),
+            fields: ipv4::fields(p.header(), at),
+        }),
+        (Net::Ipv6(p, b), _) => nodes.push(Node {
+            layer: Layer::Ipv6,
+            range: at..at + p.upper,
+            fields: ipv6::fields(b, at, &p.extensions),
+        }),
+        (Net::Arp(..), _) => nodes.push(Node {
+            layer: Layer::Arp,
+            range: at..at + arp::field::LEN,
+            fields: arp::fields(tail(at), at),
+        }),
+        (Net::Other(t, b), _) => {
+            let mut n = raw(
+                Layer::Raw,
+                "Data",
+                "data.data",
+                b,
+                at,
+                "payload of an EtherType this decoder does not know",
+            );
+            n.fields[0].display = format!("{} bytes of EtherType 0x{:04x}", b.len(), u16::from(*t));
+            nodes.push(n);
+        }
+        (Net::None, Some(Layer::Ipv4)) => nodes.push(Node {
+            layer: Layer::Ipv4,
+            range: at..frame.len(),
+            fields: ipv4::fields(tail(at), at),
+        }),
+        (Net::None, Some(Layer::Ipv6)) => nodes.push(Node {
+            layer: Layer::Ipv6,
+            range: at..frame.len(),
+            fields: ipv6::fields(tail(at), at, &[]),
+        }),
+        (Net::None, Some(Layer::Arp)) => nodes.push(Node {
+            layer: Layer::Arp,
+            range: at..frame.len(),
+            fields: arp::fields(tail(at), at),
+        }),
+        _ => {}
+    }
+    let at = s.transport_at;
+    let addrs = match &s.net {
+        Net::Ipv4(p) => Some((p.source(), p.destination())),
+        _ => None,
+    };
+    let upper_end = s.end.min(frame.len());
+    let upper = frame.get(at..upper_end).unwrap_or_default();
+    match s.transport {
+        Transport::Tcp(t) => nodes.push(Node {
+            layer: Layer::Tcp,
+            range: at..at + t.header_len(),
+            fields: tcp::fields(t.as_bytes(), at, addrs),
+        }),
+        Transport::Udp(..) => nodes.push(Node {
+            layer: Layer::Udp,
+            range: at..at + udp::field::HEADER_LEN,
+            fields: udp::fields(upper, at),
+        }),
+        Transport::Icmp(layer, ..) => nodes.push(Node {
+            layer,
+            range: at..at + icmp::field::HEADER_LEN,
+            fields: icmp::fields(upper, at, layer),
+        }),
+        Transport::Other(p, b) => {
+            let fragment = matches!(&s.net, Net::Ipv4(ip) if u16::from_be_bytes([ip.header()[6], ip.header()[7]]) & 0x3fff != 0);
+            let mut n = raw(
+                Layer::Raw,
+                "Data",
+                "data.data",
+                b,
+                at,
+                if fragment {
+                    "an IPv4 fragment: not reassembled, shown raw"
+                } else {
+                    "payload of an IP protocol this decoder does not know"
+                },
+            );
+            n.fields[0].display = format!(
+                "{} bytes of IP protocol {} ({}){}",
+                b.len(),
+                u8::from(p),
+                p.name(),
+                if fragment { ", fragment" } else { "" }
+            );
+            nodes.push(n);
+        }
+        Transport::None => match failed_layer {
+            Some(Layer::Tcp) => nodes.push(Node {
+                layer: Layer::Tcp,
+                range: at..upper_end.max(at),
+                fields: tcp::fields(upper, at, addrs),
+            }),
+            Some(Layer::Udp) => nodes.push(Node {
+                layer: Layer::Udp,
+                range: at..upper_end.max(at),
+                fields: udp::fields(upper, at),
+            }),
+            Some(l @ (Layer::Icmp | Layer::Icmpv6)) => nodes.push(Node {
+                layer: l,
+                range: at..upper_end.max(at),
+                fields: icmp::fields(upper, at, l),
+            }),
+            _ => {}
+        },
+    }
+    let p = s.payload();
+    if !p.is_empty() {
+        nodes.push(Node {
+            layer: Layer::Application,
+            range: s.payload.clone(),
+            fields: payload::fields(p, s.payload.start),
+        });
+    }
+    if s.error.is_none() && s.end < frame.len() {
+        nodes.push(raw(
+            Layer::Raw,
+            "Padding",
+            "eth.padding",
+            &frame[s.end..],
+            s.end,
+            "bytes after the IP packet, to reach Ethernet's 60-byte minimum",
+        ));
+    }
+    if let (Some(l), Some(last)) = (failed_layer, nodes.last_mut()) {
+        if last.layer != l && failed_at < frame.len() {
+            // The failing layer had no fields to show: keep its bytes visible.
+            nodes.push(raw(
+                Layer::Raw,
+                "Undecoded",
+                "_ws.malformed",
+                tail(failed_at),
+                failed_at,
+                "bytes after the error, raw",
+            ));
+        }
+    }
+    Dissection {
+        nodes,
+        error: s.error.map(|(e, ..)| e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{encapsulate, Params};
+
+    #[test]
+    fn tcp_frame_has_four_layers() {
+        let e = encapsulate(b"hello", &Params::default()).unwrap();
+        let d = dissect(e.frame());
+        assert!(d.error.is_none());
+        let layers: Vec<Layer> = d.nodes.iter().map(|n| n.layer).collect();
+        assert_eq!(
+            layers,
+            [Layer::Ethernet, Layer::Ipv4, Layer::Tcp, Layer::Application]
+        );
+        assert_eq!(ports(e.frame()), Some((40000, 6666)));
+        assert_eq!(slice(e.frame()).original_len(), Some(71));
+    }
+
+    #[test]
+    fn truncated_frame_is_decoded_as_far_as_it_goes() {
+        let e = encapsulate(b"hello", &Params::default()).unwrap();
+        let cut = &e.frame()[..40];
+        let d = dissect(cut);
+        let err = d.error.unwrap();
+        assert_eq!((err.layer(), err.offset()), (Layer::Ipv4, 40));
+        let ip = d.nodes.iter().find(|n| n.layer == Layer::Ipv4).unwrap();
+        assert_eq!(ip.fields.len(), 15, "a whole IPv4 header is still shown");
+        assert_eq!(slice(cut).original_len(), Some(71));
+    }
+
+    #[test]
+    fn bad_data_offset_names_tcp_field_and_offset() {
+        let e = encapsulate(b"hello", &Params::default()).unwrap();
+        let mut f = e.frame().to_vec();
+        f[46] = 0x30;
+        let d = dissect(&f);
+        let err = d.error.unwrap();
+        assert_eq!((err.layer(), err.offset()), (Layer::Tcp, 46));
+        assert!(
+            err.to_string().contains("Header length at offset 46 is 3"),
+            "{err}"
+        );
+        assert!(d.nodes.iter().any(|n| n.layer == Layer::Tcp));
+    }
+
+    #[test]
+    fn unknown_ethertype_is_kept_raw() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xcc, 1, 2, 3]);
+        let d = dissect(&f);
+        assert!(d.error.is_none());
+        assert_eq!(d.nodes[1].layer, Layer::Raw);
+        assert!(d.nodes[1].fields[0].display.contains("0x88cc"));
+    }
+}

@@ -1,0 +1,141 @@
+//! ICMP (RFC 792) and ICMPv6 (RFC 4443): the type, code and checksum that start every message.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |     Type      |     Code      |          Checksum             |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                     Rest of the message                        |
+//! ```
+
+use super::{first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+
+/// Byte ranges relative to the start of the message.
+pub mod field {
+    use std::ops::Range;
+    /// Message type.
+    pub const TYPE: Range<usize> = 0..1;
+    /// Code within the type.
+    pub const CODE: Range<usize> = 1..2;
+    /// Checksum.
+    pub const CHECKSUM: Range<usize> = 2..4;
+    /// Length of the part decoded here.
+    pub const HEADER_LEN: usize = CHECKSUM.end;
+}
+
+/// ICMP's field table.
+pub const FIELDS_V4: [FieldSpec; 3] = [
+    FieldSpec {
+        name: "Type",
+        key: "icmp.type",
+        bytes: field::TYPE,
+        mask: None,
+        meaning: "0 echo reply, 3 unreachable, 8 echo request, 11 time exceeded",
+    },
+    FieldSpec {
+        name: "Code",
+        key: "icmp.code",
+        bytes: field::CODE,
+        mask: None,
+        meaning: "detail within the type (for 3: 3 = port unreachable)",
+    },
+    FieldSpec {
+        name: "Checksum",
+        key: "icmp.checksum",
+        bytes: field::CHECKSUM,
+        mask: None,
+        meaning: "RFC 1071 sum over the ICMP message",
+    },
+];
+
+/// ICMPv6's field table.
+pub const FIELDS_V6: [FieldSpec; 3] = [
+    FieldSpec { name: "Type", key: "icmpv6.type", bytes: field::TYPE, mask: None, meaning: "1 unreachable, 128 echo request, 129 echo reply, 135/136 neighbor solicitation/advertisement" },
+    FieldSpec { name: "Code", key: "icmpv6.code", bytes: field::CODE, mask: None, meaning: "detail within the type" },
+    FieldSpec { name: "Checksum", key: "icmpv6.checksum", bytes: field::CHECKSUM, mask: None, meaning: "RFC 1071 sum over pseudo-header and message" },
+];
+
+/// The name of an ICMP (v4) type.
+#[must_use]
+pub fn type_name_v4(t: u8) -> &'static str {
+    match t {
+        0 => "echo reply",
+        3 => "destination unreachable",
+        5 => "redirect",
+        8 => "echo request",
+        11 => "time exceeded",
+        _ => "other",
+    }
+}
+
+/// The name of an ICMPv6 type.
+#[must_use]
+pub fn type_name_v6(t: u8) -> &'static str {
+    match t {
+        1 => "destination unreachable",
+        2 => "packet too big",
+        3 => "time exceeded",
+        128 => "echo request",
+        129 => "echo reply",
+        133 => "router solicitation",
+        134 => "router advertisement",
+        135 => "neighbor solicitation",
+        136 => "neighbor advertisement",
+        _ => "other",
+    }
+}
+
+/// Returns (type, code).
+///
+/// # Errors
+/// [`DecodeError::Truncated`] when fewer than 4 bytes.
+pub fn parse(b: &[u8], layer: Layer) -> Result<(u8, u8), DecodeError> {
+    if b.len() < field::HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            layer,
+            field: first_cut(&FIELDS_V4, b.len()),
+            needed: field::HEADER_LEN,
+            available: b.len(),
+        });
+    }
+    Ok((b[0], b[1]))
+}
+
+/// The message's fields at absolute offset `base`; `layer` is `Icmp` or `Icmpv6`.
+#[must_use]
+pub fn fields(b: &[u8], base: usize, layer: Layer) -> Vec<Field> {
+    let v6 = layer == Layer::Icmpv6;
+    let table: &[FieldSpec] = if v6 { &FIELDS_V6 } else { &FIELDS_V4 };
+    table_fields(table, b, base, |key, raw, _| {
+        if key.ends_with(".type") {
+            let name = if v6 {
+                type_name_v6(raw as u8)
+            } else {
+                type_name_v4(raw as u8)
+            };
+            Some((Value::Number(raw), format!("{raw} ({name})")))
+        } else if key.ends_with(".checksum") {
+            Some((Value::Number(raw), format!("0x{raw:04x}")))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_request() {
+        let m = [8, 0, 0xf7, 0xff, 0, 1];
+        assert_eq!(parse(&m, Layer::Icmp).unwrap(), (8, 0));
+        assert_eq!(fields(&m, 34, Layer::Icmp)[0].display, "8 (echo request)");
+        assert_eq!(
+            fields(&[128, 0, 0, 0], 54, Layer::Icmpv6)[0].key,
+            "icmpv6.type"
+        );
+        assert!(parse(&m[..3], Layer::Icmp).is_err());
+    }
+}

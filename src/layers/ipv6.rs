@@ -1,0 +1,319 @@
+//! IPv6 (RFC 8200): the fixed 40-byte header, and the extension headers that may follow it.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |Version| Traffic Class |           Flow Label                  |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |         Payload Length        |  Next Header  |   Hop Limit   |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                 Source Address (128 bits)                     |
+//! |              Destination Address (128 bits)                   |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+
+use std::net::Ipv6Addr;
+use std::ops::Range;
+
+use super::ipv4::IpProtocol;
+use super::{be16, first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+
+/// Byte ranges relative to the start of the header.
+pub mod field {
+    use std::ops::Range;
+    /// Version (4 bits), traffic class (8), flow label (20).
+    pub const VER_TC_FLOW: Range<usize> = 0..4;
+    /// Payload length.
+    pub const PAYLOAD_LEN: Range<usize> = 4..6;
+    /// Next header.
+    pub const NEXT_HEADER: Range<usize> = 6..7;
+    /// Hop limit.
+    pub const HOP_LIMIT: Range<usize> = 7..8;
+    /// Source address.
+    pub const SOURCE: Range<usize> = 8..24;
+    /// Destination address.
+    pub const DESTINATION: Range<usize> = 24..40;
+    /// Length of the fixed header.
+    pub const HEADER_LEN: usize = DESTINATION.end;
+}
+
+/// The field table of the fixed header.
+pub const FIELDS: [FieldSpec; 8] = [
+    FieldSpec {
+        name: "Version",
+        key: "ipv6.version",
+        bytes: field::VER_TC_FLOW,
+        mask: Some(0xf000_0000),
+        meaning: "IP version: 6",
+    },
+    FieldSpec {
+        name: "Traffic class",
+        key: "ipv6.tclass",
+        bytes: field::VER_TC_FLOW,
+        mask: Some(0x0ff0_0000),
+        meaning: "DSCP and ECN, as in IPv4",
+    },
+    FieldSpec {
+        name: "Flow label",
+        key: "ipv6.flow",
+        bytes: field::VER_TC_FLOW,
+        mask: Some(0x000f_ffff),
+        meaning: "marks packets of one flow for routers",
+    },
+    FieldSpec {
+        name: "Payload length",
+        key: "ipv6.plen",
+        bytes: field::PAYLOAD_LEN,
+        mask: None,
+        meaning: "bytes after this 40-byte header",
+    },
+    FieldSpec {
+        name: "Next header",
+        key: "ipv6.nxt",
+        bytes: field::NEXT_HEADER,
+        mask: None,
+        meaning: "which header follows (6 = TCP, 17 = UDP, 58 = ICMPv6)",
+    },
+    FieldSpec {
+        name: "Hop limit",
+        key: "ipv6.hlim",
+        bytes: field::HOP_LIMIT,
+        mask: None,
+        meaning: "IPv6's TTL: hops left",
+    },
+    FieldSpec {
+        name: "Source address",
+        key: "ipv6.src",
+        bytes: field::SOURCE,
+        mask: None,
+        meaning: "the sending host",
+    },
+    FieldSpec {
+        name: "Destination address",
+        key: "ipv6.dst",
+        bytes: field::DESTINATION,
+        mask: None,
+        meaning: "the receiving host",
+    },
+];
+
+/// An extension header found between the fixed header and the upper layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// Its protocol number (0, 43, 44, 60, 51).
+    pub kind: u8,
+    /// Its bytes, relative to the start of the IPv6 header.
+    pub bytes: Range<usize>,
+    /// The next header it announces.
+    pub next: u8,
+}
+
+/// The name of an extension header kind.
+#[must_use]
+pub fn extension_name(kind: u8) -> &'static str {
+    match kind {
+        0 => "Hop-by-Hop Options",
+        43 => "Routing",
+        44 => "Fragment",
+        51 => "Authentication",
+        60 => "Destination Options",
+        _ => "unknown",
+    }
+}
+
+/// Wireshark's key for an extension header's next-header field.
+fn extension_key(kind: u8) -> &'static str {
+    match kind {
+        0 => "ipv6.hopopts.nxt",
+        43 => "ipv6.routing.nxt",
+        44 => "ipv6.fraghdr.nxt",
+        51 => "ah.next_header",
+        _ => "ipv6.dstopts.nxt",
+    }
+}
+
+/// A decoded IPv6 header: the upper-layer protocol, where it starts, and the extensions walked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Packet {
+    /// Source address.
+    pub source: Ipv6Addr,
+    /// Destination address.
+    pub destination: Ipv6Addr,
+    /// The upper-layer protocol after any extension headers.
+    pub protocol: IpProtocol,
+    /// Offset of the upper-layer header, relative to the IPv6 header.
+    pub upper: usize,
+    /// One past the last payload byte (40 + payload length), relative to the IPv6 header.
+    pub end: usize,
+    /// Extension headers in order.
+    pub extensions: Vec<Extension>,
+}
+
+/// Parses the fixed header and walks the extension headers.
+///
+/// # Errors
+/// A [`DecodeError`] with offsets relative to the IPv6 header.
+pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
+    if b.len() < field::HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            layer: Layer::Ipv6,
+            field: first_cut(&FIELDS, b.len()),
+            needed: field::HEADER_LEN,
+            available: b.len(),
+        });
+    }
+    if b[0] >> 4 != 6 {
+        return Err(DecodeError::Invalid {
+            layer: Layer::Ipv6,
+            field: "Version",
+            offset: 0,
+            value: (b[0] >> 4).to_string(),
+            why: "an IPv6 packet has version 6",
+        });
+    }
+    let end = field::HEADER_LEN + usize::from(be16(b, field::PAYLOAD_LEN.start));
+    if end > b.len() {
+        return Err(DecodeError::Truncated {
+            layer: Layer::Ipv6,
+            field: "Payload length",
+            needed: end,
+            available: b.len(),
+        });
+    }
+    let addr = |r: Range<usize>| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[r]);
+        Ipv6Addr::from(a)
+    };
+    let mut next = b[field::NEXT_HEADER.start];
+    let mut at = field::HEADER_LEN;
+    let mut extensions = Vec::new();
+    while matches!(next, 0 | 43 | 44 | 51 | 60) {
+        let len = match (next, b.get(at + 1)) {
+            (_, None) => {
+                return Err(DecodeError::Truncated {
+                    layer: Layer::Ipv6,
+                    field: extension_name(next),
+                    needed: at + 2,
+                    available: end.min(b.len()),
+                })
+            }
+            (44, Some(_)) => 8,
+            (51, Some(l)) => (usize::from(*l) + 2) * 4,
+            (_, Some(l)) => (usize::from(*l) + 1) * 8,
+        };
+        if at + len > end {
+            return Err(DecodeError::Truncated {
+                layer: Layer::Ipv6,
+                field: extension_name(next),
+                needed: at + len,
+                available: end,
+            });
+        }
+        let following = b[at];
+        extensions.push(Extension {
+            kind: next,
+            bytes: at..at + len,
+            next: following,
+        });
+        next = following;
+        at += len;
+    }
+    Ok(Ipv6Packet {
+        source: addr(field::SOURCE),
+        destination: addr(field::DESTINATION),
+        protocol: IpProtocol::from(next),
+        upper: at,
+        end,
+        extensions,
+    })
+}
+
+/// The fields of the fixed header at absolute offset `base`, then one row per extension header.
+#[must_use]
+pub fn fields(b: &[u8], base: usize, extensions: &[Extension]) -> Vec<Field> {
+    let mut out = table_fields(&FIELDS, b, base, |key, raw, bytes| match key {
+        "ipv6.src" | "ipv6.dst" => {
+            let a: [u8; 16] = bytes.try_into().ok()?;
+            Some((Value::Bytes(bytes.to_vec()), Ipv6Addr::from(a).to_string()))
+        }
+        "ipv6.nxt" => Some((
+            Value::Number(raw),
+            format!("{raw} ({})", next_name(raw as u8)),
+        )),
+        "ipv6.tclass" | "ipv6.flow" => Some((
+            Value::Number(raw),
+            format!("0x{raw:0w$x}", w = if key == "ipv6.flow" { 5 } else { 2 }),
+        )),
+        _ => None,
+    });
+    for e in extensions {
+        out.push(Field {
+            name: format!("{} header", extension_name(e.kind)).into(),
+            key: extension_key(e.kind).into(),
+            bytes: base + e.bytes.start..base + e.bytes.end,
+            mask: None,
+            value: Value::Number(u64::from(e.next)),
+            display: format!(
+                "next header {} ({}), {} bytes",
+                e.next,
+                next_name(e.next),
+                e.bytes.len()
+            ),
+            meaning: "an extension header, walked to find the upper layer".into(),
+        });
+    }
+    out
+}
+
+fn next_name(n: u8) -> &'static str {
+    match n {
+        0 | 43 | 44 | 51 | 60 => extension_name(n),
+        59 => "no next header",
+        _ => IpProtocol::from(n).name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, payload.len() as u8, next, 64];
+        p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn walks_extension_headers() {
+        // Hop-by-hop (8 bytes) announcing a fragment header (8 bytes) announcing UDP.
+        let mut payload = vec![44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 1];
+        payload.extend_from_slice(&[0; 8]);
+        let p = parse(&packet(0, &payload)).unwrap();
+        assert_eq!(p.protocol, IpProtocol::Udp);
+        assert_eq!(p.upper, 56);
+        assert_eq!(p.extensions.len(), 2);
+        let f = fields(&packet(0, &payload), 14, &p.extensions);
+        assert_eq!(f.last().unwrap().key, "ipv6.fraghdr.nxt");
+        assert_eq!(f[6].display, "::1");
+    }
+
+    #[test]
+    fn truncated_and_invalid() {
+        let p = packet(6, &[0; 20]);
+        for len in 0..p.len() {
+            assert!(parse(&p[..len]).is_err(), "{len}");
+        }
+        let mut v = p.clone();
+        v[0] = 0x40;
+        assert!(parse(&v).unwrap_err().to_string().contains("version 6"));
+        let cut_ext = packet(0, &[6, 5, 0, 0]);
+        assert!(parse(&cut_ext)
+            .unwrap_err()
+            .to_string()
+            .contains("Hop-by-Hop"));
+    }
+}

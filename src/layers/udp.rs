@@ -1,0 +1,131 @@
+//! UDP (RFC 768).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |          Source Port          |       Destination Port        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |            Length             |           Checksum            |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+
+use super::{be16, first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+
+/// Byte ranges relative to the start of the header.
+pub mod field {
+    use std::ops::Range;
+    /// Source port.
+    pub const SRC_PORT: Range<usize> = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Range<usize> = 2..4;
+    /// Length of header + payload.
+    pub const LENGTH: Range<usize> = 4..6;
+    /// Checksum (0 = none, over IPv4).
+    pub const CHECKSUM: Range<usize> = 6..8;
+    /// Length of the header.
+    pub const HEADER_LEN: usize = CHECKSUM.end;
+}
+
+/// The field table.
+pub const FIELDS: [FieldSpec; 4] = [
+    FieldSpec {
+        name: "Source port",
+        key: "udp.srcport",
+        bytes: field::SRC_PORT,
+        mask: None,
+        meaning: "the sending socket's port",
+    },
+    FieldSpec {
+        name: "Destination port",
+        key: "udp.dstport",
+        bytes: field::DST_PORT,
+        mask: None,
+        meaning: "the receiving socket's port",
+    },
+    FieldSpec {
+        name: "Length",
+        key: "udp.length",
+        bytes: field::LENGTH,
+        mask: None,
+        meaning: "bytes of UDP header + payload",
+    },
+    FieldSpec {
+        name: "Checksum",
+        key: "udp.checksum",
+        bytes: field::CHECKSUM,
+        mask: None,
+        meaning: "RFC 1071 sum over pseudo-header, header and payload (0 = not computed)",
+    },
+];
+
+/// Checks the length field and returns (source port, destination port, payload).
+///
+/// # Errors
+/// A [`DecodeError`] with offsets relative to the header.
+pub fn parse(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
+    if b.len() < field::HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            layer: Layer::Udp,
+            field: first_cut(&FIELDS, b.len()),
+            needed: field::HEADER_LEN,
+            available: b.len(),
+        });
+    }
+    let len = usize::from(be16(b, field::LENGTH.start));
+    if len < field::HEADER_LEN {
+        return Err(DecodeError::Invalid {
+            layer: Layer::Udp,
+            field: "Length",
+            offset: field::LENGTH.start,
+            value: len.to_string(),
+            why: "shorter than the 8-byte header",
+        });
+    }
+    if len > b.len() {
+        return Err(DecodeError::Truncated {
+            layer: Layer::Udp,
+            field: "Length",
+            needed: len,
+            available: b.len(),
+        });
+    }
+    Ok((be16(b, 0), be16(b, 2), &b[field::HEADER_LEN..len]))
+}
+
+/// The header's fields at absolute offset `base`.
+#[must_use]
+pub fn fields(b: &[u8], base: usize) -> Vec<Field> {
+    table_fields(&FIELDS, b, base, |key, raw, _| {
+        (key == "udp.checksum").then(|| (Value::Number(raw), format!("0x{raw:04x}")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_checks_length() {
+        let d = [0x13, 0x88, 0x00, 0x35, 0x00, 0x0a, 0, 0, b'h', b'i', 0xee];
+        let (s, t, p) = parse(&d).unwrap();
+        assert_eq!((s, t, p), (5000, 53, &b"hi"[..]));
+        let mut short = d;
+        short[5] = 4;
+        assert!(parse(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("Length at offset 4 is 4"));
+        let mut long = d;
+        long[5] = 20;
+        assert!(matches!(
+            parse(&long).unwrap_err(),
+            DecodeError::Truncated {
+                needed: 20,
+                available: 11,
+                ..
+            }
+        ));
+        assert_eq!(fields(&d, 34)[3].display, "0x0000");
+    }
+}
