@@ -164,8 +164,9 @@ impl Capture {
             }
         })?;
         let fd = socket.as_raw_fd();
-        set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-            .map_err(os("cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)"))?;
+        set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1).map_err(os(
+            "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
+        ))?;
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
         // Turns on kernel timestamps for this socket; fails with ENOENT as no frame was read yet.
@@ -220,7 +221,9 @@ impl FrameSource for Capture {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
                 ) =>
             {
                 Ok(None)

@@ -6,20 +6,23 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use termcolor::WriteColor;
 
+use encap::dissect::ports;
 use encap::pcap::FrameWriter;
+use encap::render::frames::{write_frame, Frame, FrameOptions};
 
 use crate::capture::{self, Capture, FrameSource, KernelStats};
 
 /// Arguments of `encap sniff`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Needs CAP_NET_RAW: run with sudo, or `sudo setcap cap_net_raw+ep \
+#[command(
+    after_help = "Needs CAP_NET_RAW: run with sudo, or `sudo setcap cap_net_raw+ep \
 $(which encap)` once (a rebuild loses it). Ctrl-C stops and prints the counters. \
-Example: sudo encap sniff -c 10 -v")]
+Example: sudo encap sniff -c 10 -v"
+)]
 pub struct Args {
     /// The interface to capture on.
     #[arg(short = 'i', long, default_value = "lo")]
@@ -137,8 +140,16 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
     counts: &mut Counts,
     stop: impl Fn() -> bool,
 ) -> anyhow::Result<()> {
+    let options = FrameOptions {
+        verbose: args.verbose,
+        hex: args.hex,
+        json: args.json,
+    };
     while !stop() && args.count.map_or(true, |c| counts.shown < c) {
-        let Some(frame) = source.next_frame().context("reading from the capture socket")? else {
+        let Some(frame) = source
+            .next_frame()
+            .context("reading from the capture socket")?
+        else {
             continue;
         };
         counts.captured += 1;
@@ -150,123 +161,19 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             w.write(frame.timestamp, frame.data)
                 .context("writing the pcap file")?;
         }
-        let shown = ShownFrame {
+        let shown = Frame {
             number: counts.shown,
             timestamp: frame.timestamp,
             data: frame.data,
             orig_len: capture::original_len(frame.data),
         };
-        print_frame(out, &shown, args)?;
+        write_frame(out, &shown, &options).context("writing the frame")?;
     }
     Ok(())
 }
 
 fn has_port(frame: &[u8], port: u16) -> bool {
-    frame_ports(frame).is_some_and(|(s, d)| s == port || d == port)
-}
-
-/// One frame as shown.
-struct ShownFrame<'a> {
-    number: u64,
-    timestamp: Duration,
-    data: &'a [u8],
-    orig_len: usize,
-}
-
-// ---- Temporary, until `encap::render::frames` and `encap::dissect::ports` land. ----
-
-/// TCP or UDP ports of an Ethernet II frame carrying IPv4 or IPv6 (no extension headers).
-fn frame_ports(f: &[u8]) -> Option<(u16, u16)> {
-    let be16 = |at: usize| f.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let (proto, l4) = match be16(12)? {
-        0x0800 => {
-            let vihl = *f.get(14)?;
-            let frag = be16(14 + 6)? & 0x1fff;
-            if vihl >> 4 != 4 || frag != 0 {
-                return None;
-            }
-            (*f.get(14 + 9)?, 14 + usize::from(vihl & 0x0f) * 4)
-        }
-        0x86dd => (*f.get(14 + 6)?, 14 + 40),
-        _ => return None,
-    };
-    if proto != 6 && proto != 17 {
-        return None;
-    }
-    Some((be16(l4)?, be16(l4 + 2)?))
-}
-
-fn print_frame<W: WriteColor>(out: &mut W, f: &ShownFrame<'_>, args: &Args) -> anyhow::Result<()> {
-    use serde_json::{Map, Value as Json};
-    let decoded = encap::pipeline::decapsulate(f.data).ok();
-    if args.json {
-        let mut obj = Map::new();
-        obj.insert("frame.number".into(), Json::from(f.number));
-        obj.insert(
-            "frame.time_epoch".into(),
-            Json::from(format!(
-                "{}.{:09}",
-                f.timestamp.as_secs(),
-                f.timestamp.subsec_nanos()
-            )),
-        );
-        obj.insert("frame.len".into(), Json::from(f.orig_len));
-        obj.insert("frame.cap_len".into(), Json::from(f.data.len()));
-        if let Some(d) = &decoded {
-            encap::render::json::add_fields(&mut obj, &d.layers());
-            obj.insert("tcp.len".into(), Json::from(d.payload().len()));
-        }
-        writeln!(out, "{}", Json::Object(obj))?;
-        return Ok(());
-    }
-    let secs = f.timestamp.as_secs();
-    let time = format!(
-        "{:02}:{:02}:{:02}.{:06}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60,
-        f.timestamp.subsec_micros()
-    );
-    let cut = if f.orig_len > f.data.len() {
-        format!(" (cut short: {} of {} bytes captured)", f.data.len(), f.orig_len)
-    } else {
-        String::new()
-    };
-    match &decoded {
-        Some(d) => writeln!(
-            out,
-            "{:>4} {time} IPv4 {}:{} > {}:{} TCP [{}] seq {} ack {} len {}, frame {} bytes{cut}",
-            f.number,
-            d.ip.source(),
-            d.tcp.src_port(),
-            d.ip.destination(),
-            d.tcp.dst_port(),
-            encap::layers::tcp::flag_names(d.tcp.flags()),
-            d.tcp.seq(),
-            d.tcp.ack(),
-            d.payload().len(),
-            f.orig_len,
-        )?,
-        None => writeln!(
-            out,
-            "{:>4} {time} frame {} bytes, not IPv4/TCP{cut}",
-            f.number, f.orig_len
-        )?,
-    }
-    if args.verbose {
-        if let Some(d) = &decoded {
-            for (layer, fields) in d.layers() {
-                writeln!(out, "     {layer:?}")?;
-                for field in fields {
-                    writeln!(out, "       {} = {}", field.key, field.display)?;
-                }
-            }
-        }
-    }
-    if args.hex {
-        writeln!(out, "{}", pretty_hex::pretty_hex(&f.data))?;
-    }
-    Ok(())
+    ports(frame).is_some_and(|(s, d)| s == port || d == port)
 }
 
 #[cfg(test)]
@@ -274,6 +181,7 @@ mod tests {
     use super::*;
     use crate::capture::Received;
     use encap::pipeline::{encapsulate, Params};
+    use std::time::Duration;
 
     /// Frames from a list, as bandwhich's tests feed a fake datalink receiver.
     struct Frames {
@@ -353,7 +261,13 @@ mod tests {
             Vec::new(),
         ];
         let (counts, text, pcap) = run_on(frames.clone(), &[]);
-        assert_eq!(counts, Counts { captured: 5, shown: 2 });
+        assert_eq!(
+            counts,
+            Counts {
+                captured: 5,
+                shown: 2
+            }
+        );
         assert_eq!(text.lines().count(), 2, "{text}");
         let mut r = pcap_file::pcap::PcapReader::new(&pcap[..]).unwrap();
         assert_eq!(&*r.next_packet().unwrap().unwrap().data, &frames[0][..]);
@@ -361,14 +275,30 @@ mod tests {
         assert!(r.next_packet().is_none());
 
         let (counts, _, _) = run_on(frames, &["--all"]);
-        assert_eq!(counts, Counts { captured: 5, shown: 5 });
+        assert_eq!(
+            counts,
+            Counts {
+                captured: 5,
+                shown: 5
+            }
+        );
     }
 
     #[test]
     fn count_stops_the_loop() {
-        let frames = vec![frame(1, 6666, b"a"), frame(1, 6666, b"b"), frame(1, 6666, b"c")];
+        let frames = vec![
+            frame(1, 6666, b"a"),
+            frame(1, 6666, b"b"),
+            frame(1, 6666, b"c"),
+        ];
         let (counts, _, _) = run_on(frames, &["-c", "2"]);
-        assert_eq!(counts, Counts { captured: 2, shown: 2 });
+        assert_eq!(
+            counts,
+            Counts {
+                captured: 2,
+                shown: 2
+            }
+        );
     }
 
     #[test]

@@ -25,3 +25,18 @@ pub fn have(tool: &str, test: &str) -> bool {
 pub fn encap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_encap"))
 }
+
+/// True when the test runs as root (live capture needs CAP_NET_RAW). When not: panics if
+/// `ENCAP_REQUIRE_ALL=1` (CI), else prints why the test is skipped and returns false.
+pub fn is_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        let why = format!("{test}: needs root (CAP_NET_RAW) to capture on lo; run it with sudo");
+        if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
+        }
+        eprintln!("SKIPPED {why}");
+    }
+    root
+}

@@ -1,0 +1,454 @@
+//! `encap sniff` against the real kernel: loopback TCP traffic made here, on a port of its own, is
+//! captured by the binary; every frame must be seen once (not twice, as a packet socket on `lo`
+//! sees it without PACKET_IGNORE_OUTGOING), whole (GSO frames far above 1500 bytes included), with
+//! the right ports and payload. Live tests need root; the no-permission test drops CAP_NET_RAW.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use etherparse::{SlicedPacket, TransportSlice};
+use serde_json::Value as Json;
+
+/// How long any child process may take before the test kills it and fails.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `encap sniff`, killed if the test ends early.
+struct Sniffer {
+    child: Child,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// What a finished `encap sniff` left.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Sniffer {
+    /// Starts `encap sniff ARGS` and waits until it says it is listening.
+    fn start(args: &[&str]) -> Sniffer {
+        let mut child = common::encap()
+            .args(["--color", "never", "sniff"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start encap sniff");
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        let stdout = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(out).read_to_string(&mut s);
+            s
+        });
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stderr = thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening on") {
+                    let _ = ready_tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let mut s = Sniffer {
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            let f = s.finish();
+            panic!(
+                "encap sniff did not start listening: {:?}\n{}",
+                f.status, f.stderr
+            );
+        }
+        s
+    }
+
+    /// Sends `signal` (SIGINT is Ctrl-C) and waits for the exit.
+    fn signal(mut self, signal: libc::c_int) -> Finished {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "kill({pid}, {signal})"
+        );
+        self.finish()
+    }
+
+    /// Waits for the exit (at most CHILD_TIMEOUT, then kills and fails).
+    fn finish(&mut self) -> Finished {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                break st;
+            }
+            if start.elapsed() > CHILD_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("encap sniff did not exit within {CHILD_TIMEOUT:?}: killed");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        Finished {
+            status,
+            stdout: self
+                .stdout
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+            stderr: self
+                .stderr
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The three numbers of `N frames captured, M shown, K dropped by kernel`.
+fn summary(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.ends_with("dropped by kernel"))
+        .unwrap_or_else(|| panic!("no summary line in stderr:\n{stderr}"));
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(n.len(), 3, "{line}");
+    assert_eq!(
+        line,
+        format!(
+            "{} frames captured, {} shown, {} dropped by kernel",
+            n[0], n[1], n[2]
+        )
+    );
+    (n[0], n[1], n[2])
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("encap-sniff-{}-{name}", std::process::id()))
+}
+
+/// One TCP frame read back from the pcap file.
+#[derive(Debug)]
+struct Segment {
+    src: u16,
+    dst: u16,
+    seq: u32,
+    syn: bool,
+    ack: bool,
+    fin: bool,
+    payload: Vec<u8>,
+    frame_len: usize,
+}
+
+fn read_pcap(path: &Path) -> Vec<Segment> {
+    let bytes = std::fs::read(path).expect("read the pcap file");
+    let mut r = pcap_file::pcap::PcapReader::new(&bytes[..]).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("pcap record");
+        assert_eq!(
+            p.orig_len as usize,
+            p.data.len(),
+            "a frame cut short in the file"
+        );
+        let s = SlicedPacket::from_ethernet(&p.data).expect("etherparse reads the frame");
+        let Some(TransportSlice::Tcp(t)) = &s.transport else {
+            panic!("not TCP: {:?}", &p.data[..p.data.len().min(64)])
+        };
+        out.push(Segment {
+            src: t.source_port(),
+            dst: t.destination_port(),
+            seq: t.sequence_number(),
+            syn: t.syn(),
+            ack: t.ack(),
+            fin: t.fin(),
+            payload: t.payload().to_vec(),
+            frame_len: p.data.len(),
+        });
+    }
+    out
+}
+
+/// The byte stream one direction carried, each payload placed by its sequence number relative to
+/// the SYN's. Fails when two frames carry the same sequence number: a frame seen twice.
+fn stream(segments: &[Segment], src: u16, dst: u16) -> Vec<u8> {
+    let one_way: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| s.src == src && s.dst == dst)
+        .collect();
+    let syns: Vec<&&Segment> = one_way.iter().filter(|s| s.syn).collect();
+    assert_eq!(syns.len(), 1, "{src} > {dst}: {} SYNs", syns.len());
+    let isn = syns[0].seq;
+    let mut by_seq: BTreeMap<u32, &[u8]> = BTreeMap::new();
+    for s in one_way.iter().filter(|s| !s.payload.is_empty()) {
+        let rel = s.seq.wrapping_sub(isn).wrapping_sub(1);
+        assert!(
+            by_seq.insert(rel, &s.payload).is_none(),
+            "{src} > {dst}: two frames with relative seq {rel}: seen twice"
+        );
+    }
+    let mut out = Vec::new();
+    for (rel, p) in by_seq {
+        assert_eq!(
+            rel as usize,
+            out.len(),
+            "{src} > {dst}: a gap or overlap at seq {rel}"
+        );
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+#[test]
+fn every_frame_seen_once_and_whole() {
+    if !common::is_root("every_frame_seen_once_and_whole") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pcap = temp_path("once.pcap");
+    let sniffer = Sniffer::start(&[
+        "--port",
+        &port.to_string(),
+        "--json",
+        "-w",
+        pcap.to_str().unwrap(),
+    ]);
+
+    // Distinct messages, each its own segment (TCP_NODELAY, and each waits for the reply), then
+    // 200 KB in one write, which leaves as GSO packets far above any MSS.
+    let messages: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("message {i}: {}\n", "é".repeat(i * 7)).into_bytes())
+        .collect();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut expected_up: Vec<u8> = messages.concat();
+    expected_up.extend_from_slice(&big);
+
+    let lens: Vec<usize> = messages.iter().map(Vec::len).collect();
+    let big_len = big.len();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(CHILD_TIMEOUT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut got = Vec::new();
+        for (i, n) in lens.iter().enumerate() {
+            let mut buf = vec![0; *n];
+            s.read_exact(&mut buf).unwrap();
+            got.extend_from_slice(&buf);
+            s.write_all(format!("ok {i}\n").as_bytes()).unwrap();
+        }
+        let mut buf = vec![0; big_len];
+        s.read_exact(&mut buf).unwrap();
+        got.extend_from_slice(&buf);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        got
+    });
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(CHILD_TIMEOUT)).unwrap();
+    let client_port = c.local_addr().unwrap().port();
+    let mut replies = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        c.write_all(m).unwrap();
+        let want = format!("ok {i}\n");
+        let mut buf = vec![0; want.len()];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, want.as_bytes());
+        replies.extend_from_slice(&buf);
+    }
+    c.write_all(&big).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(server.join().unwrap(), expected_up);
+    drop(c);
+    // The last ACKs and FINs reach the socket within microseconds; leave the sniffer time to
+    // read them before Ctrl-C.
+    thread::sleep(Duration::from_millis(500));
+    let f = sniffer.signal(libc::SIGINT);
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    let (captured, shown, dropped) = summary(&f.stderr);
+    eprintln!("{captured} frames captured, {shown} shown, {dropped} dropped by kernel");
+    assert_eq!(
+        dropped, 0,
+        "the kernel dropped frames: the checks below would be meaningless"
+    );
+
+    // The JSON: one object per frame, captured length equal to the original everywhere.
+    let objects: Vec<Json> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len() as u64, shown);
+    for o in &objects {
+        assert_eq!(o["frame.len"], o["frame.cap_len"], "cut short: {o}");
+    }
+
+    // The file: every frame of the connection, each once, whole.
+    let segments = read_pcap(&pcap);
+    assert_eq!(segments.len() as u64, shown);
+    for s in &segments {
+        let ports = [s.src, s.dst];
+        assert!(
+            ports.contains(&port) && ports.contains(&client_port),
+            "{s:?}"
+        );
+    }
+    assert_eq!(stream(&segments, client_port, port), expected_up);
+    assert_eq!(stream(&segments, port, client_port), replies);
+    // Handshake and close, each once: one SYN-ACK, one FIN each way.
+    assert_eq!(segments.iter().filter(|s| s.syn && s.ack).count(), 1);
+    assert_eq!(
+        segments.iter().filter(|s| s.fin).count(),
+        2,
+        "{segments:#?}"
+    );
+    for (o, s) in objects.iter().zip(&segments) {
+        assert_eq!(o["frame.cap_len"], s.frame_len, "{o}");
+        assert_eq!(o["tcp.srcport"], s.src, "{o}");
+        assert_eq!(o["tcp.dstport"], s.dst, "{o}");
+    }
+    let largest = segments.iter().map(|s| s.frame_len).max().unwrap_or(0);
+    eprintln!("largest frame: {largest} bytes");
+    assert!(
+        largest > 8 * 1500,
+        "no GSO frame: the largest is {largest} bytes"
+    );
+
+    // tcpdump reads the file back, frame for frame.
+    if common::have("tcpdump", "every_frame_seen_once_and_whole") {
+        let out = std::process::Command::new("timeout")
+            .args(["30", "tcpdump", "-nn", "-r"])
+            .arg(&pcap)
+            .output()
+            .expect("run tcpdump");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text.lines().count() as u64, shown, "{text}");
+    }
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn count_stops_after_the_handshake() {
+    if !common::is_root("count_stops_after_the_handshake") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "3", "--json"]);
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let f = sniffer.finish();
+    drop((c, s));
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    // SYN, SYN-ACK, ACK: each once (seen twice, the first three would be SYN, SYN, SYN-ACK).
+    let flags: Vec<u64> = f
+        .stdout
+        .lines()
+        .map(|l| {
+            let o: Json = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            o["tcp.flags"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no tcp.flags: {o}"))
+        })
+        .collect();
+    assert_eq!(flags, [0x002, 0x012, 0x010], "{}", f.stdout);
+    let (_, shown, _) = summary(&f.stderr);
+    assert_eq!(shown, 3);
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    if !common::is_root("sigterm_stops_cleanly") {
+        return;
+    }
+    let pcap = temp_path("term.pcap");
+    let sniffer = Sniffer::start(&["--port", "9", "-w", pcap.to_str().unwrap()]);
+    let f = sniffer.signal(libc::SIGTERM);
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    let (_, shown, _) = summary(&f.stderr);
+    assert_eq!(shown, 0);
+    // An empty capture is still a valid file: just the 24-byte header.
+    assert_eq!(std::fs::metadata(&pcap).unwrap().len(), 24);
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn without_cap_net_raw_says_how_to_grant_it() {
+    // SAFETY: geteuid has no preconditions.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        if !common::have("setpriv", "without_cap_net_raw_says_how_to_grant_it") {
+            return;
+        }
+        // Root without CAP_NET_RAW: out of the bounding set (so exec cannot regain it) and of
+        // the inheritable set.
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
+            .arg(env!("CARGO_BIN_EXE_encap"));
+        c
+    } else {
+        common::encap()
+    };
+    let out = cmd
+        .args(["sniff", "-c", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run encap sniff");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+    assert!(err.contains("sudo "), "{err}");
+    let setcap = format!("sudo setcap cap_net_raw+ep {}", env!("CARGO_BIN_EXE_encap"));
+    assert!(err.contains(&setcap), "{err}");
+    assert!(err.contains("rebuilt binary loses it"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_interface_lists_the_available_ones() {
+    let out = common::encap()
+        .args(["sniff", "-i", "no-such-if0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run encap sniff");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("\"no-such-if0\""), "{err}");
+    assert!(err.contains("lo"), "{err}");
+}
