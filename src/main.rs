@@ -38,6 +38,8 @@ enum Command {
     Client(cmd::client::Args),
     /// Live capture from an interface (default lo, port 6666), each frame decoded; needs CAP_NET_RAW.
     Sniff(cmd::sniff::Args),
+    /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
+    Decode(cmd::decode::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,11 @@ fn main() -> ExitCode {
         Command::Server(args) => cmd::server::run(&args, &mut out),
         Command::Client(args) => cmd::client::run(&args, &mut out),
         Command::Sniff(args) => cmd::sniff::run(&args, &mut out),
+        // A file is decoded as fast as it reads: buffer the output instead of flushing each line.
+        Command::Decode(args) => cmd::decode::run(
+            &args,
+            &mut termcolor::BufferedStandardStream::stdout(choice),
+        ),
     };
     match result {
         Ok(code) => code,

@@ -52,11 +52,23 @@ pub fn write_frame<W: WriteColor>(
     frame: &Frame<'_>,
     opts: &FrameOptions,
 ) -> io::Result<()> {
+    write_sliced(w, frame, &slice(frame.data), opts)
+}
+
+/// Like [`write_frame`], for a frame the caller has already sliced (to filter it, say).
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn write_sliced<W: WriteColor>(
+    w: &mut W,
+    frame: &Frame<'_>,
+    s: &Sliced<'_>,
+    opts: &FrameOptions,
+) -> io::Result<()> {
     if opts.json {
         return writeln!(w, "{}", Json::Object(json(frame)));
     }
-    let s = slice(frame.data);
-    line(w, frame, &s)?;
+    line(w, frame, s)?;
     if opts.verbose || opts.hex {
         let d = dissect(frame.data);
         if opts.verbose {

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Records the captures in this folder on lo (needs root, tcpdump, tshark, nc, curl, python3).
+# Each capture is filtered to one port, so nothing else on the machine lands in it.
+#   captures/record.sh            # from the repo root, after `cargo build --release`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENCAP=${ENCAP:-target/release/encap}
+out=captures
+port=46666
+
+start_tcpdump() { # file port
+  tcpdump -i lo -nn -U -w "$1" "tcp port $2" 2>/dev/null & echo $! > /tmp/encap-rec-tcpdump.pid
+  sleep 1
+}
+stop_tcpdump() { sleep 1; kill -INT "$(cat /tmp/encap-rec-tcpdump.pid)"; wait "$(cat /tmp/encap-rec-tcpdump.pid)" 2>/dev/null || true; }
+
+# 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
+#    line both ways, exit, teardown.
+chat() { # file port
+  local file=$1 p=$2
+  rm -f /tmp/encap-srv.in /tmp/encap-cli.in; mkfifo /tmp/encap-srv.in /tmp/encap-cli.in
+  "$ENCAP" server --listen 127.0.0.1:$p --view none < /tmp/encap-srv.in > /dev/null & local srv=$!
+  exec 7> /tmp/encap-srv.in; sleep 0.5
+  "$ENCAP" client --connect 127.0.0.1:$p --view none < /tmp/encap-cli.in > /dev/null & local cli=$!
+  exec 8> /tmp/encap-cli.in; sleep 0.5
+  echo "hello" >&8; sleep 0.3
+  echo "hi" >&7; sleep 0.3
+  echo "你好，服务器！" >&8; sleep 0.3
+  echo "你好，客户端 👋" >&7; sleep 0.3
+  echo "exit" >&8; sleep 0.5
+  exec 8>&-; sleep 0.3; exec 7>&-
+  wait $cli $srv || true
+}
+start_tcpdump $out/chat-hello-hi.pcap $port; chat $out/chat-hello-hi.pcap $port; stop_tcpdump
+
+# 2. The same dialogue captured by tshark into pcapng (nanosecond if_tsresol).
+tshark -i lo -f "tcp port $((port+1))" -w $out/chat-hello-hi.pcapng -q 2>/dev/null & tpid=$!; sleep 2
+chat $out/chat-hello-hi.pcapng $((port+1)); sleep 1; kill -INT $tpid; wait $tpid 2>/dev/null || true
+
+# 3. Programs nobody here wrote: nc talking to nc.
+start_tcpdump $out/nc-nc.pcap $((port+2))
+( printf 'hello from nc\n'; sleep 0.5; printf 'second line\n'; sleep 0.5 ) | nc -l 127.0.0.1 $((port+2)) > /dev/null & lpid=$!
+sleep 0.5
+( printf 'hi from the client\n'; sleep 1.5 ) | nc -N 127.0.0.1 $((port+2)) > /dev/null || true
+wait $lpid || true
+stop_tcpdump
+
+# 4. curl fetching a page from python's http.server (HTTP/1.0: the server closes first).
+mkdir -p /tmp/encap-www && echo '<h1>hello from http.server</h1>' > /tmp/encap-www/index.html
+python3 -m http.server $((port+3)) --bind 127.0.0.1 --directory /tmp/encap-www > /dev/null 2>&1 & hpid=$!
+sleep 1
+start_tcpdump $out/curl-http.pcap $((port+3))
+curl -s http://127.0.0.1:$((port+3))/ > /dev/null
+stop_tcpdump
+kill $hpid
+
+# 5. The blog's own python programs, with the port changed: raw text with no newline.
+sed "s/6666/$((port+4))/" ../shared/seed/server.py > /tmp/encap-server.py
+sed "s/6666/$((port+4))/" ../shared/seed/client.py > /tmp/encap-client.py
+start_tcpdump $out/blog-python.pcap $((port+4))
+( sleep 1; echo hi; sleep 1; echo exit ) | python3 /tmp/encap-server.py > /dev/null & spid=$!
+sleep 0.5
+( echo hello; sleep 1.5; echo bye; sleep 1 ) | python3 /tmp/encap-client.py > /dev/null || true
+wait $spid || true
+stop_tcpdump
+ls -l $out

@@ -1,0 +1,116 @@
+//! `encap decode FILE`: every frame of a pcap or pcapng file, decoded layer by layer, streamed in
+//! constant memory.
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use termcolor::WriteColor;
+
+use encap::capfile::{CaptureReader, Format};
+use encap::dissect::slice;
+use encap::render::frames::{write_sliced, Frame, FrameOptions};
+
+/// Arguments of `encap decode`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes).
+    pub file: PathBuf,
+    /// Show the layer tree: every field with its byte offset and checksum verdicts.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Show the hex dump with each layer's bytes marked.
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+    /// One JSON object per frame, one per line, with Wireshark's field names.
+    #[arg(long, conflicts_with_all = ["verbose", "hex"])]
+    pub json: bool,
+    /// Only frames to or from this TCP or UDP port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Stop after this many frames shown.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// Files larger than this get a progress bar when stderr is a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Runs `encap decode`.
+///
+/// # Errors
+/// The file cannot be opened, or is not a capture, or is truncated or corrupt (after every good
+/// frame before the problem was shown), or output fails.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    let name = args.file.display();
+    let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 18, file))
+        .with_context(|| name.to_string())?;
+    if !args.json {
+        let format = match reader.format() {
+            Format::Pcap { nanos: true, .. } => "pcap, nanosecond timestamps",
+            Format::Pcap { .. } => "pcap",
+            Format::PcapNg => "pcapng",
+        };
+        eprintln!("reading from file {name} ({format}), link-type EN10MB (Ethernet)");
+    }
+    let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_MIN_BYTES).then(|| {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let opts = FrameOptions {
+        verbose: args.verbose,
+        hex: args.hex,
+        json: args.json,
+    };
+    let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
+    let result = loop {
+        let packet = match reader.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        read = packet.number;
+        if let Some(bar) = &progress {
+            if packet.number % 4096 == 0 {
+                bar.set_position(packet.offset);
+            }
+        }
+        let sliced = slice(packet.data);
+        if let Some(port) = args.port {
+            if !sliced.ports().is_some_and(|(s, d)| s == port || d == port) {
+                continue;
+            }
+        }
+        malformed += u64::from(sliced.error.is_some());
+        let frame = Frame {
+            number: packet.number,
+            timestamp: packet.timestamp,
+            data: packet.data,
+            orig_len: packet.orig_len,
+        };
+        write_sliced(out, &frame, &sliced, &opts)?;
+        shown += 1;
+        if args.count.is_some_and(|c| shown >= c) {
+            break Ok(());
+        }
+    };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    out.flush()?;
+    if malformed > 0 {
+        eprintln!("{malformed} of {shown} frames shown are malformed (each says where)");
+    }
+    result.with_context(|| format!("{name}: stopped after {read} good frames"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,334 @@
+//! `encap decode` on the real captures in `captures/`, checked field by field against tshark, and
+//! the decoder and file reader fed broken and random input.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{encap, have};
+use encap::capfile::CaptureReader;
+use proptest::prelude::*;
+use serde_json::Value as Json;
+
+fn captures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 5,
+        "captures/ should hold the recorded sessions"
+    );
+    files
+}
+
+fn decode_json(file: &Path) -> Vec<serde_json::Map<String, Json>> {
+    let out = encap()
+        .arg("decode")
+        .arg("--json")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Json>(l)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+/// Every field name tshark knows.
+fn tshark_fields() -> BTreeSet<String> {
+    let out = Command::new("tshark")
+        .arg("-G")
+        .arg("fields")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2).map(str::to_owned))
+        .collect()
+}
+
+fn tshark(file: &Path, fields: &[String]) -> Vec<BTreeMap<String, String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-o",
+        "tcp.check_checksum:FALSE",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            fields
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+fn same(ours: &Json, theirs: &str) -> bool {
+    let candidates: Vec<&str> = theirs.split(',').collect();
+    match ours {
+        Json::Number(n) if n.is_f64() => theirs
+            .parse::<f64>()
+            .is_ok_and(|t| (t - n.as_f64().unwrap()).abs() < 2e-6),
+        Json::Number(n) => candidates.iter().any(|t| {
+            let parsed = match t.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => t.parse::<u64>().ok().or(match *t {
+                    "True" => Some(1),
+                    "False" => Some(0),
+                    _ => None,
+                }),
+            };
+            parsed == n.as_u64()
+        }),
+        Json::String(s) => candidates
+            .iter()
+            .any(|t| t.replace(':', "").eq_ignore_ascii_case(&s.replace(':', ""))),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_capture_agrees_with_tshark_field_by_field() {
+    if !have("tshark", "every_capture_agrees_with_tshark") {
+        return;
+    }
+    let known = tshark_fields();
+    for file in captures() {
+        let ours = decode_json(&file);
+        let keys: BTreeSet<String> = ours
+            .iter()
+            .flat_map(|o| o.keys().cloned())
+            .filter(|k| known.contains(k))
+            .collect();
+        let keys: Vec<String> = keys.into_iter().collect();
+        let theirs = tshark(&file, &keys);
+        assert_eq!(ours.len(), theirs.len(), "{}: frame count", file.display());
+        let mut compared = 0;
+        for (o, t) in ours.iter().zip(&theirs) {
+            let n = &o["frame.number"];
+            for (k, v) in o {
+                let Some(tv) = t.get(k) else { continue };
+                if tv.is_empty() {
+                    // tshark hands payloads to its application dissectors (HTTP...), so data.* may
+                    // be absent there; every header field must be present.
+                    assert!(
+                        k.starts_with("data."),
+                        "{}: frame {n}: tshark has no {k}, encap says {v}",
+                        file.display()
+                    );
+                    continue;
+                }
+                assert!(
+                    same(v, tv),
+                    "{}: frame {n}: {k}: encap says {v}, tshark says {tv}",
+                    file.display()
+                );
+                compared += 1;
+            }
+            assert!(
+                o.len() >= 30,
+                "{}: frame {n} has only {} fields",
+                file.display(),
+                o.len()
+            );
+        }
+        eprintln!(
+            "{}: {} frames, {compared} field values equal to tshark's",
+            file.display(),
+            ours.len()
+        );
+    }
+}
+
+#[test]
+fn one_line_view_shows_the_chat() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let out = encap().arg("decode").arg(&file).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 16, "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("Flags [S], seq"),
+        "{text}"
+    );
+    assert!(text.contains("length 6: \"hello\\n\""), "{text}");
+    assert!(text.contains("\"你好，服务器！\\n\""), "{text}");
+    assert!(text.contains("Flags [F.]"), "{text}");
+    let v = encap()
+        .args(["decode", "-v", "-x", "-c", "4"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let v = String::from_utf8(v.stdout).unwrap();
+    assert!(
+        v.contains("[partial: pseudo-header sum left for checksum offload]"),
+        "{v}"
+    );
+    assert!(v.contains("Option: MSS 65495"), "{v}");
+    assert!(v.contains("tt tt tt"), "{v}");
+}
+
+/// Copies a capture, lets `edit` change it, and returns the path.
+fn edited(name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let mut bytes = std::fs::read(src).unwrap();
+    edit(&mut bytes);
+    let dst = std::env::temp_dir().join(format!("encap-decode-{}-{name}.pcap", std::process::id()));
+    std::fs::write(&dst, bytes).unwrap();
+    dst
+}
+
+#[test]
+fn truncated_file_shows_every_good_frame_then_says_where() {
+    let path = edited("truncated", |b| b.truncate(b.len() - 10));
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        15,
+        "every good frame before the cut is shown"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("stopped after 15 good frames")
+            && err.contains("frame 16: the file ends at byte"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_frame_is_reported_and_decoding_goes_on() {
+    // Frame 4's IPv4 header length (IHL) becomes 4: frame records are 16 bytes, frames 1-3 are
+    // 74, 74 and 66 bytes; so frame 4's data starts at 24 + 16*4 + 74 + 74 + 66 = 302, IHL at +14.
+    let path = edited("ihl", |b| b[302 + 14] = 0x44);
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 16);
+    assert!(lines[3].contains("[malformed: IPv4: Header length at offset 14 is 4 (16 bytes): IHL must be at least 5 (20 bytes)]"), "{}", lines[3]);
+    assert!(
+        lines[4].contains("Flags [.]") && !lines[4].contains("malformed"),
+        "{}",
+        lines[4]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 16 frames shown are malformed"));
+}
+
+#[test]
+fn other_link_types_and_non_captures_get_clear_errors() {
+    let sll = edited("sll", |b| b[20..24].copy_from_slice(&113u32.to_le_bytes()));
+    let out = encap().arg("decode").arg(&sll).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("link type 113 (LINUX_SLL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = encap()
+        .arg("decode")
+        .arg("Cargo.toml")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng file"));
+    let out = encap()
+        .args(["decode", "/nonexistent.pcap"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent.pcap"));
+}
+
+/// Reads every frame of `bytes` and dissects it; panics are the failure.
+fn read_everything(bytes: &[u8]) {
+    let Ok(mut r) = CaptureReader::new(bytes) else {
+        return;
+    };
+    while let Ok(Some(p)) = r.next_packet() {
+        let d = encap::dissect::dissect(p.data);
+        let _ = d.nodes.len();
+        let f = encap::render::frames::Frame {
+            number: p.number,
+            timestamp: p.timestamp,
+            data: p.data,
+            orig_len: p.orig_len,
+        };
+        let mut out = termcolor::NoColor::new(Vec::new());
+        encap::render::frames::write_frame(
+            &mut out,
+            &f,
+            &encap::render::frames::FrameOptions {
+                verbose: true,
+                hex: true,
+                json: false,
+            },
+        )
+        .unwrap();
+        let _ = encap::render::frames::json(&f);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_bytes_never_panic_the_reader(bytes in prop::collection::vec(any::<u8>(), 0..400), magic in 0usize..5) {
+        let mut b = bytes;
+        let magics: [&[u8]; 5] = [&[0xd4, 0xc3, 0xb2, 0xa1], &[0xa1, 0xb2, 0xc3, 0xd4], &[0x4d, 0x3c, 0xb2, 0xa1], &[0x0a, 0x0d, 0x0d, 0x0a], &[]];
+        let m = magics[magic];
+        if b.len() >= m.len() {
+            b[..m.len()].copy_from_slice(m);
+        }
+        read_everything(&b);
+    }
+
+    #[test]
+    fn mutated_captures_never_panic(file in 0usize..6, edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12), cut in any::<prop::sample::Index>()) {
+        let files = captures();
+        let mut b = std::fs::read(&files[file % files.len()]).unwrap();
+        for (at, v) in edits {
+            let i = at.index(b.len());
+            b[i] = v;
+        }
+        read_everything(&b);
+        read_everything(&b[..cut.index(b.len() + 1)]);
+    }
+}
