@@ -34,38 +34,70 @@ pub fn fields(payload: &[u8], base: usize) -> Vec<Field> {
 #[must_use]
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_invisible_format(c) => {
-                let v = u32::from(c);
-                if v <= 0xff {
-                    out.push_str(&format!("\\x{v:02x}"));
-                } else {
-                    out.push_str(&format!("\\u{{{v:04x}}}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
+    escape_str_into(&mut out, s);
     out
+}
+
+/// [`escape`], appending to `out`. Runs of printable text are copied whole; only the characters
+/// that need it are looked at one by one.
+pub fn escape_str_into(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    let bytes = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
+        let special = match c {
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            _ => None,
+        };
+        let escaped = special.is_some() || c.is_control() || is_invisible_format(c);
+        if escaped {
+            out.push_str(&s[start..i]);
+            if let Some(e) = special {
+                out.push_str(e);
+            } else {
+                let v = u32::from(c);
+                // Writing into a String cannot fail.
+                let _ = if v <= 0xff {
+                    write!(out, "\\x{v:02x}")
+                } else {
+                    write!(out, "\\u{{{v:04x}}}")
+                };
+            }
+            start = i + c.len_utf8();
+        }
+        i += c.len_utf8();
+    }
+    out.push_str(&s[start..]);
 }
 
 /// Escapes bytes that may not be UTF-8: valid UTF-8 runs are escaped as text, each invalid byte
 /// is shown as `\xNN`.
 #[must_use]
 pub fn escape_bytes(b: &[u8]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(b.len());
+    escape_into(&mut out, b);
+    out
+}
+
+/// [`escape_bytes`], appending to `out`.
+pub fn escape_into(out: &mut String, b: &[u8]) {
     for chunk in b.utf8_chunks() {
-        out.push_str(&escape(chunk.valid()));
+        escape_str_into(out, chunk.valid());
         for x in chunk.invalid() {
             out.push_str(&format!("\\x{x:02x}"));
         }
     }
-    out
 }
 
 /// Format characters that change how text is shown without being visible themselves.

@@ -1,7 +1,7 @@
 //! Captured frames, for `encap sniff` and `encap decode` alike: one line per frame in tcpdump's
 //! spirit, the layer tree (`-v`), the marked hex dump (`-x`), or one JSON object per line.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
@@ -12,7 +12,7 @@ use super::{field_position, layer_color, layer_letters};
 use crate::dissect::{dissect, slice, Net, Sliced, Transport};
 use crate::layers::ethernet::mac_to_string;
 use crate::layers::icmp;
-use crate::layers::payload::escape_bytes;
+use crate::layers::payload::escape_into;
 use crate::layers::tcp::{self, TcpOption};
 use crate::layers::Layer;
 
@@ -146,140 +146,212 @@ pub fn write_sliced<W: WriteColor>(
     Ok(())
 }
 
+/// One output line, built in memory and written with one call: the one-line view is the hot
+/// path of `encap decode` on large files, where formatting through `write!` into the terminal
+/// stream cost more than decoding.
+struct Line(Vec<u8>);
+
+impl Line {
+    /// Appends text. Inlined, so that the many short literals become fixed-size moves instead
+    /// of calls to `memmove` (perf showed those calls as the largest item of the one-line view).
+    #[inline(always)]
+    fn s(&mut self, text: &str) -> &mut Self {
+        self.0.extend_from_slice(text.as_bytes());
+        self
+    }
+    #[inline(always)]
+    fn n(&mut self, v: impl itoa::Integer) -> &mut Self {
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self
+    }
+    fn ip4(&mut self, a: std::net::Ipv4Addr) -> &mut Self {
+        // Dotted quad assembled on the stack and appended once.
+        let mut text = [0u8; 15];
+        let mut len = 0;
+        for (i, octet) in a.octets().into_iter().enumerate() {
+            if i > 0 {
+                text[len] = b'.';
+                len += 1;
+            }
+            let digits = [octet / 100, octet / 10 % 10, octet % 10];
+            let skip = if octet >= 100 {
+                0
+            } else if octet >= 10 {
+                1
+            } else {
+                2
+            };
+            for d in &digits[skip..] {
+                text[len] = b'0' + d;
+                len += 1;
+            }
+        }
+        self.0.extend_from_slice(&text[..len]);
+        self
+    }
+}
+
 /// Writes `HH:MM:SS.ffffff` (UTC) of a time since the epoch.
-fn clock<W: Write>(w: &mut W, t: Duration) -> io::Result<()> {
+fn clock(l: &mut Line, t: Duration) {
     let day = t.as_secs() % 86_400;
-    write!(
-        w,
-        "{:02}:{:02}:{:02}.{:06}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60,
-        t.subsec_micros()
-    )
+    let mut text = *b"00:00:00.000000";
+    for (at, value, width) in [
+        (0, day / 3600, 2),
+        (3, day / 60 % 60, 2),
+        (6, day % 60, 2),
+        (9, u64::from(t.subsec_micros()), 6),
+    ] {
+        let mut v = value;
+        for i in (at..at + width).rev() {
+            text[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    l.0.extend_from_slice(&text);
 }
 
 /// tcpdump's flag letters: `S` SYN, `F` FIN, `P` PSH, `R` RST, `U` URG, `E` ECE, `W` CWR, `.` ACK.
-fn flag_letters(flags: u16) -> String {
-    let mut s = String::with_capacity(4);
+fn flag_letters(l: &mut Line, flags: u16) {
+    let before = l.0.len();
     for (bit, c) in [
-        (tcp::field::FLG_SYN, 'S'),
-        (tcp::field::FLG_FIN, 'F'),
-        (tcp::field::FLG_PSH, 'P'),
-        (tcp::field::FLG_RST, 'R'),
-        (tcp::field::FLG_URG, 'U'),
-        (tcp::field::FLG_ECE, 'E'),
-        (tcp::field::FLG_CWR, 'W'),
-        (tcp::field::FLG_ACK, '.'),
+        (tcp::field::FLG_SYN, b'S'),
+        (tcp::field::FLG_FIN, b'F'),
+        (tcp::field::FLG_PSH, b'P'),
+        (tcp::field::FLG_RST, b'R'),
+        (tcp::field::FLG_URG, b'U'),
+        (tcp::field::FLG_ECE, b'E'),
+        (tcp::field::FLG_CWR, b'W'),
+        (tcp::field::FLG_ACK, b'.'),
     ] {
         if flags & bit != 0 {
-            s.push(c);
+            l.0.push(c);
         }
     }
-    if s.is_empty() {
-        s.push_str("none");
+    if l.0.len() == before {
+        l.s("none");
     }
-    s
 }
 
-fn tcp_options<W: Write>(w: &mut W, raw: &[u8]) -> io::Result<()> {
+fn tcp_options(l: &mut Line, raw: &[u8]) {
     if raw.is_empty() {
-        return Ok(());
+        return;
     }
-    write!(w, ", options [")?;
+    // What Linux puts on every established segment: NOP, NOP, timestamps.
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *raw {
+        l.s(", options [nop,nop,TS val ")
+            .n(u32::from_be_bytes([v0, v1, v2, v3]));
+        l.s(" ecr ").n(u32::from_be_bytes([e0, e1, e2, e3])).s("]");
+        return;
+    }
+    l.s(", options [");
     for (i, item) in tcp::options(raw).enumerate() {
         if i > 0 {
-            write!(w, ",")?;
+            l.s(",");
         }
         match item {
-            Ok((_, TcpOption::Nop)) => write!(w, "nop")?,
-            Ok((_, TcpOption::Eol)) => write!(w, "eol")?,
-            Ok((_, TcpOption::Mss(m))) => write!(w, "mss {m}")?,
-            Ok((_, TcpOption::WindowScale(s))) => write!(w, "wscale {s}")?,
-            Ok((_, TcpOption::SackPermitted)) => write!(w, "sackOK")?,
-            Ok((_, TcpOption::Sack(b))) => write!(w, "sack {}", b.len())?,
+            Ok((_, TcpOption::Nop)) => l.s("nop"),
+            Ok((_, TcpOption::Eol)) => l.s("eol"),
+            Ok((_, TcpOption::Mss(m))) => l.s("mss ").n(m),
+            Ok((_, TcpOption::WindowScale(s))) => l.s("wscale ").n(s),
+            Ok((_, TcpOption::SackPermitted)) => l.s("sackOK"),
+            Ok((_, TcpOption::Sack(b))) => l.s("sack ").n(b.len()),
             Ok((_, TcpOption::Timestamps { tsval, tsecr })) => {
-                write!(w, "TS val {tsval} ecr {tsecr}")?
+                l.s("TS val ").n(tsval).s(" ecr ").n(tsecr)
             }
-            Ok((_, TcpOption::Unknown { kind, data })) => write!(w, "opt-{kind}:{}", data.len())?,
-            Err(_) => write!(w, "bad opts")?,
-        }
+            Ok((_, TcpOption::Unknown { kind, data })) => l.s("opt-").n(kind).s(":").n(data.len()),
+            Err(_) => l.s("bad opts"),
+        };
     }
-    write!(w, "]")
+    l.s("]");
 }
 
-fn payload_preview<W: Write>(w: &mut W, p: &[u8]) -> io::Result<()> {
+fn payload_preview(l: &mut Line, p: &[u8]) {
     if p.is_empty() {
-        return Ok(());
+        return;
     }
     let cut = p.len().min(PAYLOAD_PREVIEW);
-    write!(w, ": \"{}\"", escape_bytes(&p[..cut]))?;
+    l.s(": \"");
+    let mut text = String::with_capacity(cut + 8);
+    escape_into(&mut text, &p[..cut]);
+    l.s(&text).s("\"");
     if cut < p.len() {
-        write!(w, "... (+{} bytes)", p.len() - cut)?;
+        l.s("... (+").n(p.len() - cut).s(" bytes)");
     }
-    Ok(())
 }
 
 /// The one-line view.
 fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
-    write!(w, "{:>5} ", f.number)?;
-    clock(w, f.timestamp)?;
-    if let Some(id) = s.vlan {
-        write!(w, " vlan {id},")?;
+    let mut l = Line(Vec::with_capacity(256));
+    let mut num = itoa::Buffer::new();
+    let num = num.format(f.number);
+    for _ in num.len()..5 {
+        l.0.push(b' ');
     }
-    let (src, dst, family): (String, String, &str) = match &s.net {
-        Net::Ipv4(p) => (p.source().to_string(), p.destination().to_string(), "IP"),
-        Net::Ipv6(p, _) => (p.source.to_string(), p.destination.to_string(), "IP6"),
+    l.s(num).s(" ");
+    clock(&mut l, f.timestamp);
+    if let Some(id) = s.vlan {
+        l.s(" vlan ").n(id).s(",");
+    }
+    let (family, src, dst) = match &s.net {
+        Net::Ipv4(p) => (
+            "IP",
+            Endpoint::V4(p.source()),
+            Endpoint::V4(p.destination()),
+        ),
+        Net::Ipv6(p, _) => ("IP6", Endpoint::V6(p.source), Endpoint::V6(p.destination)),
         Net::Arp(op, sender, target) => {
             match op {
-                1 => write!(w, " ARP, Request who-has {target} tell {sender}")?,
-                2 => write!(
-                    w,
-                    " ARP, Reply {sender} is-at {}",
-                    s.frame
+                1 => l
+                    .s(" ARP, Request who-has ")
+                    .ip4(*target)
+                    .s(" tell ")
+                    .ip4(*sender),
+                2 => {
+                    let mac = s
+                        .frame
                         .get(22..28)
                         .and_then(|m| <[u8; 6]>::try_from(m).ok())
-                        .map_or_else(String::new, |m| mac_to_string(&m))
-                )?,
-                _ => write!(w, " ARP, opcode {op}")?,
-            }
-            return end_line(w, f, s);
+                        .map_or_else(String::new, |m| mac_to_string(&m));
+                    l.s(" ARP, Reply ").ip4(*sender).s(" is-at ").s(&mac)
+                }
+                _ => l.s(" ARP, opcode ").n(*op),
+            };
+            return end_line(w, l, f, s);
         }
         Net::Other(t, b) => {
-            write!(w, " ethertype 0x{:04x}, length {}", u16::from(*t), b.len())?;
-            return end_line(w, f, s);
+            l.s(&format!(" ethertype 0x{:04x}, length ", u16::from(*t)))
+                .n(b.len());
+            return end_line(w, l, f, s);
         }
-        Net::None => return end_line(w, f, s),
+        Net::None => return end_line(w, l, f, s),
     };
+    l.s(" ").s(family).s(" ");
+    src.write(&mut l);
     match s.transport {
         Transport::Tcp(t) => {
             let len = t.payload().len();
-            write!(
-                w,
-                " {family} {src}.{} > {dst}.{}: Flags [{}], seq {}",
-                t.src_port(),
-                t.dst_port(),
-                flag_letters(t.flags()),
-                t.seq()
-            )?;
+            l.s(".").n(t.src_port()).s(" > ");
+            dst.write(&mut l);
+            l.s(".").n(t.dst_port()).s(": Flags [");
+            flag_letters(&mut l, t.flags());
+            l.s("], seq ").n(t.seq());
             if len > 0 {
-                write!(w, ":{}", t.seq().wrapping_add(len as u32))?;
+                l.s(":").n(t.seq().wrapping_add(len as u32));
             }
             if t.flags() & tcp::field::FLG_ACK != 0 {
-                write!(w, ", ack {}", t.ack())?;
+                l.s(", ack ").n(t.ack());
             }
-            write!(w, ", win {}", t.window())?;
-            tcp_options(w, t.options_raw())?;
-            write!(w, ", length {len}")?;
-            payload_preview(w, t.payload())?;
+            l.s(", win ").n(t.window());
+            tcp_options(&mut l, t.options_raw());
+            l.s(", length ").n(len);
+            payload_preview(&mut l, t.payload());
         }
         Transport::Udp(sp, dp, p) => {
-            write!(
-                w,
-                " {family} {src}.{sp} > {dst}.{dp}: UDP, length {}",
-                p.len()
-            )?;
-            payload_preview(w, p)?;
+            l.s(".").n(sp).s(" > ");
+            dst.write(&mut l);
+            l.s(".").n(dp).s(": UDP, length ").n(p.len());
+            payload_preview(&mut l, p);
         }
         Transport::Icmp(layer, t, c) => {
             let name = if layer == Layer::Icmp {
@@ -287,41 +359,83 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
             } else {
                 icmp::type_name_v6(t)
             };
-            let l = s.payload.len() + 4;
-            write!(
-                w,
-                " {family} {src} > {dst}: {layer} {name}, type {t}, code {c}, length {l}"
-            )?;
+            l.s(" > ");
+            dst.write(&mut l);
+            l.s(": ")
+                .s(layer.name())
+                .s(" ")
+                .s(name)
+                .s(", type ")
+                .n(t)
+                .s(", code ")
+                .n(c)
+                .s(", length ")
+                .n(s.payload.len() + 4);
         }
         Transport::Other(p, b) => {
-            write!(
-                w,
-                " {family} {src} > {dst}: ip-proto-{} ({}), length {}",
-                u8::from(p),
-                p.name(),
-                b.len()
-            )?;
+            l.s(" > ");
+            dst.write(&mut l);
+            l.s(": ip-proto-")
+                .n(u8::from(p))
+                .s(" (")
+                .s(p.name())
+                .s("), length ")
+                .n(b.len());
         }
-        Transport::None => write!(w, " {family} {src} > {dst}:")?,
+        Transport::None => {
+            l.s(" > ");
+            dst.write(&mut l);
+            l.s(":");
+        }
     }
-    end_line(w, f, s)
+    end_line(w, l, f, s)
 }
 
-fn end_line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
+/// An IP address in the one-line view.
+enum Endpoint {
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+impl Endpoint {
+    fn write(&self, l: &mut Line) {
+        match self {
+            Endpoint::V4(a) => {
+                l.ip4(*a);
+            }
+            Endpoint::V6(a) => {
+                l.s(&a.to_string());
+            }
+        }
+    }
+}
+
+fn end_line<W: WriteColor>(
+    w: &mut W,
+    mut l: Line,
+    f: &Frame<'_>,
+    s: &Sliced<'_>,
+) -> io::Result<()> {
     if f.data.len() < f.orig_len {
-        write!(
-            w,
-            " [cut short: captured {} of {} bytes]",
-            f.data.len(),
-            f.orig_len
-        )?;
+        l.s(" [cut short: captured ")
+            .n(f.data.len())
+            .s(" of ")
+            .n(f.orig_len)
+            .s(" bytes]");
     }
-    if let Some((e, ..)) = &s.error {
-        w.set_color(ColorSpec::new().set_fg(Some(termcolor::Color::Red)))?;
-        write!(w, " [malformed: {e}]")?;
-        w.reset()?;
+    match &s.error {
+        None => {
+            l.s("\n");
+            w.write_all(&l.0)
+        }
+        Some((e, ..)) => {
+            w.write_all(&l.0)?;
+            w.set_color(ColorSpec::new().set_fg(Some(termcolor::Color::Red)))?;
+            write!(w, " [malformed: {e}]")?;
+            w.reset()?;
+            writeln!(w)
+        }
     }
-    writeln!(w)
 }
 
 /// The frame as one flat JSON object with Wireshark's field names.
