@@ -87,6 +87,18 @@ pub enum CaptureError {
         /// The names of the interfaces that exist.
         available: Vec<String>,
     },
+    /// The interface does not carry Ethernet II frames (a tun device, a CAN bus...).
+    #[error(
+        "{interface} carries link type {hatype} ({}), not Ethernet: encap decodes Ethernet II \
+         frames only (lo and Ethernet interfaces)",
+        hardware_type_name(*hatype)
+    )]
+    NotEthernet {
+        /// The interface.
+        interface: String,
+        /// Its `ARPHRD_*` hardware type.
+        hatype: u16,
+    },
     /// A system call failed.
     #[error("{what} on {interface}: {cause}")]
     Os {
@@ -169,6 +181,13 @@ impl Capture {
         ))?;
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
+        let hatype = hardware_type(fd).map_err(os("cannot read the link type"))?;
+        if !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
+            return Err(CaptureError::NotEthernet {
+                interface: interface.to_string(),
+                hatype,
+            });
+        }
         // Turns on kernel timestamps for this socket; fails with ENOENT as no frame was read yet.
         let _ = last_timestamp(fd);
 
@@ -304,6 +323,37 @@ fn bind(fd: RawFd, ifindex: u32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `ARPHRD_ETHER`: Ethernet (`linux/if_arp.h`).
+const ARPHRD_ETHER: u16 = 1;
+/// `ARPHRD_LOOPBACK`: `lo`, which frames its packets as Ethernet II with zero addresses.
+const ARPHRD_LOOPBACK: u16 = 772;
+
+/// The `ARPHRD_*` hardware type of the interface a bound packet socket is on.
+fn hardware_type(fd: RawFd) -> io::Result<u16> {
+    // SAFETY: an all-zero sockaddr_ll is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `sll`.
+    let rc = unsafe { libc::getsockname(fd, std::ptr::addr_of_mut!(sll).cast(), &mut len) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sll.sll_hatype)
+}
+
+fn hardware_type_name(hatype: u16) -> &'static str {
+    match hatype {
+        1 => "Ethernet",
+        772 => "loopback",
+        776 => "IPv6-in-IPv4 tunnel",
+        778 => "GRE tunnel",
+        280 => "CAN",
+        519 => "IEEE 802.11",
+        65534 => "none: raw IP, as a tun device",
+        _ => "see ARPHRD_* in linux/if_arp.h",
+    }
 }
 
 /// Asks for [`RECEIVE_BUFFER`] bytes: forced past `rmem_max` when allowed (root), else as much as

@@ -452,3 +452,25 @@ fn unknown_interface_lists_the_available_ones() {
     assert!(err.contains("\"no-such-if0\""), "{err}");
     assert!(err.contains("lo"), "{err}");
 }
+
+#[test]
+fn an_interface_without_ethernet_framing_is_refused() {
+    let test = "an_interface_without_ethernet_framing_is_refused";
+    if !common::is_root(test) || !common::have("unshare", test) || !common::have("ip", test) {
+        return;
+    }
+    // A tun device (link type none: raw IP) in a network namespace of its own, gone at exit.
+    let script = format!(
+        "ip tuntap add dev encaptun0 mode tun && exec timeout 30 {} sniff -i encaptun0",
+        env!("CARGO_BIN_EXE_encap")
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["60", "unshare", "--net", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("encaptun0 carries link type 65534"), "{err}");
+    assert!(err.contains("not Ethernet"), "{err}");
+}

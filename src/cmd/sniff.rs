@@ -70,7 +70,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     capture::stop_on_signals().context("cannot install the Ctrl-C handler")?;
     let mut source = Capture::open(&args.interface).map_err(|e| match e {
-        e @ capture::CaptureError::NoSuchInterface { .. } => {
+        e @ (capture::CaptureError::NoSuchInterface { .. }
+        | capture::CaptureError::NotEthernet { .. }) => {
             anyhow::Error::new(super::UsageError(e.to_string()))
         }
         e => anyhow::Error::new(e),
@@ -115,7 +116,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         _ => Ok(()),
     };
     let _ = out.flush();
-    eprintln!("{}", summary(counts, source.kernel_stats().ok()));
+    let kernel = source.kernel_stats().ok();
+    eprintln!("{}", summary(counts, kernel));
+    if let Some(queued) = kernel.and_then(|k| k.received.checked_sub(k.dropped + counts.captured)) {
+        if queued > 0 && counts.captured > 0 {
+            eprintln!(
+                "({queued} more frames were still queued in the kernel when the capture stopped)"
+            );
+        }
+    }
     looped?;
     flushed?;
     Ok(ExitCode::SUCCESS)
