@@ -10,6 +10,7 @@ pub mod capfile;
 pub mod checksum;
 pub mod dissect;
 pub mod layers;
+pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;

@@ -40,6 +40,11 @@ enum Command {
     Sniff(cmd::sniff::Args),
     /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
     Decode(cmd::decode::Args),
+    /// Check every frame of a capture against the model's prediction, field by field.
+    Verify(cmd::verify::Args),
+    /// The whole story in one command: chat on lo, each message through the pipeline, every frame
+    /// the kernel sends checked against the model, the ladder and a summary.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,8 @@ fn main() -> ExitCode {
         Command::Server(args) => cmd::server::run(&args, &mut out),
         Command::Client(args) => cmd::client::run(&args, &mut out),
         Command::Sniff(args) => cmd::sniff::run(&args, &mut out),
+        Command::Verify(args) => cmd::verify::run(&args, &mut out),
+        Command::Demo(args) => cmd::demo::run(&args, &mut out),
         // A file is decoded as fast as it reads: buffer the output instead of flushing each line.
         Command::Decode(args) => cmd::decode::run(
             &args,

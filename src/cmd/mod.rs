@@ -3,9 +3,11 @@
 
 pub mod client;
 pub mod decode;
+pub mod demo;
 pub mod server;
 pub mod show;
 pub mod sniff;
+pub mod verify;
 
 /// An error in what the user asked for (a bad address, flag letter or size): exit status 2, as for
 /// a usage error.

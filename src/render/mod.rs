@@ -4,7 +4,9 @@
 pub mod frames;
 pub mod hexdump;
 pub mod json;
+pub mod ladder;
 pub mod pipeline;
+pub mod verdicts;
 
 use termcolor::Color;
 

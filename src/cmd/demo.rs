@@ -1,0 +1,501 @@
+//! `encap demo`: the whole story in one command. A server and a client in this process talk over
+//! loopback (the blog's dialogue); each message is shown through the pipeline before it goes to
+//! the kernel, the frames the kernel really sent are captured on `lo` and checked field by field
+//! against the model, and the connection ends as a ladder and a summary.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use termcolor::{Color, ColorSpec, WriteColor};
+
+use crate::capture::{self, Capture, FrameSource};
+use encap::layers::payload::escape_bytes;
+use encap::model::{Connection, Counts, FrameCheck, Kind};
+use encap::pcap::FrameWriter;
+use encap::pipeline::{encapsulate, segment};
+use encap::render::{ladder, pipeline as pipeline_view, verdicts};
+
+/// How much of each message to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    /// The first message in full (four stages, field tables, hex dumps, every field checked), the
+    /// others one line per layer and per frame.
+    Auto,
+    /// Every message in full.
+    Full,
+    /// Every message one line per layer, every frame one line.
+    Summary,
+}
+
+/// Arguments of `encap demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The port to listen on; if it is busy, a free one is used, and the demo says so.
+    #[arg(long, default_value_t = 6666)]
+    pub port: u16,
+    /// Keep the capture of the whole session in this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// How much to show.
+    #[arg(long, value_enum, default_value_t = View::Auto)]
+    pub view: View,
+    /// Extra messages sent by the client before `exit`, for larger payloads: a size in bytes
+    /// becomes that many bytes of text (repeatable: --extra 1 --extra 1460 --extra 100000).
+    #[arg(long, value_name = "BYTES")]
+    pub extra: Vec<usize>,
+}
+
+/// The blog's dialogue: (0 = client, 1 = server, line).
+const DIALOGUE: [(usize, &str); 4] = [
+    (0, "hello\n"),
+    (1, "hi\n"),
+    (0, "你好，服务器！\n"),
+    (1, "你好，客户端 👋\n"),
+];
+
+fn side_name(side: usize) -> &'static str {
+    if side == 0 {
+        "client"
+    } else {
+        "server"
+    }
+}
+
+/// Captured frames arriving from the capture thread.
+struct Sniffer {
+    frames: mpsc::Receiver<(Duration, Vec<u8>)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sniffer {
+    fn start(mut cap: Capture, port: u16) -> Sniffer {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match cap.next_frame() {
+                    Ok(Some(f)) => {
+                        if encap::dissect::ports(f.data)
+                            .is_some_and(|(s, d)| s == port || d == port)
+                            && tx.send((f.timestamp, f.data.to_vec())).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Sniffer {
+            frames: rx,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Frames that arrive within `quiet` of each other, until none does.
+    fn drain(&self, quiet: Duration) -> Vec<(Duration, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Ok(f) = self.frames.recv_timeout(quiet) {
+            out.push(f);
+        }
+        out
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Everything the model checked, for the ladder and the summary.
+struct Checked {
+    conn: Connection,
+    checks: Vec<FrameCheck>,
+    counts: Counts,
+    number: u64,
+    pcap: Option<FrameWriter<BufWriter<File>>>,
+}
+
+impl Checked {
+    /// Feeds captured frames to the model and shows each verdict: in full for the frame that
+    /// carries a message shown in full, one line otherwise.
+    fn feed<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        frames: Vec<(Duration, Vec<u8>)>,
+        full: bool,
+    ) -> anyhow::Result<()> {
+        for (ts, data) in frames {
+            self.number += 1;
+            if let Some(w) = &mut self.pcap {
+                w.write(ts, &data)?;
+            }
+            let check = self
+                .conn
+                .observe(self.number, &data)
+                .with_context(|| format!("captured frame {}", self.number))?;
+            if full && check.kind == Kind::Data {
+                writeln!(
+                    out,
+                    "The frame the kernel sent, next to the model's, field by field:"
+                )?;
+                verdicts::table(out, &check)?;
+            } else {
+                verdicts::summary(out, &check)?;
+            }
+            self.counts.merge(check.counts());
+            self.checks.push(check);
+        }
+        Ok(())
+    }
+}
+
+fn heading<W: WriteColor>(out: &mut W, text: &str) -> std::io::Result<()> {
+    writeln!(out)?;
+    out.set_color(ColorSpec::new().set_bold(true))?;
+    writeln!(out, "== {text}")?;
+    out.reset()
+}
+
+/// Runs the demo. Exit status 1 if any field is a MISMATCH.
+///
+/// # Errors
+/// Sockets failing, or output failing.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    // The server's socket first, on the chat port or, if that is busy, a free one.
+    let listener = match TcpListener::bind(("127.0.0.1", args.port)) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let l =
+                TcpListener::bind("127.0.0.1:0").context("cannot bind any port on 127.0.0.1")?;
+            writeln!(out, "port {} is busy (EADDRINUSE: another process holds it), so the demo uses port {} instead", args.port, l.local_addr()?.port())?;
+            l
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))
+        }
+    };
+    let server_addr = match listener.local_addr()? {
+        std::net::SocketAddr::V4(a) => a,
+        std::net::SocketAddr::V6(_) => anyhow::bail!("the listener is not IPv4"),
+    };
+    writeln!(out, "encap demo: a server on {server_addr} and a client in this process, the blog's dialogue over real kernel sockets on lo")?;
+
+    let sniffer = match Capture::open("lo") {
+        Ok(cap) => {
+            writeln!(out, "capturing on lo (port {}): every frame the kernel sends is checked against the model", server_addr.port())?;
+            Some(Sniffer::start(cap, server_addr.port()))
+        }
+        Err(e @ capture::CaptureError::NoPermission { .. }) => {
+            out.set_color(ColorSpec::new().set_fg(Some(Color::Yellow)).set_bold(true))?;
+            write!(out, "no capture:")?;
+            out.reset()?;
+            writeln!(out, " {e}")?;
+            writeln!(out, "The chat and the pipeline run all the same; what can be checked without capturing comes from TCP_INFO at the end.")?;
+            None
+        }
+        Err(e) => return Err(e).context("cannot capture on lo"),
+    };
+    // Give the capture socket a moment to be bound before the handshake starts.
+    std::thread::sleep(Duration::from_millis(50));
+
+    let client =
+        TcpStream::connect(server_addr).with_context(|| format!("connect to {server_addr}"))?;
+    let (server, _) = listener.accept().context("accept")?;
+    for s in [&client, &server] {
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    }
+    let client_addr = match client.local_addr()? {
+        std::net::SocketAddr::V4(a) => a,
+        std::net::SocketAddr::V6(_) => anyhow::bail!("the client is not IPv4"),
+    };
+    writeln!(out, "connected: client {client_addr} -> server {server_addr}; TCP_NODELAY on both, so each message leaves as one segment")?;
+    let mut checked = Checked {
+        conn: Connection::new(client_addr, server_addr),
+        checks: Vec::new(),
+        counts: Counts::default(),
+        number: 0,
+        pcap: match (&args.pcap, &sniffer) {
+            (Some(path), Some(_)) => Some(FrameWriter::new(BufWriter::new(
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ))?),
+            _ => None,
+        },
+    };
+    if let Some(s) = &sniffer {
+        heading(
+            out,
+            "the three-way handshake, as connect() and accept() made it",
+        )?;
+        checked.feed(out, s.drain(Duration::from_millis(150)), false)?;
+    }
+
+    let streams = [&client, &server];
+    let mut readers = [
+        BufReader::new(server.try_clone()?),
+        BufReader::new(client.try_clone()?),
+    ];
+    let mut dialogue: Vec<(usize, Vec<u8>)> = DIALOGUE
+        .iter()
+        .map(|(s, l)| (*s, l.as_bytes().to_vec()))
+        .collect();
+    for n in &args.extra {
+        let text: Vec<u8> = (0..*n)
+            .map(|i| {
+                if i + 1 == *n {
+                    b'\n'
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect();
+        dialogue.push((0, text));
+    }
+    dialogue.push((0, b"exit\n".to_vec()));
+    let mut sent = [0u64; 2];
+    for (i, (from, message)) in dialogue.iter().enumerate() {
+        let full = match args.view {
+            View::Full => true,
+            View::Summary => false,
+            View::Auto => i == 0,
+        };
+        heading(
+            out,
+            &format!(
+                "message {}: the {} sends \"{}\" ({} bytes)",
+                i + 1,
+                side_name(*from),
+                preview(message),
+                message.len()
+            ),
+        )?;
+        let predicted = checked.conn.predict_data(*from, message.len());
+        let mss = checked.conn.send_mss(*from).unwrap_or(65483);
+        let frames = match (&sniffer, predicted) {
+            (Some(_), Some(params)) => {
+                writeln!(out, "The pipeline, with the numbers the model learned from the handshake (TSval is the kernel's clock: shown as the last one seen):")?;
+                if message.len() > params.max_payload() {
+                    segment(message, &params, mss)?
+                } else {
+                    vec![encapsulate(message, &params)?]
+                }
+            }
+            _ => {
+                let local = if *from == 0 { client_addr } else { server_addr };
+                let peer = if *from == 0 { server_addr } else { client_addr };
+                let mut m = crate::chat::model::ConnModel::new(local, peer);
+                m.sent = sent[*from];
+                writeln!(out, "The pipeline (sequence numbers relative to this connection: without a capture the kernel's initial numbers are unknown):")?;
+                m.frames(message, mss)?
+            }
+        };
+        for (k, f) in frames.iter().enumerate() {
+            if frames.len() > 1 {
+                writeln!(out, "-- segment {} of {} --", k + 1, frames.len())?;
+            }
+            if full {
+                pipeline_view::full(out, f)?;
+            } else {
+                pipeline_view::summary(out, f)?;
+            }
+            if frames.len() > 3 && k == 1 && !full {
+                writeln!(out, "   ... {} more segments", frames.len() - 2)?;
+                break;
+            }
+        }
+        checked.conn.expect_sent(*from, message);
+        streams[*from]
+            .try_clone()?
+            .write_all(message)
+            .with_context(|| format!("the {} could not send", side_name(*from)))?;
+        sent[*from] += message.len() as u64;
+        let mut got = Vec::with_capacity(message.len());
+        readers[*from]
+            .read_until(b'\n', &mut got)
+            .with_context(|| format!("the {} did not receive the message", side_name(1 - *from)))?;
+        writeln!(
+            out,
+            "the {} received {} bytes: \"{}\"{}",
+            side_name(1 - *from),
+            got.len(),
+            preview(&got),
+            if got == *message {
+                ", intact"
+            } else {
+                ", NOT what was sent"
+            }
+        )?;
+        if let Some(s) = &sniffer {
+            checked.feed(out, s.drain(Duration::from_millis(100)), full)?;
+        }
+    }
+
+    // exit: both sides close, the client first, as in the blog.
+    heading(
+        out,
+        "exit: the client closes, then the server (FIN, ACK each way)",
+    )?;
+    client.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    let _ = readers[0].read_to_end(&mut rest);
+    server.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    let _ = readers[1].read_to_end(&mut rest);
+    let info = tcp_info(&client);
+    drop(readers);
+    drop(client);
+    drop(server);
+    if let Some(s) = &sniffer {
+        checked.feed(out, s.drain(Duration::from_millis(200)), false)?;
+    }
+    drop(sniffer);
+    if let Some(w) = checked.pcap.take() {
+        w.into_inner().flush()?;
+        if let Some(p) = &args.pcap {
+            writeln!(out, "wrote the capture to {}", p.display())?;
+        }
+    }
+
+    if checked.checks.is_empty() {
+        heading(out, "what TCP_INFO says, without a capture")?;
+        return without_capture(out, info);
+    }
+    heading(out, "the connection as a ladder (relative sequence numbers; each side's TCP state after the frame)")?;
+    ladder::write(
+        out,
+        &client_addr.to_string(),
+        &server_addr.to_string(),
+        &checked.checks,
+    )?;
+    heading(out, "summary")?;
+    verdicts::connections(
+        out,
+        &[verdicts::ConnectionRow {
+            name: format!("{client_addr} -> {server_addr}"),
+            frames: checked.checks.len(),
+            counts: checked.counts,
+        }],
+    )?;
+    let c = checked.counts;
+    writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH", checked.checks.len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
+    out.flush()?;
+    Ok(if c.mismatch == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn preview(b: &[u8]) -> String {
+    let cut = b.len().min(40);
+    let mut s = escape_bytes(&b[..cut]);
+    if cut < b.len() {
+        s.push_str(&format!("... (+{} bytes)", b.len() - cut));
+    }
+    s
+}
+
+/// `struct tcp_info`'s first fields (linux/tcp.h), up to the MSS values.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+struct TcpInfoHead {
+    state: u8,
+    ca_state: u8,
+    retransmits: u8,
+    probes: u8,
+    backoff: u8,
+    options: u8,
+    wscale: u8,
+    flags: u8,
+    rto: u32,
+    ato: u32,
+    snd_mss: u32,
+    rcv_mss: u32,
+}
+
+fn tcp_info(s: &TcpStream) -> Option<TcpInfoHead> {
+    let mut info = TcpInfoHead::default();
+    let mut len = std::mem::size_of::<TcpInfoHead>() as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes, the kernel writes at most `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(info)
+}
+
+fn without_capture<W: WriteColor>(
+    out: &mut W,
+    info: Option<TcpInfoHead>,
+) -> anyhow::Result<ExitCode> {
+    let Some(i) = info else {
+        writeln!(out, "getsockopt(TCP_INFO) failed: nothing could be checked")?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut bad = 0;
+    let mut check = |out: &mut W, what: &str, got: String, want: String| -> std::io::Result<()> {
+        let ok = got == want;
+        bad += usize::from(!ok);
+        writeln!(
+            out,
+            "  {what:<36} kernel {got:<12} model {want:<12} {}",
+            if ok { "predicted" } else { "MISMATCH" }
+        )
+    };
+    check(
+        out,
+        "options negotiated",
+        format!("{:#04x}", i.options & 0x7),
+        format!("{:#04x}", 0x7),
+    )?;
+    writeln!(
+        out,
+        "    (0x7 = timestamps + SACK + window scale: every option Linux offers, both sides Linux)"
+    )?;
+    check(
+        out,
+        "MSS for sending (snd_mss)",
+        i.snd_mss.to_string(),
+        (u32::from(encap::model::LO_MSS) - 12).to_string(),
+    )?;
+    writeln!(
+        out,
+        "    (65495 announced on lo, less 12 bytes for the timestamps option on every segment)"
+    )?;
+    writeln!(
+        out,
+        "  window scale: sends {} / receives {} (kernel-chosen: from the buffer sizes, tcp_rmem)",
+        i.wscale & 0xf,
+        i.wscale >> 4
+    )?;
+    writeln!(out, "To see every frame checked, run with the capability to capture: sudo, or `sudo setcap cap_net_raw+ep {}`.", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "target/release/encap".into()))?;
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

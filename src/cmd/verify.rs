@@ -1,0 +1,116 @@
+//! `encap verify FILE`: the model's prediction of every frame of every TCP connection in a
+//! capture, checked field by field against what the kernel sent.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use termcolor::WriteColor;
+
+use encap::capfile::CaptureReader;
+use encap::model::{connection_key, Connection, Counts, FrameCheck};
+use encap::render::{ladder, verdicts};
+
+/// Arguments of `encap verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A pcap or pcapng capture (ours, or tcpdump's of any program) of link type Ethernet.
+    pub file: PathBuf,
+    /// Show every field of every frame: kernel, model, verdict and its reason.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Draw each connection as a ladder with both sides' TCP states.
+    #[arg(long)]
+    pub ladder: bool,
+}
+
+struct Followed {
+    conn: Connection,
+    checks: Vec<FrameCheck>,
+    counts: Counts,
+    frames: usize,
+}
+
+/// Runs `encap verify`: exit status 1 if any field is a MISMATCH.
+///
+/// # Errors
+/// The file cannot be read, or output fails.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    let name = args.file.display();
+    let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+    let mut reader = CaptureReader::new(BufReader::new(file)).with_context(|| name.to_string())?;
+    let mut order: Vec<(SocketAddrV4, SocketAddrV4)> = Vec::new();
+    let mut conns: HashMap<(SocketAddrV4, SocketAddrV4), Followed> = HashMap::new();
+    let mut skipped = 0u64;
+    while let Some(p) = reader.next_packet().with_context(|| name.to_string())? {
+        let Some((src, dst)) = connection_key(p.data) else {
+            skipped += 1;
+            continue;
+        };
+        let key = if conns.contains_key(&(dst, src)) {
+            (dst, src)
+        } else {
+            (src, dst)
+        };
+        let followed = conns.entry(key).or_insert_with(|| {
+            order.push(key);
+            Followed {
+                conn: Connection::new(key.0, key.1),
+                checks: Vec::new(),
+                counts: Counts::default(),
+                frames: 0,
+            }
+        });
+        let check = followed
+            .conn
+            .observe(p.number, p.data)
+            .with_context(|| format!("{name}: frame {}", p.number))?;
+        if args.verbose {
+            verdicts::table(out, &check)?;
+        } else {
+            verdicts::summary(out, &check)?;
+        }
+        followed.counts.merge(check.counts());
+        followed.frames += 1;
+        if args.ladder {
+            followed.checks.push(check);
+        }
+    }
+    writeln!(out)?;
+    let rows: Vec<verdicts::ConnectionRow> = order
+        .iter()
+        .filter_map(|k| {
+            conns.get(k).map(|f| verdicts::ConnectionRow {
+                name: format!("{} -> {}", k.0, k.1),
+                frames: f.frames,
+                counts: f.counts,
+            })
+        })
+        .collect();
+    verdicts::connections(out, &rows)?;
+    if skipped > 0 {
+        writeln!(
+            out,
+            "({skipped} frames that are not IPv4/TCP were not checked)"
+        )?;
+    }
+    if args.ladder {
+        for k in &order {
+            if let Some(f) = conns.get(k) {
+                writeln!(out)?;
+                ladder::write(out, &k.0.to_string(), &k.1.to_string(), &f.checks)?;
+            }
+        }
+    }
+    out.flush()?;
+    let mismatches: usize = rows.iter().map(|r| r.counts.mismatch).sum();
+    Ok(if mismatches > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

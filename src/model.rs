@@ -1,0 +1,752 @@
+//! The connection model: handed the frames of one TCP connection in the order they were seen, it
+//! learns what only the kernel can choose (both initial sequence numbers, both IP ID counters,
+//! MSS, window scale, SACK-permitted, timestamps) and predicts every other field of every frame
+//! in both directions. Each prediction is a whole frame built by the same pipeline as
+//! `encap show`; the kernel's frame and the model's are compared field by field over the layers'
+//! field tables, and every field gets a [`Verdict`].
+//!
+//! Pure: no sockets, no clock, no randomness. Values no model can know in advance (an ISN, a
+//! TSval, a window chosen by buffer autotuning) are taken from the frame that carries them,
+//! labelled as such, and checked for consistency from then on.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddrV4;
+
+use crate::dissect::{dissect, slice, Net, Transport};
+use crate::layers::ethernet::{EtherType, EthernetHeader};
+use crate::layers::tcp::{self, field as tf, TcpOption};
+use crate::layers::{Field, Layer};
+use crate::pipeline::{encapsulate, ChecksumMode, Params};
+
+/// The MSS Linux announces on `lo` for IPv4 (MTU 65536; see LOOPBACK.md).
+pub const LO_MSS: u16 = 65495;
+
+/// What the comparison says of one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Equal to the model's value, computed from protocol rules and the connection's state.
+    Predicted,
+    /// Taken from an earlier frame and consistent with it (`seq = ISN + bytes sent`).
+    Learned {
+        /// From what.
+        from: &'static str,
+    },
+    /// Chosen by the kernel where no model can know it in advance; taken from this frame.
+    KernelChosen {
+        /// Why it cannot be predicted.
+        why: &'static str,
+    },
+    /// What `lo` omits or changes, predicted exactly and checked.
+    Loopback {
+        /// What lo does.
+        why: &'static str,
+    },
+    /// Anything else: the model expected `expected`.
+    Mismatch {
+        /// The model's value, as shown to users.
+        expected: String,
+    },
+}
+
+impl Verdict {
+    /// The short label used in tables.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Predicted => "predicted",
+            Verdict::Learned { .. } => "learned",
+            Verdict::KernelChosen { .. } => "kernel-chosen",
+            Verdict::Loopback { .. } => "loopback",
+            Verdict::Mismatch { .. } => "MISMATCH",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Predicted => f.write_str("predicted"),
+            Verdict::Learned { from } => write!(f, "learned: {from}"),
+            Verdict::KernelChosen { why } => write!(f, "kernel-chosen: {why}"),
+            Verdict::Loopback { why } => write!(f, "loopback: {why}"),
+            Verdict::Mismatch { expected } => write!(f, "MISMATCH: the model expected {expected}"),
+        }
+    }
+}
+
+/// A TCP state (RFC 9293 §3.3.2), as the ladder shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum TcpState {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpState::Closed => "CLOSED",
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynReceived => "SYN_RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN_WAIT_1",
+            TcpState::FinWait2 => "FIN_WAIT_2",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+        })
+    }
+}
+
+/// The kind of segment a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Opens the connection.
+    Syn,
+    /// Answers the SYN.
+    SynAck,
+    /// Carries application bytes.
+    Data,
+    /// Acknowledges only.
+    Ack,
+    /// Closes one direction (possibly with data).
+    Fin,
+    /// Aborts.
+    Rst,
+}
+
+/// One field of one frame: the kernel's value, the model's, and the verdict.
+#[derive(Debug, Clone)]
+pub struct FieldCheck {
+    /// The layer.
+    pub layer: Layer,
+    /// The kernel's field.
+    pub field: Field,
+    /// The model's value as shown.
+    pub model: String,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The comparison of one frame.
+#[derive(Debug, Clone)]
+pub struct FrameCheck {
+    /// Frame number in the capture.
+    pub number: u64,
+    /// 0: from the client (the side that sent the SYN), 1: from the server.
+    pub from: usize,
+    /// What kind of segment.
+    pub kind: Kind,
+    /// Flags.
+    pub flags: u16,
+    /// Sequence number relative to the sender's ISN.
+    pub rel_seq: u32,
+    /// Acknowledgment number relative to the receiver's ISN (0 without ACK).
+    pub rel_ack: u32,
+    /// Payload length.
+    pub len: usize,
+    /// Each side's state after this frame.
+    pub states: [TcpState; 2],
+    /// Every field.
+    pub fields: Vec<FieldCheck>,
+    /// The frame the model built.
+    pub model_frame: Vec<u8>,
+    /// The CRC-32 this frame would carry as FCS on a real wire.
+    pub wire_fcs: u32,
+}
+
+impl FrameCheck {
+    /// How many fields have each verdict: predicted, learned, kernel-chosen, loopback, mismatch.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for f in &self.fields {
+            c.add(&f.verdict);
+        }
+        c
+    }
+}
+
+/// Verdict counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Predicted.
+    pub predicted: usize,
+    /// Learned.
+    pub learned: usize,
+    /// Kernel-chosen.
+    pub kernel: usize,
+    /// Loopback.
+    pub loopback: usize,
+    /// MISMATCH.
+    pub mismatch: usize,
+}
+
+impl Counts {
+    fn add(&mut self, v: &Verdict) {
+        match v {
+            Verdict::Predicted => self.predicted += 1,
+            Verdict::Learned { .. } => self.learned += 1,
+            Verdict::KernelChosen { .. } => self.kernel += 1,
+            Verdict::Loopback { .. } => self.loopback += 1,
+            Verdict::Mismatch { .. } => self.mismatch += 1,
+        }
+    }
+
+    /// All fields.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.predicted + self.learned + self.kernel + self.loopback + self.mismatch
+    }
+
+    /// Adds another count.
+    pub fn merge(&mut self, o: Counts) {
+        self.predicted += o.predicted;
+        self.learned += o.learned;
+        self.kernel += o.kernel;
+        self.loopback += o.loopback;
+        self.mismatch += o.mismatch;
+    }
+}
+
+/// Why a frame cannot be checked at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// Not IPv4/TCP, or malformed.
+    #[error("frame {0} is not a well-formed IPv4/TCP frame")]
+    NotTcp(u64),
+    /// Not of this connection.
+    #[error("frame {0} belongs to another connection")]
+    OtherConnection(u64),
+}
+
+/// What the model knows of one side.
+#[derive(Debug, Clone)]
+struct Side {
+    addr: SocketAddrV4,
+    isn: Option<u32>,
+    /// Next sequence number this side will use (after SYN, data and FIN seen so far).
+    next_seq: u32,
+    /// Sequence boundaries this side reached, most recent last: what the peer may acknowledge.
+    boundaries: VecDeque<u32>,
+    next_id: Option<u16>,
+    tsvals: VecDeque<u32>,
+    window: Option<u16>,
+    mss: Option<u16>,
+    state: TcpState,
+    fin_seq: Option<u32>,
+}
+
+impl Side {
+    fn new(addr: SocketAddrV4, state: TcpState) -> Side {
+        Side {
+            addr,
+            isn: None,
+            next_seq: 0,
+            boundaries: VecDeque::new(),
+            next_id: None,
+            tsvals: VecDeque::new(),
+            window: None,
+            mss: None,
+            state,
+            fin_seq: None,
+        }
+    }
+    fn remember_boundary(&mut self) {
+        if self.boundaries.back() != Some(&self.next_seq) {
+            self.boundaries.push_back(self.next_seq);
+            if self.boundaries.len() > 256 {
+                self.boundaries.pop_front();
+            }
+        }
+    }
+}
+
+/// One TCP connection, as the model follows it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    sides: [Side; 2],
+    timestamps: bool,
+    sack: bool,
+    /// The application bytes each side is expected to send next (live mode), if known.
+    expected: [Option<VecDeque<u8>>; 2],
+}
+
+fn kind_of(flags: u16, len: usize) -> Kind {
+    if flags & tf::FLG_RST != 0 {
+        Kind::Rst
+    } else if flags & tf::FLG_SYN != 0 {
+        if flags & tf::FLG_ACK != 0 {
+            Kind::SynAck
+        } else {
+            Kind::Syn
+        }
+    } else if flags & tf::FLG_FIN != 0 {
+        Kind::Fin
+    } else if len > 0 {
+        Kind::Data
+    } else {
+        Kind::Ack
+    }
+}
+
+impl Connection {
+    /// A connection from `client` (the side that sends the SYN) to `server`.
+    #[must_use]
+    pub fn new(client: SocketAddrV4, server: SocketAddrV4) -> Connection {
+        Connection {
+            sides: [
+                Side::new(client, TcpState::Closed),
+                Side::new(server, TcpState::Listen),
+            ],
+            timestamps: false,
+            sack: false,
+            expected: [None, None],
+        }
+    }
+
+    /// The two endpoints: client, server.
+    #[must_use]
+    pub fn endpoints(&self) -> (SocketAddrV4, SocketAddrV4) {
+        (self.sides[0].addr, self.sides[1].addr)
+    }
+
+    /// Tells the model what the application on side `from` (0 client, 1 server) wrote, so that
+    /// the payload of its next data segments is predicted rather than taken from the frame.
+    pub fn expect_sent(&mut self, from: usize, bytes: &[u8]) {
+        self.expected[from & 1]
+            .get_or_insert_with(VecDeque::new)
+            .extend(bytes.iter().copied());
+    }
+
+    /// The parameters of the next data segment side `from` (0 client, 1 server) would send,
+    /// with every number the model has learned: `None` until it has seen enough of both sides.
+    /// TSval is the kernel's clock: the last value seen stands in for it.
+    #[must_use]
+    pub fn predict_data(&self, from: usize, len: usize) -> Option<Params> {
+        let (me, peer) = (&self.sides[from & 1], &self.sides[1 - (from & 1)]);
+        peer.isn?;
+        let mut p = Params::between(me.addr, peer.addr);
+        p.checksum = ChecksumMode::Offloaded;
+        p.ip.identification = me.next_id?;
+        p.tcp.seq = me.next_seq;
+        p.tcp.ack = peer.next_seq;
+        p.tcp.window = me.window?;
+        p.tcp.options = if self.timestamps {
+            crate::pipeline::linux_data_options(
+                me.tsvals.back().copied().unwrap_or(0),
+                peer.tsvals.back().copied().unwrap_or(0),
+            )
+        } else {
+            Vec::new()
+        };
+        (len <= p.max_payload() || self.send_mss(from).is_some()).then_some(p)
+    }
+
+    /// The most payload side `from` puts in one segment: the MSS its peer announced, less the
+    /// timestamps option when it is on.
+    #[must_use]
+    pub fn send_mss(&self, from: usize) -> Option<usize> {
+        let mss = self.sides[1 - (from & 1)].mss?;
+        Some(usize::from(mss) - if self.timestamps { 12 } else { 0 })
+    }
+
+    /// Checks one frame of this connection and learns from it.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the frame is not an IPv4/TCP frame of this connection.
+    pub fn observe(&mut self, number: u64, frame: &[u8]) -> Result<FrameCheck, ModelError> {
+        let s = slice(frame);
+        let (Net::Ipv4(ip), Transport::Tcp(t), None) = (&s.net, s.transport, &s.error) else {
+            return Err(ModelError::NotTcp(number));
+        };
+        let src = SocketAddrV4::new(ip.source(), t.src_port());
+        let from = if src == self.sides[0].addr {
+            0
+        } else if src == self.sides[1].addr {
+            1
+        } else {
+            return Err(ModelError::OtherConnection(number));
+        };
+        let to = 1 - from;
+        let payload = t.payload();
+        let flags = t.flags();
+        let kind = kind_of(flags, payload.len());
+        let opts: Vec<TcpOption> = tcp::options(t.options_raw())
+            .filter_map(|o| o.ok().map(|(_, o)| o))
+            .collect();
+        let seen_tsval = opts.iter().find_map(|o| {
+            if let TcpOption::Timestamps { tsval, .. } = o {
+                Some(*tsval)
+            } else {
+                None
+            }
+        });
+        let seen_wscale = opts.iter().find_map(|o| {
+            if let TcpOption::WindowScale(s) = o {
+                Some(*s)
+            } else {
+                None
+            }
+        });
+
+        // Learn what only this frame can tell.
+        if matches!(kind, Kind::Syn | Kind::SynAck) {
+            self.sides[from].isn = Some(t.seq());
+            self.sides[from].next_seq = t.seq();
+            if kind == Kind::Syn {
+                self.timestamps = seen_tsval.is_some();
+                self.sack = opts.contains(&TcpOption::SackPermitted);
+            } else {
+                self.timestamps &= seen_tsval.is_some();
+                self.sack &= opts.contains(&TcpOption::SackPermitted);
+            }
+            self.sides[from].mss = opts.iter().find_map(|o| {
+                if let TcpOption::Mss(m) = o {
+                    Some(*m)
+                } else {
+                    None
+                }
+            });
+        } else if self.sides[from].isn.is_none() {
+            // No handshake in the capture: the first frame of each side teaches its numbers.
+            self.sides[from].isn = Some(t.seq().wrapping_sub(1));
+            self.sides[from].next_seq = t.seq();
+        }
+
+        // The model's frame.
+        let me = &self.sides[from];
+        let peer = &self.sides[to];
+        let mut p = Params::between(me.addr, peer.addr);
+        p.checksum = ChecksumMode::Offloaded;
+        p.ethernet = EthernetHeader {
+            destination: [0; 6],
+            source: [0; 6],
+            ethertype: EtherType::Ipv4,
+        };
+        p.ip.identification = match (kind, me.next_id) {
+            (Kind::SynAck, _) => 0,
+            (_, Some(id)) => id,
+            (_, None) => ip.identification(),
+        };
+        p.tcp.seq = me.next_seq;
+        p.tcp.ack = if kind == Kind::Syn { 0 } else { t.ack() };
+        let ack_ok =
+            kind == Kind::Syn || peer.boundaries.contains(&t.ack()) || t.ack() == peer.next_seq;
+        if !ack_ok && kind != Kind::Syn {
+            p.tcp.ack = peer.next_seq;
+        }
+        p.tcp.flags = match kind {
+            Kind::Syn => tf::FLG_SYN,
+            Kind::SynAck => tf::FLG_SYN | tf::FLG_ACK,
+            Kind::Data if flags & tf::FLG_PSH == 0 => tf::FLG_ACK,
+            Kind::Data => tf::FLG_PSH | tf::FLG_ACK,
+            Kind::Ack => tf::FLG_ACK,
+            Kind::Fin => {
+                tf::FLG_FIN | tf::FLG_ACK | if payload.is_empty() { 0 } else { tf::FLG_PSH }
+            }
+            Kind::Rst => tf::FLG_RST | (flags & tf::FLG_ACK),
+        };
+        p.tcp.window = t.window();
+        // The echo is the peer's most recent TSval, or an earlier one when this segment was
+        // built before the peer's latest arrived; anything else the peer never sent.
+        let peer_tsval = match t_tsecr(&t) {
+            Some(e) if peer.tsvals.contains(&e) => e,
+            _ => peer.tsvals.back().copied().unwrap_or(0),
+        };
+        let tsval = seen_tsval.unwrap_or(0);
+        p.tcp.options = match kind {
+            Kind::Syn => vec![
+                TcpOption::Mss(LO_MSS),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps { tsval, tsecr: 0 },
+                TcpOption::Nop,
+                TcpOption::WindowScale(seen_wscale.unwrap_or(0)),
+            ],
+            Kind::SynAck => vec![
+                TcpOption::Mss(LO_MSS),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps {
+                    tsval,
+                    tsecr: peer_tsval,
+                },
+                TcpOption::Nop,
+                TcpOption::WindowScale(seen_wscale.unwrap_or(0)),
+            ],
+            Kind::Rst => Vec::new(),
+            _ if self.timestamps => vec![
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Timestamps {
+                    tsval,
+                    tsecr: peer_tsval,
+                },
+            ],
+            _ => Vec::new(),
+        };
+        let mut model_payload = payload.to_vec();
+        let mut payload_predicted = false;
+        if let Some(q) = &self.expected[from] {
+            if !payload.is_empty() && q.len() >= payload.len() {
+                model_payload = q.iter().take(payload.len()).copied().collect();
+                payload_predicted = true;
+            }
+        }
+        let model = encapsulate(&model_payload, &p).map_err(|_| ModelError::NotTcp(number))?;
+
+        // Field by field, over the field tables of both frames.
+        let kernel_tree = dissect(frame);
+        let model_tree = dissect(model.frame());
+        let mut fields = Vec::with_capacity(40);
+        for node in &kernel_tree.nodes {
+            let Some(model_node) = model_tree.nodes.iter().find(|n| n.layer == node.layer) else {
+                continue;
+            };
+            for (i, f) in node.fields.iter().enumerate() {
+                let m = model_node
+                    .fields
+                    .iter()
+                    .filter(|x| x.key == f.key)
+                    .nth(node.fields[..i].iter().filter(|x| x.key == f.key).count());
+                let (model_value, model_display) = m.map_or((None, "(none)".to_string()), |m| {
+                    (Some(&m.value), m.display.clone())
+                });
+                let equal = model_value == Some(&f.value);
+                let verdict = self.verdict(
+                    f.key.as_ref(),
+                    kind,
+                    from,
+                    equal,
+                    &model_display,
+                    payload_predicted,
+                    &t,
+                    ack_ok,
+                );
+                fields.push(FieldCheck {
+                    layer: node.layer,
+                    field: f.clone(),
+                    model: model_display,
+                    verdict,
+                });
+            }
+        }
+        // A field the model has that the kernel's frame lacks is a mismatch too.
+        for node in &model_tree.nodes {
+            for m in &node.fields {
+                if !kernel_tree
+                    .nodes
+                    .iter()
+                    .any(|n| n.fields.iter().any(|f| f.key == m.key))
+                {
+                    fields.push(FieldCheck {
+                        layer: node.layer,
+                        field: m.clone(),
+                        model: m.display.clone(),
+                        verdict: Verdict::Mismatch {
+                            expected: format!("{} {}", m.name, m.display),
+                        },
+                    });
+                }
+            }
+        }
+
+        // Learn from the kernel's frame, and move the states.
+        let segs = match self.sides[from].mss.or(self.sides[to].mss) {
+            Some(mss) if !payload.is_empty() => {
+                let eff = usize::from(mss)
+                    .saturating_sub(if self.timestamps { 12 } else { 0 })
+                    .max(1);
+                payload.len().div_ceil(eff) as u16
+            }
+            _ => 1,
+        };
+        let me = &mut self.sides[from];
+        if kind != Kind::SynAck {
+            me.next_id = Some(ip.identification().wrapping_add(segs));
+        }
+        let advance = payload.len() as u32
+            + u32::from(matches!(kind, Kind::Syn | Kind::SynAck))
+            + u32::from(flags & tf::FLG_FIN != 0);
+        if t.seq() == me.next_seq {
+            me.next_seq = me.next_seq.wrapping_add(advance);
+        }
+        if flags & tf::FLG_FIN != 0 {
+            me.fin_seq = Some(t.seq().wrapping_add(payload.len() as u32));
+        }
+        me.remember_boundary();
+        if let Some(v) = seen_tsval {
+            me.tsvals.push_back(v);
+            if me.tsvals.len() > 256 {
+                me.tsvals.pop_front();
+            }
+        }
+        me.window = Some(t.window());
+        if payload_predicted {
+            if let Some(q) = &mut self.expected[from] {
+                q.drain(..payload.len());
+            }
+        }
+        self.step_states(from, kind, flags, t.ack());
+        let rel_seq = t.seq().wrapping_sub(self.sides[from].isn.unwrap_or(0));
+        let rel_ack = if flags & tf::FLG_ACK != 0 {
+            t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
+        } else {
+            0
+        };
+        Ok(FrameCheck {
+            number,
+            from,
+            kind,
+            flags,
+            rel_seq,
+            rel_ack,
+            len: payload.len(),
+            states: [self.sides[0].state, self.sides[1].state],
+            fields,
+            wire_fcs: crate::layers::ethernet::WireView::of(frame).fcs,
+            model_frame: model.frame().to_vec(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verdict(
+        &self,
+        key: &str,
+        kind: Kind,
+        from: usize,
+        equal: bool,
+        model: &str,
+        payload_predicted: bool,
+        t: &tcp::TcpSegment<'_>,
+        ack_ok: bool,
+    ) -> Verdict {
+        let me = &self.sides[from];
+        let first_of_side = me.next_id.is_none();
+        let v = match key {
+            "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },
+            "tcp.checksum" => Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" },
+            "ip.src" | "ip.dst" | "tcp.dstport" if kind == Kind::Syn => Verdict::Learned { from: "the address connect() was given and its route" },
+            "tcp.srcport" if kind == Kind::Syn => Verdict::KernelChosen { why: "ephemeral port picked by connect()" },
+            "ip.src" | "ip.dst" | "tcp.srcport" | "tcp.dstport" => Verdict::Learned { from: "the connection's endpoints, from its first frame" },
+            "ip.id" if kind == Kind::SynAck => Verdict::Predicted,
+            "ip.id" if first_of_side => Verdict::KernelChosen { why: "each socket's IP ID counter starts at a random value" },
+            "ip.id" => Verdict::Learned { from: "this socket's previous IP ID + 1 per segment" },
+            "tcp.seq_raw" if matches!(kind, Kind::Syn | Kind::SynAck) => Verdict::KernelChosen { why: "initial sequence number: a keyed hash of the addresses plus a clock (secure_tcp_seq)" },
+            "tcp.seq_raw" => Verdict::Learned { from: "ISN + 1 + bytes sent" },
+            "tcp.ack_raw" if kind == Kind::Syn => Verdict::Predicted,
+            "tcp.ack_raw" if ack_ok => Verdict::Learned { from: "the peer's ISN + bytes received" },
+            "tcp.window_size_value" if me.window == Some(t.window()) => Verdict::Learned { from: "unchanged since this side's previous segment" },
+            "tcp.window_size_value" => Verdict::KernelChosen { why: "receive window from the socket buffer and its autotuning" },
+            "tcp.options.timestamp.tsval" => {
+                if me.tsvals.back().is_some_and(|last| t_tsval(t).is_some_and(|v| v.wrapping_sub(*last) > u32::MAX / 2)) {
+                    return Verdict::Mismatch { expected: format!("a TSval no earlier than {}", me.tsvals.back().copied().unwrap_or(0)) };
+                }
+                Verdict::KernelChosen { why: "TSval: the sender's millisecond clock plus a random per-connection offset" }
+            }
+            "tcp.options.timestamp.tsecr" if kind == Kind::Syn => Verdict::Predicted,
+            "tcp.options.timestamp.tsecr" => Verdict::Learned { from: "a TSval the peer sent, echoed (RFC 7323 TS.Recent)" },
+            "tcp.options.wscale.shift" => Verdict::KernelChosen { why: "window scale from the receive buffer size (tcp_rmem)" },
+            "tcp.flags" if kind == Kind::Data && t.flags() & tf::FLG_PSH == 0 => Verdict::KernelChosen { why: "PSH marks the last segment of a write; this one is not" },
+            "data.data" if payload_predicted => Verdict::Predicted,
+            "data.data" => Verdict::Learned { from: "the application's bytes, as the frame carries them" },
+            _ => Verdict::Predicted,
+        };
+        if equal {
+            v
+        } else {
+            Verdict::Mismatch {
+                expected: model.to_string(),
+            }
+        }
+    }
+
+    fn step_states(&mut self, from: usize, kind: Kind, flags: u16, ack: u32) {
+        use TcpState::*;
+        let to = 1 - from;
+        let acks_peer_fin = flags & tf::FLG_ACK != 0
+            && self.sides[to]
+                .fin_seq
+                .is_some_and(|f| ack == f.wrapping_add(1));
+        let (me, peer) = (self.sides[from].state, self.sides[to].state);
+        let (me_next, peer_next) = match kind {
+            Kind::Rst => (Closed, Closed),
+            Kind::Syn => (
+                SynSent,
+                if peer == Listen || peer == Closed {
+                    SynReceived
+                } else {
+                    peer
+                },
+            ),
+            Kind::SynAck => (SynReceived, Established),
+            Kind::Fin => {
+                let me_next = match me {
+                    CloseWait => LastAck,
+                    Established | SynReceived => FinWait1,
+                    other => other,
+                };
+                let peer_next = match peer {
+                    Established => CloseWait,
+                    FinWait1 if acks_peer_fin => TimeWait,
+                    FinWait1 => Closing,
+                    FinWait2 => TimeWait,
+                    other => other,
+                };
+                (me_next, peer_next)
+            }
+            Kind::Data | Kind::Ack => {
+                let me_next = if me == SynReceived { Established } else { me };
+                let peer_next = match peer {
+                    SynReceived => Established,
+                    FinWait1 if acks_peer_fin => FinWait2,
+                    Closing if acks_peer_fin => TimeWait,
+                    LastAck if acks_peer_fin => Closed,
+                    other => other,
+                };
+                (me_next, peer_next)
+            }
+        };
+        self.sides[from].state = me_next;
+        self.sides[to].state = peer_next;
+    }
+}
+
+fn t_tsval(t: &tcp::TcpSegment<'_>) -> Option<u32> {
+    tcp::options(t.options_raw()).find_map(|o| match o {
+        Ok((_, TcpOption::Timestamps { tsval, .. })) => Some(tsval),
+        _ => None,
+    })
+}
+
+fn t_tsecr(t: &tcp::TcpSegment<'_>) -> Option<u32> {
+    tcp::options(t.options_raw()).find_map(|o| match o {
+        Ok((_, TcpOption::Timestamps { tsecr, .. })) => Some(tsecr),
+        _ => None,
+    })
+}
+
+/// Splits the TCP frames of a capture into connections by their address pair, in order of first
+/// appearance; the client is the side that sent the first frame (the SYN, when captured).
+#[must_use]
+pub fn connection_key(frame: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    let s = slice(frame);
+    match (&s.net, s.transport, &s.error) {
+        (Net::Ipv4(ip), Transport::Tcp(t), None) => Some((
+            SocketAddrV4::new(ip.source(), t.src_port()),
+            SocketAddrV4::new(ip.destination(), t.dst_port()),
+        )),
+        _ => None,
+    }
+}

@@ -1,0 +1,218 @@
+//! The model-versus-kernel comparison: one line per frame, the field table side by side, and the
+//! per-connection summary.
+
+use std::io;
+
+use termcolor::{Color, ColorSpec, WriteColor};
+
+use crate::layers::tcp::flag_names;
+use crate::model::{Counts, FrameCheck, Verdict};
+
+fn direction(f: &FrameCheck) -> &'static str {
+    if f.from == 0 {
+        "client -> server"
+    } else {
+        "server -> client"
+    }
+}
+
+fn verdict_color(v: &Verdict) -> Option<Color> {
+    match v {
+        Verdict::Mismatch { .. } => Some(Color::Red),
+        Verdict::KernelChosen { .. } => Some(Color::Yellow),
+        Verdict::Loopback { .. } => Some(Color::Cyan),
+        Verdict::Predicted | Verdict::Learned { .. } => Some(Color::Green),
+    }
+}
+
+/// One line for the frame, then one line per MISMATCH.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
+    let c = f.counts();
+    write!(
+        w,
+        "frame {}: {} [{}] len {}: ",
+        f.number,
+        direction(f),
+        flag_names(f.flags),
+        f.len
+    )?;
+    let ok = c.total() - c.mismatch;
+    w.set_color(
+        ColorSpec::new()
+            .set_fg(Some(if c.mismatch == 0 {
+                Color::Green
+            } else {
+                Color::Red
+            }))
+            .set_bold(true),
+    )?;
+    write!(w, "{ok}/{} fields as the model said", c.total())?;
+    w.reset()?;
+    writeln!(
+        w,
+        " ({} predicted, {} learned, {} kernel-chosen, {} loopback{})",
+        c.predicted,
+        c.learned,
+        c.kernel,
+        c.loopback,
+        if c.mismatch > 0 {
+            format!(", {} MISMATCH", c.mismatch)
+        } else {
+            String::new()
+        }
+    )?;
+    for x in f
+        .fields
+        .iter()
+        .filter(|x| matches!(x.verdict, Verdict::Mismatch { .. }))
+    {
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        writeln!(
+            w,
+            " frame {} {} {} (bytes {}-{}): kernel {}, model {}",
+            f.number,
+            x.layer,
+            x.field.name,
+            x.field.bytes.start,
+            x.field.bytes.end.saturating_sub(1),
+            x.field.display,
+            x.model
+        )?;
+    }
+    Ok(())
+}
+
+/// The kernel's frame next to the model's, field by field, with each verdict and its reason.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
+    summary(w, f)?;
+    let name_w = f
+        .fields
+        .iter()
+        .map(|x| x.field.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .min(32);
+    let val_w = f
+        .fields
+        .iter()
+        .map(|x| x.field.display.chars().count().min(28))
+        .max()
+        .unwrap_or(5);
+    writeln!(
+        w,
+        "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  verdict",
+        "layer", "field", "kernel", "model"
+    )?;
+    for x in &f.fields {
+        let shorten = |s: &str| {
+            if s.chars().count() > 28 {
+                format!("{}…", s.chars().take(27).collect::<String>())
+            } else {
+                s.to_string()
+            }
+        };
+        write!(
+            w,
+            "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  ",
+            x.layer.name(),
+            x.field.name,
+            shorten(&x.field.display),
+            shorten(&x.model)
+        )?;
+        w.set_color(ColorSpec::new().set_fg(verdict_color(&x.verdict)))?;
+        write!(w, "{}", x.verdict)?;
+        w.reset()?;
+        writeln!(w)?;
+    }
+    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  loopback: lo carries no FCS; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), f.wire_fcs)
+}
+
+/// One row of the per-connection table.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    /// `client -> server` addresses.
+    pub name: String,
+    /// Frames checked.
+    pub frames: usize,
+    /// Verdict counts.
+    pub counts: Counts,
+}
+
+/// The per-connection summary table, with a total line.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn connections<W: WriteColor>(w: &mut W, rows: &[ConnectionRow]) -> io::Result<()> {
+    let name_w = rows
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    writeln!(
+        w,
+        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned",
+        "connection",
+        "frames",
+        "fields",
+        "predicted",
+        "learned",
+        "kernel-chosen",
+        "loopback",
+        "MISMATCH"
+    )?;
+    let mut total = Counts::default();
+    let mut frames = 0;
+    for r in rows {
+        row(w, &r.name, r.frames, r.counts, name_w)?;
+        total.merge(r.counts);
+        frames += r.frames;
+    }
+    if rows.len() > 1 {
+        row(w, "all", frames, total, name_w)?;
+    }
+    Ok(())
+}
+
+fn row<W: WriteColor>(
+    w: &mut W,
+    name: &str,
+    frames: usize,
+    c: Counts,
+    name_w: usize,
+) -> io::Result<()> {
+    let share = if c.total() == 0 {
+        0.0
+    } else {
+        100.0 * (c.predicted + c.learned) as f64 / c.total() as f64
+    };
+    write!(
+        w,
+        "{name:<name_w$}  {frames:>6} {:>6} {:>9} {:>7} {:>13} {:>8} ",
+        c.total(),
+        c.predicted,
+        c.learned,
+        c.kernel,
+        c.loopback
+    )?;
+    w.set_color(
+        ColorSpec::new()
+            .set_fg(Some(if c.mismatch == 0 {
+                Color::Green
+            } else {
+                Color::Red
+            }))
+            .set_bold(true),
+    )?;
+    write!(w, "{:>8}", c.mismatch)?;
+    w.reset()?;
+    writeln!(w, "  {share:.1}%")
+}
