@@ -37,14 +37,20 @@ struct Finished {
 impl Sniffer {
     /// Starts `encap sniff ARGS` and waits until it says it is listening.
     fn start(args: &[&str]) -> Sniffer {
-        let mut child = common::encap()
-            .args(["--color", "never", "sniff"])
-            .args(args)
+        let mut cmd = common::encap();
+        cmd.args(["--color", "never", "sniff"]).args(args);
+        Sniffer::spawn(cmd)
+    }
+
+    /// Starts a capture program (encap or tcpdump) and waits until it says on stderr that it is
+    /// "listening on" its interface.
+    fn spawn(mut cmd: std::process::Command) -> Sniffer {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start encap sniff");
+            .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
         let stdout = thread::spawn(move || {
@@ -73,7 +79,7 @@ impl Sniffer {
         if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
             let f = s.finish();
             panic!(
-                "encap sniff did not start listening: {:?}\n{}",
+                "the capture did not start listening: {:?}\n{}",
                 f.status, f.stderr
             );
         }
@@ -102,7 +108,7 @@ impl Sniffer {
             if start.elapsed() > CHILD_TIMEOUT {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("encap sniff did not exit within {CHILD_TIMEOUT:?}: killed");
+                panic!("the capture did not exit within {CHILD_TIMEOUT:?}: killed");
             }
             thread::sleep(Duration::from_millis(20));
         };
@@ -199,6 +205,18 @@ fn read_pcap(path: &Path) -> Vec<Segment> {
     out
 }
 
+/// Every frame of a pcap file with its timestamp.
+fn read_frames(path: &Path) -> Vec<(Duration, Vec<u8>)> {
+    let bytes = std::fs::read(path).expect("read the pcap file");
+    let mut r = pcap_file::pcap::PcapReader::new(&bytes[..]).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        let p = p.expect("pcap record");
+        out.push((p.timestamp, p.data.to_vec()));
+    }
+    out
+}
+
 /// The byte stream one direction carried, each payload placed by its sequence number relative to
 /// the SYN's. Fails when two frames carry the same sequence number: a frame seen twice.
 fn stream(segments: &[Segment], src: u16, dst: u16) -> Vec<u8> {
@@ -237,6 +255,16 @@ fn every_frame_seen_once_and_whole() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let pcap = temp_path("once.pcap");
+    // tcpdump captures the same connection, for comparison (libpcap drops lo's outgoing copies
+    // in user space; encap has the kernel do it).
+    let tcpdump_pcap = temp_path("once-tcpdump.pcap");
+    let tcpdump = common::have("tcpdump", "every_frame_seen_once_and_whole").then(|| {
+        let mut cmd = std::process::Command::new("tcpdump");
+        cmd.args(["-i", "lo", "-nn", "--immediate-mode", "-U", "-w"])
+            .arg(&tcpdump_pcap)
+            .arg(format!("tcp port {port}"));
+        Sniffer::spawn(cmd)
+    });
     let sniffer = Sniffer::start(&[
         "--port",
         &port.to_string(),
@@ -345,6 +373,38 @@ fn every_frame_seen_once_and_whole() {
         largest > 8 * 1500,
         "no GSO frame: the largest is {largest} bytes"
     );
+
+    // tcpdump saw the same frames, byte for byte, at nearly the same receive times: encap's are
+    // the kernel's stamps (SIOCGSTAMP), not the time the program got round to reading.
+    if let Some(tcpdump) = tcpdump {
+        let t = tcpdump.signal(libc::SIGINT);
+        assert!(t.status.success(), "tcpdump: {:?}\n{}", t.status, t.stderr);
+        let ours = read_frames(&pcap);
+        let theirs = read_frames(&tcpdump_pcap);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "frames: encap {} tcpdump {}\n{}",
+            ours.len(),
+            theirs.len(),
+            t.stderr
+        );
+        let mut worst = Duration::ZERO;
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(o.1, t.1, "frame {}: bytes differ from tcpdump's", i + 1);
+            let gap = if o.0 > t.0 { o.0 - t.0 } else { t.0 - o.0 };
+            worst = worst.max(gap);
+        }
+        eprintln!(
+            "tcpdump saw the same {} frames; timestamps at most {worst:?} apart",
+            theirs.len()
+        );
+        assert!(
+            worst < Duration::from_millis(20),
+            "timestamps {worst:?} apart"
+        );
+        let _ = std::fs::remove_file(&tcpdump_pcap);
+    }
 
     // tcpdump reads the file back, frame for frame.
     if common::have("tcpdump", "every_frame_seen_once_and_whole") {
