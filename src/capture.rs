@@ -144,6 +144,7 @@ pub struct Capture {
     rx: Box<dyn DataLinkReceiver>,
     _tx: Box<dyn DataLinkSender>,
     totals: KernelStats,
+    receive_buffer: usize,
 }
 
 impl Capture {
@@ -180,6 +181,8 @@ impl Capture {
             "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
         ))?;
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
+        let receive_buffer = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+            .map_err(os("cannot read the receive buffer size"))?;
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
         let hatype = hardware_type(fd).map_err(os("cannot read the link type"))?;
         if !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
@@ -208,6 +211,7 @@ impl Capture {
                 rx,
                 _tx: tx,
                 totals: KernelStats::default(),
+                receive_buffer: usize::try_from(receive_buffer).unwrap_or(0),
             }),
             Ok(_) => Err(CaptureError::Os {
                 what: "pnet opened a channel that is not Ethernet",
@@ -226,6 +230,12 @@ impl Capture {
     /// The interface's name.
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// The receive buffer the kernel granted, in bytes: twice what was asked for (it counts its
+    /// own bookkeeping in it), or less when `net.core.rmem_max` capped an unprivileged request.
+    pub fn receive_buffer(&self) -> usize {
+        self.receive_buffer
     }
 }
 
@@ -367,6 +377,25 @@ fn set_receive_buffer(fd: RawFd) -> io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is a writable c_int and `len` says so.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of_mut!(value).cast(),
+            &mut len,
+        )
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
 }
 
 fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {

@@ -534,3 +534,53 @@ fn an_interface_without_ethernet_framing_is_refused() {
     assert!(err.contains("encaptun0 carries link type 65534"), "{err}");
     assert!(err.contains("not Ethernet"), "{err}");
 }
+
+#[test]
+fn setcap_lets_an_unprivileged_user_capture() {
+    // The advice the no-permission error gives, followed: a copy of the binary with
+    // cap_net_raw+ep, run as user nobody.
+    let test = "setcap_lets_an_unprivileged_user_capture";
+    if !common::is_root(test) || !common::have("setpriv", test) {
+        return;
+    }
+    // setcap has no --version; look for it on the PATH instead.
+    let setcap = ["/usr/sbin/setcap", "/sbin/setcap", "/usr/bin/setcap"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(setcap) = setcap else {
+        let why = format!("{test}: `setcap` is not installed (apt-get install libcap2-bin)");
+        assert!(
+            std::env::var("ENCAP_REQUIRE_ALL").as_deref() != Ok("1"),
+            "{why}; ENCAP_REQUIRE_ALL=1 forbids skipping"
+        );
+        eprintln!("SKIPPED {why}");
+        return;
+    };
+    let copy = temp_path("encap-with-cap-net-raw");
+    std::fs::copy(env!("CARGO_BIN_EXE_encap"), &copy).unwrap();
+    let st = std::process::Command::new(setcap)
+        .arg("cap_net_raw+ep")
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "setcap failed (a file system without xattrs?)"
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["sniff", "--port", &port.to_string(), "-c", "3", "--json"]);
+    let mut sniffer = Sniffer::spawn(cmd);
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let f = sniffer.finish();
+    drop((c, s));
+    let _ = std::fs::remove_file(&copy);
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    assert_eq!(f.stdout.lines().count(), 3, "{}", f.stdout);
+    assert_eq!(summary(&f.stderr).1, 3);
+}

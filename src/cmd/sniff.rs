@@ -97,6 +97,18 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         source.interface(),
         capture::READ_BUFFER
     );
+    let granted = source.receive_buffer();
+    // The kernel doubles what it is asked for; less than that means rmem_max capped it.
+    if granted < 2 * capture::RECEIVE_BUFFER {
+        eprintln!(
+            "encap: warning: the kernel gave the capture a {} KiB receive buffer, not {} KiB \
+             (net.core.rmem_max caps it without CAP_NET_ADMIN), so a burst may be dropped; \
+             raise the cap with: sudo sysctl -w net.core.rmem_max={}",
+            granted / 1024,
+            2 * capture::RECEIVE_BUFFER / 1024,
+            capture::RECEIVE_BUFFER
+        );
+    }
 
     let mut counts = Counts::default();
     let looped = sniff_loop(
