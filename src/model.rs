@@ -274,6 +274,16 @@ impl Side {
     }
 }
 
+/// What the verdict of a field depends on besides the field itself.
+struct Context<'a> {
+    kind: Kind,
+    from: usize,
+    segment: &'a tcp::TcpSegment<'a>,
+    payload_predicted: bool,
+    ack_ok: bool,
+    timewait_reply: bool,
+}
+
 /// One TCP connection, as the model follows it.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -436,11 +446,22 @@ impl Connection {
             source: [0; 6],
             ethertype: EtherType::Ipv4,
         };
+        // Once a side's FIN is acknowledged, a socket the application has closed is replaced by
+        // a TIME_WAIT mini-socket, and the kernel answers for it through its control socket
+        // (ip_send_unicast_reply): IP ID 0 and a full checksum. Whether the application closed
+        // or only shut down, the frame shows.
+        let timewait_reply = kind == Kind::Ack
+            && matches!(me.state, TcpState::FinWait2 | TcpState::TimeWait)
+            && ip.identification() == 0;
         p.ip.identification = match (kind, me.next_id) {
             (Kind::SynAck, _) => 0,
+            _ if timewait_reply => 0,
             (_, Some(id)) => id,
             (_, None) => ip.identification(),
         };
+        if timewait_reply {
+            p.checksum = ChecksumMode::Full;
+        }
         p.tcp.seq = me.next_seq;
         p.tcp.ack = if kind == Kind::Syn { 0 } else { t.ack() };
         let ack_ok =
@@ -524,16 +545,15 @@ impl Connection {
                     (Some(&m.value), m.display.clone())
                 });
                 let equal = model_value == Some(&f.value);
-                let verdict = self.verdict(
-                    f.key.as_ref(),
+                let ctx = Context {
                     kind,
                     from,
-                    equal,
-                    &model_display,
+                    segment: &t,
                     payload_predicted,
-                    &t,
                     ack_ok,
-                );
+                    timewait_reply,
+                };
+                let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 fields.push(FieldCheck {
                     layer: node.layer,
                     field: f.clone(),
@@ -573,7 +593,7 @@ impl Connection {
             _ => 1,
         };
         let me = &mut self.sides[from];
-        if kind != Kind::SynAck {
+        if kind != Kind::SynAck && !timewait_reply {
             me.next_id = Some(ip.identification().wrapping_add(segs));
         }
         let advance = payload.len() as u32
@@ -620,21 +640,21 @@ impl Connection {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn verdict(
-        &self,
-        key: &str,
-        kind: Kind,
-        from: usize,
-        equal: bool,
-        model: &str,
-        payload_predicted: bool,
-        t: &tcp::TcpSegment<'_>,
-        ack_ok: bool,
-    ) -> Verdict {
+    fn verdict(&self, key: &str, ctx: &Context<'_>, equal: bool, model: &str) -> Verdict {
+        let Context {
+            kind,
+            from,
+            segment: t,
+            payload_predicted,
+            ack_ok,
+            timewait_reply,
+        } = *ctx;
         let me = &self.sides[from];
         let first_of_side = me.next_id.is_none();
         let v = match key {
+            "ip.id" | "tcp.checksum" if timewait_reply => Verdict::KernelChosen {
+                why: "sent for a closed socket by its TIME_WAIT mini-socket: IP ID 0, full checksum",
+            },
             "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },
             "tcp.checksum" => Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" },
             "ip.src" | "ip.dst" | "tcp.dstport" if kind == Kind::Syn => Verdict::Learned { from: "the address connect() was given and its route" },

@@ -204,11 +204,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             writeln!(out, "capturing on lo (port {}): every frame the kernel sends is checked against the model", server_addr.port())?;
             Some(Sniffer::start(cap, server_addr.port()))
         }
-        Err(e @ capture::CaptureError::NoPermission { .. }) => {
+        Err(capture::CaptureError::NoPermission { exe, .. }) => {
             out.set_color(ColorSpec::new().set_fg(Some(Color::Yellow)).set_bold(true))?;
             write!(out, "no capture:")?;
             out.reset()?;
-            writeln!(out, " {e}")?;
+            writeln!(out, " this process lacks CAP_NET_RAW, which capturing on lo needs. Run `sudo {exe} demo`, or grant it once: `sudo setcap cap_net_raw+ep {exe}` (a rebuild loses it).")?;
             writeln!(out, "The chat and the pipeline run all the same; what can be checked without capturing comes from TCP_INFO at the end.")?;
             None
         }
@@ -304,6 +304,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 let peer = if *from == 0 { server_addr } else { client_addr };
                 let mut m = crate::chat::model::ConnModel::new(local, peer);
                 m.sent = sent[*from];
+                m.received = sent[1 - *from];
                 writeln!(out, "The pipeline (sequence numbers relative to this connection: without a capture the kernel's initial numbers are unknown):")?;
                 m.frames(message, mss)?
             }
@@ -476,16 +477,16 @@ fn without_capture<W: WriteColor>(
         out,
         "    (0x7 = timestamps + SACK + window scale: every option Linux offers, both sides Linux)"
     )?;
+    // tcp_bound_to_half_wnd: no segment larger than half the largest window the peer offered;
+    // on lo that is 64 << 10 = 65536 once data flows, below the 65495 - 12 the MSS allows.
+    let mss = (u32::from(encap::model::LO_MSS) - 12).min(65_536 / 2);
     check(
         out,
         "MSS for sending (snd_mss)",
         i.snd_mss.to_string(),
-        (u32::from(encap::model::LO_MSS) - 12).to_string(),
+        mss.to_string(),
     )?;
-    writeln!(
-        out,
-        "    (65495 announced on lo, less 12 bytes for the timestamps option on every segment)"
-    )?;
+    writeln!(out, "    (the smaller of 65495 - 12, the MSS announced on lo less the timestamps option, and half the peer's largest window, 65536 / 2)")?;
     writeln!(
         out,
         "  window scale: sends {} / receives {} (kernel-chosen: from the buffer sizes, tcp_rmem)",

@@ -26,6 +26,41 @@ pub struct Args {
     /// Draw each connection as a ladder with both sides' TCP states.
     #[arg(long)]
     pub ladder: bool,
+    /// What the applications sent, one JSON object per line: {"from": "client", "text": "hello\n"}
+    /// ("client" is the side that sent the SYN). With it, payloads are predicted and checked
+    /// byte for byte; without it they can only be taken from the frames (lo's checksum does
+    /// not cover them).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub transcript: Option<PathBuf>,
+}
+
+/// Reads a transcript: the bytes each side's application sent, in order.
+fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<u8>; 2]> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut sent = [Vec::new(), Vec::new()];
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {}: not JSON", path.display(), n + 1))?;
+        let side = match v["from"].as_str() {
+            Some("client") => 0,
+            Some("server") => 1,
+            _ => anyhow::bail!(
+                "{}: line {}: \"from\" must be \"client\" or \"server\"",
+                path.display(),
+                n + 1
+            ),
+        };
+        let text = v["text"]
+            .as_str()
+            .with_context(|| format!("{}: line {}: no \"text\"", path.display(), n + 1))?;
+        sent[side].extend_from_slice(text.as_bytes());
+    }
+    Ok(sent)
 }
 
 struct Followed {
@@ -46,6 +81,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut order: Vec<(SocketAddrV4, SocketAddrV4)> = Vec::new();
     let mut conns: HashMap<(SocketAddrV4, SocketAddrV4), Followed> = HashMap::new();
     let mut skipped = 0u64;
+    let transcript = args
+        .transcript
+        .as_deref()
+        .map(read_transcript)
+        .transpose()?;
     while let Some(p) = reader.next_packet().with_context(|| name.to_string())? {
         let Some((src, dst)) = connection_key(p.data) else {
             skipped += 1;
@@ -58,8 +98,13 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         };
         let followed = conns.entry(key).or_insert_with(|| {
             order.push(key);
+            let mut conn = Connection::new(key.0, key.1);
+            if let Some(sent) = &transcript {
+                conn.expect_sent(0, &sent[0]);
+                conn.expect_sent(1, &sent[1]);
+            }
             Followed {
-                conn: Connection::new(key.0, key.1),
+                conn,
                 checks: Vec::new(),
                 counts: Counts::default(),
                 frames: 0,

@@ -1,0 +1,269 @@
+//! The model against the kernel: `encap verify` on the real captures (ours, nc's, curl's, the
+//! blog's python), edited copies that must be caught, and `encap demo` live on lo.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::encap;
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The numbers of the summary row: frames, fields, predicted, learned, kernel-chosen,
+/// loopback, MISMATCH.
+fn totals(out: &str) -> [usize; 7] {
+    let row = out
+        .lines()
+        .rev()
+        .find(|l| l.contains("->") && l.trim_end().ends_with('%'))
+        .expect("a connection row");
+    let nums: Vec<usize> = row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    nums[nums.len() - 7..].try_into().unwrap()
+}
+
+#[test]
+fn every_capture_verifies_with_no_mismatch() {
+    for name in [
+        "chat-hello-hi.pcap",
+        "chat-hello-hi.pcapng",
+        "nc-nc.pcap",
+        "curl-http.pcap",
+        "blog-python.pcap",
+    ] {
+        let out = encap().arg("verify").arg(capture(name)).output().unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}:\n{t}");
+        let [frames, fields, predicted, learned, kernel, loopback, mismatch] = totals(&t);
+        assert_eq!(mismatch, 0, "{name}");
+        assert!(
+            frames >= 10 && fields >= 30 * frames,
+            "{name}: {frames} frames, {fields} fields"
+        );
+        assert_eq!(predicted + learned + kernel + loopback, fields, "{name}");
+        let share = 100.0 * (predicted + learned) as f64 / fields as f64;
+        // Per frame, lo's zero MACs and offloaded checksum are 3 loopback fields, and TSval one
+        // kernel-chosen field: what is left is predicted or learned.
+        assert!(share > 83.0, "{name}: {share:.1}% predicted or learned");
+        eprintln!("{name}: {frames} frames, {fields} fields, {share:.1}% predicted or learned, 0 MISMATCH");
+    }
+}
+
+#[test]
+fn every_verdict_that_is_not_predicted_says_why() {
+    let out = encap()
+        .arg("verify")
+        .arg("-v")
+        .arg(capture("curl-http.pcap"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    let rows: Vec<&str> = t
+        .lines()
+        .filter(|l| {
+            l.starts_with("    ")
+                && !l.contains("MISMATCH")
+                && (l.contains("kernel-chosen") || l.contains("loopback") || l.contains("learned"))
+        })
+        .collect();
+    assert!(rows.len() > 100, "{}", rows.len());
+    for r in &rows {
+        let verdict = r.rsplit("  ").next().unwrap();
+        assert!(
+            verdict.contains(": ") && verdict.len() > 20,
+            "no reason in: {r}"
+        );
+    }
+    assert!(t.contains("kernel-chosen: initial sequence number"), "{t}");
+    assert!(t.contains("loopback: checksum offload"), "{t}");
+    assert!(
+        t.contains("on a real wire this frame would end with CRC-32 0x"),
+        "{t}"
+    );
+}
+
+#[test]
+fn ladder_shows_states_from_handshake_to_teardown() {
+    let out = encap()
+        .args(["verify", "--ladder"])
+        .arg(capture("chat-hello-hi.pcap"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    for state in [
+        "LISTEN",
+        "SYN_SENT",
+        "SYN_RECEIVED",
+        "ESTABLISHED",
+        "FIN_WAIT_1",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "TIME_WAIT",
+        "CLOSED",
+    ] {
+        assert!(t.contains(state), "{state} missing:\n{t}");
+    }
+    assert!(t.contains("-- SYN seq 0 len 0 ---"), "{t}");
+    assert!(t.contains("<- SYN, ACK seq 0 ack 1 len 0 --"), "{t}");
+}
+
+/// Copies the chat capture with one byte of frame 4 (the client's "hello\n") changed. Frame 4's
+/// bytes start at 24 (file header) + 4 × 16 (record headers) + 74 + 74 + 66 (frames 1-3) = 302.
+fn edited(what: &str, at: usize, edit: impl FnOnce(u8) -> u8) -> PathBuf {
+    let mut bytes = std::fs::read(capture("chat-hello-hi.pcap")).unwrap();
+    assert_eq!(
+        &bytes[302 + 66..302 + 72],
+        b"hello\n",
+        "frame 4 is where the test expects it"
+    );
+    bytes[302 + at] = edit(bytes[302 + at]);
+    let path =
+        std::env::temp_dir().join(format!("encap-verify-{}-{what}.pcap", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn edited_frames_are_mismatches_naming_field_and_frame() {
+    let transcript = capture("chat-hello-hi.transcript.jsonl");
+    for (what, at, edit, field) in [
+        (
+            "payload",
+            66,
+            (|b| b ^ 0x02) as fn(u8) -> u8,
+            "Application Data",
+        ),
+        ("seq", 41, |b: u8| b.wrapping_add(1), "TCP Sequence number"),
+        ("ipid", 19, |b: u8| b ^ 0x01, "IPv4 Identification"),
+        ("flag", 47, |b: u8| b | 0x20, "TCP Flags"),
+    ] {
+        let path = edited(what, at, edit);
+        let out = encap()
+            .arg("verify")
+            .arg(&path)
+            .arg("--transcript")
+            .arg(&transcript)
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: a MISMATCH must fail:\n{t}"
+        );
+        let line = t
+            .lines()
+            .find(|l| l.contains("MISMATCH frame 4 ") && l.contains(field))
+            .unwrap_or_else(|| panic!("{what}: no MISMATCH of {field} in frame 4:\n{t}"));
+        eprintln!("{what}: {}", line.trim());
+    }
+    // The unedited capture with the same transcript: every payload byte predicted, no mismatch.
+    let out = encap()
+        .arg("verify")
+        .arg(capture("chat-hello-hi.pcap"))
+        .arg("--transcript")
+        .arg(&transcript)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn demo(extra: &[&str]) -> Output {
+    let port = free_port().to_string();
+    let mut cmd = encap();
+    cmd.args(["demo", "--port", &port, "--view", "summary"])
+        .args(extra);
+    common::with_timeout(cmd, std::time::Duration::from_secs(60))
+}
+
+#[test]
+fn demo_live_has_no_mismatch_from_handshake_to_teardown() {
+    if !common::is_root("demo_live_has_no_mismatch") {
+        return;
+    }
+    for extra in [
+        &[][..],
+        &["--extra", "1", "--extra", "1460", "--extra", "100000"][..],
+    ] {
+        let out = demo(extra);
+        let t = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}:\n{t}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let [frames, fields, .., mismatch] = totals(&t);
+        assert_eq!(mismatch, 0, "{t}");
+        assert!(
+            t.contains("[SYN]") && t.contains("[SYN, ACK]") && t.contains("[FIN, ACK]"),
+            "handshake and teardown checked:\n{t}"
+        );
+        assert!(frames >= 16, "{t}");
+        if !extra.is_empty() {
+            // 100 000 bytes written at once leave as GSO packets far larger than 1500 bytes.
+            assert!(
+                t.lines().any(|l| l.starts_with("frame ")
+                    && l.split("len ")
+                        .nth(1)
+                        .and_then(|r| r.split(':').next())
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n > 10_000)),
+                "{t}"
+            );
+        }
+        eprintln!("demo {extra:?}: {frames} frames, {fields} fields, 0 MISMATCH");
+    }
+}
+
+#[test]
+fn demo_without_cap_net_raw_still_chats_and_says_how_to_grant_it() {
+    if !common::is_root("demo_without_cap_net_raw")
+        || !common::have("setpriv", "demo_without_cap_net_raw")
+    {
+        return;
+    }
+    let port = free_port().to_string();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_encap"))
+        .args(["demo", "--port", &port, "--view", "summary"]);
+    let out = common::with_timeout(cmd, std::time::Duration::from_secs(60));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("no capture:")
+            && t.contains("lacks CAP_NET_RAW")
+            && t.contains("setcap cap_net_raw+ep"),
+        "{t}"
+    );
+    assert!(
+        t.contains("the server received 3 bytes: \"hi\\n\", intact")
+            || t.contains("the client received 3 bytes: \"hi\\n\", intact"),
+        "{t}"
+    );
+    assert!(
+        t.contains("options negotiated") && t.contains("MSS for sending"),
+        "{t}"
+    );
+    assert!(!t.contains("MISMATCH"), "{t}");
+}
