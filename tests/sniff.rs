@@ -159,6 +159,17 @@ fn summary(stderr: &str) -> (u64, u64, u64) {
     (n[0], n[1], n[2])
 }
 
+/// Runs a command to its end, killed (SIGKILL) after 30 seconds so a capture that unexpectedly
+/// works and waits for frames cannot hang the test.
+fn run_limited(argv: &[&str]) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .args(["-s", "KILL", "30"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {argv:?}: {e}"))
+}
+
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("encap-sniff-{}-{name}", std::process::id()))
 }
@@ -471,25 +482,26 @@ fn sigterm_stops_cleanly() {
 
 #[test]
 fn without_cap_net_raw_says_how_to_grant_it() {
+    let exe = env!("CARGO_BIN_EXE_encap");
     // SAFETY: geteuid has no preconditions.
-    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+    let out = if unsafe { libc::geteuid() } == 0 {
         if !common::have("setpriv", "without_cap_net_raw_says_how_to_grant_it") {
             return;
         }
         // Root without CAP_NET_RAW: out of the bounding set (so exec cannot regain it) and of
         // the inheritable set.
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
-            .arg(env!("CARGO_BIN_EXE_encap"));
-        c
+        run_limited(&[
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-net_raw",
+            exe,
+            "sniff",
+            "-c",
+            "1",
+        ])
     } else {
-        common::encap()
+        run_limited(&[exe, "sniff", "-c", "1"])
     };
-    let out = cmd
-        .args(["sniff", "-c", "1"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run encap sniff");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
@@ -502,11 +514,7 @@ fn without_cap_net_raw_says_how_to_grant_it() {
 
 #[test]
 fn unknown_interface_lists_the_available_ones() {
-    let out = common::encap()
-        .args(["sniff", "-i", "no-such-if0"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run encap sniff");
+    let out = run_limited(&[env!("CARGO_BIN_EXE_encap"), "sniff", "-i", "no-such-if0"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("\"no-such-if0\""), "{err}");
@@ -525,7 +533,7 @@ fn an_interface_without_ethernet_framing_is_refused() {
         env!("CARGO_BIN_EXE_encap")
     );
     let out = std::process::Command::new("timeout")
-        .args(["60", "unshare", "--net", "sh", "-c", &script])
+        .args(["-s", "KILL", "60", "unshare", "--net", "sh", "-c", &script])
         .stdin(Stdio::null())
         .output()
         .expect("run unshare");
