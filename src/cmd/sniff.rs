@@ -174,7 +174,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             continue;
         };
         counts.captured += 1;
-        if !args.all && !has_port(frame.data, args.port) {
+        if !args.all && !keep(frame.data, args.port) {
             continue;
         }
         counts.shown += 1;
@@ -193,8 +193,13 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
     Ok(())
 }
 
-fn has_port(frame: &[u8], port: u16) -> bool {
-    ports(frame).is_some_and(|(s, d)| s == port || d == port)
+/// Whether the port filter keeps `frame`. A frame cut short is always kept: the decoder may not
+/// read its ports, and hiding it would hide that the capture lost bytes.
+fn keep(frame: &[u8], port: u16) -> bool {
+    match ports(frame) {
+        Some((s, d)) => s == port || d == port,
+        None => capture::original_len(frame) > frame.len(),
+    }
 }
 
 #[cfg(test)]
@@ -339,6 +344,25 @@ mod tests {
             let (counts, _, _) = run_on(frames.clone(), extra);
             assert_eq!(counts.shown, full.len() as u64);
         }
+    }
+
+    #[test]
+    fn a_frame_cut_short_says_so() {
+        // The read buffer cut a 1000-byte segment: the IP header still says how long it was.
+        let full = frame(40000, 6666, &[b'x'; 1000]);
+        let cut = full[..200].to_vec();
+        let (_, text, _) = run_on(vec![cut.clone()], &["--json", "--all"]);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["frame.len"], full.len());
+        assert_eq!(v["frame.cap_len"], 200);
+        let (_, text, _) = run_on(vec![cut.clone()], &["--all"]);
+        assert!(
+            text.contains(&format!("cut short: captured 200 of {} bytes", full.len())),
+            "{text}"
+        );
+        // Shown under a port filter too, though its ports may not be read from a cut frame.
+        let (counts, _, _) = run_on(vec![cut], &["--port", "1"]);
+        assert_eq!(counts.shown, 1);
     }
 
     #[test]
