@@ -137,6 +137,15 @@ impl Drop for Sniffer {
     }
 }
 
+/// Live tests take turns: one floods lo on purpose (kernel_drops_are_counted), and every sniffer
+/// reads all of lo's frames before its port filter, so a flood in a parallel test would make
+/// another test's sniffer drop frames.
+fn live_turn() -> std::sync::MutexGuard<'static, ()> {
+    static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The three numbers of `N frames captured, M shown, K dropped by kernel`.
 fn summary(stderr: &str) -> (u64, u64, u64) {
     let line = stderr
@@ -263,6 +272,7 @@ fn every_frame_seen_once_and_whole() {
     if !common::is_root("every_frame_seen_once_and_whole") {
         return;
     }
+    let _turn = live_turn();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let pcap = temp_path("once.pcap");
@@ -440,6 +450,7 @@ fn count_stops_after_the_handshake() {
     if !common::is_root("count_stops_after_the_handshake") {
         return;
     }
+    let _turn = live_turn();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "3", "--json"]);
@@ -469,6 +480,7 @@ fn udp_ports_are_kept_too() {
     if !common::is_root("udp_ports_are_kept_too") {
         return;
     }
+    let _turn = live_turn();
     let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
     let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "2", "--json"]);
@@ -500,6 +512,7 @@ fn kernel_drops_are_counted() {
     if !common::is_root("kernel_drops_are_counted") {
         return;
     }
+    let _turn = live_turn();
     let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port();
     let mut cmd = common::encap();
@@ -568,6 +581,7 @@ fn sigterm_stops_cleanly() {
     if !common::is_root("sigterm_stops_cleanly") {
         return;
     }
+    let _turn = live_turn();
     let pcap = temp_path("term.pcap");
     let sniffer = Sniffer::start(&["--port", "9", "-w", pcap.to_str().unwrap()]);
     let f = sniffer.signal(libc::SIGTERM);
@@ -626,6 +640,7 @@ fn an_interface_without_ethernet_framing_is_refused() {
     if !common::is_root(test) || !common::have("unshare", test) || !common::have("ip", test) {
         return;
     }
+    let _turn = live_turn();
     // A tun device (link type none: raw IP) in a network namespace of its own, gone at exit.
     let script = format!(
         "ip tuntap add dev encaptun0 mode tun && exec timeout 30 {} sniff -i encaptun0",
@@ -650,6 +665,7 @@ fn setcap_lets_an_unprivileged_user_capture() {
     if !common::is_root(test) || !common::have("setpriv", test) {
         return;
     }
+    let _turn = live_turn();
     // setcap has no --version; look for it on the PATH instead.
     let setcap = ["/usr/sbin/setcap", "/sbin/setcap", "/usr/bin/setcap"]
         .into_iter()
