@@ -151,9 +151,18 @@ impl Capture {
     /// Opens a capture on `interface`: every frame it receives, each once, promiscuous mode off.
     ///
     /// # Errors
+    /// As [`Capture::open_port`].
+    pub fn open(interface: &str) -> Result<Capture, CaptureError> {
+        Capture::open_port(interface, None)
+    }
+
+    /// As [`Capture::open`]; with `port`, the kernel queues only frames that may carry that TCP or
+    /// UDP port ([`port_filter`]), so other traffic cannot fill the receive buffer.
+    ///
+    /// # Errors
     /// [`CaptureError::NoPermission`] without `CAP_NET_RAW`, [`CaptureError::NoSuchInterface`]
     /// for an unknown name, [`CaptureError::Os`] for any other failed call.
-    pub fn open(interface: &str) -> Result<Capture, CaptureError> {
+    pub fn open_port(interface: &str, port: Option<u16>) -> Result<Capture, CaptureError> {
         let nic = find_interface(interface)?;
         let os = |what: &'static str| {
             move |cause: io::Error| CaptureError::Os {
@@ -183,6 +192,9 @@ impl Capture {
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         let receive_buffer = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map_err(os("cannot read the receive buffer size"))?;
+        if let Some(port) = port {
+            attach_filter(fd, &port_filter(port)).map_err(os("cannot attach the port filter"))?;
+        }
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
         let hatype = hardware_type(fd).map_err(os("cannot read the link type"))?;
         if !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
@@ -327,6 +339,148 @@ fn bind(fd: RawFd, ifindex: u32) -> io::Result<()> {
             fd,
             std::ptr::addr_of!(sll).cast(),
             std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `SOL_SOCKET` option: attach a classic BPF program that decides which frames are queued.
+const SO_ATTACH_FILTER: libc::c_int = 26;
+
+/// One classic BPF instruction (`struct sock_filter`, `linux/filter.h`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    /// Operation.
+    pub code: u16,
+    /// Instructions to skip when a jump's condition holds.
+    pub jt: u8,
+    /// Instructions to skip when it does not.
+    pub jf: u8,
+    /// Operand.
+    pub k: u32,
+}
+
+/// `struct sock_fprog`.
+#[repr(C)]
+struct Fprog {
+    len: libc::c_ushort,
+    filter: *const Insn,
+}
+
+/// Classic BPF operation codes used here (`linux/bpf_common.h`).
+pub mod op {
+    /// `A = u16 at [k]` (BPF_LD | BPF_H | BPF_ABS).
+    pub const LD_H_ABS: u16 = 0x28;
+    /// `A = u8 at [k]` (BPF_LD | BPF_B | BPF_ABS).
+    pub const LD_B_ABS: u16 = 0x30;
+    /// `A = u16 at [X + k]` (BPF_LD | BPF_H | BPF_IND).
+    pub const LD_H_IND: u16 = 0x48;
+    /// `X = 4 * (u8 at [k] & 0xf)`, the IPv4 header length (BPF_LDX | BPF_B | BPF_MSH).
+    pub const LDX_B_MSH: u16 = 0xb1;
+    /// Jump if `A == k` (BPF_JMP | BPF_JEQ | BPF_K).
+    pub const JEQ: u16 = 0x15;
+    /// Jump if `A & k != 0` (BPF_JMP | BPF_JSET | BPF_K).
+    pub const JSET: u16 = 0x45;
+    /// Return `k`: keep that many bytes of the frame, 0 to drop it (BPF_RET | BPF_K).
+    pub const RET: u16 = 0x06;
+}
+
+/// A step of a filter, with jumps to absolute instruction numbers (forward only).
+enum Step {
+    LdH(u32),
+    LdB(u32),
+    LdHInd(u32),
+    LdxIpHeaderLen(u32),
+    Jeq(u32, usize, usize),
+    Jset(u32, usize, usize),
+    Ret(u32),
+}
+
+/// Turns steps into instructions, jump targets into the relative offsets BPF wants.
+fn assemble(steps: &[Step]) -> Vec<Insn> {
+    let rel = |at: usize, to: usize| -> u8 {
+        // Programs here are a few dozen instructions long and jump forward only.
+        u8::try_from(to.saturating_sub(at + 1)).unwrap_or(u8::MAX)
+    };
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (code, jt, jf, k) = match *s {
+                Step::LdH(k) => (op::LD_H_ABS, 0, 0, k),
+                Step::LdB(k) => (op::LD_B_ABS, 0, 0, k),
+                Step::LdHInd(k) => (op::LD_H_IND, 0, 0, k),
+                Step::LdxIpHeaderLen(k) => (op::LDX_B_MSH, 0, 0, k),
+                Step::Jeq(k, t, f) => (op::JEQ, rel(i, t), rel(i, f), k),
+                Step::Jset(k, t, f) => (op::JSET, rel(i, t), rel(i, f), k),
+                Step::Ret(k) => (op::RET, 0, 0, k),
+            };
+            Insn { code, jt, jf, k }
+        })
+        .collect()
+}
+
+/// A classic BPF program that keeps the frames that may carry TCP or UDP port `port`, source or
+/// destination, as `tcpdump port P` does: IPv4 TCP/UDP with that port (first fragments only),
+/// IPv6 TCP/UDP with that port right after the fixed header; also, for user space to decide,
+/// IPv6 with other next headers (extension headers) and VLAN-tagged frames. It drops the rest
+/// (other ports, ARP, ICMP, later fragments). Kept frames are kept whole.
+pub fn port_filter(port: u16) -> Vec<Insn> {
+    use Step::*;
+    const IPV4: usize = 2;
+    const NOT_IPV4: usize = 12;
+    const IPV6: usize = 15;
+    const IPV6_PORTS: usize = 18;
+    const KEEP: usize = 22;
+    const DROP: usize = 23;
+    let p = u32::from(port);
+    let steps = [
+        LdH(12),                     // 0: EtherType
+        Jeq(0x0800, IPV4, NOT_IPV4), // 1
+        LdB(14 + 9),                 // 2: IPv4 protocol
+        Jeq(6, 5, 4),                // 3: TCP
+        Jeq(17, 5, DROP),            // 4: UDP
+        LdH(14 + 6),                 // 5: flags and fragment offset
+        Jset(0x1fff, DROP, 7),       // 6: a later fragment has no ports
+        LdxIpHeaderLen(14),          // 7: X = IPv4 header length
+        LdHInd(14),                  // 8: source port
+        Jeq(p, KEEP, 10),            // 9
+        LdHInd(14 + 2),              // 10: destination port
+        Jeq(p, KEEP, DROP),          // 11
+        Jeq(0x86dd, IPV6, 13),       // 12: A is still the EtherType
+        Jeq(0x8100, KEEP, 14),       // 13: 802.1Q
+        Jeq(0x88a8, KEEP, DROP),     // 14: 802.1ad
+        LdB(14 + 6),                 // 15: IPv6 next header
+        Jeq(6, IPV6_PORTS, 17),      // 16
+        Jeq(17, IPV6_PORTS, KEEP),   // 17: an extension header: user space decides
+        LdH(14 + 40),                // 18: source port
+        Jeq(p, KEEP, 20),            // 19
+        LdH(14 + 42),                // 20: destination port
+        Jeq(p, KEEP, DROP),          // 21
+        Ret(u32::MAX),               // 22: keep, whole
+        Ret(0),                      // 23: drop
+    ];
+    assemble(&steps)
+}
+
+fn attach_filter(fd: RawFd, program: &[Insn]) -> io::Result<()> {
+    let prog = Fprog {
+        len: libc::c_ushort::try_from(program.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "filter too long"))?,
+        filter: program.as_ptr(),
+    };
+    // SAFETY: `prog` points at `len` instructions that outlive the call (the kernel copies them).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            std::ptr::addr_of!(prog).cast(),
+            std::mem::size_of::<Fprog>() as libc::socklen_t,
         )
     };
     if rc == -1 {
@@ -500,6 +654,125 @@ pub fn stop_requested() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs a classic BPF program the way the kernel does for the instructions used here: a load
+    /// past the end of the frame drops it.
+    fn run(program: &[Insn], frame: &[u8]) -> u32 {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let b = |at: usize| frame.get(at).map(|&v| u32::from(v));
+        let h = |at: usize| Some(b(at)? << 8 | b(at + 1)?);
+        loop {
+            let i = program[pc];
+            pc += 1;
+            let k = i.k as usize;
+            match i.code {
+                op::LD_H_ABS => match h(k) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                op::LD_B_ABS => match b(k) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                op::LD_H_IND => match h(x as usize + k) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                op::LDX_B_MSH => match b(k) {
+                    Some(v) => x = 4 * (v & 0xf),
+                    None => return 0,
+                },
+                op::JEQ => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+                op::JSET => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
+                op::RET => return i.k,
+                other => panic!("opcode {other:#x} not expected"),
+            }
+        }
+    }
+
+    fn ipv4(proto: u8, src: u16, dst: u16, frag: u16, ihl: u8) -> Vec<u8> {
+        let hl = usize::from(ihl) * 4;
+        let mut f = vec![0u8; 14 + hl + 8];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x40 | ihl;
+        f[14 + 6..14 + 8].copy_from_slice(&frag.to_be_bytes());
+        f[14 + 9] = proto;
+        f[14 + hl..14 + hl + 2].copy_from_slice(&src.to_be_bytes());
+        f[14 + hl + 2..14 + hl + 4].copy_from_slice(&dst.to_be_bytes());
+        f
+    }
+
+    fn ipv6(next: u8, src: u16, dst: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 40 + 8];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[14 + 6] = next;
+        f[54..56].copy_from_slice(&src.to_be_bytes());
+        f[56..58].copy_from_slice(&dst.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn port_filter_keeps_what_may_carry_the_port() {
+        let prog = port_filter(6666);
+        let keep = |f: &[u8]| run(&prog, f) == u32::MAX;
+        // IPv4 TCP and UDP, either direction, with or without IP options.
+        assert!(keep(&ipv4(6, 40000, 6666, 0x4000, 5)));
+        assert!(keep(&ipv4(6, 6666, 40000, 0x4000, 5)));
+        assert!(keep(&ipv4(17, 6666, 53, 0, 5)));
+        assert!(keep(&ipv4(6, 1, 6666, 0, 15)));
+        assert!(!keep(&ipv4(6, 40000, 7777, 0x4000, 5)));
+        assert!(!keep(&ipv4(17, 6667, 6665, 0, 5)));
+        // ICMP, and a later fragment whose bytes only look like ports.
+        assert!(!keep(&ipv4(1, 6666, 6666, 0, 5)));
+        assert!(!keep(&ipv4(6, 6666, 6666, 0x2001, 5)));
+        // A first fragment (MF set, offset 0) has the ports.
+        assert!(keep(&ipv4(6, 6666, 1, 0x2000, 5)));
+        // IPv6.
+        assert!(keep(&ipv6(6, 40000, 6666)));
+        assert!(keep(&ipv6(17, 6666, 1)));
+        assert!(!keep(&ipv6(6, 1, 2)));
+        assert!(
+            keep(&ipv6(0, 1, 2)),
+            "hop-by-hop header: user space decides"
+        );
+        // VLAN-tagged: user space decides; ARP: dropped.
+        let mut vlan = ipv4(6, 1, 2, 0, 5);
+        vlan[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert!(keep(&vlan));
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(!keep(&arp));
+        // A real frame from the pipeline.
+        let e = encap::pipeline::encapsulate(b"hi", &encap::pipeline::Params::default()).unwrap();
+        assert!(keep(e.frame()));
+        assert_eq!(run(&port_filter(6667), e.frame()), 0);
+    }
+
+    #[test]
+    fn port_filter_never_reads_past_a_short_frame() {
+        let prog = port_filter(6666);
+        let full = ipv4(6, 40000, 6666, 0, 5);
+        let ports_end = 14 + 20 + 4;
+        for n in 0..ports_end {
+            // Cut before the destination port: dropped (the kernel drops on a load past the end).
+            assert_eq!(run(&prog, &full[..n]), 0, "{n} bytes");
+        }
+        assert_eq!(run(&prog, &full[..ports_end]), u32::MAX);
+        assert_eq!(run(&prog, &full), u32::MAX);
+    }
+
+    #[test]
+    fn port_filter_jumps_land_inside_the_program() {
+        let prog = port_filter(1);
+        for (i, insn) in prog.iter().enumerate() {
+            if insn.code == op::JEQ || insn.code == op::JSET {
+                assert!(i + 1 + usize::from(insn.jt) < prog.len(), "{i}: {insn:?}");
+                assert!(i + 1 + usize::from(insn.jf) < prog.len(), "{i}: {insn:?}");
+            }
+        }
+        assert_eq!(prog.last().map(|i| i.code), Some(op::RET));
+    }
 
     #[test]
     fn original_len_from_the_ip_header() {

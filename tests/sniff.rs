@@ -476,6 +476,37 @@ fn count_stops_after_the_handshake() {
 }
 
 #[test]
+fn ipv6_on_lo_is_captured_too() {
+    if !common::is_root("ipv6_on_lo_is_captured_too") {
+        return;
+    }
+    let _turn = live_turn();
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIPPED ipv6_on_lo_is_captured_too: no ::1 on lo");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "3", "--json"]);
+    let c = TcpStream::connect(("::1", port)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let f = sniffer.finish();
+    drop((c, s));
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    let flags: Vec<u64> = f
+        .stdout
+        .lines()
+        .map(|l| {
+            let o: Json = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert_eq!(o["frame.len"], o["frame.cap_len"], "{o}");
+            o["tcp.flags"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no tcp.flags: {o}"))
+        })
+        .collect();
+    assert_eq!(flags, [0x002, 0x012, 0x010], "{}", f.stdout);
+}
+
+#[test]
 fn udp_ports_are_kept_too() {
     if !common::is_root("udp_ports_are_kept_too") {
         return;
@@ -485,6 +516,11 @@ fn udp_ports_are_kept_too() {
     let port = rx.local_addr().unwrap().port();
     let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "2", "--json"]);
     let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Traffic on another port never reaches the sniffer: the kernel filter drops it.
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..1000 {
+        let _ = tx.send_to(b"not for us", other.local_addr().unwrap());
+    }
     for m in [&b"first datagram"[..], b"second"] {
         tx.send_to(m, ("127.0.0.1", port)).unwrap();
     }
@@ -496,6 +532,8 @@ fn udp_ports_are_kept_too() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(objects.len(), 2, "{}", f.stdout);
+    let (captured, shown, _) = summary(&f.stderr);
+    assert_eq!((captured, shown), (2, 2), "{}", f.stderr);
     let from = tx.local_addr().unwrap().port();
     for (o, len) in objects.iter().zip([14, 6]) {
         assert_eq!(o["udp.srcport"], from, "{o}");

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(short = 'i', long, default_value = "lo")]
     pub interface: String,
     /// Keep only frames whose TCP or UDP source or destination port is this (the chat's port by
-    /// default).
+    /// default). A kernel filter drops the others before they are queued, so they cost nothing.
     #[arg(long, default_value_t = 6666, conflicts_with = "all")]
     pub port: u16,
     /// Keep every frame, whatever its ports.
@@ -69,7 +69,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         return Err(super::UsageError("-c needs at least 1 frame".into()).into());
     }
     capture::stop_on_signals().context("cannot install the Ctrl-C handler")?;
-    let mut source = Capture::open(&args.interface).map_err(|e| match e {
+    let port = (!args.all).then_some(args.port);
+    let mut source = Capture::open_port(&args.interface, port).map_err(|e| match e {
         e @ (capture::CaptureError::NoSuchInterface { .. }
         | capture::CaptureError::NotEthernet { .. }) => {
             anyhow::Error::new(super::UsageError(e.to_string()))
