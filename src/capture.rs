@@ -195,6 +195,9 @@ impl Capture {
         if let Some(port) = port {
             attach_filter(fd, &port_filter(port)).map_err(os("cannot attach the port filter"))?;
         }
+        // Turns on kernel timestamps for this socket before any frame is queued (it fails with
+        // ENOENT, as no frame was read yet).
+        let _ = last_timestamp(fd);
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
         let hatype = hardware_type(fd).map_err(os("cannot read the link type"))?;
         if !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
@@ -203,8 +206,6 @@ impl Capture {
                 hatype,
             });
         }
-        // Turns on kernel timestamps for this socket; fails with ENOENT as no frame was read yet.
-        let _ = last_timestamp(fd);
 
         let config = pnet_datalink::Config {
             read_buffer_size: READ_BUFFER,

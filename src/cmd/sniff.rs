@@ -54,7 +54,7 @@ pub struct Args {
 /// What the loop counted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
-    /// Frames read from the socket.
+    /// Frames read from the socket (with `--port`, those the kernel filter passed).
     pub captured: u64,
     /// Frames that passed the port filter and were shown.
     pub shown: u64,
@@ -132,7 +132,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let kernel = source.kernel_stats().ok();
     eprintln!("{}", summary(counts, kernel));
     if let Some(queued) = kernel.and_then(|k| k.received.checked_sub(k.dropped + counts.captured)) {
-        if queued > 0 && counts.captured > 0 {
+        if queued > 0 {
             eprintln!(
                 "({queued} more frames were still queued in the kernel when the capture stopped)"
             );
