@@ -21,11 +21,14 @@ pub fn add(sum: u64, bytes: &[u8]) -> u64 {
     for w in &mut words {
         acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
-    // The last 0 to 3 bytes start on an even offset, so they pad into one word.
-    let rest = words.remainder();
-    let mut tail = [0u8; 4];
-    tail[..rest.len()].copy_from_slice(rest);
-    acc += u64::from(u32::from_ne_bytes(tail));
+    // The last 0 to 3 bytes start on an even offset: a 16-bit word and a zero-padded byte.
+    // (Copying them into a zeroed 4-byte array and loading that stalled on store forwarding.)
+    acc += match *words.remainder() {
+        [a, b, c] => u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
+        [a, b] => u64::from(u16::from_ne_bytes([a, b])),
+        [a] => u64::from(u16::from_ne_bytes([a, 0])),
+        _ => 0,
+    };
     sum + u64::from(fold_native(acc))
 }
 

@@ -228,8 +228,8 @@ pub fn encapsulate_into(
     buf.extend_from_slice(message);
     let end = buf.len();
 
-    // Stage 2, TCP: header in front of the payload, then the checksum over both (the payload
-    // summed from the message, so the bytes just copied are not read back).
+    // Stage 2, TCP: header in front of the payload. Its checksum is summed from the header's
+    // values as they are written and from the message, not read back from the buffer.
     let tcp_start = payload - tcp_len;
     let offload = params.checksum == ChecksumMode::Offloaded;
     let payload_sum = if offload {
@@ -237,10 +237,8 @@ pub fn encapsulate_into(
     } else {
         crate::checksum::add(0, message)
     };
-    let header = &mut buf[tcp_start..payload];
-    params.tcp.emit(header);
-    tcp::fill_header_checksum(
-        header,
+    params.tcp.emit_with_checksum(
+        &mut buf[tcp_start..payload],
         message.len(),
         payload_sum,
         params.ip.source,

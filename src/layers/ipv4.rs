@@ -460,10 +460,8 @@ impl Ipv4Header {
             "IPv4 options must be 4-byte words, at most 40 bytes"
         );
         let out = &mut out[..len];
-        out[0] = 0x40 | (len / 4) as u8;
-        out[1] = (self.dscp << 2) | (self.ecn & 3);
-        out[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
-        out[field::IDENT].copy_from_slice(&self.identification.to_be_bytes());
+        let ver_ihl_tos =
+            u16::from_be_bytes([0x40 | (len / 4) as u8, (self.dscp << 2) | (self.ecn & 3)]);
         let mut flags = self.fragment_offset & field::OFFSET_MASK;
         if self.dont_fragment {
             flags |= field::FLG_DF;
@@ -471,15 +469,34 @@ impl Ipv4Header {
         if self.more_fragments {
             flags |= field::FLG_MF;
         }
+        let ttl_proto = u16::from_be_bytes([self.ttl, self.protocol.into()]);
+        let (src, dst) = (self.source.octets(), self.destination.octets());
+        // The checksum is summed from the values, not read back from the bytes just written
+        // (reading them back stalls on store-to-load forwarding; see `checksum::add_fresh`).
+        let words = [
+            ver_ihl_tos,
+            total,
+            self.identification,
+            flags,
+            ttl_proto,
+            u16::from_be_bytes([src[0], src[1]]),
+            u16::from_be_bytes([src[2], src[3]]),
+            u16::from_be_bytes([dst[0], dst[1]]),
+            u16::from_be_bytes([dst[2], dst[3]]),
+        ];
+        let sum = words
+            .iter()
+            .fold(checksum::add(0, &self.options), |a, w| a + u64::from(*w));
+        let c = !checksum::fold(sum);
+        out[0..2].copy_from_slice(&ver_ihl_tos.to_be_bytes());
+        out[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
+        out[field::IDENT].copy_from_slice(&self.identification.to_be_bytes());
         out[field::FLG_OFF].copy_from_slice(&flags.to_be_bytes());
-        out[field::TTL.start] = self.ttl;
-        out[field::PROTOCOL.start] = self.protocol.into();
-        out[field::CHECKSUM].copy_from_slice(&[0, 0]);
-        out[field::SOURCE].copy_from_slice(&self.source.octets());
-        out[field::DESTINATION].copy_from_slice(&self.destination.octets());
-        out[field::HEADER_LEN..].copy_from_slice(&self.options);
-        let c = !checksum::fold(checksum::add_fresh(0, out));
+        out[field::TTL.start..field::PROTOCOL.end].copy_from_slice(&ttl_proto.to_be_bytes());
         out[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        out[field::SOURCE].copy_from_slice(&src);
+        out[field::DESTINATION].copy_from_slice(&dst);
+        out[field::HEADER_LEN..].copy_from_slice(&self.options);
         c
     }
 }

@@ -284,30 +284,59 @@ impl TcpOption {
         }
     }
 
-    /// Writes the option at the start of `out`, returning the bytes written.
-    fn emit(&self, out: &mut [u8]) -> usize {
-        let len = self.len();
-        out[0] = self.kind();
-        if len > 1 {
+    /// Writes the option at the start of `out`; returns the bytes written and their sum as
+    /// big-endian 16-bit words, as if the option started at an even offset. Both come from the
+    /// option's values in one pass, so the checksum never reads back the bytes just written.
+    fn emit(&self, out: &mut [u8]) -> (usize, u64) {
+        let halves = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
+        let kind_len = |kind: u8, len: usize, out: &mut [u8]| {
+            out[0] = kind;
             out[1] = len as u8;
-        }
+            u64::from(u16::from_be_bytes([kind, len as u8]))
+        };
         match self {
-            TcpOption::Eol | TcpOption::Nop | TcpOption::SackPermitted => {}
-            TcpOption::Mss(m) => out[2..4].copy_from_slice(&m.to_be_bytes()),
-            TcpOption::WindowScale(s) => out[2] = *s,
+            TcpOption::Eol => {
+                out[0] = field::OPT_EOL;
+                (1, 0)
+            }
+            TcpOption::Nop => {
+                out[0] = field::OPT_NOP;
+                (1, u64::from(field::OPT_NOP) << 8)
+            }
+            TcpOption::Mss(m) => {
+                let s = kind_len(field::OPT_MSS, 4, out);
+                out[2..4].copy_from_slice(&m.to_be_bytes());
+                (4, s + u64::from(*m))
+            }
+            TcpOption::WindowScale(shift) => {
+                let s = kind_len(field::OPT_WS, 3, out);
+                out[2] = *shift;
+                (3, s + (u64::from(*shift) << 8))
+            }
+            TcpOption::SackPermitted => (2, kind_len(field::OPT_SACK_PERM, 2, out)),
             TcpOption::Sack(blocks) => {
+                let len = 2 + 8 * blocks.len();
+                let mut s = kind_len(field::OPT_SACK, len, out);
                 for (i, (l, r)) in blocks.iter().enumerate() {
                     out[2 + 8 * i..6 + 8 * i].copy_from_slice(&l.to_be_bytes());
                     out[6 + 8 * i..10 + 8 * i].copy_from_slice(&r.to_be_bytes());
+                    s += halves(*l) + halves(*r);
                 }
+                (len, s)
             }
             TcpOption::Timestamps { tsval, tsecr } => {
+                let s = kind_len(field::OPT_TS, 10, out);
                 out[2..6].copy_from_slice(&tsval.to_be_bytes());
                 out[6..10].copy_from_slice(&tsecr.to_be_bytes());
+                (10, s + halves(*tsval) + halves(*tsecr))
             }
-            TcpOption::Unknown { data, .. } => out[2..len].copy_from_slice(data),
+            TcpOption::Unknown { kind, data } => {
+                let len = 2 + data.len();
+                let s = kind_len(*kind, len, out);
+                out[2..len].copy_from_slice(data);
+                (len, checksum::add(s, data))
+            }
         }
-        len
     }
 }
 
@@ -625,32 +654,85 @@ impl TcpHeader {
         })
     }
 
-    /// Writes the header into `out[..self.len()]` with a zero checksum; the caller fills the
-    /// checksum once the payload is in place (see [`fill_checksum`]).
+    /// Writes the header into `out[..self.len()]` with a zero checksum; [`fill_checksum`] fills
+    /// it once the payload is in place, or use [`TcpHeader::emit_with_checksum`].
     ///
     /// # Panics
     /// If `out` is shorter than the header, or the options exceed 40 bytes (the pipeline checks).
     pub fn emit(&self, out: &mut [u8]) {
         let len = self.len();
+        self.write(&mut out[..len]);
+    }
+
+    /// Writes the header into `out`, which must be exactly [`TcpHeader::len`] bytes, with its
+    /// checksum for a payload of `payload_len` bytes whose [`checksum::add`] is `payload_sum`,
+    /// between `src` and `dst`: the full checksum, or with `offload` the pseudo-header sum Linux
+    /// leaves for the device. The header's part of the sum comes from its values as they are
+    /// written, not from reading the bytes back. Returns the checksum.
+    ///
+    /// # Panics
+    /// If `out` is not the header's length, or header + payload exceed 65535 bytes.
+    pub fn emit_with_checksum(
+        &self,
+        out: &mut [u8],
+        payload_len: usize,
+        payload_sum: u64,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        offload: bool,
+    ) -> u16 {
+        let header_sum = self.write(out);
+        let seg_len =
+            u16::try_from(out.len() + payload_len).expect("a TCP segment fits 65535 bytes");
+        let pseudo = checksum::pseudo_header_v4(src, dst, 6, seg_len);
+        let c = if offload {
+            checksum::fold(pseudo)
+        } else {
+            !checksum::fold(pseudo + payload_sum + header_sum)
+        };
+        out[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        c
+    }
+
+    /// Writes every field into `out` (its length is the header length; the checksum is zero) and
+    /// returns the sum of the header's 16-bit words.
+    fn write(&self, out: &mut [u8]) -> u64 {
+        let len = out.len();
         assert!(
-            len <= field::MAX_HEADER_LEN,
+            (field::HEADER_LEN..=field::MAX_HEADER_LEN).contains(&len),
             "TCP options must fit in 40 bytes"
         );
-        let out = &mut out[..len];
+        let halves = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
+        let off_flags = ((len as u16 / 4) << 12) | (self.flags & field::FLAGS_MASK);
         out[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
         out[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
         out[field::SEQ_NUM].copy_from_slice(&self.seq.to_be_bytes());
         out[field::ACK_NUM].copy_from_slice(&self.ack.to_be_bytes());
-        let off_flags = ((len as u16 / 4) << 12) | (self.flags & field::FLAGS_MASK);
         out[field::FLAGS].copy_from_slice(&off_flags.to_be_bytes());
         out[field::WIN_SIZE].copy_from_slice(&self.window.to_be_bytes());
         out[field::CHECKSUM].copy_from_slice(&[0, 0]);
         out[field::URGENT].copy_from_slice(&self.urgent.to_be_bytes());
+        let mut sum = u64::from(self.src_port)
+            + u64::from(self.dst_port)
+            + halves(self.seq)
+            + halves(self.ack)
+            + u64::from(off_flags)
+            + u64::from(self.window)
+            + u64::from(self.urgent);
         let mut at = field::HEADER_LEN;
         for o in &self.options {
-            at += o.emit(&mut out[at..]);
+            let (n, s) = o.emit(&mut out[at..]);
+            // An option that starts at an odd offset has its bytes in the other half of each
+            // word: its folded sum, byte-swapped (RFC 1071 §2(B)).
+            sum += if at % 2 == 0 {
+                s
+            } else {
+                u64::from(checksum::fold(s).swap_bytes())
+            };
+            at += n;
         }
         out[at..].fill(field::OPT_EOL);
+        sum
     }
 }
 
