@@ -220,12 +220,9 @@ fn bench_decapsulate(c: &mut Criterion) {
         frame.truncate(frame.len() - 4); // as captured: no FCS
         g.throughput(Throughput::Bytes(frame.len() as u64));
         assert_eq!(decapsulate(&frame).unwrap().payload().len(), n);
-        assert_eq!(
-            etherparse::SlicedPacket::from_ethernet(&frame)
-                .unwrap()
-                .transport
-                .is_some(),
-            true
+        let sliced = etherparse::SlicedPacket::from_ethernet(&frame).unwrap();
+        assert!(
+            matches!(sliced.transport, Some(etherparse::TransportSlice::Tcp(t)) if t.payload().len() == n)
         );
         assert_eq!(pnet_read(&frame), Some(n));
         g.bench_with_input(BenchmarkId::new("encap", n), &frame, |b, f| {

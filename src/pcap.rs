@@ -42,7 +42,21 @@ impl<W: Write> FrameWriter<W> {
     /// # Errors
     /// An I/O error from the underlying writer.
     pub fn write(&mut self, timestamp: Duration, frame: &[u8]) -> Result<(), pcap_file::PcapError> {
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        self.write_cut(timestamp, frame, frame.len())
+    }
+
+    /// Writes one frame whose length on the link was `orig_len`, of which `frame` was captured
+    /// (shorter when the capture cut it).
+    ///
+    /// # Errors
+    /// An I/O error from the underlying writer.
+    pub fn write_cut(
+        &mut self,
+        timestamp: Duration,
+        frame: &[u8],
+        orig_len: usize,
+    ) -> Result<(), pcap_file::PcapError> {
+        let len = u32::try_from(orig_len.max(frame.len())).unwrap_or(u32::MAX);
         self.inner
             .write_packet(&PcapPacket::new(timestamp, len, frame))?;
         Ok(())
@@ -68,6 +82,14 @@ mod tests {
         assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
         assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
         assert_eq!(bytes.len(), 24 + 16 + 3);
+        let mut cut = FrameWriter::new(Vec::new()).unwrap();
+        cut.write_cut(Duration::ZERO, &[1, 2], 60).unwrap();
+        let cut = cut.into_inner();
+        assert_eq!(
+            (&cut[32..36], &cut[36..40]),
+            (&2u32.to_le_bytes()[..], &60u32.to_le_bytes()[..]),
+            "incl_len 2, orig_len 60"
+        );
         let mut r = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
         let p = r.next_packet().unwrap().unwrap();
         assert_eq!(&*p.data, &[1, 2, 3]);

@@ -180,8 +180,12 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
         }
         counts.shown += 1;
         if let Some(w) = pcap.as_deref_mut() {
-            w.write(frame.timestamp, frame.data)
-                .context("writing the pcap file")?;
+            w.write_cut(
+                frame.timestamp,
+                frame.data,
+                capture::original_len(frame.data),
+            )
+            .context("writing the pcap file")?;
         }
         let shown = Frame {
             number: counts.shown,

@@ -66,7 +66,11 @@ pub fn write_sliced<W: WriteColor>(
     opts: &FrameOptions,
 ) -> io::Result<()> {
     if opts.json {
-        return writeln!(w, "{}", Json::Object(json(frame)));
+        // Serialized into memory and written once: formatting straight into the stream costs a
+        // write call per token.
+        let mut line = serde_json::to_vec(&Json::Object(json(frame))).map_err(io::Error::other)?;
+        line.push(b'\n');
+        return w.write_all(&line);
     }
     line(w, frame, s)?;
     if opts.verbose || opts.hex {

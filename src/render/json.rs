@@ -50,7 +50,9 @@ pub fn colon_hex(b: &[u8]) -> String {
         if i > 0 {
             s.push(':');
         }
-        s.push_str(&format!("{x:02x}"));
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0xf)]));
     }
     s
 }

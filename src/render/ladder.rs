@@ -20,13 +20,13 @@ pub fn write<W: WriteColor>(
     server: &str,
     frames: &[FrameCheck],
 ) -> io::Result<()> {
-    writeln!(w, "      {:<16}{:^ARROW$}{}", "client", "", "server")?;
-    writeln!(w, "      {client:<16}{:^ARROW$}{server}", "")?;
+    let gap = " ".repeat(ARROW);
+    writeln!(w, "      {:<16}{gap}server", "client")?;
+    writeln!(w, "      {client:<16}{gap}{server}")?;
     writeln!(
         w,
-        "      {:<16}{:^ARROW$}{}",
+        "      {:<16}{gap}{}",
         TcpState::Closed.to_string(),
-        "",
         TcpState::Listen
     )?;
     for f in frames {

@@ -44,7 +44,7 @@ pub fn is_root(test: &str) -> bool {
 /// Runs `cmd` to completion, killing it after `limit` so a hung child cannot hang the test.
 pub fn with_timeout(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
     use std::process::Stdio;
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
