@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -66,64 +66,6 @@ fn tshark_fields() -> BTreeSet<String> {
         .collect()
 }
 
-fn tshark(file: &Path, fields: &[String]) -> Vec<BTreeMap<String, String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args([
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-E",
-        "occurrence=a",
-        "-o",
-        "tcp.check_checksum:FALSE",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            fields
-                .iter()
-                .cloned()
-                .zip(l.split('\t').map(str::to_owned))
-                .collect()
-        })
-        .collect()
-}
-
-fn same(ours: &Json, theirs: &str) -> bool {
-    let candidates: Vec<&str> = theirs.split(',').collect();
-    match ours {
-        Json::Number(n) if n.is_f64() => theirs
-            .parse::<f64>()
-            .is_ok_and(|t| (t - n.as_f64().unwrap()).abs() < 2e-6),
-        Json::Number(n) => candidates.iter().any(|t| {
-            let parsed = match t.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16).ok(),
-                None => t.parse::<u64>().ok().or(match *t {
-                    "True" => Some(1),
-                    "False" => Some(0),
-                    _ => None,
-                }),
-            };
-            parsed == n.as_u64()
-        }),
-        Json::String(s) => candidates
-            .iter()
-            .any(|t| t.replace(':', "").eq_ignore_ascii_case(&s.replace(':', ""))),
-        _ => false,
-    }
-}
-
 #[test]
 fn every_capture_agrees_with_tshark_field_by_field() {
     if !have("tshark", "every_capture_agrees_with_tshark") {
@@ -138,7 +80,7 @@ fn every_capture_agrees_with_tshark_field_by_field() {
             .filter(|k| known.contains(k))
             .collect();
         let keys: Vec<String> = keys.into_iter().collect();
-        let theirs = tshark(&file, &keys);
+        let theirs = common::tshark_fields(&file, &keys, &["tcp.check_checksum:FALSE"]);
         assert_eq!(ours.len(), theirs.len(), "{}: frame count", file.display());
         let mut compared = 0;
         for (o, t) in ours.iter().zip(&theirs) {
@@ -156,7 +98,7 @@ fn every_capture_agrees_with_tshark_field_by_field() {
                     continue;
                 }
                 assert!(
-                    same(v, tv),
+                    common::same_as_tshark(v, tv),
                     "{}: frame {n}: {k}: encap says {v}, tshark says {tv}",
                     file.display()
                 );

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -110,64 +109,6 @@ fn show(
     (obj.as_object().unwrap().clone(), bytes[40..].to_vec())
 }
 
-/// tshark's value for each field, with checksum validation on.
-fn tshark(pcap: &std::path::Path, fields: &[String]) -> BTreeMap<String, String> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(pcap).args([
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-E",
-        "occurrence=a",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let line = text.lines().next().expect("tshark printed one frame");
-    fields
-        .iter()
-        .cloned()
-        .zip(line.split('\t').map(str::to_owned))
-        .collect()
-}
-
-/// Compares encap's JSON value with tshark's text for the same field.
-fn same(ours: &Json, theirs: &str) -> bool {
-    let candidates: Vec<&str> = theirs.split(',').collect();
-    match ours {
-        Json::Number(n) => {
-            let n = n.as_u64().unwrap();
-            candidates.iter().any(|t| {
-                let parsed = match t.strip_prefix("0x") {
-                    Some(h) => u64::from_str_radix(h, 16).ok(),
-                    None => t.parse::<u64>().ok().or(match *t {
-                        "True" => Some(1),
-                        "False" => Some(0),
-                        _ => None,
-                    }),
-                };
-                parsed == Some(n)
-            })
-        }
-        Json::String(s) => candidates
-            .iter()
-            .any(|t| t.replace(':', "").eq_ignore_ascii_case(&s.replace(':', ""))),
-        _ => false,
-    }
-}
-
 #[test]
 fn tshark_dissects_every_frame_with_good_checksums_and_equal_fields() {
     if !have("tshark", "tshark_dissects_every_frame") {
@@ -183,7 +124,12 @@ fn tshark_dissects_every_frame_with_good_checksums_and_equal_fields() {
             "tcp.checksum.status".into(),
             "_ws.expert".into(),
         ]);
-        let theirs = tshark(&pcap, &fields);
+        let theirs = common::tshark_fields(
+            &pcap,
+            &fields,
+            &["ip.check_checksum:TRUE", "tcp.check_checksum:TRUE"],
+        )
+        .remove(0);
         assert_eq!(
             theirs["ip.checksum.status"], "1",
             "{name}: tshark says the IPv4 checksum is not good"
@@ -207,7 +153,7 @@ fn tshark_dissects_every_frame_with_good_checksums_and_equal_fields() {
                 continue;
             }
             assert!(
-                same(value, t),
+                common::same_as_tshark(value, t),
                 "{name}: {key}: encap says {value}, tshark says {t}"
             );
             compared += 1;

@@ -20,7 +20,7 @@
 //! to 60 bytes before the FCS, and followed by a 12-byte inter-frame gap. Linux's `lo` carries
 //! none of these: no preamble, no padding, no FCS (see `shared/docs/LOOPBACK.md`).
 
-use super::{be16, need, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{be16, first_cut, need, DecodeError, Field, FieldSpec, Layer, Value};
 
 /// Byte ranges of the header fields, relative to the start of the frame.
 pub mod field {
@@ -188,7 +188,7 @@ impl EthernetHeader {
             frame,
             field::HEADER_LEN,
             Layer::Ethernet,
-            field_name_at(frame.len()),
+            first_cut(&FIELDS, frame.len()),
         )?;
         let mut destination = [0; 6];
         destination.copy_from_slice(&frame[field::DESTINATION]);
@@ -214,14 +214,6 @@ impl EthernetHeader {
         out[field::SOURCE].copy_from_slice(&self.source);
         out[field::ETHERTYPE].copy_from_slice(&u16::from(self.ethertype).to_be_bytes());
     }
-}
-
-/// The first field that a frame of `len` bytes cuts short.
-fn field_name_at(len: usize) -> &'static str {
-    FIELDS
-        .iter()
-        .find(|f| f.bytes.end > len)
-        .map_or("header", |f| f.name)
 }
 
 /// The fields of the Ethernet header at `frame[..14]`, which starts at absolute offset `base`.

@@ -29,7 +29,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::{be16, be32, need, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{be16, be32, first_cut, need, DecodeError, Field, FieldSpec, Layer, Value};
 use crate::checksum;
 
 /// Byte ranges of the header fields, relative to the start of the header.
@@ -483,13 +483,9 @@ impl<'a> TcpSegment<'a> {
     #[inline]
     pub fn new_checked(bytes: &'a [u8]) -> Result<TcpSegment<'a>, DecodeError> {
         if bytes.len() < field::HEADER_LEN {
-            let f = FIELDS
-                .iter()
-                .find(|f| f.bytes.end > bytes.len())
-                .map_or("header", |f| f.name);
             return Err(DecodeError::Truncated {
                 layer: Layer::Tcp,
-                field: f,
+                field: first_cut(&FIELDS, bytes.len()),
                 needed: field::HEADER_LEN,
                 available: bytes.len(),
             });

@@ -25,6 +25,18 @@ fn verdict_color(v: &Verdict) -> Option<Color> {
     }
 }
 
+/// Bold green when nothing mismatched, bold red otherwise.
+fn outcome_color(c: Counts) -> ColorSpec {
+    let mut spec = ColorSpec::new();
+    spec.set_fg(Some(if c.mismatch == 0 {
+        Color::Green
+    } else {
+        Color::Red
+    }))
+    .set_bold(true);
+    spec
+}
+
 /// One line for the frame, then one line per MISMATCH.
 ///
 /// # Errors
@@ -40,15 +52,7 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         f.len
     )?;
     let ok = c.total() - c.mismatch;
-    w.set_color(
-        ColorSpec::new()
-            .set_fg(Some(if c.mismatch == 0 {
-                Color::Green
-            } else {
-                Color::Red
-            }))
-            .set_bold(true),
-    )?;
+    w.set_color(&outcome_color(c))?;
     write!(w, "{ok}/{} fields as the model said", c.total())?;
     w.reset()?;
     writeln!(
@@ -203,15 +207,7 @@ fn row<W: WriteColor>(
         c.kernel,
         c.loopback
     )?;
-    w.set_color(
-        ColorSpec::new()
-            .set_fg(Some(if c.mismatch == 0 {
-                Color::Green
-            } else {
-                Color::Red
-            }))
-            .set_bold(true),
-    )?;
+    w.set_color(&outcome_color(c))?;
     write!(w, "{:>8}", c.mismatch)?;
     w.reset()?;
     writeln!(w, "  {share:.1}%")

@@ -62,3 +62,67 @@ pub fn with_timeout(mut cmd: Command, limit: std::time::Duration) -> std::proces
     let _ = tx.send(());
     out
 }
+
+/// Runs `tshark -r FILE -T fields` for `fields` (with the `-o` preferences in `prefs`) and returns
+/// one map of field name to value per frame; multiple occurrences are comma-separated.
+pub fn tshark_fields(
+    file: &std::path::Path,
+    fields: &[String],
+    prefs: &[&str],
+) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"]);
+    for p in prefs {
+        cmd.args(["-o", p]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("tshark prints UTF-8")
+        .lines()
+        .map(|l| {
+            fields
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether encap's JSON value equals tshark's text for the same field: numbers against decimal,
+/// `0x` hex or True/False; floats within 2 µs; strings ignoring colons and case. tshark's
+/// comma-separated occurrences match if any does.
+pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
+    use serde_json::Value as Json;
+    let candidates: Vec<&str> = theirs.split(',').collect();
+    match ours {
+        Json::Number(n) if n.is_f64() => theirs
+            .parse::<f64>()
+            .is_ok_and(|t| (t - n.as_f64().unwrap_or(f64::NAN)).abs() < 2e-6),
+        Json::Number(n) => candidates.iter().any(|t| {
+            let parsed = match t.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => t.parse::<u64>().ok().or(match *t {
+                    "True" => Some(1),
+                    "False" => Some(0),
+                    _ => None,
+                }),
+            };
+            parsed == n.as_u64()
+        }),
+        Json::String(s) => candidates
+            .iter()
+            .any(|t| t.replace(':', "").eq_ignore_ascii_case(&s.replace(':', ""))),
+        _ => false,
+    }
+}
