@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddrV4;
+use std::time::Duration;
 
 use crate::dissect::{dissect, slice, Net, Transport};
 use crate::layers::ethernet::{EtherType, EthernetHeader};
@@ -243,6 +244,8 @@ struct Side {
     boundaries: VecDeque<u32>,
     next_id: Option<u16>,
     tsvals: VecDeque<u32>,
+    /// The capture time and TSval of this side's first timestamp: its clock's origin.
+    ts_clock: Option<(Duration, u32)>,
     window: Option<u16>,
     mss: Option<u16>,
     state: TcpState,
@@ -262,6 +265,7 @@ impl Side {
             mss: None,
             state,
             fin_seq: None,
+            ts_clock: None,
         }
     }
     fn remember_boundary(&mut self) {
@@ -282,7 +286,23 @@ struct Context<'a> {
     payload_predicted: bool,
     ack_ok: bool,
     timewait_reply: bool,
+    /// How this frame's TSval stands against the sender's clock, when frame times are known.
+    tsval_clock: TsvalClock,
 }
+
+/// A TSval against the sender's clock: Linux's TCP timestamps count milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TsvalClock {
+    /// No frame time, or the first TSval of this side: nothing to compare with.
+    Unknown,
+    /// Within [`TSVAL_SLACK_MS`] of the first TSval plus the milliseconds since.
+    OnTime,
+}
+
+/// How far (ms) a TSval may be from the sender's clock as the capture times show it: the TSval
+/// is taken when the segment is built, the capture time when it arrives, and both clocks tick
+/// in whole milliseconds.
+pub const TSVAL_SLACK_MS: u32 = 2;
 
 /// One TCP connection, as the model follows it.
 #[derive(Debug, Clone)]
@@ -378,6 +398,21 @@ impl Connection {
     /// # Errors
     /// [`ModelError`] when the frame is not an IPv4/TCP frame of this connection.
     pub fn observe(&mut self, number: u64, frame: &[u8]) -> Result<FrameCheck, ModelError> {
+        self.observe_at(number, None, frame)
+    }
+
+    /// [`Connection::observe`] for a frame captured at `time` (since any fixed origin, such as
+    /// the Unix epoch). With frame times the model learns each side's TSval clock from its first
+    /// timestamp and predicts every later TSval as that value plus the milliseconds since.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the frame is not an IPv4/TCP frame of this connection.
+    pub fn observe_at(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        frame: &[u8],
+    ) -> Result<FrameCheck, ModelError> {
         let s = slice(frame);
         let (Net::Ipv4(ip), Transport::Tcp(t), None) = (&s.net, s.transport, &s.error) else {
             return Err(ModelError::NotTcp(number));
@@ -487,7 +522,23 @@ impl Connection {
             Some(e) if peer.tsvals.contains(&e) => e,
             _ => peer.tsvals.back().copied().unwrap_or(0),
         };
-        let tsval = seen_tsval.unwrap_or(0);
+        // The sender's clock, learned from its first TSval: a TSval within the slack of it is
+        // kept (the model cannot know the sub-millisecond phase); any other is replaced by the
+        // clock's value, which the comparison then shows as a MISMATCH.
+        let (tsval, tsval_clock) = match (seen_tsval, time, me.ts_clock) {
+            (Some(v), Some(t), Some((t0, v0))) => {
+                let expected = v0.wrapping_add(
+                    u32::try_from(t.saturating_sub(t0).as_millis()).unwrap_or(u32::MAX),
+                );
+                let off = v.wrapping_sub(expected);
+                if off <= TSVAL_SLACK_MS || off.wrapping_neg() <= TSVAL_SLACK_MS {
+                    (v, TsvalClock::OnTime)
+                } else {
+                    (expected, TsvalClock::OnTime)
+                }
+            }
+            (v, ..) => (v.unwrap_or(0), TsvalClock::Unknown),
+        };
         p.tcp.options = match kind {
             Kind::Syn => vec![
                 TcpOption::Mss(LO_MSS),
@@ -552,6 +603,7 @@ impl Connection {
                     payload_predicted,
                     ack_ok,
                     timewait_reply,
+                    tsval_clock,
                 };
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 fields.push(FieldCheck {
@@ -606,6 +658,9 @@ impl Connection {
             me.fin_seq = Some(t.seq().wrapping_add(payload.len() as u32));
         }
         me.remember_boundary();
+        if let (Some(v), Some(t), None) = (seen_tsval, time, me.ts_clock) {
+            me.ts_clock = Some((t, v));
+        }
         if let Some(v) = seen_tsval {
             me.tsvals.push_back(v);
             if me.tsvals.len() > 256 {
@@ -648,6 +703,7 @@ impl Connection {
             payload_predicted,
             ack_ok,
             timewait_reply,
+            tsval_clock,
         } = *ctx;
         let me = &self.sides[from];
         let first_of_side = me.next_id.is_none();
@@ -669,6 +725,7 @@ impl Connection {
             "tcp.ack_raw" if ack_ok => Verdict::Learned { from: "the peer's ISN + bytes received" },
             "tcp.window_size_value" if me.window == Some(t.window()) => Verdict::Learned { from: "unchanged since this side's previous segment" },
             "tcp.window_size_value" => Verdict::KernelChosen { why: "receive window from the socket buffer and its autotuning" },
+            "tcp.options.timestamp.tsval" if tsval_clock == TsvalClock::OnTime => Verdict::Learned { from: "the sender's millisecond clock, from its first TSval and the time since" },
             "tcp.options.timestamp.tsval" => {
                 if me.tsvals.back().is_some_and(|last| t_tsval(t).is_some_and(|v| v.wrapping_sub(*last) > u32::MAX / 2)) {
                     return Verdict::Mismatch { expected: format!("a TSval no earlier than {}", me.tsvals.back().copied().unwrap_or(0)) };

@@ -9,16 +9,13 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
 use termcolor::{Color, ColorSpec, WriteColor};
 
-use crate::capture::{self, Capture, FrameSource};
+use crate::capture::{self, Capture, Sniffer};
 use encap::layers::payload::escape_bytes;
 use encap::model::{Connection, Counts, FrameCheck, Kind};
 use encap::pcap::FrameWriter;
@@ -63,65 +60,14 @@ const DIALOGUE: [(usize, &str); 4] = [
     (1, "你好，客户端 👋\n"),
 ];
 
+/// The longest the demo waits for the frames of one step.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 fn side_name(side: usize) -> &'static str {
     if side == 0 {
         "client"
     } else {
         "server"
-    }
-}
-
-/// Captured frames arriving from the capture thread.
-struct Sniffer {
-    frames: mpsc::Receiver<(Duration, Vec<u8>)>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sniffer {
-    fn start(mut cap: Capture, port: u16) -> Sniffer {
-        let (tx, rx) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match cap.next_frame() {
-                    Ok(Some(f)) => {
-                        if encap::dissect::ports(f.data)
-                            .is_some_and(|(s, d)| s == port || d == port)
-                            && tx.send((f.timestamp, f.data.to_vec())).is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-        Sniffer {
-            frames: rx,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Frames that arrive within `quiet` of each other, until none does.
-    fn drain(&self, quiet: Duration) -> Vec<(Duration, Vec<u8>)> {
-        let mut out = Vec::new();
-        while let Ok(f) = self.frames.recv_timeout(quiet) {
-            out.push(f);
-        }
-        out
-    }
-}
-
-impl Drop for Sniffer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -150,7 +96,7 @@ impl Checked {
             }
             let check = self
                 .conn
-                .observe(self.number, &data)
+                .observe_at(self.number, Some(ts), &data)
                 .with_context(|| format!("captured frame {}", self.number))?;
             if full && check.kind == Kind::Data {
                 writeln!(
@@ -246,7 +192,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             out,
             "the three-way handshake, as connect() and accept() made it",
         )?;
-        checked.feed(out, s.drain(Duration::from_millis(150)), false)?;
+        checked.feed(out, s.drain(Duration::from_millis(150), DRAIN_LIMIT), false)?;
     }
 
     let streams = [&client, &server];
@@ -346,7 +292,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         )?;
         if let Some(s) = &sniffer {
-            checked.feed(out, s.drain(Duration::from_millis(100)), full)?;
+            checked.feed(out, s.drain(Duration::from_millis(100), DRAIN_LIMIT), full)?;
         }
     }
 
@@ -366,7 +312,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     drop(client);
     drop(server);
     if let Some(s) = &sniffer {
-        checked.feed(out, s.drain(Duration::from_millis(200)), false)?;
+        checked.feed(out, s.drain(Duration::from_millis(200), DRAIN_LIMIT), false)?;
     }
     drop(sniffer);
     if let Some(w) = checked.pcap.take() {

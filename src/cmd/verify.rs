@@ -112,7 +112,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         });
         let check = followed
             .conn
-            .observe(p.number, p.data)
+            .observe_at(p.number, Some(p.timestamp), p.data)
             .with_context(|| format!("{name}: frame {}", p.number))?;
         if args.verbose {
             verdicts::table(out, &check)?;
