@@ -276,9 +276,19 @@ fn payload_preview(l: &mut Line, p: &[u8]) {
     }
     let cut = p.len().min(PAYLOAD_PREVIEW);
     l.s(": \"");
-    let mut text = String::with_capacity(cut + 8);
-    escape_into(&mut text, &p[..cut]);
-    l.s(&text).s("\"");
+    let shown = &p[..cut];
+    if shown
+        .iter()
+        .all(|b| (0x20..0x7f).contains(b) && *b != b'\\')
+    {
+        // Printable ASCII, the common case, needs no escaping.
+        l.0.extend_from_slice(shown);
+    } else {
+        let mut text = String::with_capacity(cut + 8);
+        escape_into(&mut text, shown);
+        l.s(&text);
+    }
+    l.s("\"");
     if cut < p.len() {
         l.s("... (+").n(p.len() - cut).s(" bytes)");
     }
@@ -286,7 +296,8 @@ fn payload_preview(l: &mut Line, p: &[u8]) {
 
 /// The one-line view.
 fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
-    let mut l = Line(Vec::with_capacity(256));
+    let mut l = Line(LINE.take());
+    l.0.clear();
     let mut num = itoa::Buffer::new();
     let num = num.format(f.number);
     for _ in num.len()..5 {
@@ -427,7 +438,7 @@ fn end_line<W: WriteColor>(
             .n(f.orig_len)
             .s(" bytes]");
     }
-    match &s.error {
+    let written = match &s.error {
         None => {
             l.s("\n");
             w.write_all(&l.0)
@@ -439,7 +450,15 @@ fn end_line<W: WriteColor>(
             w.reset()?;
             writeln!(w)
         }
-    }
+    };
+    // The buffer's capacity serves the next line.
+    LINE.set(l.0);
+    written
+}
+
+thread_local! {
+    /// The one-line view's buffer, reused from frame to frame.
+    static LINE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The frame as one flat JSON object with Wireshark's field names.
