@@ -23,6 +23,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pnet_datalink::{Channel, DataLinkReceiver, DataLinkSender, NetworkInterface};
@@ -615,6 +616,79 @@ pub fn original_len(frame: &[u8]) -> usize {
         _ => None,
     };
     from_headers.map_or(frame.len(), |n| n.max(frame.len()))
+}
+
+/// A frame captured by a [`Sniffer`]: its receive time and its bytes.
+pub type Frame = (Duration, Vec<u8>);
+
+/// A capture running in a background thread, keeping the frames of one TCP or UDP port and handing
+/// them over a channel, so a single-threaded program (the demo, the chat's `poll()` loop) can take
+/// them when it is ready. Stops when dropped.
+pub struct Sniffer {
+    frames: mpsc::Receiver<Frame>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sniffer {
+    /// Starts reading `cap` in a thread; frames that do not carry `port` are left out.
+    pub fn start(mut cap: Capture, port: u16) -> Sniffer {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match cap.next_frame() {
+                    Ok(Some(f)) => {
+                        if encap::dissect::ports(f.data)
+                            .is_some_and(|(s, d)| s == port || d == port)
+                            && tx.send((f.timestamp, f.data.to_vec())).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Sniffer {
+            frames: rx,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The frames that arrive within `quiet` of each other, until none does or `limit` has passed
+    /// since the call (so a busy connection cannot hold the caller for long).
+    pub fn drain(&self, quiet: Duration, limit: Duration) -> Vec<Frame> {
+        let end = std::time::Instant::now() + limit;
+        let mut out = Vec::new();
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                // Take what is already queued, without waiting.
+                out.extend(self.frames.try_iter());
+                break;
+            }
+            match self.frames.recv_timeout(quiet.min(left)) {
+                Ok(f) => out.push(f),
+                Err(mpsc::RecvTimeoutError::Timeout) if left > quiet => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);

@@ -5,12 +5,14 @@
 //! - [`narrate`]: `--explain`, each socket call as strace prints it and what the kernel does. Pure.
 //! - [`sys`]: the socket calls themselves, through libc, recorded for the narration.
 //! - [`session`]: the `poll()` loop that runs a dialogue.
+//! - [`verify`]: `--verify`, the connections captured on `lo` and checked against the model.
 
 pub mod framing;
 pub mod model;
 pub mod narrate;
 pub mod session;
 pub mod sys;
+pub mod verify;
 
 use clap::ValueEnum;
 

@@ -20,6 +20,7 @@ use encap::render;
 use super::framing::{Ending, LineFramer, Message, IDLE};
 use super::model::{segment_count, ConnModel};
 use super::sys::{self, SysError, Trace};
+use super::verify::{self, Verifier};
 use super::View;
 
 /// How long to wait for the peer's FIN after sending ours before closing anyway.
@@ -95,6 +96,7 @@ pub struct Session<'w, W: WriteColor> {
     exiting: bool,
     failure: Option<SysError>,
     buf: Vec<u8>,
+    verify: Option<Verifier>,
 }
 
 impl<'w, W: WriteColor> Session<'w, W> {
@@ -112,6 +114,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
             exiting: false,
             failure: None,
             buf: vec![0; RECV_SIZE],
+            verify: None,
         }
     }
 
@@ -130,6 +133,30 @@ impl<'w, W: WriteColor> Session<'w, W> {
             writeln!(self.out, "    {why}")?;
         }
         Ok(())
+    }
+
+    /// `--verify`: starts capturing the connections to or from `addr` on `lo` (call it before the
+    /// socket is connected or listening, so the handshake is captured), or says why it cannot.
+    /// `command`: `server` or `client`.
+    ///
+    /// # Errors
+    /// An I/O error from the writer.
+    pub fn start_verify(
+        &mut self,
+        addr: std::net::SocketAddrV4,
+        command: &str,
+    ) -> std::io::Result<()> {
+        let full = self.opts.view == View::Full;
+        self.verify = Verifier::start(self.out, addr, full, command)?;
+        Ok(())
+    }
+
+    /// With `--verify`: checks the frames captured so far, waiting until `quiet` passes without one.
+    fn verify_sync(&mut self, quiet: Duration) -> std::io::Result<()> {
+        match &mut self.verify {
+            Some(v) => v.sync(self.out, quiet),
+            None => Ok(()),
+        }
     }
 
     /// Writes one line of chat text.
@@ -210,6 +237,10 @@ impl<'w, W: WriteColor> Session<'w, W> {
                     state: State::Open,
                     done: false,
                 });
+                if let Some(v) = &mut self.verify {
+                    v.add(local, peer, self.is_server);
+                }
+                self.verify_sync(verify::QUIET)?;
             }
             Err(e) => {
                 self.say(&format!("a new connection failed during setup: {e}"))?;
@@ -358,15 +389,28 @@ impl<'w, W: WriteColor> Session<'w, W> {
     /// Shows `bytes` through the pipeline as this connection's next segment(s), then hands them to
     /// the kernel (or queues them until there is room).
     fn send(&mut self, i: usize, bytes: &[u8]) -> anyhow::Result<()> {
+        let (local, peer) = (self.conns[i].model.local, self.conns[i].model.peer);
         let c = &self.conns[i];
         if self.opts.view != View::None {
-            let frames = c
-                .model
-                .frames(bytes, c.mss)
-                .context("building the frames for a message")?;
+            let learned = self
+                .verify
+                .as_ref()
+                .and_then(|v| v.predict(local, peer, bytes));
+            let numbers = if learned.is_some() {
+                "the kernel's own seq, ack, IP ID and window, learned from the captured frames; TSval the last one seen, the kernel's clock moves on"
+            } else {
+                "seq, ack and IP ID relative to this connection, timestamps placeholders: the kernel's own values are not visible to a socket"
+            };
+            let frames = match learned {
+                Some(f) => f,
+                None => c
+                    .model
+                    .frames(bytes, c.mss)
+                    .context("building the frames for a message")?,
+            };
             writeln!(
                 self.out,
-                "-> {}: message {}, {} bytes in {} segment{} (seq, ack and IP ID relative to this connection, timestamps placeholders: the kernel's own values are not visible to a socket)",
+                "-> {}: message {}, {} bytes in {} segment{} ({numbers})",
                 c.name(),
                 c.model.messages + 1,
                 bytes.len(),
@@ -402,7 +446,12 @@ impl<'w, W: WriteColor> Session<'w, W> {
             c.sent = 0;
         }
         c.queue.extend_from_slice(bytes);
-        self.flush_queue(i)
+        if let Some(v) = &mut self.verify {
+            v.expect_sent(local, peer, bytes);
+        }
+        self.flush_queue(i)?;
+        self.verify_sync(verify::QUIET)?;
+        Ok(())
     }
 
     /// Hands queued bytes to the kernel until it takes less than offered.
@@ -463,6 +512,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
                     _ => {}
                 }
                 self.conns[i].done = true;
+                self.verify_sync(verify::QUIET)?;
             }
             Ok(n) => {
                 let mut msgs = Vec::new();
@@ -473,6 +523,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 for m in msgs {
                     self.deliver(i, &m)?;
                 }
+                self.verify_sync(verify::QUIET)?;
             }
             Err(e) if e.errno == libc::EAGAIN || e.errno == libc::EINTR => {}
             Err(e) => self.fail(i, e)?,
@@ -580,7 +631,8 @@ impl<'w, W: WriteColor> Session<'w, W> {
                     Ok(()) => {
                         self.conns[i].state = State::HalfClosed {
                             since: Instant::now(),
-                        }
+                        };
+                        self.verify_sync(verify::QUIET)?;
                     }
                     Err(e) => self.fail(i, e)?,
                 }
@@ -604,6 +656,9 @@ impl<'w, W: WriteColor> Session<'w, W> {
                         "connection with {} closed ({} bytes sent, {} received)",
                         c.model.peer, c.model.sent, c.model.received
                     ))?;
+                }
+                if let Some(v) = &mut self.verify {
+                    v.close(self.out, c.model.local, c.model.peer)?;
                 }
             } else {
                 i += 1;

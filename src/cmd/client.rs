@@ -28,6 +28,11 @@ pub struct Args {
     /// Narrate every socket call as the Linux system call strace shows, and what it does.
     #[arg(long)]
     pub explain: bool,
+    /// Capture this chat's connections on lo and check every frame the kernel sends against the
+    /// model, shown after each message; each connection ends with its ladder and summary
+    /// (needs CAP_NET_RAW, as `encap sniff`; loopback connections only).
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Runs `encap client`.
@@ -37,6 +42,9 @@ pub struct Args {
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     let opts = Options { view: args.view };
     let mut session = Session::new(out, Trace::new(args.explain), opts);
+    if args.verify {
+        session.start_verify(args.connect, "client")?;
+    }
     let fd = sys::socket(session.trace());
     session.narrate()?;
     let fd = fd.context("cannot create a socket")?;

@@ -16,11 +16,11 @@ use clap::ValueEnum;
 use termcolor::{Color, ColorSpec, WriteColor};
 
 use crate::capture::{self, Capture, Sniffer};
+use crate::chat::verify::{heading, Followed};
 use encap::layers::payload::escape_bytes;
-use encap::model::{Connection, Counts, FrameCheck, Kind};
 use encap::pcap::FrameWriter;
 use encap::pipeline::{encapsulate, segment};
-use encap::render::{ladder, pipeline as pipeline_view, verdicts};
+use encap::render::pipeline as pipeline_view;
 
 /// How much of each message to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,57 +71,31 @@ fn side_name(side: usize) -> &'static str {
     }
 }
 
-/// Everything the model checked, for the ladder and the summary.
+/// Everything the model checked, for the ladder and the summary, and the capture file.
 struct Checked {
-    conn: Connection,
-    checks: Vec<FrameCheck>,
-    counts: Counts,
-    number: u64,
+    followed: Followed,
     pcap: Option<FrameWriter<BufWriter<File>>>,
 }
 
 impl Checked {
-    /// Feeds captured frames to the model and shows each verdict: in full for the frame that
-    /// carries a message shown in full, one line otherwise.
+    /// Keeps captured frames in the pcap file and checks each against the model.
     fn feed<W: WriteColor>(
         &mut self,
         out: &mut W,
-        frames: Vec<(Duration, Vec<u8>)>,
+        frames: Vec<capture::Frame>,
         full: bool,
     ) -> anyhow::Result<()> {
-        for (ts, data) in frames {
-            self.number += 1;
+        for frame in frames {
             if let Some(w) = &mut self.pcap {
-                w.write(ts, &data)?;
+                w.write(frame.0, &frame.1)?;
             }
-            let check = self
-                .conn
-                .observe_at(self.number, Some(ts), &data)
-                .with_context(|| format!("captured frame {}", self.number))?;
-            if full && check.kind == Kind::Data {
-                writeln!(
-                    out,
-                    "The frame the kernel sent, next to the model's, field by field:"
-                )?;
-                verdicts::table(out, &check)?;
-            } else {
-                verdicts::summary(out, &check)?;
-            }
-            self.counts.merge(check.counts());
-            self.checks.push(check);
+            self.followed.check(out, &frame, full)?;
         }
         Ok(())
     }
 }
 
-fn heading<W: WriteColor>(out: &mut W, text: &str) -> std::io::Result<()> {
-    writeln!(out)?;
-    out.set_color(ColorSpec::new().set_bold(true))?;
-    writeln!(out, "== {text}")?;
-    out.reset()
-}
-
-/// Runs the demo. Exit status 1 if any field is a MISMATCH.
+/// Runs the demo. Exit status 1 if any field is a MISMATCH or a frame could not be checked.
 ///
 /// # Errors
 /// Sockets failing, or output failing.
@@ -176,10 +150,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     writeln!(out, "connected: client {client_addr} -> server {server_addr}; TCP_NODELAY on both, so each message leaves as one segment")?;
     let mut checked = Checked {
-        conn: Connection::new(client_addr, server_addr),
-        checks: Vec::new(),
-        counts: Counts::default(),
-        number: 0,
+        followed: Followed::new(client_addr, server_addr),
         pcap: match (&args.pcap, &sniffer) {
             (Some(path), Some(_)) => Some(FrameWriter::new(BufWriter::new(
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -234,8 +205,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 message.len()
             ),
         )?;
-        let predicted = checked.conn.predict_data(*from, message.len());
-        let mss = checked.conn.send_mss(*from).unwrap_or(65483);
+        let predicted = checked.followed.conn().predict_data(*from, message.len());
+        let mss = checked.followed.conn().send_mss(*from).unwrap_or(65483);
         let frames = match (&sniffer, predicted) {
             (Some(_), Some(params)) => {
                 writeln!(out, "The pipeline, with the numbers the model learned from the handshake (TSval is the kernel's clock: shown as the last one seen):")?;
@@ -269,7 +240,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 break;
             }
         }
-        checked.conn.expect_sent(*from, message);
+        checked.followed.conn_mut().expect_sent(*from, message);
         streams[*from]
             .try_clone()?
             .write_all(message)
@@ -322,30 +293,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
     }
 
-    if checked.checks.is_empty() {
+    if checked.followed.checks().is_empty() {
         heading(out, "what TCP_INFO says, without a capture")?;
         return without_capture(out, info);
     }
-    heading(out, "the connection as a ladder (relative sequence numbers; each side's TCP state after the frame)")?;
-    ladder::write(
-        out,
-        &client_addr.to_string(),
-        &server_addr.to_string(),
-        &checked.checks,
-    )?;
-    heading(out, "summary")?;
-    verdicts::connections(
-        out,
-        &[verdicts::ConnectionRow {
-            name: format!("{client_addr} -> {server_addr}"),
-            frames: checked.checks.len(),
-            counts: checked.counts,
-        }],
-    )?;
-    let c = checked.counts;
-    writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH", checked.checks.len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
+    checked.followed.report(out)?;
+    let c = checked.followed.counts();
+    writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH", checked.followed.checks().len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
     out.flush()?;
-    Ok(if c.mismatch == 0 {
+    Ok(if c.mismatch == 0 && checked.followed.unchecked() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -31,6 +31,11 @@ pub struct Args {
     /// Narrate every socket call as the Linux system call strace shows, and what it does.
     #[arg(long)]
     pub explain: bool,
+    /// Capture this chat's connections on lo and check every frame the kernel sends against the
+    /// model, shown after each message; each connection ends with its ladder and summary
+    /// (needs CAP_NET_RAW, as `encap sniff`; loopback connections only).
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Runs `encap server`.
@@ -40,6 +45,9 @@ pub struct Args {
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     let opts = Options { view: args.view };
     let mut session = Session::new(out, Trace::new(args.explain), opts);
+    if args.verify {
+        session.start_verify(args.listen, "server")?;
+    }
     let setup = (|| {
         let fd = sys::socket(session.trace())?;
         sys::set_reuseaddr(session.trace(), &fd)?;

@@ -1,0 +1,347 @@
+//! `--verify`: the chat captures its own connections on `lo` and checks every frame the kernel sent
+//! against the connection model, as `encap demo` does for its in-process dialogue.
+//!
+//! The capture runs in a [`Sniffer`] thread; the `poll()` loop takes its frames after each send and
+//! receive ([`Verifier::sync`], a short wait for the frames to arrive), routes each to its
+//! connection by address pair, and shows the verdicts. Once the model has seen the handshake, the
+//! pipeline view of the next message uses the kernel's own numbers ([`Verifier::predict`]). When a
+//! connection closes, its ladder and its summary row are shown ([`Verifier::close`]).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use termcolor::{Color, ColorSpec, WriteColor};
+
+use encap::model::{connection_key, Connection, Counts, FrameCheck, Kind};
+use encap::pipeline::{encapsulate, segment, Encapsulated};
+use encap::render::{ladder, verdicts};
+
+use crate::capture::{Capture, CaptureError, Frame, Sniffer};
+
+/// Quiet that ends a wait for frames after a send or a receive.
+pub const QUIET: Duration = Duration::from_millis(120);
+/// Quiet that ends the wait for the last frames of a closed connection (the final ACK).
+const CLOSE_QUIET: Duration = Duration::from_millis(200);
+/// The longest one wait for frames lasts, however busy the connection.
+const LIMIT: Duration = Duration::from_millis(1000);
+/// Frames of connections not (yet) accepted kept at most; the oldest go first.
+const PENDING_LIMIT: usize = 4096;
+/// Closed connections remembered, so their late frames are dropped rather than kept.
+const CLOSED_LIMIT: usize = 256;
+
+/// A connection's endpoints: (client, the side that sent the SYN; server).
+type Key = (SocketAddrV4, SocketAddrV4);
+
+/// One connection the model follows: every frame checked, for the ladder and the summary.
+pub struct Followed {
+    conn: Connection,
+    checks: Vec<FrameCheck>,
+    counts: Counts,
+    number: u64,
+    /// Frames the model could not take (not IPv4/TCP, or malformed).
+    unchecked: u64,
+}
+
+impl Followed {
+    /// A connection from `client` (the side that sends the SYN) to `server`, nothing seen yet.
+    #[must_use]
+    pub fn new(client: SocketAddrV4, server: SocketAddrV4) -> Followed {
+        Followed {
+            conn: Connection::new(client, server),
+            checks: Vec::new(),
+            counts: Counts::default(),
+            number: 0,
+            unchecked: 0,
+        }
+    }
+
+    /// The model of the connection.
+    #[must_use]
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The model of the connection, to tell it what a side sent.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Every frame checked so far.
+    #[must_use]
+    pub fn checks(&self) -> &[FrameCheck] {
+        &self.checks
+    }
+
+    /// The verdicts of every field checked so far.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// How many frames the model could not take.
+    #[must_use]
+    pub fn unchecked(&self) -> u64 {
+        self.unchecked
+    }
+
+    /// Checks one frame captured at `time` and shows its verdict: the field table for a data frame
+    /// when `full`, one line otherwise. A frame the model cannot take is shown as not checked.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn check<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        (time, frame): &Frame,
+        full: bool,
+    ) -> io::Result<()> {
+        self.number += 1;
+        let check = match self.conn.observe_at(self.number, Some(*time), frame) {
+            Ok(c) => c,
+            Err(e) => {
+                self.unchecked += 1;
+                return writeln!(out, "frame {}: NOT CHECKED: {e}", self.number);
+            }
+        };
+        if full && check.kind == Kind::Data {
+            writeln!(
+                out,
+                "The frame the kernel sent, next to the model's, field by field:"
+            )?;
+            verdicts::table(out, &check)?;
+        } else {
+            verdicts::summary(out, &check)?;
+        }
+        self.counts.merge(check.counts());
+        self.checks.push(check);
+        Ok(())
+    }
+
+    /// The ladder of the connection and its row of the summary table.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn report<W: WriteColor>(&self, out: &mut W) -> io::Result<()> {
+        let (client, server) = self.conn.endpoints();
+        heading(out, "the connection as a ladder (relative sequence numbers; each side's TCP state after the frame)")?;
+        ladder::write(out, &client.to_string(), &server.to_string(), &self.checks)?;
+        heading(out, "summary")?;
+        verdicts::connections(
+            out,
+            &[verdicts::ConnectionRow {
+                name: format!("{client} -> {server}"),
+                frames: self.checks.len(),
+                counts: self.counts,
+            }],
+        )?;
+        if self.unchecked > 0 {
+            writeln!(
+                out,
+                "{} captured frame(s) could not be checked (not well-formed IPv4/TCP)",
+                self.unchecked
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A heading: a blank line, then `== text` in bold.
+///
+/// # Errors
+/// An I/O error from `out`.
+pub fn heading<W: WriteColor>(out: &mut W, text: &str) -> io::Result<()> {
+    writeln!(out)?;
+    out.set_color(ColorSpec::new().set_bold(true))?;
+    writeln!(out, "== {text}")?;
+    out.reset()
+}
+
+/// The chat's capture and the connections it follows.
+pub struct Verifier {
+    sniffer: Sniffer,
+    full: bool,
+    /// Each connection with the side this process is (0 client, 1 server).
+    conns: Vec<(Key, usize, Followed)>,
+    /// Frames of connections not registered yet (the server's, before `accept()`).
+    pending: VecDeque<Frame>,
+    closed: VecDeque<Key>,
+    /// The connection whose frames were shown last, so a change of connection is announced.
+    shown: Option<Key>,
+}
+
+impl Verifier {
+    /// Starts capturing the connections of a chat on `addr` (the address listened on or connected
+    /// to), before any of them is made, and says so. When it cannot (`addr` is not loopback, no
+    /// `CAP_NET_RAW`, no `lo`), says why and returns `None`: the chat goes on without the check.
+    /// `full`: show the field table of each data frame. `command`: `server` or `client`, for the
+    /// advice on how to run with the capability.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn start<W: WriteColor>(
+        out: &mut W,
+        addr: SocketAddrV4,
+        full: bool,
+        command: &str,
+    ) -> io::Result<Option<Verifier>> {
+        if !addr.ip().is_loopback() {
+            warn(out, &format!(" --verify checks loopback connections only (it captures on lo), and {} is not a loopback address; the chat goes on without the check.", addr.ip()))?;
+            return Ok(None);
+        }
+        match Capture::open_port("lo", Some(addr.port())) {
+            Ok(cap) => {
+                writeln!(out, "--verify: capturing on lo (port {}): every frame the kernel sends is checked against the model", addr.port())?;
+                Ok(Some(Verifier {
+                    sniffer: Sniffer::start(cap, addr.port()),
+                    full,
+                    conns: Vec::new(),
+                    pending: VecDeque::new(),
+                    closed: VecDeque::new(),
+                    shown: None,
+                }))
+            }
+            Err(CaptureError::NoPermission { exe, .. }) => {
+                warn(out, &format!(" this process lacks CAP_NET_RAW, which --verify needs to capture on lo. Run `sudo {exe} {command} --verify ...`, or grant it once: `sudo setcap cap_net_raw+ep {exe}` (a rebuild loses it)."))?;
+                writeln!(out, "The chat goes on without the check.")?;
+                Ok(None)
+            }
+            Err(e) => {
+                warn(
+                    out,
+                    &format!(" cannot capture on lo ({e}); the chat goes on without the check."),
+                )?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Follows a new connection between `local` and `peer`; `server`: this process accepted it.
+    pub fn add(&mut self, local: SocketAddrV4, peer: SocketAddrV4, server: bool) {
+        let (key, side) = if server {
+            ((peer, local), 1)
+        } else {
+            ((local, peer), 0)
+        };
+        self.closed.retain(|k| *k != key);
+        self.conns.retain(|(k, _, _)| *k != key);
+        self.conns.push((key, side, Followed::new(key.0, key.1)));
+    }
+
+    /// Where the connection between `a` and `b` (either way round) is in `conns`.
+    fn index(&self, a: SocketAddrV4, b: SocketAddrV4) -> Option<usize> {
+        self.conns
+            .iter()
+            .position(|(k, _, _)| *k == (a, b) || *k == (b, a))
+    }
+
+    /// Tells the model what this process handed the kernel to send on the connection.
+    pub fn expect_sent(&mut self, local: SocketAddrV4, peer: SocketAddrV4, bytes: &[u8]) {
+        if let Some(i) = self.index(local, peer) {
+            let (_, side, f) = &mut self.conns[i];
+            f.conn.expect_sent(*side, bytes);
+        }
+    }
+
+    /// The frames `message` becomes with the numbers the model learned from the kernel (absolute
+    /// seq and ack, IP ID, window, the last TSval seen), split at the MSS the peer announced;
+    /// `None` until the model has seen enough of the connection.
+    #[must_use]
+    pub fn predict(
+        &self,
+        local: SocketAddrV4,
+        peer: SocketAddrV4,
+        message: &[u8],
+    ) -> Option<Vec<Encapsulated>> {
+        let (_, side, f) = &self.conns[self.index(local, peer)?];
+        let side = *side;
+        let params = f.conn.predict_data(side, message.len())?;
+        if message.len() > params.max_payload() {
+            segment(message, &params, f.conn.send_mss(side)?).ok()
+        } else {
+            encapsulate(message, &params).ok().map(|e| vec![e])
+        }
+    }
+
+    /// Takes the frames captured so far (waiting until `quiet` passes without one), checks each
+    /// against its connection's model and shows the verdicts.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn sync<W: WriteColor>(&mut self, out: &mut W, quiet: Duration) -> io::Result<()> {
+        let fresh = self.sniffer.drain(quiet, LIMIT);
+        let earlier = std::mem::take(&mut self.pending);
+        for frame in earlier.into_iter().chain(fresh) {
+            self.route(out, frame)?;
+        }
+        Ok(())
+    }
+
+    fn route<W: WriteColor>(&mut self, out: &mut W, frame: Frame) -> io::Result<()> {
+        let Some((src, dst)) = connection_key(&frame.1) else {
+            return Ok(());
+        };
+        let Some(i) = self.index(src, dst) else {
+            if !self
+                .closed
+                .iter()
+                .any(|k| *k == (src, dst) || *k == (dst, src))
+            {
+                if self.pending.len() == PENDING_LIMIT {
+                    self.pending.pop_front();
+                }
+                self.pending.push_back(frame);
+            }
+            return Ok(());
+        };
+        let (key, _, f) = &mut self.conns[i];
+        if self.shown != Some(*key) {
+            out.set_color(ColorSpec::new().set_fg(Some(Color::Cyan)))?;
+            writeln!(
+                out,
+                "-- captured on lo: {} -> {} (the kernel's frames, checked against the model)",
+                key.0, key.1
+            )?;
+            out.reset()?;
+            self.shown = Some(*key);
+        }
+        f.check(out, &frame, self.full)
+    }
+
+    /// The connection between `local` and `peer` is closed: takes its last frames, shows its
+    /// ladder and summary row, and stops following it.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn close<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        local: SocketAddrV4,
+        peer: SocketAddrV4,
+    ) -> io::Result<()> {
+        self.sync(out, CLOSE_QUIET)?;
+        let Some(at) = self.index(local, peer) else {
+            return Ok(());
+        };
+        let (key, _, f) = self.conns.remove(at);
+        if self.closed.len() == CLOSED_LIMIT {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(key);
+        if self.shown == Some(key) {
+            self.shown = None;
+        }
+        if f.checks.is_empty() {
+            return writeln!(out, "--verify: no frame of {} -> {} was captured on lo, so nothing was checked (it checks loopback connections only)", key.0, key.1);
+        }
+        f.report(out)
+    }
+}
+
+fn warn<W: WriteColor>(out: &mut W, text: &str) -> io::Result<()> {
+    out.set_color(ColorSpec::new().set_fg(Some(Color::Yellow)).set_bold(true))?;
+    write!(out, "no check:")?;
+    out.reset()?;
+    writeln!(out, "{text}")
+}
