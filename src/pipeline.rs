@@ -210,23 +210,23 @@ pub fn encapsulate_into(
             len: tcp_len - tcp::field::HEADER_LEN,
         });
     }
-    if message.len() > params.max_payload() {
+    let max = usize::from(u16::MAX) - ip_len - tcp_len;
+    if message.len() > max {
         return Err(EncapError::TooLarge {
             len: message.len(),
-            max: params.max_payload(),
+            max,
             ip: ip_len,
             tcp: tcp_len,
         });
     }
     let headroom = EthernetHeader::LEN + ip_len + tcp_len;
+    let end = headroom + message.len();
     buf.clear();
-    buf.reserve(headroom + message.len() + ethernet::field::FCS_LEN);
-    buf.resize(headroom, 0);
+    buf.resize(end + ethernet::field::FCS_LEN, 0);
 
     // Stage 1, Application: the payload, written once, after the headroom.
     let payload = headroom;
-    buf.extend_from_slice(message);
-    let end = buf.len();
+    buf[payload..end].copy_from_slice(message);
 
     // Stage 2, TCP: header in front of the payload. Its checksum is summed from the header's
     // values as they are written and from the message, not read back from the buffer.
@@ -260,7 +260,7 @@ pub fn encapsulate_into(
     };
     eth.emit(&mut buf[eth_start..ip_start]);
     let fcs = ethernet::fcs(&buf[eth_start..end]);
-    buf.extend_from_slice(&fcs.to_le_bytes());
+    buf[end..].copy_from_slice(&fcs.to_le_bytes());
 
     Ok(Stages {
         payload,
