@@ -619,6 +619,9 @@ impl TcpHeader {
     /// Header length in bytes: 20 + the options rounded up to a multiple of 4.
     #[must_use]
     pub fn len(&self) -> usize {
+        if let [TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { .. }] = self.options[..] {
+            return field::HEADER_LEN + 12;
+        }
         let opts: usize = self.options.iter().map(TcpOption::len).sum();
         field::HEADER_LEN + opts.div_ceil(4) * 4
     }
@@ -715,6 +718,15 @@ impl TcpHeader {
             + u64::from(off_flags)
             + u64::from(self.window)
             + u64::from(self.urgent);
+        // What Linux puts on every established segment, NOP NOP timestamps, in one go.
+        if let [TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval, tsecr }] =
+            self.options[..]
+        {
+            let (v, e) = (tsval.to_be_bytes(), tsecr.to_be_bytes());
+            out[field::HEADER_LEN..field::HEADER_LEN + 12]
+                .copy_from_slice(&[1, 1, 8, 10, v[0], v[1], v[2], v[3], e[0], e[1], e[2], e[3]]);
+            return sum + 0x0101 + 0x080a + halves(tsval) + halves(tsecr);
+        }
         let mut at = field::HEADER_LEN;
         for o in &self.options {
             let (n, s) = o.emit(&mut out[at..]);
