@@ -1,0 +1,291 @@
+//! `encap server --verify` and `encap client --verify`: each side captures its own connection on
+//! `lo` and checks every frame the kernel sent against the model. Every child runs with a deadline
+//! and is killed when the test ends, so nothing hangs.
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(20);
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("its address").port()
+}
+
+/// A running child: its stdin, its stdout and stderr going to a file. Killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, port: u16, mut cmd: Command) -> Proc {
+        let log = std::env::temp_dir().join(format!(
+            "encap-chat-verify-{}-{port}-{name}.log",
+            std::process::id()
+        ));
+        let file = File::create(&log).expect("create the log file");
+        let err = file.try_clone().expect("clone the log file");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name,
+            stdin: child.stdin.take(),
+            child,
+            log,
+        }
+    }
+
+    /// Everything the child wrote so far.
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(text.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Polls `ready` until it gives a value; fails after [`WAIT`], saying what was awaited.
+    fn poll<T>(&mut self, what: &str, mut ready: impl FnMut(&mut Self) -> Option<T>) -> T {
+        let end = Instant::now() + WAIT;
+        loop {
+            if let Some(v) = ready(self) {
+                return v;
+            }
+            assert!(
+                Instant::now() < end,
+                "{}: {what} within {WAIT:?}; output so far:\n{}",
+                self.name,
+                self.output()
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until the output contains `text`.
+    fn expect_contains(&mut self, text: &str) {
+        self.poll(&format!("no {text:?}"), |p| {
+            p.output().contains(text).then_some(())
+        });
+    }
+
+    /// Closes stdin and waits for the child to exit: its status and everything it wrote.
+    fn finish(&mut self) -> (ExitStatus, String) {
+        self.stdin = None;
+        let status = self.poll("did not exit", |p| p.child.try_wait().expect("try_wait"));
+        (status, self.output())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `encap` with `args`, under `setpriv` without CAP_NET_RAW when `no_cap`.
+fn encap(args: &[&str], no_cap: bool) -> Command {
+    if no_cap {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
+            .arg(env!("CARGO_BIN_EXE_encap"))
+            .args(args);
+        cmd
+    } else {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_encap"));
+        cmd.args(args);
+        cmd
+    }
+}
+
+const HELLO: &str = "hello\n";
+const NI_HAO_SERVER: &str = "你好，服务器！\n";
+const NI_HAO_CLIENT: &str = "你好，客户端 👋\n";
+
+/// Starts a server and a client with `--verify`, chats both ways, the client types `exit`, then
+/// the server: their exit statuses and outputs.
+fn dialogue(no_cap: bool) -> [(ExitStatus, String); 2] {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Proc::spawn(
+        "server",
+        port,
+        encap(
+            &["server", "--verify", "--listen", &addr, "--view", "summary"],
+            no_cap,
+        ),
+    );
+    server.expect_contains("listening on");
+    let mut client = Proc::spawn(
+        "client",
+        port,
+        encap(
+            &[
+                "client",
+                "--verify",
+                "--connect",
+                &addr,
+                "--view",
+                "summary",
+            ],
+            no_cap,
+        ),
+    );
+    client.expect_contains("type a line to send it");
+    client.send(HELLO);
+    server.expect_contains("says (5 bytes): hello");
+    server.send(NI_HAO_CLIENT);
+    client.expect_contains("says (23 bytes): 你好，客户端 👋");
+    client.send(NI_HAO_SERVER);
+    server.expect_contains("says (21 bytes): 你好，服务器！");
+    client.send("exit\n");
+    let c = client.finish();
+    server.expect_contains("ended the dialogue (exit)");
+    server.expect_contains("is gone");
+    if !no_cap {
+        // The server shows the connection's summary row once it is closed.
+        server.expect_contains("predicted+learned");
+    }
+    server.send("exit\n");
+    let s = server.finish();
+    [s, c]
+}
+
+/// The line of frame `n`'s verdict going `dir` with `flags` and payload `len`, if any.
+fn has_frame(out: &str, dir: &str, flags: &str, len: usize) -> bool {
+    out.lines().any(|l| {
+        l.starts_with("frame ")
+            && l.contains(&format!(": {dir} [{flags}] len {len}: "))
+            && l.contains("fields as the model said")
+    })
+}
+
+/// The header line of the per-connection summary table.
+fn is_table_header(line: &str) -> bool {
+    line.starts_with("connection ") && line.ends_with("predicted+learned")
+}
+
+#[test]
+fn server_and_client_verify_every_frame_of_their_connection() {
+    if !common::is_root("server_and_client_verify") {
+        return;
+    }
+    let outs = dialogue(false);
+    for ((status, out), who) in outs.iter().zip(["server", "client"]) {
+        assert!(status.success(), "{who} exited with {status}:\n{out}");
+        assert!(out.contains("--verify: capturing on lo"), "{who}:\n{out}");
+        // The handshake, the data both ways (Chinese text: 22 and 24 bytes), the teardown.
+        for (dir, flags, len) in [
+            ("client -> server", "SYN", 0),
+            ("server -> client", "SYN, ACK", 0),
+            ("client -> server", "ACK", 0),
+            ("client -> server", "PSH, ACK", HELLO.len()),
+            ("server -> client", "PSH, ACK", NI_HAO_CLIENT.len()),
+            ("client -> server", "PSH, ACK", NI_HAO_SERVER.len()),
+            ("client -> server", "PSH, ACK", "exit\n".len()),
+            ("client -> server", "FIN, ACK", 0),
+            ("server -> client", "FIN, ACK", 0),
+        ] {
+            assert!(
+                has_frame(out, dir, flags, len),
+                "{who}: no verdict for {dir} [{flags}] len {len}:\n{out}"
+            );
+        }
+        // The pipeline view used the kernel's numbers learned from the captured handshake.
+        assert!(
+            out.contains("the kernel's own seq, ack, IP ID"),
+            "{who}:\n{out}"
+        );
+        // No field disagreed: MISMATCH appears only as the summary table's column name.
+        for l in out.lines().filter(|l| l.contains("MISMATCH")) {
+            assert!(is_table_header(l), "{who}: {l}\n{out}");
+        }
+        assert!(
+            out.contains("== the connection as a ladder"),
+            "{who}:\n{out}"
+        );
+        assert!(out.contains("SYN_SENT"), "{who}:\n{out}");
+        // The summary row: client -> server, frames, fields, the verdict counts, MISMATCH 0.
+        let row: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !is_table_header(l))
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row.len(), 11, "{who}: summary row {row:?}\n{out}");
+        assert_eq!(row[1], "->", "{who}: {row:?}");
+        // As many frames as verdict lines.
+        let verdicts = out.lines().filter(|l| l.starts_with("frame ")).count();
+        assert_eq!(row[3], verdicts.to_string(), "{who}: {row:?}\n{out}");
+        assert_eq!(row[9], "0", "{who}: MISMATCH column {row:?}\n{out}");
+    }
+}
+
+#[test]
+fn without_cap_net_raw_the_chat_goes_on_and_says_how_to_grant_it() {
+    if !common::is_root("verify_without_cap_net_raw")
+        || !common::have("setpriv", "verify_without_cap_net_raw")
+    {
+        return;
+    }
+    let outs = dialogue(true);
+    for ((status, out), who) in outs.iter().zip(["server", "client"]) {
+        assert!(status.success(), "{who} exited with {status}:\n{out}");
+        assert!(
+            out.contains("lacks CAP_NET_RAW")
+                && out.contains("sudo setcap cap_net_raw+ep")
+                && out.contains(&format!("{who} --verify"))
+                && out.contains("goes on without the check"),
+            "{who}:\n{out}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("frame ")),
+            "{who}:\n{out}"
+        );
+        // Without a capture the pipeline falls back to relative numbers.
+        assert!(out.contains("relative to this connection"), "{who}:\n{out}");
+    }
+    assert!(outs[0].1.contains("says (21 bytes): 你好，服务器！"));
+    assert!(outs[1].1.contains("says (23 bytes): 你好，客户端 👋"));
+}
+
+#[test]
+fn verify_on_a_non_loopback_address_says_it_checks_loopback_only() {
+    let port = free_port();
+    let mut server = Proc::spawn(
+        "server",
+        port,
+        encap(
+            &["server", "--verify", "--listen", &format!("0.0.0.0:{port}")],
+            false,
+        ),
+    );
+    server.expect_contains("listening on");
+    server.send("exit\n");
+    let (status, out) = server.finish();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("--verify checks loopback connections only"),
+        "{out}"
+    );
+}
