@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,12 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &'static str, port: u16, mut cmd: Command) -> Proc {
+    fn spawn(name: &'static str, mut cmd: Command) -> Proc {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
         let log = std::env::temp_dir().join(format!(
-            "encap-chat-verify-{}-{port}-{name}.log",
-            std::process::id()
+            "encap-chat-verify-{}-{}-{name}.log",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let file = File::create(&log).expect("create the log file");
         let err = file.try_clone().expect("clone the log file");
@@ -121,36 +124,36 @@ const HELLO: &str = "hello\n";
 const NI_HAO_SERVER: &str = "你好，服务器！\n";
 const NI_HAO_CLIENT: &str = "你好，客户端 👋\n";
 
-/// Starts a server and a client with `--verify`, chats both ways, the client types `exit`, then
-/// the server: their exit statuses and outputs.
-fn dialogue(no_cap: bool) -> [(ExitStatus, String); 2] {
+/// Starts `encap server --verify` on a free loopback port with `args` and waits until it listens:
+/// the server and its address.
+fn start_server(args: &[&str], no_cap: bool) -> (Proc, String) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Proc::spawn(
-        "server",
-        port,
-        encap(
-            &["server", "--verify", "--listen", &addr, "--view", "summary"],
-            no_cap,
-        ),
-    );
+    let mut all = vec!["server", "--verify", "--listen", &addr];
+    all.extend_from_slice(args);
+    let mut server = Proc::spawn("server", encap(&all, no_cap));
     server.expect_contains("listening on");
+    (server, addr)
+}
+
+/// Starts `encap client --verify` to `addr` and waits until it is connected and chatting.
+fn start_client(name: &'static str, addr: &str, view: &str, no_cap: bool) -> Proc {
     let mut client = Proc::spawn(
-        "client",
-        port,
+        name,
         encap(
-            &[
-                "client",
-                "--verify",
-                "--connect",
-                &addr,
-                "--view",
-                "summary",
-            ],
+            &["client", "--verify", "--connect", addr, "--view", view],
             no_cap,
         ),
     );
     client.expect_contains("type a line to send it");
+    client
+}
+
+/// Starts a server and a client with `--verify`, chats both ways, the client types `exit`, then
+/// the server: their exit statuses and outputs.
+fn dialogue(no_cap: bool) -> [(ExitStatus, String); 2] {
+    let (mut server, addr) = start_server(&["--view", "summary"], no_cap);
+    let mut client = start_client("client", &addr, "summary", no_cap);
     client.send(HELLO);
     server.expect_contains("says (5 bytes): hello");
     server.send(NI_HAO_CLIENT);
@@ -184,6 +187,43 @@ fn is_table_header(line: &str) -> bool {
     line.starts_with("connection ") && line.ends_with("predicted+learned")
 }
 
+/// One row of a per-connection summary table.
+#[derive(Debug)]
+struct Row {
+    client: String,
+    server: String,
+    frames: usize,
+    mismatch: usize,
+}
+
+/// The rows of every summary table in `out`: `client -> server frames fields predicted learned
+/// kernel-chosen loopback MISMATCH share`.
+fn summary_rows(out: &str) -> Vec<Row> {
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| is_table_header(w[0]))
+        .map(|w| {
+            let t: Vec<&str> = w[1].split_whitespace().collect();
+            assert!(t.len() == 11 && t[1] == "->", "not a summary row: {}", w[1]);
+            let n = |i: usize| t[i].parse::<usize>().expect("a count");
+            Row {
+                client: t[0].to_string(),
+                server: t[2].to_string(),
+                frames: n(3),
+                mismatch: n(9),
+            }
+        })
+        .collect()
+}
+
+/// No field disagreed: MISMATCH appears only as the summary table's column name.
+fn assert_no_mismatch(who: &str, out: &str) {
+    for l in out.lines().filter(|l| l.contains("MISMATCH")) {
+        assert!(is_table_header(l), "{who}: {l}\n{out}");
+    }
+}
+
 #[test]
 fn server_and_client_verify_every_frame_of_their_connection() {
     if !common::is_root("server_and_client_verify") {
@@ -215,29 +255,67 @@ fn server_and_client_verify_every_frame_of_their_connection() {
             out.contains("the kernel's own seq, ack, IP ID"),
             "{who}:\n{out}"
         );
-        // No field disagreed: MISMATCH appears only as the summary table's column name.
-        for l in out.lines().filter(|l| l.contains("MISMATCH")) {
-            assert!(is_table_header(l), "{who}: {l}\n{out}");
-        }
+        assert_no_mismatch(who, out);
         assert!(
             out.contains("== the connection as a ladder"),
             "{who}:\n{out}"
         );
         assert!(out.contains("SYN_SENT"), "{who}:\n{out}");
         // The summary row: client -> server, frames, fields, the verdict counts, MISMATCH 0.
-        let row: Vec<&str> = out
-            .lines()
-            .skip_while(|l| !is_table_header(l))
-            .nth(1)
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        assert_eq!(row.len(), 11, "{who}: summary row {row:?}\n{out}");
-        assert_eq!(row[1], "->", "{who}: {row:?}");
+        let rows = summary_rows(out);
+        assert_eq!(rows.len(), 1, "{who}: {rows:?}\n{out}");
         // As many frames as verdict lines.
         let verdicts = out.lines().filter(|l| l.starts_with("frame ")).count();
-        assert_eq!(row[3], verdicts.to_string(), "{who}: {row:?}\n{out}");
-        assert_eq!(row[9], "0", "{who}: MISMATCH column {row:?}\n{out}");
+        assert_eq!(rows[0].frames, verdicts, "{who}: {rows:?}\n{out}");
+        assert_eq!(rows[0].mismatch, 0, "{who}: {rows:?}\n{out}");
+    }
+}
+
+#[test]
+fn the_server_checks_each_client_on_its_own_connection() {
+    if !common::is_root("server_checks_each_client") {
+        return;
+    }
+    let (mut server, addr) = start_server(&["--view", "full", "--backlog", "4"], false);
+    let mut one = start_client("client1", &addr, "none", false);
+    let mut two = start_client("client2", &addr, "none", false);
+    one.send("one\n");
+    server.expect_contains("says (3 bytes): one");
+    two.send("two\n");
+    server.expect_contains("says (3 bytes): two");
+    server.send("both\n");
+    one.expect_contains("says (4 bytes): both");
+    two.expect_contains("says (4 bytes): both");
+    one.send("exit\n");
+    let (status, out_one) = one.finish();
+    assert!(status.success(), "{out_one}");
+    server.expect_contains("1 client still connected");
+    two.send("exit\n");
+    let (status, out_two) = two.finish();
+    assert!(status.success(), "{out_two}");
+    server.expect_contains("0 clients still connected");
+    server.expect_contains("predicted+learned");
+    server.send("exit\n");
+    let (status, out) = server.finish();
+    assert!(status.success(), "{out}");
+    assert_no_mismatch("server", &out);
+    // --view full: the field table of each data frame.
+    assert!(out.contains("field by field"), "{out}");
+    let rows = summary_rows(&out);
+    assert_eq!(rows.len(), 2, "{rows:?}\n{out}");
+    for (row, out_client) in rows.iter().zip([&out_one, &out_two]) {
+        assert_eq!(row.server, addr, "{rows:?}");
+        assert_eq!(row.mismatch, 0, "{rows:?}\n{out}");
+        // The same connection, seen from the client: the same frames, the same verdicts.
+        assert_no_mismatch("client", out_client);
+        let mine = summary_rows(out_client);
+        assert_eq!(mine.len(), 1, "{out_client}");
+        assert_eq!(mine[0].client, row.client, "{rows:?} {mine:?}");
+        assert_eq!(mine[0].frames, row.frames, "{rows:?} {mine:?}");
+        assert!(
+            out.contains(&format!("-- captured on lo: {} -> {addr}", row.client)),
+            "{out}"
+        );
     }
 }
 
@@ -274,7 +352,6 @@ fn verify_on_a_non_loopback_address_says_it_checks_loopback_only() {
     let port = free_port();
     let mut server = Proc::spawn(
         "server",
-        port,
         encap(
             &["server", "--verify", "--listen", &format!("0.0.0.0:{port}")],
             false,
