@@ -450,7 +450,11 @@ impl<'w, W: WriteColor> Session<'w, W> {
             v.expect_sent(local, peer, bytes);
         }
         self.flush_queue(i)?;
-        self.verify_sync(verify::QUIET)?;
+        // Not when the FIN follows (exit): waiting for the frames would delay it and change who
+        // closes first; they are shown once it is sent.
+        if !self.exiting && self.conns[i].state == State::Open {
+            self.verify_sync(verify::QUIET)?;
+        }
         Ok(())
     }
 
@@ -523,7 +527,10 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 for m in msgs {
                     self.deliver(i, &m)?;
                 }
-                self.verify_sync(verify::QUIET)?;
+                // After the peer's `exit` our FIN follows at once; its frames are shown then.
+                if self.conns[i].state == State::Open {
+                    self.verify_sync(verify::QUIET)?;
+                }
             }
             Err(e) if e.errno == libc::EAGAIN || e.errno == libc::EINTR => {}
             Err(e) => self.fail(i, e)?,
