@@ -466,9 +466,19 @@ impl Connection {
                 }
             });
         } else if self.sides[from].isn.is_none() {
-            // No handshake in the capture: the first frame of each side teaches its numbers.
+            // No handshake in the capture: the first frame of each side teaches its numbers,
+            // whether timestamps are on, and (by its acknowledgment) where the peer stands.
             self.sides[from].isn = Some(t.seq().wrapping_sub(1));
             self.sides[from].next_seq = t.seq();
+            self.timestamps |= seen_tsval.is_some();
+            if self.sides[to].isn.is_none() && flags & tf::FLG_ACK != 0 {
+                self.sides[to].isn = Some(t.ack().wrapping_sub(1));
+                self.sides[to].next_seq = t.ack();
+                self.sides[to].remember_boundary();
+            }
+            if let (Some(echo), true) = (t_tsecr(&t), self.sides[to].tsvals.is_empty()) {
+                self.sides[to].tsvals.push_back(echo);
+            }
         }
 
         // The model's frame.

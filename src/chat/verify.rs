@@ -460,8 +460,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "the model (src/model.rs) learns the timestamps option and the peer's sequence \
-                numbers only from a SYN: without one every frame has MISMATCHes"]
     fn a_connection_seen_from_its_middle_is_learned_from_each_sides_first_frame() {
         let t = from_the_middle(false);
         let row = t.lines().last().unwrap_or_default();
