@@ -100,6 +100,13 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16)
 /// the folded pseudo-header sum, not complemented (`__tcp_v4_send_check`:
 /// `th->check = ~tcp_v4_check(len, saddr, daddr, 0)`). For 127.0.0.1 to 127.0.0.1 this is
 /// `0xfe08 + length`.
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// let lo = Ipv4Addr::LOCALHOST;
+/// // A 40-byte SYN: tcpdump prints `cksum 0xfe30 (incorrect -> ...)` for it on lo.
+/// assert_eq!(encap::checksum::offloaded_v4(lo, lo, 6, 40), 0xfe30);
+/// ```
 #[inline]
 #[must_use]
 pub fn offloaded_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {

@@ -296,6 +296,22 @@ pub struct Stage<'a> {
 
 /// Builds the frame for `message`.
 ///
+/// `hello\n` between two sockets on `lo`, as Linux sends it (LOOPBACK.md): a 72-byte frame whose
+/// TCP checksum field holds the pseudo-header sum 0xfe2e left for checksum offload.
+///
+/// ```
+/// use encap::pipeline::{decapsulate, encapsulate, ChecksumMode, Params};
+///
+/// let params = Params { checksum: ChecksumMode::Offloaded, ..Params::default() };
+/// let frame = encapsulate(b"hello\n", &params).unwrap();
+/// assert_eq!(frame.frame().len(), 72);
+/// let back = decapsulate(frame.frame()).unwrap();
+/// assert_eq!(back.tcp.checksum(), 0xfe2e);
+/// assert_eq!(back.payload(), b"hello\n");
+/// // On a real wire the frame ends with its CRC-32, least significant byte first.
+/// assert_eq!(frame.frame_with_fcs()[72..], frame.fcs().to_le_bytes());
+/// ```
+///
 /// # Errors
 /// [`EncapError`] when the message or the options do not fit.
 pub fn encapsulate(message: &[u8], params: &Params) -> Result<Encapsulated, EncapError> {
