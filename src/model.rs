@@ -247,6 +247,11 @@ struct Side {
     /// The capture time and TSval of this side's first timestamp: its clock's origin.
     ts_clock: Option<(Duration, u32)>,
     window: Option<u16>,
+    /// The window scale this side announced in its SYN.
+    wscale: Option<u8>,
+    /// The largest window this side has advertised, scaled (the kernel's `max_window` of its
+    /// peer's socket).
+    max_window: u32,
     mss: Option<u16>,
     state: TcpState,
     fin_seq: Option<u32>,
@@ -262,6 +267,8 @@ impl Side {
             next_id: None,
             tsvals: VecDeque::new(),
             window: None,
+            wscale: None,
+            max_window: 0,
             mss: None,
             state,
             fin_seq: None,
@@ -312,6 +319,9 @@ pub struct Connection {
     sack: bool,
     /// The application bytes each side is expected to send next (live mode), if known.
     expected: [Option<VecDeque<u8>>; 2],
+    /// The writes not yet wholly sent, oldest first: bytes left, and the segment size Linux
+    /// fixed for them when the application wrote (`size_goal`, from `mss_now` at that moment).
+    writes: [VecDeque<(usize, Option<usize>)>; 2],
 }
 
 fn kind_of(flags: u16, len: usize) -> Kind {
@@ -344,6 +354,7 @@ impl Connection {
             timestamps: false,
             sack: false,
             expected: [None, None],
+            writes: [VecDeque::new(), VecDeque::new()],
         }
     }
 
@@ -359,6 +370,10 @@ impl Connection {
         self.expected[from & 1]
             .get_or_insert_with(VecDeque::new)
             .extend(bytes.iter().copied());
+        if !bytes.is_empty() {
+            let segment = self.send_mss(from & 1);
+            self.writes[from & 1].push_back((bytes.len(), segment));
+        }
     }
 
     /// The parameters of the next data segment side `from` (0 client, 1 server) would send,
@@ -385,12 +400,20 @@ impl Connection {
         (len <= p.max_payload() || self.send_mss(from).is_some()).then_some(p)
     }
 
-    /// The most payload side `from` puts in one segment: the MSS its peer announced, less the
-    /// timestamps option when it is on.
+    /// The most payload side `from` puts in one segment (Linux's `mss_now`): the MSS its peer
+    /// announced, less the timestamps option when it is on, and no more than half the largest
+    /// window the peer has advertised (`tcp_bound_to_half_wnd`). On `lo` a large write leaves
+    /// as packets of this size, the last one carrying the rest.
     #[must_use]
     pub fn send_mss(&self, from: usize) -> Option<usize> {
-        let mss = self.sides[1 - (from & 1)].mss?;
-        Some(usize::from(mss) - if self.timestamps { 12 } else { 0 })
+        let peer = &self.sides[1 - (from & 1)];
+        let mss = usize::from(peer.mss?) - if self.timestamps { 12 } else { 0 };
+        let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
+        Some(if half_window > 0 {
+            mss.min(half_window)
+        } else {
+            mss
+        })
     }
 
     /// Checks one frame of this connection and learns from it.
@@ -578,11 +601,20 @@ impl Connection {
             ],
             _ => Vec::new(),
         };
+        // With the application's writes known, the payload is predicted: the next bytes of the
+        // current write, as many as one segment carries.
         let mut model_payload = payload.to_vec();
         let mut payload_predicted = false;
-        if let Some(q) = &self.expected[from] {
-            if !payload.is_empty() && q.len() >= payload.len() {
-                model_payload = q.iter().take(payload.len()).copied().collect();
+        if let (Some(q), Some(&(write_left, segment))) =
+            (&self.expected[from], self.writes[from].front())
+        {
+            if !payload.is_empty() {
+                let len = match segment.or_else(|| self.send_mss(from)) {
+                    Some(mss) => write_left.min(mss),
+                    None => payload.len(),
+                }
+                .min(q.len());
+                model_payload = q.iter().take(len).copied().collect();
                 payload_predicted = true;
             }
         }
@@ -645,15 +677,20 @@ impl Connection {
         }
 
         // Learn from the kernel's frame, and move the states.
-        let segs = match self.sides[from].mss.or(self.sides[to].mss) {
-            Some(mss) if !payload.is_empty() => {
-                let eff = usize::from(mss)
-                    .saturating_sub(if self.timestamps { 12 } else { 0 })
-                    .max(1);
-                payload.len().div_ceil(eff) as u16
-            }
+        // A GSO packet counts one IP ID per segment of `mss_now` bytes.
+        let segs = match self.send_mss(from) {
+            Some(mss) if !payload.is_empty() => payload.len().div_ceil(mss.max(1)) as u16,
             _ => 1,
         };
+        // The window this frame advertises, scaled (never on a SYN), for the peer's `mss_now`.
+        if matches!(kind, Kind::Syn | Kind::SynAck) {
+            self.sides[from].wscale = seen_wscale;
+        }
+        let shift = match (kind, self.sides[0].wscale, self.sides[1].wscale) {
+            (Kind::Syn | Kind::SynAck, ..) | (_, None, _) | (_, _, None) => 0,
+            _ => u32::from(self.sides[from].wscale.unwrap_or(0).min(14)),
+        };
+        let advertised = u32::from(t.window()) << shift;
         let me = &mut self.sides[from];
         if kind != Kind::SynAck && !timewait_reply {
             me.next_id = Some(ip.identification().wrapping_add(segs));
@@ -678,9 +715,26 @@ impl Connection {
             }
         }
         me.window = Some(t.window());
+        me.max_window = me.max_window.max(advertised);
         if payload_predicted {
             if let Some(q) = &mut self.expected[from] {
-                q.drain(..payload.len());
+                q.drain(..payload.len().min(q.len()));
+            }
+            // What this segment carried comes off the writes it belongs to.
+            let mss_now = self.send_mss(from);
+            let mut sent = payload.len();
+            while sent > 0 {
+                let Some((left, segment)) = self.writes[from].front_mut() else {
+                    break;
+                };
+                // A write known before the handshake (a transcript) gets its segment size now.
+                segment.get_or_insert(mss_now.unwrap_or(sent));
+                let take = sent.min(*left);
+                *left -= take;
+                sent -= take;
+                if *left == 0 {
+                    self.writes[from].pop_front();
+                }
             }
         }
         self.step_states(from, kind, flags, t.ack());

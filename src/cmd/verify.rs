@@ -34,8 +34,8 @@ pub struct Args {
     pub transcript: Option<PathBuf>,
 }
 
-/// Reads a transcript: the bytes each side's application sent, in order.
-fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<u8>; 2]> {
+/// Reads a transcript: each write of each side's application, in order (one line, one write).
+fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<Vec<u8>>; 2]> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut sent = [Vec::new(), Vec::new()];
@@ -58,7 +58,7 @@ fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<u8>; 2]> {
         let text = v["text"]
             .as_str()
             .with_context(|| format!("{}: line {}: no \"text\"", path.display(), n + 1))?;
-        sent[side].extend_from_slice(text.as_bytes());
+        sent[side].push(text.as_bytes().to_vec());
     }
     Ok(sent)
 }
@@ -100,8 +100,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             order.push(key);
             let mut conn = Connection::new(key.0, key.1);
             if let Some(sent) = &transcript {
-                conn.expect_sent(0, &sent[0]);
-                conn.expect_sent(1, &sent[1]);
+                for (side, writes) in sent.iter().enumerate() {
+                    for w in writes {
+                        conn.expect_sent(side, w);
+                    }
+                }
             }
             Followed {
                 conn,

@@ -84,11 +84,21 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
             x.field.name,
             x.field.bytes.start,
             x.field.bytes.end.saturating_sub(1),
-            x.field.display,
-            x.model
+            shorten(&x.field.display, 80),
+            shorten(&x.model, 80)
         )?;
     }
     Ok(())
+}
+
+/// `s` cut to `max` characters, with `…` where it was cut: a 100 kB payload's display must not
+/// flood the terminal.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 /// The kernel's frame next to the model's, field by field, with each verdict and its reason.
@@ -116,20 +126,13 @@ pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         "layer", "field", "kernel", "model"
     )?;
     for x in &f.fields {
-        let shorten = |s: &str| {
-            if s.chars().count() > 28 {
-                format!("{}…", s.chars().take(27).collect::<String>())
-            } else {
-                s.to_string()
-            }
-        };
         write!(
             w,
             "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  ",
             x.layer.name(),
             x.field.name,
-            shorten(&x.field.display),
-            shorten(&x.model)
+            shorten(&x.field.display, 28),
+            shorten(&x.model, 28)
         )?;
         w.set_color(ColorSpec::new().set_fg(verdict_color(&x.verdict)))?;
         write!(w, "{}", x.verdict)?;
