@@ -26,3 +26,43 @@ pub enum View {
     /// Plain chat: messages only.
     None,
 }
+
+/// The flags `encap server` and `encap client` share.
+#[derive(Debug, clap::Args)]
+pub struct ChatFlags {
+    /// How each outgoing message is shown before it goes to the kernel.
+    #[arg(long, value_enum, default_value_t = View::Full)]
+    pub view: View,
+    /// Narrate every socket call as the Linux system call strace shows, and what it does.
+    #[arg(long)]
+    pub explain: bool,
+    /// Capture this chat's connections on lo and check every frame the kernel sends against the
+    /// model, shown after each message; each connection ends with its ladder and summary
+    /// (needs CAP_NET_RAW, as `encap sniff`; loopback connections only).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+impl ChatFlags {
+    /// Starts a session with these flags, and the capture for `--verify` when asked: `addr` is
+    /// the address the chat will use, `role` "server" or "client".
+    ///
+    /// # Errors
+    /// Output failing while the capture's state is reported.
+    pub fn session<'w, W: termcolor::WriteColor>(
+        &self,
+        out: &'w mut W,
+        addr: std::net::SocketAddrV4,
+        role: &str,
+    ) -> anyhow::Result<session::Session<'w, W>> {
+        let mut session = session::Session::new(
+            out,
+            sys::Trace::new(self.explain),
+            session::Options { view: self.view },
+        );
+        if self.verify {
+            session.start_verify(addr, role)?;
+        }
+        Ok(session)
+    }
+}

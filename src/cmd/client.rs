@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use termcolor::WriteColor;
 
-use crate::chat::session::{Options, Outcome, Session};
-use crate::chat::sys::{self, Trace};
-use crate::chat::View;
+use crate::chat::session::Outcome;
+use crate::chat::sys;
+use crate::chat::ChatFlags;
 
 use super::show::parse_endpoint;
 
@@ -22,17 +22,9 @@ pub struct Args {
     /// Address and port of the server.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_endpoint)]
     pub connect: SocketAddrV4,
-    /// How each outgoing message is shown before it goes to the kernel.
-    #[arg(long, value_enum, default_value_t = View::Full)]
-    pub view: View,
-    /// Narrate every socket call as the Linux system call strace shows, and what it does.
-    #[arg(long)]
-    pub explain: bool,
-    /// Capture this chat's connections on lo and check every frame the kernel sends against the
-    /// model, shown after each message; each connection ends with its ladder and summary
-    /// (needs CAP_NET_RAW, as `encap sniff`; loopback connections only).
-    #[arg(long)]
-    pub verify: bool,
+    /// View, --explain and --verify.
+    #[command(flatten)]
+    pub chat: ChatFlags,
 }
 
 /// Runs `encap client`.
@@ -40,11 +32,7 @@ pub struct Args {
 /// # Errors
 /// No server (ECONNREFUSED), a reset connection, or failing output: exit status 1.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    let opts = Options { view: args.view };
-    let mut session = Session::new(out, Trace::new(args.explain), opts);
-    if args.verify {
-        session.start_verify(args.connect, "client")?;
-    }
+    let mut session = args.chat.session(out, args.connect, "client")?;
     let fd = sys::socket(session.trace());
     session.narrate()?;
     let fd = fd.context("cannot create a socket")?;

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use termcolor::WriteColor;
 
-use crate::chat::session::{Options, Session};
-use crate::chat::sys::{self, Trace};
-use crate::chat::View;
+use crate::chat::sys;
+use crate::chat::ChatFlags;
 
 use super::show::parse_endpoint;
 
@@ -25,17 +24,9 @@ pub struct Args {
     /// Length of the queue of completed handshakes waiting for accept() (the blog's listen(1)).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub backlog: i32,
-    /// How each outgoing message is shown before it goes to the kernel.
-    #[arg(long, value_enum, default_value_t = View::Full)]
-    pub view: View,
-    /// Narrate every socket call as the Linux system call strace shows, and what it does.
-    #[arg(long)]
-    pub explain: bool,
-    /// Capture this chat's connections on lo and check every frame the kernel sends against the
-    /// model, shown after each message; each connection ends with its ladder and summary
-    /// (needs CAP_NET_RAW, as `encap sniff`; loopback connections only).
-    #[arg(long)]
-    pub verify: bool,
+    /// View, --explain and --verify.
+    #[command(flatten)]
+    pub chat: ChatFlags,
 }
 
 /// Runs `encap server`.
@@ -43,11 +34,7 @@ pub struct Args {
 /// # Errors
 /// The listening socket cannot be set up (EADDRINUSE, EACCES, ...), or output fails.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    let opts = Options { view: args.view };
-    let mut session = Session::new(out, Trace::new(args.explain), opts);
-    if args.verify {
-        session.start_verify(args.listen, "server")?;
-    }
+    let mut session = args.chat.session(out, args.listen, "server")?;
     let setup = (|| {
         let fd = sys::socket(session.trace())?;
         sys::set_reuseaddr(session.trace(), &fd)?;

@@ -745,46 +745,21 @@ impl TcpHeader {
 }
 
 /// Computes and writes the checksum of `segment` (header, then payload): the full checksum, or
-/// with `offload` the partial sum Linux leaves for the device. Returns the value written.
+/// with `offload` the partial sum Linux leaves for the device. Returns the value written. (The
+/// pipeline uses [`TcpHeader::emit_with_checksum`], which sums the header as it writes it.)
 ///
 /// # Panics
-/// If `segment` is shorter than its data offset says (callers build or check it first).
+/// If `segment` is shorter than a TCP header or longer than 65535 bytes.
 pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, offload: bool) -> u16 {
-    let header_len = usize::from(segment[field::FLAGS.start] >> 4) * 4;
-    let (header, payload) = segment.split_at_mut(header_len);
-    let payload_sum = if offload {
-        0
-    } else {
-        checksum::add(0, payload)
-    };
-    fill_header_checksum(header, payload.len(), payload_sum, src, dst, offload)
-}
-
-/// Writes the checksum into a header whose payload is not beside it: `payload_sum` is the
-/// unfolded [`checksum::add`] of the payload. The pipeline uses this to sum the payload from the
-/// message it copies, and the header 16 bits at a time right after writing it.
-///
-/// # Panics
-/// If `header` is shorter than 20 bytes, or header + payload exceed 65535 bytes.
-pub fn fill_header_checksum(
-    header: &mut [u8],
-    payload_len: usize,
-    payload_sum: u64,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    offload: bool,
-) -> u16 {
-    let len = u16::try_from(header.len() + payload_len).expect("a TCP segment fits 65535 bytes");
+    let len = u16::try_from(segment.len()).expect("a TCP segment fits 65535 bytes");
     let pseudo = checksum::pseudo_header_v4(src, dst, 6, len);
-    header[field::CHECKSUM].copy_from_slice(&[0, 0]);
+    segment[field::CHECKSUM].copy_from_slice(&[0, 0]);
     let c = if offload {
         checksum::fold(pseudo)
     } else {
-        // Header bytes were just written: sum them 16 bits at a time (see `add_fresh`). An odd
-        // header length cannot happen (the data offset counts 32-bit words).
-        !checksum::fold(checksum::add_fresh(pseudo + payload_sum, header))
+        !checksum::fold(checksum::add(pseudo, segment))
     };
-    header[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    segment[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
     c
 }
 
