@@ -407,7 +407,9 @@ impl Connection {
     #[must_use]
     pub fn send_mss(&self, from: usize) -> Option<usize> {
         let peer = &self.sides[1 - (from & 1)];
-        let mss = usize::from(peer.mss?) - if self.timestamps { 12 } else { 0 };
+        let mss = usize::from(peer.mss?)
+            .saturating_sub(if self.timestamps { 12 } else { 0 })
+            .max(1);
         let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
         Some(if half_window > 0 {
             mss.min(half_window)

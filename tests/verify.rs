@@ -275,3 +275,62 @@ fn demo_without_cap_net_raw_still_chats_and_says_how_to_grant_it() {
     );
     assert!(!t.contains("MISMATCH"), "{t}");
 }
+
+mod model_on_any_bytes {
+    use encap::capfile::CaptureReader;
+    use encap::model::{connection_key, Connection};
+    use proptest::prelude::*;
+
+    fn frames() -> Vec<Vec<u8>> {
+        let bytes = std::fs::read(super::capture("chat-hello-hi.pcap")).unwrap();
+        let mut r = CaptureReader::new(&bytes[..]).unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = r.next_packet().unwrap() {
+            out.push(p.data.to_vec());
+        }
+        out
+    }
+
+    /// An MSS of 0 in the SYN-ACK (less than the 12 bytes of the timestamps option) is odd but
+    /// possible on the wire: the model must still check every frame.
+    #[test]
+    fn zero_mss_does_not_panic() {
+        let mut frames = frames();
+        assert_eq!(
+            frames[1][54..56],
+            [2, 4],
+            "the SYN-ACK's first option is the MSS"
+        );
+        frames[1][56..58].copy_from_slice(&[0, 0]);
+        let (c, s) = connection_key(&frames[0]).unwrap();
+        let mut conn = Connection::new(c, s);
+        conn.expect_sent(0, b"hello\n");
+        for (n, f) in frames.iter().enumerate() {
+            assert!(conn.observe(n as u64 + 1, f).is_ok(), "frame {}", n + 1);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Frames of a real connection with random bytes changed (MSS 0, window scale 200,
+        /// lengths that lie...) never panic the model: each gets a verdict or an error.
+        #[test]
+        fn mutated_connections_never_panic(edits in prop::collection::vec((0usize..16, any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+            let mut frames = frames();
+            for (frame, at, value) in edits {
+                let f = &mut frames[frame];
+                let i = at.index(f.len());
+                f[i] = value;
+            }
+            let Some((c, s)) = connection_key(&frames[0]) else { return Ok(()) };
+            let mut conn = Connection::new(c, s);
+            conn.expect_sent(0, b"hello\n");
+            for (n, f) in frames.iter().enumerate() {
+                if let Ok(check) = conn.observe_at(n as u64 + 1, Some(std::time::Duration::from_millis(n as u64)), f) {
+                    prop_assert!(!check.fields.is_empty());
+                }
+            }
+        }
+    }
+}
