@@ -849,7 +849,7 @@ pub fn fields(segment: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) 
             // Two rows, so that each value has its own key and bytes: TSval with kind and length.
             let mut f = option_field(
                 start,
-                format!("Option: timestamps, TSval {tsval}"),
+                "Option: timestamps, TSval".to_string(),
                 key,
                 value,
                 tsval.to_string(),
