@@ -81,6 +81,8 @@ pub enum Outcome {
     Clean,
     /// The connection failed (reset, broken pipe).
     Failed(SysError),
+    /// Cleanly, but `--verify` found this many fields that are a MISMATCH.
+    Mismatch(usize),
 }
 
 /// The chat session.
@@ -171,11 +173,16 @@ impl<'w, W: WriteColor> Session<'w, W> {
     ///
     /// # Errors
     /// An I/O error from the writer, or a failing `poll()`.
-    pub fn serve(mut self, listener: OwnedFd) -> anyhow::Result<()> {
+    pub fn serve(mut self, listener: OwnedFd) -> anyhow::Result<usize> {
         self.is_server = true;
         self.listener = Some(listener);
         self.run()?;
-        Ok(())
+        Ok(self.mismatches())
+    }
+
+    /// MISMATCH fields `--verify` found so far (0 without `--verify`).
+    fn mismatches(&self) -> usize {
+        self.verify.as_ref().map_or(0, Verifier::mismatches)
     }
 
     /// Chats over one connected socket until either side ends it.
@@ -193,6 +200,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
         self.run()?;
         Ok(match self.failure.take() {
             Some(e) => Outcome::Failed(e),
+            None if self.mismatches() > 0 => Outcome::Mismatch(self.mismatches()),
             None => Outcome::Clean,
         })
     }

@@ -170,6 +170,8 @@ pub struct Verifier {
     closed: VecDeque<Key>,
     /// The connection whose frames were shown last, so a change of connection is announced.
     shown: Option<Key>,
+    /// MISMATCH fields in the connections closed so far.
+    closed_mismatches: usize,
 }
 
 impl Verifier {
@@ -222,7 +224,18 @@ impl Verifier {
             pending: VecDeque::new(),
             closed: VecDeque::new(),
             shown: None,
+            closed_mismatches: 0,
         }
+    }
+
+    /// MISMATCH fields in every connection checked so far, closed or open.
+    pub fn mismatches(&self) -> usize {
+        self.closed_mismatches
+            + self
+                .conns
+                .iter()
+                .map(|(_, _, f)| f.counts().mismatch)
+                .sum::<usize>()
     }
 
     /// Follows a new connection between `local` and `peer`; `server`: this process accepted it.
@@ -341,6 +354,7 @@ impl Verifier {
             return Ok(());
         };
         let (key, _, f) = self.conns.remove(at);
+        self.closed_mismatches += f.counts().mismatch;
         if self.closed.len() == CLOSED_LIMIT {
             self.closed.pop_front();
         }
@@ -445,6 +459,24 @@ mod tests {
         v.feed(&mut out, chat[3..].to_vec()).unwrap();
         v.close(&mut out, addr(47472), addr(46666)).unwrap();
         text(out)
+    }
+
+    #[test]
+    fn mismatches_are_counted_for_the_exit_status() {
+        let (mut v, mut out, mut chat) = client_side(false);
+        assert_eq!(v.mismatches(), 0);
+        // Frame 4's sequence number, one higher than the kernel could have sent.
+        chat[3].1[41] = chat[3].1[41].wrapping_add(1);
+        v.feed(&mut out, chat).unwrap();
+        let open = v.mismatches();
+        assert!(open > 0, "{}", text(out));
+        let mut out = termcolor::NoColor::new(Vec::new());
+        v.close(&mut out, addr(47472), addr(46666)).unwrap();
+        assert_eq!(
+            v.mismatches(),
+            open,
+            "still counted once the connection is closed"
+        );
     }
 
     #[test]

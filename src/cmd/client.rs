@@ -51,6 +51,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     match session.chat(fd)? {
         Outcome::Clean => Ok(ExitCode::SUCCESS),
+        Outcome::Mismatch(n) => {
+            eprintln!("encap: --verify found {n} field(s) that are a MISMATCH (listed above)");
+            Ok(ExitCode::from(1))
+        }
         Outcome::Failed(e) => {
             Err(e).with_context(|| format!("the dialogue with {} failed", args.connect))
         }

@@ -32,7 +32,8 @@ pub struct Args {
 /// Runs `encap server`.
 ///
 /// # Errors
-/// The listening socket cannot be set up (EADDRINUSE, EACCES, ...), or output fails.
+/// The listening socket cannot be set up (EADDRINUSE, EACCES, ...), or output fails. Exit
+/// status 1 when `--verify` found a MISMATCH.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     let mut session = args.chat.session(out, args.listen, "server")?;
     let setup = (|| {
@@ -48,6 +49,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         "listening on {} (backlog {})",
         args.listen, args.backlog
     ))?;
-    session.serve(fd)?;
+    let mismatches = session.serve(fd)?;
+    if mismatches > 0 {
+        eprintln!("encap: --verify found {mismatches} field(s) that are a MISMATCH (listed above)");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
