@@ -378,9 +378,23 @@ impl Connection {
 
     /// The parameters of the next data segment side `from` (0 client, 1 server) would send,
     /// with every number the model has learned: `None` until it has seen enough of both sides.
-    /// TSval is the kernel's clock: the last value seen stands in for it.
+    /// TSval is the kernel's clock: the last value seen stands in for it. See
+    /// [`Connection::predict_data_at`] to have it read off the sender's clock.
     #[must_use]
     pub fn predict_data(&self, from: usize, len: usize) -> Option<Params> {
+        self.predict_data_at(from, len, None)
+    }
+
+    /// [`Connection::predict_data`] for a segment sent at `now` (on the clock of the frame times
+    /// given to [`Connection::observe_at`]): TSval is then the sender's first TSval plus the
+    /// milliseconds since, as the kernel's millisecond clock will have it.
+    #[must_use]
+    pub fn predict_data_at(
+        &self,
+        from: usize,
+        len: usize,
+        now: Option<Duration>,
+    ) -> Option<Params> {
         let (me, peer) = (&self.sides[from & 1], &self.sides[1 - (from & 1)]);
         peer.isn?;
         let mut p = Params::between(me.addr, peer.addr);
@@ -389,11 +403,14 @@ impl Connection {
         p.tcp.seq = me.next_seq;
         p.tcp.ack = peer.next_seq;
         p.tcp.window = me.window?;
+        let tsval = match (now, me.ts_clock) {
+            (Some(now), Some((t0, v0))) => v0.wrapping_add(
+                u32::try_from(now.saturating_sub(t0).as_millis()).unwrap_or(u32::MAX),
+            ),
+            _ => me.tsvals.back().copied().unwrap_or(0),
+        };
         p.tcp.options = if self.timestamps {
-            crate::pipeline::linux_data_options(
-                me.tsvals.back().copied().unwrap_or(0),
-                peer.tsvals.back().copied().unwrap_or(0),
-            )
+            crate::pipeline::linux_data_options(tsval, peer.tsvals.back().copied().unwrap_or(0))
         } else {
             Vec::new()
         };

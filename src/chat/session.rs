@@ -405,7 +405,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 .as_ref()
                 .and_then(|v| v.predict(local, peer, bytes));
             let numbers = if learned.is_some() {
-                "the kernel's own seq, ack, IP ID and window, learned from the captured frames; TSval the last one seen, the kernel's clock moves on"
+                "the kernel's own seq, ack, IP ID and window, learned from the captured frames; TSval read off the sender's millisecond clock"
             } else {
                 "seq, ack and IP ID relative to this connection, timestamps placeholders: the kernel's own values are not visible to a socket"
             };

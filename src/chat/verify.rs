@@ -277,7 +277,10 @@ impl Verifier {
     ) -> Option<Vec<Encapsulated>> {
         let (_, side, f) = &self.conns[self.index(local, peer)?];
         let side = *side;
-        let params = f.conn.predict_data(side, message.len())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok();
+        let params = f.conn.predict_data_at(side, message.len(), now)?;
         if message.len() > params.max_payload() {
             segment(message, &params, f.conn.send_mss(side)?).ok()
         } else {

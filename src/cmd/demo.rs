@@ -205,11 +205,17 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 message.len()
             ),
         )?;
-        let predicted = checked.followed.conn().predict_data(*from, message.len());
+        let predicted = checked.followed.conn().predict_data_at(
+            *from,
+            message.len(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok(),
+        );
         let mss = checked.followed.conn().send_mss(*from).unwrap_or(65483);
         let frames = match (&sniffer, predicted) {
             (Some(_), Some(params)) => {
-                writeln!(out, "The pipeline, with the numbers the model learned from the handshake (TSval is the kernel's clock: shown as the last one seen):")?;
+                writeln!(out, "The pipeline, with the numbers the model learned from the handshake (TSval read off the sender's millisecond clock):")?;
                 if message.len() > params.max_payload() {
                     segment(message, &params, mss)?
                 } else {
