@@ -637,7 +637,21 @@ impl Connection {
                 payload_predicted = true;
             }
         }
-        let model = encapsulate(&model_payload, &p).map_err(|_| ModelError::NotTcp(number))?;
+        // The model's frame may not fit where the kernel's did (its options are longer than the
+        // ones this frame carries): then it keeps the frame's options, so every other field is
+        // still compared, and the options are reported below as a MISMATCH.
+        let mut unfit = None;
+        let model = match encapsulate(&model_payload, &p) {
+            Ok(m) => m,
+            Err(e) => {
+                unfit = Some(format!(
+                    "{} (the model's frame would not fit: {e})",
+                    options_text(&p.tcp.options)
+                ));
+                p.tcp.options = opts.clone();
+                encapsulate(&model_payload, &p).map_err(|_| ModelError::NotTcp(number))?
+            }
+        };
 
         // Field by field, over the field tables of both frames.
         let kernel_tree = dissect(frame);
@@ -693,6 +707,24 @@ impl Connection {
                     });
                 }
             }
+        }
+
+        if let Some(expected) = unfit {
+            let at = s.transport_at + tf::HEADER_LEN;
+            fields.push(FieldCheck {
+                layer: Layer::Tcp,
+                field: Field {
+                    name: "Options".into(),
+                    key: "tcp.options".into(),
+                    bytes: at..s.transport_at + t.header_len(),
+                    mask: None,
+                    value: crate::layers::Value::Bytes(t.options_raw().to_vec()),
+                    display: options_text(&opts),
+                    meaning: "the TCP options, as a whole".into(),
+                },
+                model: expected.clone(),
+                verdict: Verdict::Mismatch { expected },
+            });
         }
 
         // Learn from the kernel's frame, and move the states.
@@ -881,6 +913,17 @@ impl Connection {
         self.sides[from].state = me_next;
         self.sides[to].state = peer_next;
     }
+}
+
+/// Options as a list: `NOP, NOP, timestamps TSval 1 TSecr 2`, or `none`.
+fn options_text(opts: &[TcpOption]) -> String {
+    if opts.is_empty() {
+        return "none".into();
+    }
+    opts.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn t_tsval(t: &tcp::TcpSegment<'_>) -> Option<u32> {

@@ -976,6 +976,24 @@ fn a_client_resetting_does_not_disturb_the_others() {
 }
 
 #[test]
+fn bytes_received_before_a_reset_are_shown_not_lost() {
+    let port = free_port();
+    let mut s = server(port, &["--view", "none"]);
+    let mut rude = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let rpeer = peer_of(&s.expect_contains("connected to"));
+    // A line, then half a line, then a RST: the half line is the peer's last message.
+    rude.write_all(b"hello\nworld").expect("send");
+    s.expect_contains(&says(&rpeer, "hello"));
+    thread::sleep(Duration::from_millis(300));
+    reset(rude);
+    s.expect_contains(&says(&rpeer, "world"));
+    s.expect_contains(&format!("{rpeer} reset the connection"));
+    s.send("exit\n");
+    let (ss, _, serr) = s.finish();
+    assert!(ss.success(), "{ss:?} {serr}");
+}
+
+#[test]
 fn client_reports_a_reset_and_exits_1() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();

@@ -580,6 +580,10 @@ impl<'w, W: WriteColor> Session<'w, W> {
 
     /// A connection failed: say why; a client's dialogue ends with an error.
     fn fail(&mut self, i: usize, e: SysError) -> anyhow::Result<()> {
+        // Bytes received before the failure are still the peer's message: show them first.
+        if let Some(m) = self.conns[i].framer.flush(Ending::Eof) {
+            self.show(i, &m)?;
+        }
         let name = self.conns[i].name();
         let what = match e.errno {
             libc::ECONNRESET => "reset the connection",

@@ -86,7 +86,13 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         .as_deref()
         .map(read_transcript)
         .transpose()?;
-    while let Some(p) = reader.next_packet().with_context(|| name.to_string())? {
+    let mut unchecked = 0u64;
+    let read = loop {
+        let p = match reader.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
         let Some((src, dst)) = connection_key(p.data) else {
             skipped += 1;
             continue;
@@ -113,10 +119,17 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 frames: 0,
             }
         });
-        let check = followed
+        let check = match followed
             .conn
             .observe_at(p.number, Some(p.timestamp), p.data)
-            .with_context(|| format!("{name}: frame {}", p.number))?;
+        {
+            Ok(c) => c,
+            Err(e) => {
+                writeln!(out, "frame {}: NOT CHECKED: {e}", p.number)?;
+                unchecked += 1;
+                continue;
+            }
+        };
         if args.verbose {
             verdicts::table(out, &check)?;
         } else {
@@ -127,7 +140,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         if args.ladder {
             followed.checks.push(check);
         }
-    }
+    };
     writeln!(out)?;
     let rows: Vec<verdicts::ConnectionRow> = order
         .iter()
@@ -141,9 +154,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         .collect();
     verdicts::connections(out, &rows)?;
     if skipped > 0 {
+        writeln!(out, "({skipped} frames were not checked: not IPv4/TCP, or cut short or malformed, as `encap decode` shows)")?;
+    }
+    if unchecked > 0 {
         writeln!(
             out,
-            "({skipped} frames that are not IPv4/TCP were not checked)"
+            "({unchecked} frames of TCP connections could not be checked, each said why above)"
         )?;
     }
     if args.ladder {
@@ -155,8 +171,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
     }
     out.flush()?;
+    // The summary of every good frame is out; now the file's own problem, if it had one.
+    read.with_context(|| format!("{name}: stopped early"))?;
     let mismatches: usize = rows.iter().map(|r| r.counts.mismatch).sum();
-    Ok(if mismatches > 0 {
+    let checked: usize = rows.iter().map(|r| r.frames).sum();
+    if checked == 0 {
+        eprintln!("encap: nothing in {name} could be checked: no well-formed IPv4/TCP frame");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if mismatches > 0 || unchecked > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
