@@ -70,6 +70,8 @@ pub struct Sliced<'a> {
     pub end: usize,
     /// The first error, and the layer and offset where decoding stopped.
     pub error: Option<(DecodeError, Layer, usize)>,
+    /// For an IP fragment: its offset in bytes and whether more fragments follow.
+    pub fragment: Option<(usize, bool)>,
 }
 
 impl<'a> Sliced<'a> {
@@ -79,14 +81,35 @@ impl<'a> Sliced<'a> {
         self.frame.get(self.payload.clone()).unwrap_or_default()
     }
 
-    /// Source and destination port of TCP or UDP.
+    /// Source and destination port of TCP or UDP (also of a TCP header cut short, when its
+    /// ports were captured).
     #[must_use]
     pub fn ports(&self) -> Option<(u16, u16)> {
         match self.transport {
             Transport::Tcp(t) => Some((t.src_port(), t.dst_port())),
             Transport::Udp(s, d, _) => Some((s, d)),
-            _ => None,
+            _ => self
+                .cut_tcp("tcp.srcport")
+                .zip(self.cut_tcp("tcp.dstport"))
+                .map(|(s, d)| (s as u16, d as u16)),
         }
+    }
+
+    /// A field of a TCP header that could not be decoded whole (cut short), read through the
+    /// field table from the bytes that were captured: `None` when there is no such header, or
+    /// the field itself was not captured.
+    #[must_use]
+    pub fn cut_tcp(&self, key: &str) -> Option<u64> {
+        let tcp = match &self.net {
+            Net::Ipv4(p) => p.protocol() == IpProtocol::Tcp,
+            Net::Ipv6(p, _) => p.protocol == IpProtocol::Tcp,
+            _ => false,
+        };
+        if !tcp || !matches!(self.transport, Transport::None) || self.error.is_none() {
+            return None;
+        }
+        let bytes = self.frame.get(self.transport_at..)?;
+        tcp::FIELDS.iter().find(|f| f.key == key)?.read(bytes)
     }
 
     /// The length the frame had on the link, as far as its headers tell: 14 (+4 with a VLAN tag)
@@ -111,7 +134,10 @@ impl<'a> Sliced<'a> {
 }
 
 fn stop<'a>(mut s: Sliced<'a>, e: DecodeError, layer: Layer, at: usize) -> Sliced<'a> {
-    s.error = Some((e.add_offset(at), layer, at));
+    // The first error is the cause (an IPv4 packet cut short cuts its TCP header too).
+    if s.error.is_none() {
+        s.error = Some((e.add_offset(at), layer, at));
+    }
     s
 }
 
@@ -129,6 +155,7 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
         payload: frame.len()..frame.len(),
         end: frame.len(),
         error: None,
+        fragment: None,
     };
     let (eth, mut rest) = match EthernetHeader::parse(frame) {
         Ok(x) => x,
@@ -149,19 +176,24 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
     }
     let at = s.net_at;
     let (protocol, upper, upper_at) = match ethertype {
-        EtherType::Ipv4 => match Ipv4Packet::new_checked(rest) {
+        EtherType::Ipv4 => match Ipv4Packet::new_checked(rest).or_else(|e| {
+            // Cut short by the capture (a snapshot length): decode what was captured, and keep
+            // the error so the frame is not taken for whole.
+            let cut = Ipv4Packet::new_cut(rest).ok_or_else(|| e.clone())?;
+            s.error = Some((e.add_offset(at), Layer::Ipv4, at));
+            Ok::<_, DecodeError>(cut)
+        }) {
             Ok(p) => {
                 s.end = at + p.as_bytes().len();
                 s.net = Net::Ipv4(p);
-                if p.header()[6] & 0x20 != 0
-                    || u16::from_be_bytes([p.header()[6], p.header()[7]]) & 0x1fff != 0
+                let flags = u16::from_be_bytes([p.header()[6], p.header()[7]]);
+                if flags & 0x3fff != 0 {
+                    s.fragment = Some((usize::from(flags & 0x1fff) * 8, flags & 0x2000 != 0));
+                }
+                if let Some(raw) =
+                    later_fragment(&mut s, p.protocol(), p.payload(), at + p.header_len())
                 {
-                    // A fragment: only the first one starts with the transport header, and
-                    // without reassembly none can be decoded whole. Shown raw, flagged.
-                    s.transport = Transport::Other(p.protocol(), p.payload());
-                    s.transport_at = at + p.header_len();
-                    s.payload = s.end..s.end;
-                    return s;
+                    return raw;
                 }
                 (p.protocol(), p.payload(), at + p.header_len())
             }
@@ -172,7 +204,16 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
                 let bytes = &rest[..p.end];
                 s.end = at + p.end;
                 let (proto, upper, upper_at) = (p.protocol, &bytes[p.upper..], at + p.upper);
+                // A Fragment extension header: offset (13 bits, 8-byte units) and M flag.
+                s.fragment = p.extensions.iter().find(|e| e.kind == 44).and_then(|e| {
+                    let w = bytes.get(e.bytes.start + 2..e.bytes.start + 4)?;
+                    let v = u16::from_be_bytes([w[0], w[1]]);
+                    Some((usize::from(v >> 3) * 8, v & 1 != 0))
+                });
                 s.net = Net::Ipv6(p, bytes);
+                if let Some(raw) = later_fragment(&mut s, proto, upper, upper_at) {
+                    return raw;
+                }
                 (proto, upper, upper_at)
             }
             Err(e) => return stop(s, e, Layer::Ipv6, at),
@@ -224,6 +265,37 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
         other => s.transport = Transport::Other(other, upper),
     }
     s
+}
+
+/// The layer that decodes an IP protocol, if this decoder has one.
+fn transport_layer(p: IpProtocol) -> Option<Layer> {
+    match p {
+        IpProtocol::Tcp => Some(Layer::Tcp),
+        IpProtocol::Udp => Some(Layer::Udp),
+        IpProtocol::Icmp => Some(Layer::Icmp),
+        IpProtocol::Icmpv6 => Some(Layer::Icmpv6),
+        IpProtocol::Unknown(_) => None,
+    }
+}
+
+/// A fragment after the first carries no transport header: without reassembly its bytes are
+/// shown raw, flagged. (The first fragment, offset 0, starts with the transport header, which is
+/// decoded as far as its bytes go.)
+fn later_fragment<'a>(
+    s: &mut Sliced<'a>,
+    protocol: IpProtocol,
+    upper: &'a [u8],
+    upper_at: usize,
+) -> Option<Sliced<'a>> {
+    match s.fragment {
+        Some((offset, _)) if offset > 0 => {
+            s.transport = Transport::Other(protocol, upper);
+            s.transport_at = upper_at;
+            s.payload = s.end..s.end;
+            Some(s.clone())
+        }
+        _ => None,
+    }
 }
 
 /// The TCP or UDP ports of an Ethernet frame, if it has them.
@@ -370,7 +442,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
             fields: icmp::fields(upper, at, layer),
         }),
         Transport::Other(p, b) => {
-            let fragment = matches!(&s.net, Net::Ipv4(ip) if u16::from_be_bytes([ip.header()[6], ip.header()[7]]) & 0x3fff != 0);
+            let fragment = s.fragment.is_some();
             let mut n = raw(
                 Layer::Raw,
                 "Data",
@@ -392,7 +464,15 @@ pub fn dissect(frame: &[u8]) -> Dissection {
             );
             nodes.push(n);
         }
-        Transport::None => match failed_layer {
+        // The transport header did not decode whole: show the fields its bytes hold, whether it
+        // failed itself or the IP packet around it was cut short.
+        Transport::None => match failed_layer
+            .filter(|l| !matches!(l, Layer::Ipv4 | Layer::Ipv6))
+            .or(match &s.net {
+                Net::Ipv4(p) => transport_layer(p.protocol()),
+                Net::Ipv6(p, _) => transport_layer(p.protocol),
+                _ => None,
+            }) {
             Some(Layer::Tcp) => nodes.push(Node {
                 layer: Layer::Tcp,
                 range: at..upper_end.max(at),
@@ -429,8 +509,8 @@ pub fn dissect(frame: &[u8]) -> Dissection {
             "bytes after the IP packet, to reach Ethernet's 60-byte minimum",
         ));
     }
-    if let (Some(l), Some(last)) = (failed_layer, nodes.last_mut()) {
-        if last.layer != l && failed_at < frame.len() {
+    if let Some(l) = failed_layer {
+        if !nodes.iter().any(|n| n.layer == l) && failed_at < frame.len() {
             // The failing layer had no fields to show: keep its bytes visible.
             nodes.push(raw(
                 Layer::Raw,

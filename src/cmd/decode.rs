@@ -44,6 +44,9 @@ const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 /// The file cannot be opened, or is not a capture, or is truncated or corrupt (after every good
 /// frame before the problem was shown), or output fails.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.count == Some(0) {
+        return Err(super::UsageError("-c needs at least 1 frame".into()).into());
+    }
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -365,9 +365,11 @@ mod tests {
             text.contains(&format!("cut short: captured 200 of {} bytes", full.len())),
             "{text}"
         );
-        // Shown under a port filter too, though its ports may not be read from a cut frame.
-        let (counts, _, _) = run_on(vec![cut], &["--port", "1"]);
+        // Its ports are read from the captured part of the TCP header: the filter applies.
+        let (counts, _, _) = run_on(vec![cut.clone()], &["--port", "6666"]);
         assert_eq!(counts.shown, 1);
+        let (counts, _, _) = run_on(vec![cut], &["--port", "1"]);
+        assert_eq!(counts.shown, 0);
     }
 
     #[test]

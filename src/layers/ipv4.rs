@@ -509,10 +509,8 @@ pub fn fields(header: &[u8], base: usize) -> Vec<Field> {
                 Value::Number(raw * 4),
                 format!("{} bytes (IHL {raw})", raw * 4),
             ),
-            "ip.frag_offset" => (
-                Value::Number(raw * 8),
-                format!("{} bytes ({raw} × 8)", raw * 8),
-            ),
+            // Wireshark's value is the raw 13-bit field; the display says what it means.
+            "ip.frag_offset" => (Value::Number(raw), format!("{} bytes ({raw} × 8)", raw * 8)),
             "ip.proto" => (
                 Value::Number(raw),
                 format!("{raw} ({})", IpProtocol::from(raw as u8).name()),
@@ -562,6 +560,21 @@ fn checksum_display(header: &[u8], found: u16) -> String {
 }
 
 impl<'a> Ipv4Packet<'a> {
+    /// A view over a packet the capture cut short: the header is whole and valid, the payload
+    /// is what was captured (shorter than the Total length says). `None` otherwise. Its
+    /// [`Ipv4Packet::total_len`] still says how long the packet was.
+    #[must_use]
+    pub fn new_cut(bytes: &'a [u8]) -> Option<Ipv4Packet<'a>> {
+        let len = usize::from(bytes.first()? & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]));
+        (bytes[0] >> 4 == 4
+            && len >= field::HEADER_LEN
+            && bytes.len() >= len
+            && total > bytes.len()
+            && total >= len)
+            .then_some(Ipv4Packet { bytes })
+    }
+
     /// A view over a header alone (no payload), for checking its checksum; `None` when the bytes
     /// do not hold the whole header.
     fn new_checked_header(header: &'a [u8]) -> Option<Ipv4Packet<'a>> {

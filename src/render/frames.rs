@@ -122,7 +122,10 @@ pub fn write_sliced<W: WriteColor>(
                     .set_fg(Some(termcolor::Color::Red))
                     .set_bold(true),
             )?;
-            write!(w, "    malformed")?;
+            // Truncated because the capture cut the frame is not the sender's fault.
+            let cut = frame.data.len() < frame.orig_len
+                && matches!(e, crate::layers::DecodeError::Truncated { .. });
+            write!(w, "    {}", if cut { "cut short" } else { "malformed" })?;
             w.reset()?;
             writeln!(w, ": {e}")?;
         }
@@ -325,7 +328,7 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 2 => {
                     let mac = s
                         .frame
-                        .get(22..28)
+                        .get(s.net_at + 8..s.net_at + 14)
                         .and_then(|m| <[u8; 6]>::try_from(m).ok())
                         .map_or_else(String::new, |m| mac_to_string(&m));
                     l.s(" ARP, Reply ").ip4(*sender).s(" is-at ").s(&mac)
@@ -397,11 +400,28 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 .s("), length ")
                 .n(b.len());
         }
-        Transport::None => {
-            l.s(" > ");
-            dst.write(&mut l);
-            l.s(":");
-        }
+        Transport::None => match (s.cut_tcp("tcp.srcport"), s.cut_tcp("tcp.dstport")) {
+            // A TCP header cut short: what tcpdump shows of it, from the captured bytes.
+            (Some(sp), Some(dp)) => {
+                l.s(".").n(sp).s(" > ");
+                dst.write(&mut l);
+                l.s(".").n(dp).s(":");
+                if let Some(flags) = s.cut_tcp("tcp.flags") {
+                    l.s(" Flags [");
+                    flag_letters(&mut l, flags as u16);
+                    l.s("]");
+                }
+                if let Some(seq) = s.cut_tcp("tcp.seq_raw") {
+                    l.s(", seq ").n(seq);
+                }
+                l.s(" [TCP header cut short]");
+            }
+            _ => {
+                l.s(" > ");
+                dst.write(&mut l);
+                l.s(":");
+            }
+        },
     }
     end_line(w, l, f, s)
 }
@@ -431,6 +451,13 @@ fn end_line<W: WriteColor>(
     f: &Frame<'_>,
     s: &Sliced<'_>,
 ) -> io::Result<()> {
+    if let Some((offset, more)) = s.fragment {
+        l.s(" [IP fragment at byte ").n(offset).s(if more {
+            ", more follow]"
+        } else {
+            ", the last]"
+        });
+    }
     if f.data.len() < f.orig_len {
         l.s(" [cut short: captured ")
             .n(f.data.len())
@@ -438,7 +465,13 @@ fn end_line<W: WriteColor>(
             .n(f.orig_len)
             .s(" bytes]");
     }
+    // A frame the capture cut short is truncated by nature: "cut short" above says so.
+    let cut = f.data.len() < f.orig_len;
     let written = match &s.error {
+        Some((crate::layers::DecodeError::Truncated { .. }, ..)) if cut => {
+            l.s("\n");
+            w.write_all(&l.0)
+        }
         None => {
             l.s("\n");
             w.write_all(&l.0)
@@ -480,8 +513,8 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     if let Transport::Tcp(t) = s.transport {
         obj.insert("tcp.len".into(), Json::from(t.payload().len()));
     }
-    if let Some((e, layer, _)) = &s.error {
-        obj.insert("_ws.malformed".into(), Json::from(format!("{layer}: {e}")));
+    if let Some((e, ..)) = &s.error {
+        obj.insert("_ws.malformed".into(), Json::from(e.to_string()));
     }
     obj
 }

@@ -1,6 +1,6 @@
 //! JSON output: one flat object per frame, keyed by Wireshark's display-filter field names
 //! (`eth.src`, `ip.id`, `tcp.seq_raw`...), numbers as numbers, addresses as Wireshark writes them,
-//! raw bytes as colon-separated hex (as `tshark -T fields` prints `data.data`).
+//! raw bytes as colon-separated hex (as `tshark -T json` writes them).
 
 use serde_json::{Map, Value as Json};
 
@@ -36,7 +36,10 @@ fn value(f: &Field) -> Json {
     match &f.value {
         Value::Number(n) => Json::from(*n),
         Value::Bytes(b) => match f.key.as_ref() {
-            "ip.src" | "ip.dst" | "eth.src" | "eth.dst" => Json::from(f.display.clone()),
+            "ip.src" | "ip.dst" | "eth.src" | "eth.dst" | "ipv6.src" | "ipv6.dst"
+            | "arp.src.hw_mac" | "arp.dst.hw_mac" | "arp.src.proto_ipv4" | "arp.dst.proto_ipv4" => {
+                Json::from(f.display.clone())
+            }
             _ => Json::from(colon_hex(b)),
         },
     }
