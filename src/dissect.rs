@@ -257,7 +257,8 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
             match icmp::parse(upper, layer) {
                 Ok((t, c)) => {
                     s.transport = Transport::Icmp(layer, t, c);
-                    s.payload = upper_at + icmp::field::HEADER_LEN..upper_at + upper.len();
+                    let hlen = icmp::header_len(t, layer).min(upper.len());
+                    s.payload = upper_at + hlen..upper_at + upper.len();
                 }
                 Err(e) => return stop(s, e, layer, upper_at),
             }
@@ -438,7 +439,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
         }),
         Transport::Icmp(layer, ..) => nodes.push(Node {
             layer,
-            range: at..at + icmp::field::HEADER_LEN,
+            range: at..s.payload.start,
             fields: icmp::fields(upper, at, layer),
         }),
         Transport::Other(p, b) => {

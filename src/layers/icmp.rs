@@ -56,6 +56,63 @@ pub const FIELDS_V6: [FieldSpec; 3] = [
     FieldSpec { name: "Checksum", key: "icmpv6.checksum", bytes: field::CHECKSUM, mask: None, meaning: "RFC 1071 sum over pseudo-header and message" },
 ];
 
+/// The identifier and sequence number of an echo request or reply (RFC 792 types 8 and 0).
+pub const ECHO_V4: [FieldSpec; 2] = [
+    FieldSpec {
+        name: "Identifier",
+        key: "icmp.ident",
+        bytes: 4..6,
+        mask: None,
+        meaning: "matches replies to requests (ping uses its process ID)",
+    },
+    FieldSpec {
+        name: "Sequence number",
+        key: "icmp.seq",
+        bytes: 6..8,
+        mask: None,
+        meaning: "counts the requests",
+    },
+];
+
+/// The same for ICMPv6 echo (RFC 4443 types 128 and 129).
+pub const ECHO_V6: [FieldSpec; 2] = [
+    FieldSpec {
+        name: "Identifier",
+        key: "icmpv6.echo.identifier",
+        bytes: 4..6,
+        mask: None,
+        meaning: "matches replies to requests",
+    },
+    FieldSpec {
+        name: "Sequence number",
+        key: "icmpv6.echo.sequence_number",
+        bytes: 6..8,
+        mask: None,
+        meaning: "counts the requests",
+    },
+];
+
+/// Whether `t` is an echo request or reply, whose header goes on with identifier and sequence.
+#[must_use]
+pub fn is_echo(t: u8, layer: Layer) -> bool {
+    if layer == Layer::Icmpv6 {
+        matches!(t, 128 | 129)
+    } else {
+        matches!(t, 0 | 8)
+    }
+}
+
+/// The header's length: 8 for an echo, 4 (type, code, checksum) for the rest, whose following
+/// bytes depend on the type and are shown as data.
+#[must_use]
+pub fn header_len(t: u8, layer: Layer) -> usize {
+    if is_echo(t, layer) {
+        8
+    } else {
+        field::HEADER_LEN
+    }
+}
+
 /// The name of an ICMP (v4) type.
 #[must_use]
 pub fn type_name_v4(t: u8) -> &'static str {
@@ -107,6 +164,19 @@ pub fn parse(b: &[u8], layer: Layer) -> Result<(u8, u8), DecodeError> {
 pub fn fields(b: &[u8], base: usize, layer: Layer) -> Vec<Field> {
     let v6 = layer == Layer::Icmpv6;
     let table: &[FieldSpec] = if v6 { &FIELDS_V6 } else { &FIELDS_V4 };
+    let mut out = fixed_fields(table, b, base, v6);
+    if b.first().is_some_and(|t| is_echo(*t, layer)) {
+        out.extend(table_fields(
+            if v6 { &ECHO_V6 } else { &ECHO_V4 },
+            b,
+            base,
+            |_, _, _| None,
+        ));
+    }
+    out
+}
+
+fn fixed_fields(table: &[FieldSpec], b: &[u8], base: usize, v6: bool) -> Vec<Field> {
     table_fields(table, b, base, |key, raw, _| {
         if key.ends_with(".type") {
             let name = if v6 {
@@ -137,5 +207,9 @@ mod tests {
             "icmpv6.type"
         );
         assert!(parse(&m[..3], Layer::Icmp).is_err());
+        let f = fields(&m, 34, Layer::Icmp);
+        assert_eq!((f[3].key.as_ref(), f[3].number()), ("icmp.ident", Some(1)));
+        assert_eq!(header_len(8, Layer::Icmp), 8);
+        assert_eq!(header_len(3, Layer::Icmp), 4);
     }
 }

@@ -388,7 +388,7 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 .s(", code ")
                 .n(c)
                 .s(", length ")
-                .n(s.payload.len() + 4);
+                .n(s.payload.end - s.transport_at);
         }
         Transport::Other(p, b) => {
             l.s(" > ");
