@@ -334,13 +334,34 @@ fn colour_only_when_asked_or_on_a_terminal() {
         .unwrap()
         .stdout;
     assert!(coloured.contains(&0x1b));
-    let no_color = encap()
-        .args(["show", "hi", "--color", "auto"])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-        .stdout;
-    assert!(!no_color.contains(&0x1b));
+    // On a terminal (util-linux `script` gives the command a pseudo-terminal): colour by
+    // default, none with NO_COLOR.
+    if have("script", "colour_only_when_asked_or_on_a_terminal") {
+        let on_tty = |no_color: bool| {
+            let mut cmd = Command::new("script");
+            cmd.args([
+                "-qec",
+                &format!("{} show hi --view summary", env!("CARGO_BIN_EXE_encap")),
+                "/dev/null",
+            ]);
+            if no_color {
+                cmd.env("NO_COLOR", "1");
+            } else {
+                cmd.env_remove("NO_COLOR");
+            }
+            cmd.output().unwrap().stdout
+        };
+        let tty = on_tty(false);
+        assert!(
+            String::from_utf8_lossy(&tty).contains("Application"),
+            "the command ran on the terminal"
+        );
+        assert!(tty.contains(&0x1b), "colour on a terminal");
+        assert!(
+            !on_tty(true).contains(&0x1b),
+            "NO_COLOR turns it off on a terminal too"
+        );
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {
