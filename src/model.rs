@@ -852,7 +852,9 @@ impl Connection {
             "tcp.options.wscale.shift" => Verdict::KernelChosen { why: "window scale from the receive buffer size (tcp_rmem)" },
             "tcp.flags" if kind == Kind::Data && t.flags() & tf::FLG_PSH == 0 => Verdict::KernelChosen { why: "PSH marks the last segment of a write; this one is not" },
             "data.data" if payload_predicted => Verdict::Predicted,
-            "data.data" => Verdict::Learned { from: "the application's bytes, as the frame carries them" },
+            // Without a transcript the bytes can only be taken from this very frame: counted
+            // with the values no model can know in advance, not as learned.
+            "data.data" => Verdict::KernelChosen { why: "the application's bytes, taken from this frame (a transcript of what was sent lets the model check them)" },
             _ => Verdict::Predicted,
         };
         if equal {
