@@ -404,3 +404,42 @@ fn arp_inside_a_vlan_tag_and_ipv6_addresses_read_as_wireshark_writes_them() {
         }
     }
 }
+
+#[test]
+fn one_line_view_is_tcpdumps_line_plus_the_frame_number_and_the_payload() {
+    if !have("tcpdump", "one_line_view_is_tcpdumps_line") {
+        return;
+    }
+    for file in captures() {
+        let ours = encap().arg("decode").arg(&file).output().unwrap();
+        let theirs = Command::new("tcpdump")
+            .args(["-nn", "-S", "-r"])
+            .arg(&file)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8(theirs.stdout).unwrap();
+        let ours = String::from_utf8(ours.stdout).unwrap();
+        assert_eq!(
+            ours.lines().count(),
+            theirs.lines().count(),
+            "{}",
+            file.display()
+        );
+        for (n, (o, t)) in ours.lines().zip(theirs.lines()).enumerate() {
+            // Ours: "    N " + tcpdump's line + (for a payload) ": \"escaped text\"".
+            let o = o.trim_start().split_once(' ').map_or(o, |(num, rest)| {
+                assert_eq!(num, (n + 1).to_string());
+                rest
+            });
+            let o = match o
+                .find(", length ")
+                .and_then(|at| o[at..].find(": \"").map(|p| at + p))
+            {
+                Some(cut) => &o[..cut],
+                None => o,
+            };
+            assert_eq!(o, t, "{}: frame {}", file.display(), n + 1);
+        }
+    }
+}

@@ -353,9 +353,14 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
             dst.write(&mut l);
             l.s(".").n(t.dst_port()).s(": Flags [");
             flag_letters(&mut l, t.flags());
-            l.s("], seq ").n(t.seq());
-            if len > 0 {
-                l.s(":").n(t.seq().wrapping_add(len as u32));
+            l.s("]");
+            // As tcpdump: a pure ACK (no data, SYN, FIN or RST) shows no sequence number.
+            let control = tcp::field::FLG_SYN | tcp::field::FLG_FIN | tcp::field::FLG_RST;
+            if len > 0 || t.flags() & control != 0 || t.flags() & tcp::field::FLG_ACK == 0 {
+                l.s(", seq ").n(t.seq());
+                if len > 0 {
+                    l.s(":").n(t.seq().wrapping_add(len as u32));
+                }
             }
             if t.flags() & tcp::field::FLG_ACK != 0 {
                 l.s(", ack ").n(t.ack());
