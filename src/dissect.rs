@@ -435,7 +435,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
         Transport::Udp(..) => nodes.push(Node {
             layer: Layer::Udp,
             range: at..at + udp::field::HEADER_LEN,
-            fields: udp::fields(upper, at),
+            fields: udp::fields(upper, at, addrs),
         }),
         Transport::Icmp(layer, ..) => nodes.push(Node {
             layer,
@@ -482,7 +482,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
             Some(Layer::Udp) => nodes.push(Node {
                 layer: Layer::Udp,
                 range: at..upper_end.max(at),
-                fields: udp::fields(upper, at),
+                fields: udp::fields(upper, at, addrs),
             }),
             Some(l @ (Layer::Icmp | Layer::Icmpv6)) => nodes.push(Node {
                 layer: l,

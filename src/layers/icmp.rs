@@ -10,6 +10,7 @@
 //! ```
 
 use super::{first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+use crate::checksum;
 
 /// Byte ranges relative to the start of the message.
 pub mod field {
@@ -185,6 +186,18 @@ fn fixed_fields(table: &[FieldSpec], b: &[u8], base: usize, v6: bool) -> Vec<Fie
                 type_name_v4(raw as u8)
             };
             Some((Value::Number(raw), format!("{raw} ({name})")))
+        } else if key == "icmp.checksum" {
+            // ICMP (v4) sums the message alone: it can be checked without the IP header.
+            let verdict = if checksum::fold(checksum::add(0, b)) == 0xffff {
+                " [correct]".to_string()
+            } else {
+                let sum = checksum::add(
+                    checksum::add(0, &b[..field::CHECKSUM.start]),
+                    b.get(field::CHECKSUM.end..).unwrap_or_default(),
+                );
+                format!(" [incorrect, should be 0x{:04x}]", !checksum::fold(sum))
+            };
+            Some((Value::Number(raw), format!("0x{raw:04x}{verdict}")))
         } else if key.ends_with(".checksum") {
             Some((Value::Number(raw), format!("0x{raw:04x}")))
         } else {

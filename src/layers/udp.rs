@@ -10,7 +10,10 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
+use std::net::Ipv4Addr;
+
 use super::{be16, first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+use crate::checksum;
 
 /// Byte ranges relative to the start of the header.
 pub mod field {
@@ -93,12 +96,42 @@ pub fn parse(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     Ok((be16(b, 0), be16(b, 2), &b[field::HEADER_LEN..len]))
 }
 
-/// The header's fields at absolute offset `base`.
+/// The datagram's fields at absolute offset `base`; `addrs` are the IPv4 source and destination,
+/// for the checksum verdict (none over IPv6 here).
 #[must_use]
-pub fn fields(b: &[u8], base: usize) -> Vec<Field> {
+pub fn fields(b: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> Vec<Field> {
     table_fields(&FIELDS, b, base, |key, raw, _| {
-        (key == "udp.checksum").then(|| (Value::Number(raw), format!("0x{raw:04x}")))
+        (key == "udp.checksum")
+            .then(|| (Value::Number(raw), checksum_display(b, raw as u16, addrs)))
     })
+}
+
+fn checksum_display(b: &[u8], found: u16, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
+    let datagram = b.get(..usize::from(be16(b, field::LENGTH.start)));
+    let (Some((src, dst)), Some(d)) = (addrs, datagram.filter(|d| d.len() >= field::HEADER_LEN))
+    else {
+        return format!("0x{found:04x}");
+    };
+    if found == 0 {
+        return "0x0000 [none: the sender did not compute one, as UDP over IPv4 allows]".into();
+    }
+    let pseudo = checksum::pseudo_header_v4(src, dst, 17, d.len() as u16);
+    if checksum::fold(checksum::add(pseudo, d)) == 0xffff {
+        return format!("0x{found:04x} [correct]");
+    }
+    let partial = checksum::fold(pseudo);
+    if found == partial {
+        return format!("0x{found:04x} [partial: pseudo-header sum left for checksum offload]");
+    }
+    let sum = checksum::add(
+        checksum::add(pseudo, &d[..field::CHECKSUM.start]),
+        &d[field::CHECKSUM.end..],
+    );
+    let expected = match !checksum::fold(sum) {
+        0 => 0xffff,
+        c => c,
+    };
+    format!("0x{found:04x} [incorrect, should be 0x{expected:04x}]")
 }
 
 #[cfg(test)]
@@ -126,6 +159,24 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(fields(&d, 34)[3].display, "0x0000");
+        assert_eq!(fields(&d, 34, None)[3].display, "0x0000");
+        let lo = Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+        assert!(fields(&d, 34, lo)[3].display.contains("[none"));
+        // With its checksum filled in, the datagram verifies.
+        let mut good = d[..10].to_vec();
+        let c = !checksum::fold(checksum::add(
+            checksum::pseudo_header_v4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, 17, 10),
+            &good,
+        ));
+        good[6..8].copy_from_slice(&c.to_be_bytes());
+        assert!(
+            fields(&good, 34, lo)[3].display.ends_with("[correct]"),
+            "{}",
+            fields(&good, 34, lo)[3].display
+        );
+        good[9] ^= 1;
+        assert!(fields(&good, 34, lo)[3]
+            .display
+            .contains("[incorrect, should be"));
     }
 }
