@@ -298,21 +298,9 @@ fn write_pcap(name: &str, frames: &[Vec<u8>], snaplen: usize) -> PathBuf {
     path
 }
 
-fn chat_frames() -> Vec<Vec<u8>> {
-    let bytes =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap"))
-            .unwrap();
-    let mut r = CaptureReader::new(&bytes[..]).unwrap();
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet().unwrap() {
-        out.push(p.data.to_vec());
-    }
-    out
-}
-
 #[test]
 fn a_capture_cut_by_its_snapshot_length_is_decoded_as_far_as_it_was_captured() {
-    let path = write_pcap("snap60", &chat_frames(), 60);
+    let path = write_pcap("snap60", &common::capture_frames("chat-hello-hi.pcap"), 60);
     let out = encap().arg("decode").arg(&path).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let first = text.lines().next().unwrap();

@@ -277,18 +277,11 @@ fn demo_without_cap_net_raw_still_chats_and_says_how_to_grant_it() {
 }
 
 mod model_on_any_bytes {
-    use encap::capfile::CaptureReader;
     use encap::model::{connection_key, Connection};
     use proptest::prelude::*;
 
     fn frames() -> Vec<Vec<u8>> {
-        let bytes = std::fs::read(super::capture("chat-hello-hi.pcap")).unwrap();
-        let mut r = CaptureReader::new(&bytes[..]).unwrap();
-        let mut out = Vec::new();
-        while let Some(p) = r.next_packet().unwrap() {
-            out.push(p.data.to_vec());
-        }
-        out
+        crate::common::capture_frames("chat-hello-hi.pcap")
     }
 
     /// An MSS of 0 in the SYN-ACK (less than the 12 bytes of the timestamps option) is odd but

@@ -126,3 +126,17 @@ pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
         _ => false,
     }
 }
+
+/// The frames of a capture in `captures/`, in order.
+pub fn capture_frames(name: &str) -> Vec<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name);
+    let bytes = std::fs::read(&path).expect("read the capture");
+    let mut r = encap::capfile::CaptureReader::new(&bytes[..]).expect("a capture");
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet().expect("a frame") {
+        out.push(p.data.to_vec());
+    }
+    out
+}
