@@ -1022,7 +1022,7 @@ fn privileged_port_gives_eacces() {
             .and_then(|s| s.trim().parse::<u16>().ok())
             .unwrap_or(1024);
     if unprivileged_start <= 81 {
-        eprintln!("SKIPPED privileged_port_gives_eacces: ip_unprivileged_port_start is {unprivileged_start}");
+        skip_or_fail(&format!("privileged_port_gives_eacces: ip_unprivileged_port_start is {unprivileged_start}, so no port needs privilege here"));
         return;
     }
     // SAFETY: geteuid has no preconditions.
@@ -1045,12 +1045,14 @@ fn privileged_port_gives_eacces() {
     cmd.args(["server", "--listen", "127.0.0.1:81"])
         .stdin(Stdio::null());
     let Ok(out) = cmd.output() else {
-        eprintln!("SKIPPED privileged_port_gives_eacces: running as root and setpriv is missing");
+        skip_or_fail("privileged_port_gives_eacces: running as root and setpriv is missing");
         return;
     };
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(1) && !err.contains("EACCES") {
-        eprintln!("SKIPPED privileged_port_gives_eacces: this user may bind port 81 ({err})");
+        skip_or_fail(&format!(
+            "privileged_port_gives_eacces: this user may bind port 81 ({err})"
+        ));
         return;
     }
     assert_eq!(out.status.code(), Some(1), "{err}");
