@@ -6,7 +6,7 @@
 //! carries"); words are summed eight bytes at a time in native byte order and swapped once at the
 //! end (RFC 1071 §2(B), "byte order independence").
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `bytes`, taken as big-endian 16-bit words (an odd last byte padded with zero), to an
 /// unfolded running sum. Bytes are consumed from offset 0: callers summing several pieces must
@@ -96,13 +96,46 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16)
         + u64::from(length)
 }
 
+/// The addresses a transport checksum's pseudo-header covers: IPv4 (RFC 9293 §3.1) or IPv6
+/// (RFC 8200 §8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pseudo {
+    /// Source and destination IPv4 addresses.
+    V4(Ipv4Addr, Ipv4Addr),
+    /// Source and destination IPv6 addresses.
+    V6(Ipv6Addr, Ipv6Addr),
+}
+
+impl From<(Ipv4Addr, Ipv4Addr)> for Pseudo {
+    fn from((src, dst): (Ipv4Addr, Ipv4Addr)) -> Pseudo {
+        Pseudo::V4(src, dst)
+    }
+}
+
+impl Pseudo {
+    /// The unfolded pseudo-header sum for `protocol` and an upper-layer packet of `length` bytes.
+    #[must_use]
+    pub fn sum(self, protocol: u8, length: usize) -> u64 {
+        match self {
+            Pseudo::V4(src, dst) => pseudo_header_v4(src, dst, protocol, length as u16),
+            Pseudo::V6(src, dst) => {
+                let len = length as u32;
+                add(add(0, &src.octets()), &dst.octets())
+                    + u64::from(len >> 16)
+                    + u64::from(len & 0xffff)
+                    + u64::from(protocol)
+            }
+        }
+    }
+}
+
 /// What Linux stores in the TCP checksum field when the device offloads checksums, as `lo` does:
 /// the folded pseudo-header sum, not complemented (`__tcp_v4_send_check`:
 /// `th->check = ~tcp_v4_check(len, saddr, daddr, 0)`). For 127.0.0.1 to 127.0.0.1 this is
 /// `0xfe08 + length`.
 ///
 /// ```
-/// use std::net::Ipv4Addr;
+/// use std::net::{Ipv4Addr, Ipv6Addr};
 /// let lo = Ipv4Addr::LOCALHOST;
 /// // A 40-byte SYN: tcpdump prints `cksum 0xfe30 (incorrect -> ...)` for it on lo.
 /// assert_eq!(encap::checksum::offloaded_v4(lo, lo, 6, 40), 0xfe30);

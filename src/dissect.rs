@@ -11,6 +11,7 @@
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
+use crate::checksum::Pseudo;
 use crate::layers::ethernet::{self, EtherType, EthernetHeader};
 use crate::layers::ipv4::{self, IpProtocol, Ipv4Packet};
 use crate::layers::ipv6::{self, Ipv6Packet};
@@ -421,7 +422,8 @@ pub fn dissect(frame: &[u8]) -> Dissection {
     }
     let at = s.transport_at;
     let addrs = match &s.net {
-        Net::Ipv4(p) => Some((p.source(), p.destination())),
+        Net::Ipv4(p) => Some(Pseudo::V4(p.source(), p.destination())),
+        Net::Ipv6(p, _) => Some(Pseudo::V6(p.source, p.destination)),
         _ => None,
     };
     let upper_end = s.end.min(frame.len());
@@ -440,7 +442,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
         Transport::Icmp(layer, ..) => nodes.push(Node {
             layer,
             range: at..s.payload.start,
-            fields: icmp::fields(upper, at, layer),
+            fields: icmp::fields(upper, at, layer, addrs),
         }),
         Transport::Other(p, b) => {
             let fragment = s.fragment.is_some();
@@ -487,7 +489,7 @@ pub fn dissect(frame: &[u8]) -> Dissection {
             Some(l @ (Layer::Icmp | Layer::Icmpv6)) => nodes.push(Node {
                 layer: l,
                 range: at..upper_end.max(at),
-                fields: icmp::fields(upper, at, l),
+                fields: icmp::fields(upper, at, l, addrs),
             }),
             _ => {}
         },

@@ -359,7 +359,7 @@ impl Encapsulated {
         let end = s.end;
         let b = &self.buf;
         let ip = Ipv4Packet::new_checked(&b[s.ip..end]).ok();
-        let addrs = ip.map(|p| (p.source(), p.destination()));
+        let addrs = ip.map(|p| (p.source(), p.destination()).into());
         let mut eth_fields = ethernet::fields(&b[s.ethernet..s.ip], 0);
         eth_fields.push(ethernet::fcs_field(s.fcs, end - s.ethernet));
         vec![
@@ -460,7 +460,7 @@ impl<'a> Decapsulated<'a> {
     #[must_use]
     pub fn layers(&self) -> Vec<(Layer, Vec<Field>)> {
         let ip_off = EthernetHeader::LEN;
-        let addrs = Some((self.ip.source(), self.ip.destination()));
+        let addrs = Some((self.ip.source(), self.ip.destination()).into());
         vec![
             (Layer::Ethernet, ethernet::fields(self.frame, 0)),
             (Layer::Ipv4, ipv4::fields(self.ip.header(), ip_off)),

@@ -431,3 +431,35 @@ fn one_line_view_is_tcpdumps_line_plus_the_frame_number_and_the_payload() {
         }
     }
 }
+
+#[test]
+fn checksums_over_ipv6_are_checked_against_the_ipv6_pseudo_header() {
+    // etherparse builds the frames with their checksums: the oracle.
+    let lo6 = std::net::Ipv6Addr::LOCALHOST.octets();
+    let mut udp = Vec::new();
+    etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+        .ipv6(lo6, lo6, 64)
+        .udp(5000, 53)
+        .write(&mut udp, b"abc")
+        .unwrap();
+    let mut tcp = Vec::new();
+    etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+        .ipv6(lo6, lo6, 64)
+        .tcp(40000, 6666, 1, 64)
+        .ack(1)
+        .psh()
+        .write(&mut tcp, b"hi")
+        .unwrap();
+    let mut bad = udp.clone();
+    bad[62] ^= 0x01; // one payload bit, the checksum left as it was
+    let path = write_pcap("v6-checksums", &[udp, tcp, bad], 65535);
+    let out = encap().args(["decode", "-v"]).arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let verdicts: Vec<&str> = text.lines().filter(|l| l.contains(" Checksum ")).collect();
+    assert_eq!(verdicts.len(), 3, "{text}");
+    assert!(
+        verdicts[0].ends_with("[correct]") && verdicts[1].ends_with("[correct]"),
+        "{text}"
+    );
+    assert!(verdicts[2].contains("[incorrect, should be 0x"), "{text}");
+}

@@ -134,8 +134,11 @@ fn exercise(bytes: &[u8]) {
     if let Some(ip) = bytes.get(14..) {
         let _ = encap::layers::ipv4::fields(ip, 14);
         let _ = encap::layers::tcp::fields(ip, 14, None);
-        let _ =
-            encap::layers::tcp::fields(ip, 14, Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST)));
+        let _ = encap::layers::tcp::fields(
+            ip,
+            14,
+            Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST).into()),
+        );
     }
     if let Ok(d) = decapsulate(bytes) {
         let layers = d.layers();

@@ -160,12 +160,18 @@ pub fn parse(b: &[u8], layer: Layer) -> Result<(u8, u8), DecodeError> {
     Ok((b[0], b[1]))
 }
 
-/// The message's fields at absolute offset `base`; `layer` is `Icmp` or `Icmpv6`.
+/// The message's fields at absolute offset `base`; `layer` is `Icmp` or `Icmpv6`, `addrs` the
+/// IP addresses (ICMPv6's checksum covers the IPv6 pseudo-header; ICMP's the message alone).
 #[must_use]
-pub fn fields(b: &[u8], base: usize, layer: Layer) -> Vec<Field> {
+pub fn fields(b: &[u8], base: usize, layer: Layer, addrs: Option<checksum::Pseudo>) -> Vec<Field> {
     let v6 = layer == Layer::Icmpv6;
     let table: &[FieldSpec] = if v6 { &FIELDS_V6 } else { &FIELDS_V4 };
-    let mut out = fixed_fields(table, b, base, v6);
+    let pseudo = match (v6, addrs) {
+        (false, _) => Some(0),
+        (true, Some(a @ checksum::Pseudo::V6(..))) => Some(a.sum(58, b.len())),
+        (true, _) => None,
+    };
+    let mut out = fixed_fields(table, b, base, v6, pseudo);
     if b.first().is_some_and(|t| is_echo(*t, layer)) {
         out.extend(table_fields(
             if v6 { &ECHO_V6 } else { &ECHO_V4 },
@@ -177,7 +183,13 @@ pub fn fields(b: &[u8], base: usize, layer: Layer) -> Vec<Field> {
     out
 }
 
-fn fixed_fields(table: &[FieldSpec], b: &[u8], base: usize, v6: bool) -> Vec<Field> {
+fn fixed_fields(
+    table: &[FieldSpec],
+    b: &[u8],
+    base: usize,
+    v6: bool,
+    pseudo: Option<u64>,
+) -> Vec<Field> {
     table_fields(table, b, base, |key, raw, _| {
         if key.ends_with(".type") {
             let name = if v6 {
@@ -186,20 +198,21 @@ fn fixed_fields(table: &[FieldSpec], b: &[u8], base: usize, v6: bool) -> Vec<Fie
                 type_name_v4(raw as u8)
             };
             Some((Value::Number(raw), format!("{raw} ({name})")))
-        } else if key == "icmp.checksum" {
-            // ICMP (v4) sums the message alone: it can be checked without the IP header.
-            let verdict = if checksum::fold(checksum::add(0, b)) == 0xffff {
-                " [correct]".to_string()
-            } else {
-                let sum = checksum::add(
-                    checksum::add(0, &b[..field::CHECKSUM.start]),
-                    b.get(field::CHECKSUM.end..).unwrap_or_default(),
-                );
-                format!(" [incorrect, should be 0x{:04x}]", !checksum::fold(sum))
+        } else if key.ends_with(".checksum") {
+            let verdict = match pseudo {
+                Some(start) if checksum::fold(checksum::add(start, b)) == 0xffff => {
+                    " [correct]".to_string()
+                }
+                Some(start) => {
+                    let sum = checksum::add(
+                        checksum::add(start, &b[..field::CHECKSUM.start]),
+                        b.get(field::CHECKSUM.end..).unwrap_or_default(),
+                    );
+                    format!(" [incorrect, should be 0x{:04x}]", !checksum::fold(sum))
+                }
+                None => String::new(),
             };
             Some((Value::Number(raw), format!("0x{raw:04x}{verdict}")))
-        } else if key.ends_with(".checksum") {
-            Some((Value::Number(raw), format!("0x{raw:04x}")))
         } else {
             None
         }
@@ -214,13 +227,16 @@ mod tests {
     fn echo_request() {
         let m = [8, 0, 0xf7, 0xff, 0, 1];
         assert_eq!(parse(&m, Layer::Icmp).unwrap(), (8, 0));
-        assert_eq!(fields(&m, 34, Layer::Icmp)[0].display, "8 (echo request)");
         assert_eq!(
-            fields(&[128, 0, 0, 0], 54, Layer::Icmpv6)[0].key,
+            fields(&m, 34, Layer::Icmp, None)[0].display,
+            "8 (echo request)"
+        );
+        assert_eq!(
+            fields(&[128, 0, 0, 0], 54, Layer::Icmpv6, None)[0].key,
             "icmpv6.type"
         );
         assert!(parse(&m[..3], Layer::Icmp).is_err());
-        let f = fields(&m, 34, Layer::Icmp);
+        let f = fields(&m, 34, Layer::Icmp, None);
         assert_eq!((f[3].key.as_ref(), f[3].number()), ("icmp.ident", Some(1)));
         assert_eq!(header_len(8, Layer::Icmp), 8);
         assert_eq!(header_len(3, Layer::Icmp), 4);

@@ -573,8 +573,13 @@ impl<'a> TcpSegment<'a> {
     /// Checks the checksum field against the full checksum and the offloaded partial sum.
     #[must_use]
     pub fn checksum_status(&self, src: Ipv4Addr, dst: Ipv4Addr) -> ChecksumStatus {
-        let len = self.bytes.len() as u16;
-        let pseudo = checksum::pseudo_header_v4(src, dst, 6, len);
+        self.checksum_status_with(checksum::Pseudo::V4(src, dst))
+    }
+
+    /// [`TcpSegment::checksum_status`] for either IP version's pseudo-header.
+    #[must_use]
+    pub fn checksum_status_with(&self, addrs: checksum::Pseudo) -> ChecksumStatus {
+        let pseudo = addrs.sum(6, self.bytes.len());
         if checksum::fold(checksum::add(pseudo, self.bytes)) == 0xffff {
             return ChecksumStatus::Good;
         }
@@ -766,7 +771,7 @@ pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, offload: 
 /// The fields of the TCP header in `segment` (header and payload), which starts at absolute
 /// offset `base`; `addrs` are the IPv4 source and destination, for the checksum verdict.
 #[must_use]
-pub fn fields(segment: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> Vec<Field> {
+pub fn fields(segment: &[u8], base: usize, addrs: Option<checksum::Pseudo>) -> Vec<Field> {
     let mut out = Vec::with_capacity(FIELDS.len() + 4);
     for spec in &FIELDS {
         let Some(raw) = spec.read(segment) else { break };
@@ -902,11 +907,11 @@ fn option_field(
     }
 }
 
-fn checksum_display(segment: &[u8], found: u16, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
-    let (Some((src, dst)), Ok(seg)) = (addrs, TcpSegment::new_checked(segment)) else {
+fn checksum_display(segment: &[u8], found: u16, addrs: Option<checksum::Pseudo>) -> String {
+    let (Some(addrs), Ok(seg)) = (addrs, TcpSegment::new_checked(segment)) else {
         return format!("0x{found:04x}");
     };
-    match seg.checksum_status(src, dst) {
+    match seg.checksum_status_with(addrs) {
         ChecksumStatus::Good => format!("0x{found:04x} [correct]"),
         ChecksumStatus::Partial => {
             format!("0x{found:04x} [partial: pseudo-header sum left for checksum offload]")
@@ -1035,7 +1040,11 @@ mod tests {
 
     #[test]
     fn option_rows_cover_the_option_bytes() {
-        let f = fields(&SYN, 34, Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST)));
+        let f = fields(
+            &SYN,
+            34,
+            Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST).into()),
+        );
         let opts: Vec<_> = f.iter().filter(|x| x.name.starts_with("Option")).collect();
         assert_eq!(opts.len(), 6);
         assert_eq!(opts[0].bytes, 54..58);

@@ -10,8 +10,6 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
-use std::net::Ipv4Addr;
-
 use super::{be16, first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
 use crate::checksum;
 
@@ -96,26 +94,32 @@ pub fn parse(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     Ok((be16(b, 0), be16(b, 2), &b[field::HEADER_LEN..len]))
 }
 
-/// The datagram's fields at absolute offset `base`; `addrs` are the IPv4 source and destination,
-/// for the checksum verdict (none over IPv6 here).
+/// The datagram's fields at absolute offset `base`; `addrs` are the IP addresses, for the
+/// checksum verdict.
 #[must_use]
-pub fn fields(b: &[u8], base: usize, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> Vec<Field> {
+pub fn fields(b: &[u8], base: usize, addrs: Option<checksum::Pseudo>) -> Vec<Field> {
     table_fields(&FIELDS, b, base, |key, raw, _| {
         (key == "udp.checksum")
             .then(|| (Value::Number(raw), checksum_display(b, raw as u16, addrs)))
     })
 }
 
-fn checksum_display(b: &[u8], found: u16, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
+fn checksum_display(b: &[u8], found: u16, addrs: Option<checksum::Pseudo>) -> String {
     let datagram = b.get(..usize::from(be16(b, field::LENGTH.start)));
-    let (Some((src, dst)), Some(d)) = (addrs, datagram.filter(|d| d.len() >= field::HEADER_LEN))
-    else {
+    let (Some(addrs), Some(d)) = (addrs, datagram.filter(|d| d.len() >= field::HEADER_LEN)) else {
         return format!("0x{found:04x}");
     };
     if found == 0 {
-        return "0x0000 [none: the sender did not compute one, as UDP over IPv4 allows]".into();
+        return match addrs {
+            checksum::Pseudo::V4(..) => {
+                "0x0000 [none: the sender did not compute one, as UDP over IPv4 allows]".into()
+            }
+            checksum::Pseudo::V6(..) => {
+                "0x0000 [incorrect: UDP over IPv6 must carry a checksum]".into()
+            }
+        };
     }
-    let pseudo = checksum::pseudo_header_v4(src, dst, 17, d.len() as u16);
+    let pseudo = addrs.sum(17, d.len());
     if checksum::fold(checksum::add(pseudo, d)) == 0xffff {
         return format!("0x{found:04x} [correct]");
     }
@@ -137,6 +141,7 @@ fn checksum_display(b: &[u8], found: u16, addrs: Option<(Ipv4Addr, Ipv4Addr)>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn parse_checks_length() {
@@ -160,7 +165,7 @@ mod tests {
             }
         ));
         assert_eq!(fields(&d, 34, None)[3].display, "0x0000");
-        let lo = Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+        let lo = Some((Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST).into());
         assert!(fields(&d, 34, lo)[3].display.contains("[none"));
         // With its checksum filled in, the datagram verifies.
         let mut good = d[..10].to_vec();
