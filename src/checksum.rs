@@ -32,23 +32,6 @@ pub fn add(sum: u64, bytes: &[u8]) -> u64 {
     sum + u64::from(fold_native(acc))
 }
 
-/// Like [`add`], for bytes that were just written field by field (a header being built): it
-/// loads 16 bits at a time, so each load is served by the store that wrote it, where `add`'s
-/// wider loads would stall waiting for several narrow stores to drain (store-to-load forwarding).
-#[inline]
-#[must_use]
-pub fn add_fresh(sum: u64, bytes: &[u8]) -> u64 {
-    let mut acc = sum;
-    let mut pairs = bytes.chunks_exact(2);
-    for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
-    }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
-}
-
 /// Folds a native-order sum into a big-endian 16-bit ones' complement sum.
 #[inline]
 fn fold_native(s: u64) -> u16 {
@@ -159,18 +142,6 @@ mod tests {
             s = (s & 0xffff) + (s >> 16);
         }
         !(s as u16)
-    }
-
-    #[test]
-    fn fresh_and_wide_sums_agree() {
-        let data: Vec<u8> = (0..99u32).map(|i| (i * 91 + 7) as u8).collect();
-        for end in 0..data.len() {
-            assert_eq!(
-                fold(add(0, &data[..end])),
-                fold(add_fresh(0, &data[..end])),
-                "{end}"
-            );
-        }
     }
 
     #[test]

@@ -468,7 +468,7 @@ impl Ipv4Header {
         let ttl_proto = u16::from_be_bytes([self.ttl, self.protocol.into()]);
         let (src, dst) = (self.source.octets(), self.destination.octets());
         // The checksum is summed from the values, not read back from the bytes just written
-        // (reading them back stalls on store-to-load forwarding; see `checksum::add_fresh`).
+        // (reading narrow stores back with wide loads stalls on store-to-load forwarding).
         let words = [
             ver_ihl_tos,
             total,
