@@ -374,9 +374,11 @@ fn second_client_keeps_chatting_while_the_first_is_killed() {
     let apeer = peer_of(&s.expect_contains("connected to"));
     let mut b = client(port, &["--view", "none"]);
     let bpeer = peer_of(&s.expect_contains("connected to"));
+    // One after the other: the server's lines are read in order, and two clients sending at
+    // once may arrive in either order.
     a.send("from a\n");
-    b.send("from b\n");
     s.expect_contains(&says(&apeer, "from a"));
+    b.send("from b\n");
     s.expect_contains(&says(&bpeer, "from b"));
     s.send("to everyone\n");
     let speer = format!("127.0.0.1:{port}");
