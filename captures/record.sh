@@ -31,6 +31,10 @@ chat() { # file port
   exec 8>&-; sleep 0.3; exec 7>&-
   wait $cli $srv || true
 }
+# The host's receive-buffer settings, which fix the SYN windows and window scales in every
+# capture here (`encap verify --tcp-rmem ... --rmem-max ...` predicts them from these).
+sysctl net.ipv4.tcp_rmem net.core.rmem_max > $out/host-tcp-settings.txt
+
 start_tcpdump $out/chat-hello-hi.pcap $port; chat $out/chat-hello-hi.pcap $port; stop_tcpdump
 
 # 2. The same dialogue captured by tshark into pcapng (nanosecond if_tsresol).

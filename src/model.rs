@@ -23,6 +23,90 @@ use crate::pipeline::{encapsulate, ChecksumMode, Params};
 /// The MSS Linux announces on `lo` for IPv4 (MTU 65536; see LOOPBACK.md).
 pub const LO_MSS: u16 = 65495;
 
+/// The host's TCP receive-buffer settings, from which Linux derives the window a new connection
+/// offers in its SYN or SYN-ACK and the window scale it announces (`tcp_select_initial_window`).
+/// Read off the host by whoever runs the model (`/proc/sys/net/ipv4/tcp_rmem`,
+/// `/proc/sys/net/core/rmem_max`); without them those fields are kernel-chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// `net.ipv4.tcp_rmem`: the receive buffer's minimum, default and maximum, in bytes.
+    pub tcp_rmem: [u32; 3],
+    /// `net.core.rmem_max`: the most `SO_RCVBUF` may ask for.
+    pub rmem_max: u32,
+}
+
+impl TcpSettings {
+    /// Parses the two sysctls as `/proc/sys` shows them: `"4096\t131072\t33554432"` and
+    /// `"4194304"` (any whitespace or commas between the three numbers).
+    ///
+    /// # Errors
+    /// A message naming the setting and what is wrong with it.
+    pub fn parse(tcp_rmem: &str, rmem_max: &str) -> Result<TcpSettings, String> {
+        let nums: Vec<u32> = tcp_rmem
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|x| !x.is_empty())
+            .map(|x| {
+                x.parse()
+                    .map_err(|_| format!("net.ipv4.tcp_rmem: {x:?} is not a byte count"))
+            })
+            .collect::<Result<_, _>>()?;
+        let tcp_rmem: [u32; 3] = nums.try_into().map_err(|v: Vec<u32>| {
+            format!(
+                "net.ipv4.tcp_rmem: expected three numbers (min, default, max), got {}",
+                v.len()
+            )
+        })?;
+        let rmem_max = rmem_max.trim().parse().map_err(|_| {
+            format!(
+                "net.core.rmem_max: {:?} is not a byte count",
+                rmem_max.trim()
+            )
+        })?;
+        Ok(TcpSettings { tcp_rmem, rmem_max })
+    }
+
+    /// The window space of a new socket (`tcp_full_space`): its receive buffer, `tcp_rmem[1]`,
+    /// of which Linux offers half as window (the default scaling ratio, 128/256).
+    #[must_use]
+    pub fn full_space(&self) -> u32 {
+        ((u64::from(self.tcp_rmem[1]) * 128) >> 8) as u32
+    }
+
+    /// The window a SYN or SYN-ACK offers for segments of `mss` bytes (the MSS announced, less
+    /// the timestamps option on a SYN-ACK that has it): the full space rounded down to a whole
+    /// number of segments, at most 65535 (a SYN's window is never scaled).
+    #[must_use]
+    pub fn initial_window(&self, mss: u32) -> u16 {
+        let mut space = self.full_space();
+        if mss > 0 && space > mss {
+            space -= space % mss;
+        }
+        space.min(u32::from(u16::MAX)) as u16
+    }
+
+    /// The window scale a SYN or SYN-ACK announces: enough for the largest buffer the socket
+    /// may grow to, `max(tcp_rmem[2], rmem_max)`, in a 16-bit field: its log2 less 15, at most 14.
+    #[must_use]
+    pub fn window_scale(&self) -> u8 {
+        let space = self
+            .full_space()
+            .max(self.tcp_rmem[2])
+            .max(self.rmem_max)
+            .min(u32::from(u16::MAX) << 14);
+        (space.max(1).ilog2().saturating_sub(15)).min(14) as u8
+    }
+}
+
+/// The window a side advertises in its first segment after the handshake (`__tcp_select_window`
+/// with an empty receive queue): the window its SYN offered (`rcv_ssthresh`), rounded up to a
+/// whole unit of its window scale, then scaled.
+#[must_use]
+pub fn first_scaled_window(syn_window: u16, wscale: u8) -> u16 {
+    let unit = 1u32 << wscale.min(14);
+    let window = u32::from(syn_window).div_ceil(unit) * unit;
+    (window >> wscale.min(14)).min(u32::from(u16::MAX)) as u16
+}
+
 /// What the comparison says of one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -212,6 +296,25 @@ impl Counts {
         self.predicted + self.learned + self.kernel + self.loopback + self.mismatch
     }
 
+    /// The share of fields predicted or learned, in percent: of all fields, and of the fields
+    /// `lo` leaves as a wire would have them (all but the loopback ones, which the model
+    /// predicts exactly too, as lo has them).
+    #[must_use]
+    pub fn shares(&self) -> (f64, f64) {
+        let pct = |n: usize, of: usize| {
+            if of == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / of as f64
+            }
+        };
+        let known = self.predicted + self.learned;
+        (
+            pct(known, self.total()),
+            pct(known, self.total() - self.loopback),
+        )
+    }
+
     /// Adds another count.
     pub fn merge(&mut self, o: Counts) {
         self.predicted += o.predicted;
@@ -247,6 +350,10 @@ struct Side {
     /// The capture time and TSval of this side's first timestamp: its clock's origin.
     ts_clock: Option<(Duration, u32)>,
     window: Option<u16>,
+    /// The window this side offered in its SYN or SYN-ACK (never scaled).
+    syn_window: Option<u16>,
+    /// Whether this side has sent a segment since its SYN or SYN-ACK.
+    after_syn: bool,
     /// The window scale this side announced in its SYN.
     wscale: Option<u8>,
     /// The largest window this side has advertised, scaled (the kernel's `max_window` of its
@@ -267,6 +374,8 @@ impl Side {
             next_id: None,
             tsvals: VecDeque::new(),
             window: None,
+            syn_window: None,
+            after_syn: false,
             wscale: None,
             max_window: 0,
             mss: None,
@@ -295,6 +404,8 @@ struct Context<'a> {
     timewait_reply: bool,
     /// How this frame's TSval stands against the sender's clock, when frame times are known.
     tsval_clock: TsvalClock,
+    /// The window the model predicts for this frame, if any.
+    window_pred: Option<u16>,
 }
 
 /// A TSval against the sender's clock: Linux's TCP timestamps count milliseconds.
@@ -322,6 +433,8 @@ pub struct Connection {
     /// The writes not yet wholly sent, oldest first: bytes left, and the segment size Linux
     /// fixed for them when the application wrote (`size_goal`, from `mss_now` at that moment).
     writes: [VecDeque<(usize, Option<usize>)>; 2],
+    /// The host's receive-buffer settings, when known: SYN windows and window scales predicted.
+    settings: Option<TcpSettings>,
 }
 
 fn kind_of(flags: u16, len: usize) -> Kind {
@@ -355,7 +468,16 @@ impl Connection {
             sack: false,
             expected: [None, None],
             writes: [VecDeque::new(), VecDeque::new()],
+            settings: None,
         }
+    }
+
+    /// The same connection on a host with these TCP settings: the windows of the SYN and
+    /// SYN-ACK and both window scales are then predicted, not taken from the frames.
+    #[must_use]
+    pub fn with_settings(mut self, settings: Option<TcpSettings>) -> Connection {
+        self.settings = settings;
+        self
     }
 
     /// The two endpoints: client, server.
@@ -567,7 +689,37 @@ impl Connection {
             }
             Kind::Rst => tf::FLG_RST | (flags & tf::FLG_ACK),
         };
-        p.tcp.window = t.window();
+        // The window. A SYN's or SYN-ACK's follows from the host's settings and the MSS it
+        // announces (less the timestamps option on a SYN-ACK that carries it); a side's first
+        // segment after the handshake offers its SYN's window rounded up to its scale. Any
+        // later one is the receive buffer's free space, which autotuning and unread data move:
+        // the frame's, checked against nothing.
+        let window_pred = match (kind, self.settings, self.sides[from].mss) {
+            (Kind::Syn | Kind::SynAck, Some(set), Some(mss)) => {
+                let less = if kind == Kind::SynAck && seen_tsval.is_some() {
+                    12
+                } else {
+                    0
+                };
+                Some(set.initial_window(u32::from(mss).saturating_sub(less)))
+            }
+            (Kind::Syn | Kind::SynAck, ..) => None,
+            _ => match (
+                me.syn_window,
+                me.after_syn,
+                self.sides[0].wscale,
+                self.sides[1].wscale,
+            ) {
+                (Some(w), false, Some(_), Some(_)) => {
+                    Some(first_scaled_window(w, me.wscale.unwrap_or(0)))
+                }
+                _ => None,
+            },
+        };
+        p.tcp.window = match (kind, window_pred) {
+            (Kind::Syn | Kind::SynAck, Some(w)) => w,
+            _ => t.window(),
+        };
         // The echo is the peer's most recent TSval, or an earlier one when this segment was
         // built before the peer's latest arrived; anything else the peer never sent.
         let peer_tsval = match t_tsecr(&t) {
@@ -597,7 +749,10 @@ impl Connection {
                 TcpOption::SackPermitted,
                 TcpOption::Timestamps { tsval, tsecr: 0 },
                 TcpOption::Nop,
-                TcpOption::WindowScale(seen_wscale.unwrap_or(0)),
+                TcpOption::WindowScale(
+                    self.settings
+                        .map_or(seen_wscale.unwrap_or(0), |set| set.window_scale()),
+                ),
             ],
             Kind::SynAck => vec![
                 TcpOption::Mss(LO_MSS),
@@ -607,7 +762,10 @@ impl Connection {
                     tsecr: peer_tsval,
                 },
                 TcpOption::Nop,
-                TcpOption::WindowScale(seen_wscale.unwrap_or(0)),
+                TcpOption::WindowScale(
+                    self.settings
+                        .map_or(seen_wscale.unwrap_or(0), |set| set.window_scale()),
+                ),
             ],
             Kind::Rst => Vec::new(),
             _ if self.timestamps => vec![
@@ -679,6 +837,7 @@ impl Connection {
                     ack_ok,
                     timewait_reply,
                     tsval_clock,
+                    window_pred,
                 };
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 fields.push(FieldCheck {
@@ -766,6 +925,11 @@ impl Connection {
             }
         }
         me.window = Some(t.window());
+        if matches!(kind, Kind::Syn | Kind::SynAck) {
+            me.syn_window = Some(t.window());
+        } else {
+            me.after_syn = true;
+        }
         me.max_window = me.max_window.max(advertised);
         if payload_predicted {
             if let Some(q) = &mut self.expected[from] {
@@ -819,6 +983,7 @@ impl Connection {
             ack_ok,
             timewait_reply,
             tsval_clock,
+            window_pred,
         } = *ctx;
         let me = &self.sides[from];
         let first_of_side = me.next_id.is_none();
@@ -838,6 +1003,8 @@ impl Connection {
             "tcp.seq_raw" => Verdict::Learned { from: "ISN + 1 + bytes sent" },
             "tcp.ack_raw" if kind == Kind::Syn => Verdict::Predicted,
             "tcp.ack_raw" if ack_ok => Verdict::Learned { from: "the peer's ISN + bytes received" },
+            "tcp.window_size_value" if matches!(kind, Kind::Syn | Kind::SynAck) && window_pred.is_some() => Verdict::Predicted,
+            "tcp.window_size_value" if window_pred == Some(t.window()) => Verdict::Predicted,
             "tcp.window_size_value" if me.window == Some(t.window()) => Verdict::Learned { from: "unchanged since this side's previous segment" },
             "tcp.window_size_value" => Verdict::KernelChosen { why: "receive window from the socket buffer and its autotuning" },
             "tcp.options.timestamp.tsval" if tsval_clock == TsvalClock::OnTime => Verdict::Learned { from: "the sender's millisecond clock, from its first TSval and the time since" },
@@ -849,6 +1016,7 @@ impl Connection {
             }
             "tcp.options.timestamp.tsecr" if kind == Kind::Syn => Verdict::Predicted,
             "tcp.options.timestamp.tsecr" => Verdict::Learned { from: "a TSval the peer sent, echoed (RFC 7323 TS.Recent)" },
+            "tcp.options.wscale.shift" if self.settings.is_some() => Verdict::Predicted,
             "tcp.options.wscale.shift" => Verdict::KernelChosen { why: "window scale from the receive buffer size (tcp_rmem)" },
             "tcp.flags" if kind == Kind::Data && t.flags() & tf::FLG_PSH == 0 => Verdict::KernelChosen { why: "PSH marks the last segment of a write; this one is not" },
             "data.data" if payload_predicted => Verdict::Predicted,
@@ -953,5 +1121,61 @@ pub fn connection_key(frame: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4)> {
             SocketAddrV4::new(ip.destination(), t.dst_port()),
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_as_proc_shows_them_and_say_what_is_wrong() {
+        let s = TcpSettings::parse("4096\t131072\t33554432\n", "4194304\n").unwrap();
+        assert_eq!(s.tcp_rmem, [4096, 131072, 33554432]);
+        assert_eq!(s.rmem_max, 4194304);
+        assert_eq!(
+            TcpSettings::parse("4096,131072,6291456", "212992")
+                .unwrap()
+                .tcp_rmem[2],
+            6291456
+        );
+        let e = TcpSettings::parse("4096 131072", "1").unwrap_err();
+        assert!(e.contains("tcp_rmem") && e.contains("got 2"), "{e}");
+        let e = TcpSettings::parse("4096 x 1", "1").unwrap_err();
+        assert!(e.contains("\"x\""), "{e}");
+        let e = TcpSettings::parse("1 2 3", "-4").unwrap_err();
+        assert!(e.contains("rmem_max"), "{e}");
+    }
+
+    #[test]
+    fn initial_windows_and_scales_follow_tcp_select_initial_window() {
+        // Linux 6.16+ defaults on lo: 65495 in the SYN, 65483 (MSS less the 12-byte timestamps
+        // option) in the SYN-ACK, scale 10 for a 32 MB maximum; the captures show exactly these.
+        let new = TcpSettings::parse("4096 131072 33554432", "212992").unwrap();
+        assert_eq!(new.full_space(), 65536);
+        assert_eq!(new.initial_window(65495), 65495);
+        assert_eq!(new.initial_window(65483), 65483);
+        assert_eq!(new.window_scale(), 10);
+        // Older kernels' 6 MB maximum: scale 7. An MSS of 1460 on a real wire: 44 segments.
+        let old = TcpSettings::parse("4096 131072 6291456", "212992").unwrap();
+        assert_eq!(old.window_scale(), 7);
+        assert_eq!(old.initial_window(1460), 64240);
+        // A small buffer: no rounding below one segment, and the scale never below 0.
+        let tiny = TcpSettings::parse("1024 2048 4096", "4096").unwrap();
+        assert_eq!(tiny.initial_window(65495), 1024);
+        assert_eq!(tiny.window_scale(), 0);
+        // A huge one: the scale stops at 14 (RFC 7323).
+        let huge = TcpSettings::parse("4096 131072 4294967295", "4294967295").unwrap();
+        assert_eq!(huge.window_scale(), 14);
+        assert_eq!(huge.initial_window(65495), 65495);
+    }
+
+    #[test]
+    fn first_window_after_the_handshake_is_the_syn_window_rounded_up_to_the_scale() {
+        assert_eq!(first_scaled_window(65495, 10), 64);
+        assert_eq!(first_scaled_window(65483, 7), 512);
+        assert_eq!(first_scaled_window(64240, 7), 502);
+        assert_eq!(first_scaled_window(65535, 0), 65535);
+        assert_eq!(first_scaled_window(65535, 14), 4);
     }
 }

@@ -468,3 +468,18 @@ pub fn read_stdin(buf: &mut [u8]) -> Result<usize, SysError> {
     let r = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
     check("read", r as i64, errno()).map(|n| usize::try_from(n).unwrap_or(0))
 }
+
+/// This host's TCP receive-buffer settings, from `/proc/sys` (`net.ipv4.tcp_rmem`,
+/// `net.core.rmem_max`): what the model needs to predict the windows of a SYN and SYN-ACK and
+/// both window scales.
+///
+/// # Errors
+/// Which file could not be read or parsed.
+pub fn tcp_settings() -> Result<encap::model::TcpSettings, String> {
+    let read =
+        |path: &str| std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"));
+    encap::model::TcpSettings::parse(
+        &read("/proc/sys/net/ipv4/tcp_rmem")?,
+        &read("/proc/sys/net/core/rmem_max")?,
+    )
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use termcolor::{Color, ColorSpec, WriteColor};
 
-use encap::model::{connection_key, Connection, Counts, FrameCheck, Kind};
+use encap::model::{connection_key, Connection, Counts, FrameCheck, Kind, TcpSettings};
 use encap::pipeline::{encapsulate, segment, Encapsulated};
 use encap::render::{ladder, verdicts};
 
@@ -47,9 +47,14 @@ pub struct Followed {
 impl Followed {
     /// A connection from `client` (the side that sends the SYN) to `server`, nothing seen yet.
     #[must_use]
-    pub fn new(client: SocketAddrV4, server: SocketAddrV4) -> Followed {
+    /// `settings`: the host's TCP settings, when known (see [`Connection::with_settings`]).
+    pub fn new(
+        client: SocketAddrV4,
+        server: SocketAddrV4,
+        settings: Option<TcpSettings>,
+    ) -> Followed {
         Followed {
-            conn: Connection::new(client, server),
+            conn: Connection::new(client, server).with_settings(settings),
             checks: Vec::new(),
             counts: Counts::default(),
             number: 0,
@@ -172,6 +177,8 @@ pub struct Verifier {
     shown: Option<Key>,
     /// MISMATCH fields in the connections closed so far.
     closed_mismatches: usize,
+    /// This host's TCP settings, for the model's SYN windows and window scales.
+    settings: Option<TcpSettings>,
 }
 
 impl Verifier {
@@ -196,10 +203,9 @@ impl Verifier {
         match Capture::open_port("lo", Some(addr.port())) {
             Ok(cap) => {
                 writeln!(out, "--verify: capturing on lo (port {}): every frame the kernel sends is checked against the model", addr.port())?;
-                Ok(Some(Verifier::new(
-                    Some(Sniffer::start(cap, addr.port())),
-                    full,
-                )))
+                let mut v = Verifier::new(Some(Sniffer::start(cap, addr.port())), full);
+                v.settings = super::sys::tcp_settings().ok();
+                Ok(Some(v))
             }
             Err(CaptureError::NoPermission { exe, .. }) => {
                 warn(out, &format!(" this process lacks CAP_NET_RAW, which --verify needs to capture on lo. Run `sudo {exe} {command} --verify ...`, or grant it once: `sudo setcap cap_net_raw+ep {exe}` (a rebuild loses it)."))?;
@@ -225,6 +231,7 @@ impl Verifier {
             closed: VecDeque::new(),
             shown: None,
             closed_mismatches: 0,
+            settings: None,
         }
     }
 
@@ -247,7 +254,8 @@ impl Verifier {
         };
         self.closed.retain(|k| *k != key);
         self.conns.retain(|(k, _, _)| *k != key);
-        self.conns.push((key, side, Followed::new(key.0, key.1)));
+        self.conns
+            .push((key, side, Followed::new(key.0, key.1, self.settings)));
     }
 
     /// Where the connection between `a` and `b` (either way round) is in `conns`.

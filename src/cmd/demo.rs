@@ -134,6 +134,21 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         Err(e) => return Err(e).context("cannot capture on lo"),
     };
+    let settings = match crate::chat::sys::tcp_settings() {
+        Ok(set) => {
+            if sniffer.is_some() {
+                writeln!(out, "this host's receive buffer: net.ipv4.tcp_rmem {} {} {}, net.core.rmem_max {}: from them the model predicts the SYN's window ({}: half of {} is {}, rounded down to whole {}-byte segments) and the window scale ({}: log2 of {} less 15)", set.tcp_rmem[0], set.tcp_rmem[1], set.tcp_rmem[2], set.rmem_max, set.initial_window(u32::from(encap::model::LO_MSS)), set.tcp_rmem[1], set.full_space(), encap::model::LO_MSS, set.window_scale(), set.tcp_rmem[2].max(set.rmem_max))?;
+            }
+            Some(set)
+        }
+        Err(e) => {
+            writeln!(
+                out,
+                "{e}: the SYN windows and window scales are taken from the frames"
+            )?;
+            None
+        }
+    };
     // Give the capture socket a moment to be bound before the handshake starts.
     std::thread::sleep(Duration::from_millis(50));
 
@@ -150,7 +165,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     writeln!(out, "connected: client {client_addr} -> server {server_addr}; TCP_NODELAY on both, so each message leaves as one segment")?;
     let mut checked = Checked {
-        followed: Followed::new(client_addr, server_addr),
+        followed: Followed::new(client_addr, server_addr, settings),
         pcap: match (&args.pcap, &sniffer) {
             (Some(path), Some(_)) => Some(FrameWriter::new(BufWriter::new(
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -305,7 +320,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     checked.followed.report(out)?;
     let c = checked.followed.counts();
-    writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH", checked.followed.checks().len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
+    let (share, beyond_lo) = c.shares();
+    writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH; {share:.1}% predicted or learned ({beyond_lo:.1}% of the fields lo leaves alone)", checked.followed.checks().len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
     out.flush()?;
     Ok(if c.mismatch == 0 && checked.followed.unchecked() == 0 {
         ExitCode::SUCCESS

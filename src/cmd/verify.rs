@@ -12,7 +12,7 @@ use anyhow::Context;
 use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
-use encap::model::{connection_key, Connection, Counts, FrameCheck};
+use encap::model::{connection_key, Connection, Counts, FrameCheck, TcpSettings};
 use encap::render::{ladder, verdicts};
 
 /// Arguments of `encap verify`.
@@ -32,6 +32,17 @@ pub struct Args {
     /// not cover them).
     #[arg(long, value_name = "FILE.jsonl")]
     pub transcript: Option<PathBuf>,
+    /// net.ipv4.tcp_rmem of the host the capture was taken on ("4096 131072 33554432"): with
+    /// --rmem-max, the windows of SYN and SYN-ACK and the window scales are predicted, not
+    /// taken from the frames.
+    #[arg(long, value_name = "MIN DEFAULT MAX", requires = "rmem_max")]
+    pub tcp_rmem: Option<String>,
+    /// net.core.rmem_max of the host the capture was taken on (see --tcp-rmem).
+    #[arg(long, value_name = "BYTES", requires = "tcp_rmem")]
+    pub rmem_max: Option<String>,
+    /// The capture was taken on this host: read --tcp-rmem and --rmem-max from /proc/sys.
+    #[arg(long, conflicts_with_all = ["tcp_rmem", "rmem_max"])]
+    pub this_host: bool,
 }
 
 /// Reads a transcript: each write of each side's application, in order (one line, one write).
@@ -86,6 +97,16 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         .as_deref()
         .map(read_transcript)
         .transpose()?;
+    let settings = match (&args.tcp_rmem, &args.rmem_max, args.this_host) {
+        (Some(rmem), Some(max), _) => Some(
+            TcpSettings::parse(rmem, max)
+                .map_err(|e| anyhow::anyhow!("--tcp-rmem/--rmem-max: {e}"))?,
+        ),
+        (.., true) => Some(
+            crate::chat::sys::tcp_settings().map_err(|e| anyhow::anyhow!("--this-host: {e}"))?,
+        ),
+        _ => None,
+    };
     let mut unchecked = 0u64;
     let read = loop {
         let p = match reader.next_packet() {
@@ -104,7 +125,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         };
         let followed = conns.entry(key).or_insert_with(|| {
             order.push(key);
-            let mut conn = Connection::new(key.0, key.1);
+            let mut conn = Connection::new(key.0, key.1).with_settings(settings);
             if let Some(sent) = &transcript {
                 for (side, writes) in sent.iter().enumerate() {
                     for w in writes {

@@ -166,7 +166,7 @@ pub fn connections<W: WriteColor>(w: &mut W, rows: &[ConnectionRow]) -> io::Resu
         .max(10);
     writeln!(
         w,
-        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned",
+        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned (of fields lo leaves alone)",
         "connection",
         "frames",
         "fields",
@@ -196,11 +196,7 @@ fn row<W: WriteColor>(
     c: Counts,
     name_w: usize,
 ) -> io::Result<()> {
-    let share = if c.total() == 0 {
-        0.0
-    } else {
-        100.0 * (c.predicted + c.learned) as f64 / c.total() as f64
-    };
+    let (share, beyond_lo) = c.shares();
     write!(
         w,
         "{name:<name_w$}  {frames:>6} {:>6} {:>9} {:>7} {:>13} {:>8} ",
@@ -213,5 +209,5 @@ fn row<W: WriteColor>(
     w.set_color(&outcome_color(c))?;
     write!(w, "{:>8}", c.mismatch)?;
     w.reset()?;
-    writeln!(w, "  {share:.1}%")
+    writeln!(w, "  {share:>16.1}% ({beyond_lo:.1}%)")
 }
