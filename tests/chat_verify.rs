@@ -366,3 +366,40 @@ fn verify_on_a_non_loopback_address_says_it_checks_loopback_only() {
         "{out}"
     );
 }
+
+#[test]
+fn ctrl_c_ends_the_chat_with_the_last_frames_checked_and_the_ladder_drawn() {
+    if !common::is_root("ctrl_c_ends_the_chat") {
+        return;
+    }
+    let (mut server, addr) = start_server(&["--view", "summary"], false);
+    let mut client = start_client("client", &addr, "summary", false);
+    client.send(HELLO);
+    server.expect_contains("says (5 bytes): hello");
+    client.expect_contains("frame 5: server -> client [ACK]");
+    // Ctrl-C, as a terminal sends it: SIGINT to the client, whose stdin stays open.
+    let pid = client.child.id().to_string();
+    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = client.poll("did not exit after SIGINT", |p| {
+        p.child.try_wait().expect("try_wait")
+    });
+    let out = client.output();
+    assert!(status.success(), "client exited with {status}:\n{out}");
+    assert!(out.contains("interrupted: ending the chat"), "{out}");
+    // Its FIN and the server's, checked like every other frame, then the ladder and the row.
+    assert!(has_frame(&out, "client -> server", "FIN, ACK", 0), "{out}");
+    assert!(has_frame(&out, "server -> client", "FIN, ACK", 0), "{out}");
+    assert!(out.contains("the connection as a ladder"), "{out}");
+    assert!(out.contains("TIME_WAIT"), "{out}");
+    assert_no_mismatch("client", &out);
+    let rows = summary_rows(&out);
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].frames >= 9 && rows[0].mismatch == 0, "{rows:?}");
+    // The server saw an ordinary close and goes on serving.
+    server.expect_contains("is gone");
+    server.send("exit\n");
+    let (status, out) = server.finish();
+    assert!(status.success(), "{out}");
+    assert_no_mismatch("server", &out);
+}

@@ -150,6 +150,11 @@ impl<'w, W: WriteColor> Session<'w, W> {
     ) -> std::io::Result<()> {
         let full = self.opts.view == View::Full;
         self.verify = Verifier::start(self.out, addr, full, command)?;
+        if self.verify.is_some() {
+            // Ctrl-C then ends the chat as end of input does, so the last frames are checked and
+            // each connection's ladder drawn; a second Ctrl-C quits at once (one-shot handler).
+            crate::capture::stop_on_signals()?;
+        }
         Ok(())
     }
 
@@ -316,6 +321,11 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 if pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
                     self.receive(i)?;
                 }
+            }
+            if self.verify.is_some() && !self.exiting && crate::capture::stop_requested() {
+                writeln!(self.out)?;
+                self.say("interrupted: ending the chat as end of input would (FIN to each peer), to check the last frames and draw each connection's ladder; Ctrl-C again quits at once")?;
+                self.begin_exit(false)?;
             }
             self.timers()?;
             self.advance_states()?;
