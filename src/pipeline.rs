@@ -10,11 +10,13 @@
 //! [`decapsulate`] walks back up, validating every length, and returns zero-copy views of each
 //! layer. It is pure: no sockets, clocks or randomness anywhere in this module.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::Range;
 
+use crate::checksum::Pseudo;
 use crate::layers::ethernet::{self, EtherType, EthernetHeader, Mac};
 use crate::layers::ipv4::{self, IpProtocol, Ipv4Header, Ipv4Packet};
+use crate::layers::ipv6::{self, Ipv6Header};
 use crate::layers::tcp::{self, TcpHeader, TcpOption, TcpSegment};
 use crate::layers::{payload, DecodeError, Field, Layer};
 
@@ -41,6 +43,8 @@ pub struct Params {
     pub tcp: TcpHeader,
     /// How the TCP checksum is written.
     pub checksum: ChecksumMode,
+    /// IPv6 instead of IPv4: when set, the packet gets this header and `ip` is not used.
+    pub ipv6: Option<Ipv6Header>,
 }
 
 /// Options Linux puts on an established segment: NOP, NOP, timestamps (12 bytes, a 32-byte header).
@@ -111,6 +115,44 @@ impl Params {
                 options: linux_data_options(1, 1),
             },
             checksum: ChecksumMode::Full,
+            ipv6: None,
+        }
+    }
+
+    /// [`Params::between`] for either address family: between two IPv6 sockets the packet is
+    /// IPv6 (hop limit 64, flow label 0 until set).
+    #[must_use]
+    pub fn between_any(src: SocketAddr, dst: SocketAddr) -> Params {
+        match (src, dst) {
+            (SocketAddr::V4(s), SocketAddr::V4(d)) => Params::between(s, d),
+            _ => {
+                let v6 = |a: SocketAddr| match a {
+                    SocketAddr::V6(a) => *a.ip(),
+                    SocketAddr::V4(a) => a.ip().to_ipv6_mapped(),
+                };
+                let mut p = Params::between(
+                    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, src.port()),
+                    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, dst.port()),
+                );
+                p.ipv6 = Some(Ipv6Header {
+                    traffic_class: 0,
+                    flow_label: 0,
+                    hop_limit: 64,
+                    source: v6(src),
+                    destination: v6(dst),
+                });
+                p
+            }
+        }
+    }
+
+    /// The network header's length: IPv4's with its options, or IPv6's 40 bytes.
+    #[must_use]
+    pub fn ip_len(&self) -> usize {
+        if self.ipv6.is_some() {
+            Ipv6Header::LEN
+        } else {
+            self.ip.len()
         }
     }
 
@@ -122,10 +164,16 @@ impl Params {
         self
     }
 
-    /// The most payload one IPv4 packet can carry with these headers.
+    /// The most payload one packet can carry with these headers (IPv4's total length, or
+    /// IPv6's payload length, is 16 bits).
     #[must_use]
     pub fn max_payload(&self) -> usize {
-        usize::from(u16::MAX) - self.ip.len() - self.tcp.len()
+        let ip = if self.ipv6.is_some() {
+            0
+        } else {
+            self.ip.len()
+        };
+        usize::from(u16::MAX) - ip - self.tcp.len()
     }
 }
 
@@ -141,6 +189,16 @@ pub enum EncapError {
         max: usize,
         /// IPv4 header length.
         ip: usize,
+        /// TCP header length.
+        tcp: usize,
+    },
+    /// The message does not fit in one IPv6 packet.
+    #[error("a {len}-byte message does not fit in one IPv6 packet: the Payload length field is 16 bits, so at most 65535 bytes after the 40-byte IPv6 header, which leaves {max} bytes of payload after a {tcp}-byte TCP header (split it into segments with --segment)")]
+    TooLargeV6 {
+        /// Message length.
+        len: usize,
+        /// Most payload that fits.
+        max: usize,
         /// TCP header length.
         tcp: usize,
     },
@@ -191,9 +249,9 @@ pub fn encapsulate_into(
     params: &Params,
     buf: &mut Vec<u8>,
 ) -> Result<Stages, EncapError> {
-    let ip_len = params.ip.len();
+    let ip_len = params.ip_len();
     let tcp_len = params.tcp.len();
-    if params.ip.options.len() % 4 != 0 {
+    if params.ipv6.is_none() && params.ip.options.len() % 4 != 0 {
         return Err(EncapError::OptionsNotAligned {
             len: params.ip.options.len(),
         });
@@ -210,13 +268,21 @@ pub fn encapsulate_into(
             len: tcp_len - tcp::field::HEADER_LEN,
         });
     }
-    let max = usize::from(u16::MAX) - ip_len - tcp_len;
+    let max = params.max_payload();
     if message.len() > max {
-        return Err(EncapError::TooLarge {
-            len: message.len(),
-            max,
-            ip: ip_len,
-            tcp: tcp_len,
+        return Err(if params.ipv6.is_some() {
+            EncapError::TooLargeV6 {
+                len: message.len(),
+                max,
+                tcp: tcp_len,
+            }
+        } else {
+            EncapError::TooLarge {
+                len: message.len(),
+                max,
+                ip: ip_len,
+                tcp: tcp_len,
+            }
         });
     }
     let headroom = EthernetHeader::LEN + ip_len + tcp_len;
@@ -237,25 +303,36 @@ pub fn encapsulate_into(
     } else {
         crate::checksum::add(0, message)
     };
+    let pseudo = match &params.ipv6 {
+        Some(v6) => Pseudo::V6(v6.source, v6.destination),
+        None => Pseudo::V4(params.ip.source, params.ip.destination),
+    };
     params.tcp.emit_with_checksum(
         &mut buf[tcp_start..payload],
         message.len(),
         payload_sum,
-        params.ip.source,
-        params.ip.destination,
+        pseudo,
         offload,
     );
 
-    // Stage 3, IPv4: header in front of the segment.
+    // Stage 3, IPv4 (or IPv6): header in front of the segment.
     let ip_start = tcp_start - ip_len;
-    params
-        .ip
-        .emit(&mut buf[ip_start..tcp_start], (end - tcp_start) as u16);
+    let segment_len = (end - tcp_start) as u16;
+    match &params.ipv6 {
+        Some(v6) => v6.emit(&mut buf[ip_start..tcp_start], segment_len, IpProtocol::Tcp),
+        None => {
+            params.ip.emit(&mut buf[ip_start..tcp_start], segment_len);
+        }
+    }
 
     // Stage 4, Ethernet II: header in front of the packet, FCS after it.
     let eth_start = ip_start - EthernetHeader::LEN;
     let eth = EthernetHeader {
-        ethertype: EtherType::Ipv4,
+        ethertype: if params.ipv6.is_some() {
+            EtherType::Ipv6
+        } else {
+            EtherType::Ipv4
+        },
         ..params.ethernet
     };
     eth.emit(&mut buf[eth_start..ip_start]);
@@ -358,8 +435,16 @@ impl Encapsulated {
         let s = self.stages;
         let end = s.end;
         let b = &self.buf;
-        let ip = Ipv4Packet::new_checked(&b[s.ip..end]).ok();
-        let addrs = ip.map(|p| (p.source(), p.destination()).into());
+        let v6 = b[s.ip] >> 4 == 6;
+        let addrs = if v6 {
+            ipv6::parse(&b[s.ip..end])
+                .ok()
+                .map(|p| Pseudo::V6(p.source, p.destination))
+        } else {
+            Ipv4Packet::new_checked(&b[s.ip..end])
+                .ok()
+                .map(|p| (p.source(), p.destination()).into())
+        };
         let mut eth_fields = ethernet::fields(&b[s.ethernet..s.ip], 0);
         eth_fields.push(ethernet::fcs_field(s.fcs, end - s.ethernet));
         vec![
@@ -378,11 +463,15 @@ impl Encapsulated {
                 fields: tcp::fields(&b[s.tcp..end], 0, addrs),
             },
             Stage {
-                layer: Layer::Ipv4,
+                layer: if v6 { Layer::Ipv6 } else { Layer::Ipv4 },
                 bytes: &b[s.ip..end],
                 header: 0..s.tcp - s.ip,
                 trailer: 0..0,
-                fields: ipv4::fields(&b[s.ip..s.tcp], 0),
+                fields: if v6 {
+                    ipv6::fields(&b[s.ip..s.tcp], 0, &[])
+                } else {
+                    ipv4::fields(&b[s.ip..s.tcp], 0)
+                },
             },
             Stage {
                 layer: Layer::Ethernet,
@@ -579,6 +668,36 @@ mod tests {
             let lower = &w[1].bytes[..w[1].bytes.len() - w[1].trailer.len()];
             assert!(lower.ends_with(upper));
         }
+    }
+
+    #[test]
+    fn ipv6_frames_carry_the_ipv6_header_and_pseudo_header_sum() {
+        let a = |port| SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), port);
+        let mut p = Params::between_any(a(52174), a(46690));
+        p.checksum = ChecksumMode::Offloaded;
+        p.tcp.flags = tcp::field::FLG_ACK;
+        let e = encapsulate(b"", &p).unwrap();
+        let f = e.frame();
+        assert_eq!(f.len(), 14 + 40 + 32);
+        assert_eq!(f[12..14], [0x86, 0xdd]);
+        assert_eq!(f[14] >> 4, 6);
+        assert_eq!(f[18..20], [0, 32], "payload length: the TCP header");
+        assert_eq!((f[20], f[21]), (6, 64), "next header TCP, hop limit 64");
+        // As captured on lo (an ACK between two ::1 sockets): ::1 + ::1 + 6 + 32 = 0x0028.
+        assert_eq!(f[14 + 40 + 16..14 + 40 + 18], [0x00, 0x28]);
+        let views = e.stage_views();
+        assert_eq!(views[2].layer, Layer::Ipv6);
+        assert_eq!(views[2].header, 0..40);
+        // The payload length field does not count the IPv6 header: 65535 - 32 bytes fit.
+        assert!(encapsulate(&vec![0; 65_503], &p).is_ok());
+        assert_eq!(
+            encapsulate(&vec![0; 65_504], &p).unwrap_err(),
+            EncapError::TooLargeV6 {
+                len: 65_504,
+                max: 65_503,
+                tcp: 32
+            }
+        );
     }
 
     #[test]

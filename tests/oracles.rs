@@ -78,6 +78,38 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
                 "FA",
             ],
         ),
+        (
+            "IPv6 hello",
+            "hello".into(),
+            vec![
+                "--src",
+                "[::1]:40000",
+                "--dst",
+                "[::1]:6666",
+                "--flow-label",
+                "0x12345",
+            ],
+        ),
+        (
+            "IPv6 SYN, traffic class",
+            String::new(),
+            vec![
+                "--src",
+                "[2001:db8::1]:51000",
+                "--dst",
+                "[2001:db8::2]:443",
+                "--flags",
+                "S",
+                "--ack",
+                "0",
+                "--dscp",
+                "10",
+                "--ecn",
+                "1",
+                "--ttl",
+                "3",
+            ],
+        ),
     ]
 }
 
@@ -130,8 +162,10 @@ fn tshark_dissects_every_frame_with_good_checksums_and_equal_fields() {
             &["ip.check_checksum:TRUE", "tcp.check_checksum:TRUE"],
         )
         .remove(0);
+        let v6 = ours.contains_key("ipv6.version");
         assert_eq!(
-            theirs["ip.checksum.status"], "1",
+            theirs["ip.checksum.status"],
+            if v6 { "" } else { "1" },
             "{name}: tshark says the IPv4 checksum is not good"
         );
         assert_eq!(
@@ -172,14 +206,32 @@ fn etherparse_slicer_reads_back_the_same_fields() {
         let (ours, frame) = show(&message, &extra, &pcap);
         let s = SlicedPacket::from_ethernet(&frame)
             .unwrap_or_else(|e| panic!("{name}: etherparse: {e}"));
-        let Some(InternetSlice::Ipv4(ip)) = &s.net else {
-            panic!("{name}: not IPv4")
-        };
-        let h = ip.header();
+        let n = |k: &str| ours[k].as_u64().unwrap();
         let Some(TransportSlice::Tcp(t)) = &s.transport else {
             panic!("{name}: not TCP")
         };
-        let n = |k: &str| ours[k].as_u64().unwrap();
+        let h = match &s.net {
+            Some(InternetSlice::Ipv4(ip)) => ip.header(),
+            Some(InternetSlice::Ipv6(ip)) => {
+                let h = ip.header();
+                assert_eq!(u64::from(h.traffic_class()), n("ipv6.tclass"), "{name}");
+                assert_eq!(u64::from(h.flow_label().value()), n("ipv6.flow"), "{name}");
+                assert_eq!(u64::from(h.payload_length()), n("ipv6.plen"), "{name}");
+                assert_eq!(u64::from(h.hop_limit()), n("ipv6.hlim"), "{name}");
+                assert_eq!(h.source_addr().to_string(), ours["ipv6.src"], "{name}");
+                assert_eq!(h.destination_addr().to_string(), ours["ipv6.dst"], "{name}");
+                assert_eq!(u64::from(t.checksum()), n("tcp.checksum"), "{name}");
+                // etherparse computes the TCP checksum over the IPv6 pseudo-header itself.
+                let computed = t
+                    .to_header()
+                    .calc_checksum_ipv6(&h.to_header(), t.payload())
+                    .unwrap();
+                assert_eq!(u64::from(computed), n("tcp.checksum"), "{name}");
+                assert_eq!(t.payload(), message.as_bytes(), "{name}");
+                continue;
+            }
+            _ => panic!("{name}: not IP"),
+        };
         assert_eq!(u64::from(h.identification()), n("ip.id"), "{name}");
         assert_eq!(u64::from(h.ttl()), n("ip.ttl"), "{name}");
         assert_eq!(u64::from(h.total_len()), n("ip.len"), "{name}");
@@ -263,7 +315,28 @@ fn bad_input_exits_2_with_a_clear_error() {
         ),
         (
             vec!["x", "--src", "300.0.0.1:5"],
-            "is not an IPv4 address and port",
+            "is not an address and port; write it like 127.0.0.1:6666 or [::1]:6666",
+        ),
+        (
+            vec!["x", "--src", "[::1]:5", "--dst", "127.0.0.1:6"],
+            "of different address families",
+        ),
+        (
+            vec!["x", "--src", "[::1]:5", "--dst", "[::1]:6", "--no-df"],
+            "--no-df is IPv4's",
+        ),
+        (vec!["x", "--flow-label", "1"], "--flow-label is IPv6's"),
+        (
+            vec![
+                "x",
+                "--src",
+                "[::1]:5",
+                "--dst",
+                "[::1]:6",
+                "--flow-label",
+                "0x100000",
+            ],
+            "does not fit the 20-bit flow label",
         ),
         (vec!["x", "--dst-mac", "00:11"], "must have six hex bytes"),
         (vec!["x", "--ip-options", "9404"], "not a multiple of 4"),

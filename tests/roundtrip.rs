@@ -57,6 +57,7 @@ prop_compose! {
             },
             tcp: TcpHeader { src_port: ports.0, dst_port: ports.1, seq, ack, flags, window, checksum: 0, urgent, options: tcp_options },
             checksum: if offload { ChecksumMode::Offloaded } else { ChecksumMode::Full },
+            ipv6: None,
         }
     }
 }

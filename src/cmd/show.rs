@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,12 +39,12 @@ timestamps option, window 64 (scaled by 2^10). Example: encap show hello --flags
 pub struct Args {
     /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show ""
     pub message: String,
-    /// Source address and port.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:40000", value_parser = parse_endpoint)]
-    pub src: SocketAddrV4,
-    /// Destination address and port.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_endpoint)]
-    pub dst: SocketAddrV4,
+    /// Source address and port: IPv4 (127.0.0.1:40000) or IPv6 in brackets ([::1]:40000).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:40000", value_parser = parse_any_endpoint)]
+    pub src: SocketAddr,
+    /// Destination address and port, of the same family as --src.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_any_endpoint)]
+    pub dst: SocketAddr,
     /// Sequence number.
     #[arg(long, default_value_t = 1)]
     pub seq: u32,
@@ -60,16 +60,19 @@ pub struct Args {
     /// TCP urgent pointer.
     #[arg(long, default_value_t = 0)]
     pub urgent: u16,
-    /// IPv4 identification.
-    #[arg(long, default_value_t = 1)]
-    pub id: u16,
-    /// IPv4 time to live.
+    /// IPv4 identification [default: 1].
+    #[arg(long)]
+    pub id: Option<u16>,
+    /// IPv4 time to live (IPv6: hop limit).
     #[arg(long, default_value_t = 64)]
     pub ttl: u8,
-    /// IPv4 DSCP (0-63).
+    /// IPv6 flow label (0-1048575).
+    #[arg(long, value_name = "LABEL", value_parser = parse_flow_label)]
+    pub flow_label: Option<u32>,
+    /// DSCP (0-63): IPv4's DS field or IPv6's traffic class.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..64))]
     pub dscp: u8,
-    /// IPv4 ECN (0-3).
+    /// ECN (0-3).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..4))]
     pub ecn: u8,
     /// Clear IPv4's Don't Fragment bit (Linux sets it).
@@ -84,7 +87,8 @@ pub struct Args {
     /// Destination MAC address.
     #[arg(long, value_name = "MAC", default_value = "00:00:00:00:00:00", value_parser = parse_mac)]
     pub dst_mac: Mac,
-    /// MSS option value (SYN options default to 65495, lo's MTU 65536 - 40).
+    /// MSS option value (SYN options default to lo's MTU 65536 less the headers: 65495 over
+    /// IPv4, 65476 over IPv6).
     #[arg(long)]
     pub mss: Option<u16>,
     /// Window scale option value (SYN options default to 10).
@@ -119,6 +123,16 @@ pub struct Args {
     pub write: Option<std::path::PathBuf>,
 }
 
+/// Parses `IP:PORT` for an IPv4 or IPv6 endpoint (`[::1]:6666`).
+///
+/// # Errors
+/// Says what form is expected.
+pub fn parse_any_endpoint(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not an address and port; write it like 127.0.0.1:6666 or [::1]:6666")
+    })
+}
+
 /// Parses `IP:PORT` for an IPv4 endpoint.
 ///
 /// # Errors
@@ -126,6 +140,21 @@ pub struct Args {
 pub fn parse_endpoint(s: &str) -> Result<SocketAddrV4, String> {
     s.parse()
         .map_err(|_| format!("{s:?} is not an IPv4 address and port; write it like 127.0.0.1:6666"))
+}
+
+/// A flow label in decimal or 0x hex, at most 20 bits.
+fn parse_flow_label(s: &str) -> Result<u32, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("{s:?} is not a number (decimal, or hex as 0x12345)"))?;
+    if v >= 1 << 20 {
+        return Err(format!(
+            "{s} does not fit the 20-bit flow label (at most 0xfffff, 1048575)"
+        ));
+    }
+    Ok(v)
 }
 
 fn parse_flag_letters(s: &str) -> Result<u16, String> {
@@ -156,18 +185,23 @@ fn parse_hex(s: &str) -> Result<HexBytes, String> {
 impl Args {
     /// The pipeline parameters these arguments describe.
     pub fn params(&self) -> Params {
-        let mut p = Params::between(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
+        let mut p = Params::between_any(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
         p.tcp.seq = self.seq;
         p.tcp.ack = self.ack;
         p.tcp.flags = self.flags;
         p.tcp.window = self.window;
         p.tcp.urgent = self.urgent;
-        p.ip.identification = self.id;
+        p.ip.identification = self.id.unwrap_or(1);
         p.ip.ttl = self.ttl;
         p.ip.dscp = self.dscp;
         p.ip.ecn = self.ecn;
         p.ip.dont_fragment = !self.no_df;
         p.ip.options = self.ip_options.clone().map(|h| h.0).unwrap_or_default();
+        if let Some(v6) = &mut p.ipv6 {
+            v6.hop_limit = self.ttl;
+            v6.traffic_class = (self.dscp << 2) | self.ecn;
+            v6.flow_label = self.flow_label.unwrap_or(0);
+        }
         p.tcp.options = if self.no_options {
             Vec::new()
         } else if self.flags & tcp::field::FLG_SYN != 0 {
@@ -177,7 +211,8 @@ impl Args {
                 0
             };
             linux_syn_options(
-                self.mss.unwrap_or(65495),
+                self.mss
+                    .unwrap_or(if p.ipv6.is_some() { 65476 } else { 65495 }),
                 self.tsval,
                 tsecr,
                 self.wscale.unwrap_or(10),
@@ -207,6 +242,30 @@ impl Args {
 /// # Errors
 /// A message that does not fit (exit status 2), or an I/O error.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    match (args.src, args.dst) {
+        (SocketAddr::V4(_), SocketAddr::V4(_)) => {
+            if args.flow_label.is_some() {
+                return Err(UsageError("--flow-label is IPv6's: give --src and --dst as IPv6 addresses, e.g. [::1]:40000".into()).into());
+            }
+        }
+        (SocketAddr::V6(_), SocketAddr::V6(_)) => {
+            for (given, flag) in [
+                (args.id.is_some(), "--id"),
+                (args.no_df, "--no-df"),
+                (args.ip_options.is_some(), "--ip-options"),
+            ] {
+                if given {
+                    return Err(UsageError(format!("{flag} is IPv4's, and --src and --dst are IPv6 (IPv6 has no identification, DF bit or options in its fixed header)")).into());
+                }
+            }
+        }
+        (src, dst) => {
+            return Err(UsageError(format!(
+                "--src {src} and --dst {dst} are of different address families: give both as IPv4 or both as IPv6"
+            ))
+            .into())
+        }
+    }
     let params = args.params();
     let msg = args.message.as_bytes();
     let frames: Vec<Encapsulated> = match args.segment {
@@ -271,6 +330,16 @@ fn json(frame: &Encapsulated) -> Json {
     if let Ok(d) = pipeline::decapsulate(frame.frame()) {
         render::json::add_fields(&mut obj, &d.layers());
         obj.insert("tcp.len".into(), Json::from(d.payload().len()));
+    } else {
+        // IPv6: the decoder's tree (decapsulate reads IPv4 only).
+        let tree = encap::dissect::dissect(frame.frame());
+        let layers: Vec<_> = tree
+            .nodes
+            .into_iter()
+            .map(|n| (n.layer, n.fields))
+            .collect();
+        render::json::add_fields(&mut obj, &layers);
+        obj.insert("tcp.len".into(), Json::from(frame.payload().len()));
     }
     obj.insert("eth.fcs".into(), Json::from(frame.fcs()));
     Json::Object(obj)

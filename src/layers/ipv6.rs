@@ -38,6 +38,43 @@ pub mod field {
     pub const HEADER_LEN: usize = DESTINATION.end;
 }
 
+/// An IPv6 fixed header to write (no extension headers): the payload length and next header
+/// are given when it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Header {
+    /// Traffic class: DSCP (6 bits) and ECN (2).
+    pub traffic_class: u8,
+    /// Flow label (20 bits; higher bits are dropped).
+    pub flow_label: u32,
+    /// Hop limit (Linux: 64).
+    pub hop_limit: u8,
+    /// Source address.
+    pub source: Ipv6Addr,
+    /// Destination address.
+    pub destination: Ipv6Addr,
+}
+
+impl Ipv6Header {
+    /// Length of the header: always 40 bytes.
+    pub const LEN: usize = field::HEADER_LEN;
+
+    /// Writes the header into `out[..40]` for a payload of `payload_len` bytes of protocol
+    /// `next`.
+    ///
+    /// # Panics
+    /// If `out` is shorter than 40 bytes.
+    pub fn emit(&self, out: &mut [u8], payload_len: u16, next: IpProtocol) {
+        let first =
+            (6u32 << 28) | (u32::from(self.traffic_class) << 20) | (self.flow_label & 0xf_ffff);
+        out[field::VER_TC_FLOW].copy_from_slice(&first.to_be_bytes());
+        out[field::PAYLOAD_LEN].copy_from_slice(&payload_len.to_be_bytes());
+        out[field::NEXT_HEADER.start] = next.into();
+        out[field::HOP_LIMIT.start] = self.hop_limit;
+        out[field::SOURCE].copy_from_slice(&self.source.octets());
+        out[field::DESTINATION].copy_from_slice(&self.destination.octets());
+    }
+}
+
 /// The field table of the fixed header.
 pub const FIELDS: [FieldSpec; 8] = [
     FieldSpec {

@@ -670,7 +670,7 @@ impl TcpHeader {
 
     /// Writes the header into `out`, which must be exactly [`TcpHeader::len`] bytes, with its
     /// checksum for a payload of `payload_len` bytes whose [`checksum::add`] is `payload_sum`,
-    /// between `src` and `dst`: the full checksum, or with `offload` the pseudo-header sum Linux
+    /// between the addresses of `addrs` (IPv4 or IPv6): the full checksum, or with `offload` the pseudo-header sum Linux
     /// leaves for the device. The header's part of the sum comes from its values as they are
     /// written, not from reading the bytes back. Returns the checksum.
     ///
@@ -681,14 +681,11 @@ impl TcpHeader {
         out: &mut [u8],
         payload_len: usize,
         payload_sum: u64,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        addrs: checksum::Pseudo,
         offload: bool,
     ) -> u16 {
         let header_sum = self.write(out);
-        let seg_len =
-            u16::try_from(out.len() + payload_len).expect("a TCP segment fits 65535 bytes");
-        let pseudo = checksum::pseudo_header_v4(src, dst, 6, seg_len);
+        let pseudo = addrs.sum(6, out.len() + payload_len);
         let c = if offload {
             checksum::fold(pseudo)
         } else {

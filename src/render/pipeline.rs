@@ -7,11 +7,12 @@ use termcolor::{Color, ColorSpec, WriteColor};
 
 use super::hexdump::{self, Mark};
 use super::{field_position, layer_color, layer_letters};
+use crate::dissect::{slice, Net, Transport};
 use crate::layers::ethernet::{self, WireView};
 use crate::layers::payload::escape_bytes;
 use crate::layers::tcp::flag_names;
 use crate::layers::Layer;
-use crate::pipeline::{decapsulate, Encapsulated, Stage};
+use crate::pipeline::{Encapsulated, Stage};
 
 /// What a stage's heading says the layer adds.
 fn adds(stage: &Stage<'_>) -> String {
@@ -24,6 +25,7 @@ fn adds(stage: &Stage<'_>) -> String {
             if h > 20 { ", options" } else { "" }
         ),
         Layer::Ipv4 => format!("adds a {h}-byte header (addresses, TTL, protocol, header checksum) -> a {n}-byte packet"),
+        Layer::Ipv6 => format!("adds a {h}-byte header (addresses, hop limit, flow label, next header; no checksum) -> a {n}-byte packet"),
         Layer::Ethernet => format!(
             "adds a {h}-byte header (MAC addresses, EtherType) and a 4-byte FCS -> a {n}-byte frame ({} bytes as a capture stores it, without the FCS)",
             n - stage.trailer.len()
@@ -136,11 +138,44 @@ pub fn full<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
 /// # Errors
 /// An I/O error from `w`.
 pub fn summary<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
-    let Ok(d) = decapsulate(e.frame()) else {
+    let sliced = slice(e.frame());
+    let (Some(eth), Transport::Tcp(t)) = (sliced.ethernet, sliced.transport) else {
         return writeln!(w, "(frame does not decode)");
     };
     let s = e.stages();
-    let t = &d.tcp;
+    let ip_line = match &sliced.net {
+        Net::Ipv4(ip) => (
+            Layer::Ipv4,
+            format!(
+                "+{:>3} bytes   {} -> {}  id {}  ttl {}{}  proto TCP  len {}  cksum 0x{:04x}",
+                s.tcp - s.ip,
+                ip.source(),
+                ip.destination(),
+                ip.identification(),
+                ip.header()[8],
+                if ip.header()[6] & 0x40 != 0 {
+                    "  DF"
+                } else {
+                    ""
+                },
+                ip.total_len(),
+                ip.checksum()
+            ),
+        ),
+        Net::Ipv6(ip, b) => (
+            Layer::Ipv6,
+            format!(
+                "+{:>3} bytes   {} -> {}  flow 0x{:05x}  hlim {}  next TCP  plen {}",
+                s.tcp - s.ip,
+                ip.source,
+                ip.destination,
+                u32::from_be_bytes([0, b[1] & 0x0f, b[2], b[3]]),
+                b[7],
+                ip.end - 40
+            ),
+        ),
+        _ => return writeln!(w, "(frame does not decode)"),
+    };
     let lines = [
         (
             Layer::Application,
@@ -165,31 +200,19 @@ pub fn summary<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
                 t.checksum()
             ),
         ),
-        (
-            Layer::Ipv4,
-            format!(
-                "+{:>3} bytes   {} -> {}  id {}  ttl {}{}  proto TCP  len {}  cksum 0x{:04x}",
-                s.tcp - s.ip,
-                d.ip.source(),
-                d.ip.destination(),
-                d.ip.identification(),
-                d.ip.header()[8],
-                if d.ip.header()[6] & 0x40 != 0 {
-                    "  DF"
-                } else {
-                    ""
-                },
-                d.ip.total_len(),
-                d.ip.checksum()
-            ),
-        ),
+        ip_line,
         (
             Layer::Ethernet,
             format!(
-                "+{:>3} bytes   {} -> {}  type IPv4  FCS 0x{:08x}  = {}-byte frame ({} with FCS)",
+                "+{:>3} bytes   {} -> {}  type {}  FCS 0x{:08x}  = {}-byte frame ({} with FCS)",
                 s.ip - s.ethernet,
-                ethernet::mac_to_string(&d.ethernet.source),
-                ethernet::mac_to_string(&d.ethernet.destination),
+                ethernet::mac_to_string(&eth.source),
+                ethernet::mac_to_string(&eth.destination),
+                if matches!(sliced.net, Net::Ipv6(..)) {
+                    "IPv6"
+                } else {
+                    "IPv4"
+                },
                 e.fcs(),
                 e.frame().len(),
                 e.frame_with_fcs().len()
