@@ -67,4 +67,18 @@ sleep 0.5
 ( echo hello; sleep 1.5; echo bye; sleep 1 ) | python3 /tmp/encap-client.py > /dev/null || true
 wait $spid || true
 stop_tcpdump
+
+# 6. Over IPv6 (::1): curl fetching the page from http.server bound to ::1, and nc to nc.
+python3 -m http.server $((port+5)) --bind ::1 --directory /tmp/encap-www > /dev/null 2>&1 & hpid=$!
+sleep 1
+start_tcpdump $out/curl-http-ipv6.pcap $((port+5))
+curl -s -g "http://[::1]:$((port+5))/" > /dev/null
+stop_tcpdump
+kill $hpid
+start_tcpdump $out/nc-nc-ipv6.pcap $((port+6))
+( printf 'hello over IPv6\n'; sleep 0.5 ) | nc -6 -l ::1 $((port+6)) > /dev/null & lpid=$!
+sleep 0.5
+( printf 'hi from ::1\n'; sleep 1 ) | nc -6 -N ::1 $((port+6)) > /dev/null || true
+wait $lpid || true
+stop_tcpdump
 ls -l $out

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::dissect::{dissect, slice, Net, Transport};
@@ -20,8 +20,13 @@ use crate::layers::tcp::{self, field as tf, TcpOption};
 use crate::layers::{Field, Layer};
 use crate::pipeline::{encapsulate, ChecksumMode, Params};
 
-/// The MSS Linux announces on `lo` for IPv4 (MTU 65536; see LOOPBACK.md).
+/// The MSS Linux announces on `lo` for IPv4 (MTU 65536 less 20 + 20 header bytes; see
+/// LOOPBACK.md).
 pub const LO_MSS: u16 = 65495;
+
+/// The MSS Linux announces on `lo` for IPv6: MTU 65536 less the 40-byte IPv6 and 20-byte TCP
+/// headers.
+pub const LO_MSS_V6: u16 = 65476;
 
 /// The host's TCP receive-buffer settings, from which Linux derives the window a new connection
 /// offers in its SYN or SYN-ACK and the window scale it announces (`tcp_select_initial_window`).
@@ -328,8 +333,8 @@ impl Counts {
 /// Why a frame cannot be checked at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
-    /// Not IPv4/TCP, or malformed.
-    #[error("frame {0} is not a well-formed IPv4/TCP frame")]
+    /// Not IPv4 or IPv6 TCP (without IPv6 extension headers), or malformed.
+    #[error("frame {0} is not a well-formed TCP frame over IPv4 or IPv6")]
     NotTcp(u64),
     /// Not of this connection.
     #[error("frame {0} belongs to another connection")]
@@ -339,7 +344,7 @@ pub enum ModelError {
 /// What the model knows of one side.
 #[derive(Debug, Clone)]
 struct Side {
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     isn: Option<u32>,
     /// Next sequence number this side will use (after SYN, data and FIN seen so far).
     next_seq: u32,
@@ -354,6 +359,8 @@ struct Side {
     syn_window: Option<u16>,
     /// Whether this side has sent a segment since its SYN or SYN-ACK.
     after_syn: bool,
+    /// The IPv6 flow label of this side's segments.
+    flow: Option<u32>,
     /// The window scale this side announced in its SYN.
     wscale: Option<u8>,
     /// The largest window this side has advertised, scaled (the kernel's `max_window` of its
@@ -365,7 +372,7 @@ struct Side {
 }
 
 impl Side {
-    fn new(addr: SocketAddrV4, state: TcpState) -> Side {
+    fn new(addr: SocketAddr, state: TcpState) -> Side {
         Side {
             addr,
             isn: None,
@@ -376,6 +383,7 @@ impl Side {
             window: None,
             syn_window: None,
             after_syn: false,
+            flow: None,
             wscale: None,
             max_window: 0,
             mss: None,
@@ -458,7 +466,8 @@ fn kind_of(flags: u16, len: usize) -> Kind {
 impl Connection {
     /// A connection from `client` (the side that sends the SYN) to `server`.
     #[must_use]
-    pub fn new(client: SocketAddrV4, server: SocketAddrV4) -> Connection {
+    pub fn new(client: impl Into<SocketAddr>, server: impl Into<SocketAddr>) -> Connection {
+        let (client, server) = (client.into(), server.into());
         Connection {
             sides: [
                 Side::new(client, TcpState::Closed),
@@ -482,7 +491,7 @@ impl Connection {
 
     /// The two endpoints: client, server.
     #[must_use]
-    pub fn endpoints(&self) -> (SocketAddrV4, SocketAddrV4) {
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
         (self.sides[0].addr, self.sides[1].addr)
     }
 
@@ -519,9 +528,12 @@ impl Connection {
     ) -> Option<Params> {
         let (me, peer) = (&self.sides[from & 1], &self.sides[1 - (from & 1)]);
         peer.isn?;
-        let mut p = Params::between(me.addr, peer.addr);
+        let mut p = Params::between_any(me.addr, peer.addr);
         p.checksum = ChecksumMode::Offloaded;
-        p.ip.identification = me.next_id?;
+        match &mut p.ipv6 {
+            Some(v6) => v6.flow_label = me.flow?,
+            None => p.ip.identification = me.next_id?,
+        }
         p.tcp.seq = me.next_seq;
         p.tcp.ack = peer.next_seq;
         p.tcp.window = me.window?;
@@ -560,7 +572,7 @@ impl Connection {
     /// Checks one frame of this connection and learns from it.
     ///
     /// # Errors
-    /// [`ModelError`] when the frame is not an IPv4/TCP frame of this connection.
+    /// [`ModelError`] when the frame is not a TCP frame (over IPv4 or IPv6) of this connection.
     pub fn observe(&mut self, number: u64, frame: &[u8]) -> Result<FrameCheck, ModelError> {
         self.observe_at(number, None, frame)
     }
@@ -570,7 +582,7 @@ impl Connection {
     /// timestamp and predicts every later TSval as that value plus the milliseconds since.
     ///
     /// # Errors
-    /// [`ModelError`] when the frame is not an IPv4/TCP frame of this connection.
+    /// [`ModelError`] when the frame is not a TCP frame (over IPv4 or IPv6) of this connection.
     pub fn observe_at(
         &mut self,
         number: u64,
@@ -578,10 +590,20 @@ impl Connection {
         frame: &[u8],
     ) -> Result<FrameCheck, ModelError> {
         let s = slice(frame);
-        let (Net::Ipv4(ip), Transport::Tcp(t), None) = (&s.net, s.transport, &s.error) else {
+        let (Transport::Tcp(t), None) = (s.transport, &s.error) else {
             return Err(ModelError::NotTcp(number));
         };
-        let src = SocketAddrV4::new(ip.source(), t.src_port());
+        // What the network layer says: the source, IPv4's identification or IPv6's flow label.
+        let (src_ip, ip_id, flow) = match &s.net {
+            Net::Ipv4(ip) => (IpAddr::V4(ip.source()), Some(ip.identification()), None),
+            Net::Ipv6(ip, b) if ip.extensions.is_empty() => (
+                IpAddr::V6(ip.source),
+                None,
+                Some(u32::from_be_bytes([0, b[1] & 0x0f, b[2], b[3]])),
+            ),
+            _ => return Err(ModelError::NotTcp(number)),
+        };
+        let src = SocketAddr::new(src_ip, t.src_port());
         let from = if src == self.sides[0].addr {
             0
         } else if src == self.sides[1].addr {
@@ -648,8 +670,13 @@ impl Connection {
         // The model's frame.
         let me = &self.sides[from];
         let peer = &self.sides[to];
-        let mut p = Params::between(me.addr, peer.addr);
+        let mut p = Params::between_any(me.addr, peer.addr);
         p.checksum = ChecksumMode::Offloaded;
+        if let Some(v6) = &mut p.ipv6 {
+            // A socket's flow label is a hash of its random txhash: the first frame of each
+            // side shows it, and it stays (net.ipv6.auto_flowlabels).
+            v6.flow_label = me.flow.or(flow).unwrap_or(0);
+        }
         p.ethernet = EthernetHeader {
             destination: [0; 6],
             source: [0; 6],
@@ -661,12 +688,12 @@ impl Connection {
         // or only shut down, the frame shows.
         let timewait_reply = kind == Kind::Ack
             && matches!(me.state, TcpState::FinWait2 | TcpState::TimeWait)
-            && ip.identification() == 0;
+            && ip_id == Some(0);
         p.ip.identification = match (kind, me.next_id) {
             (Kind::SynAck, _) => 0,
             _ if timewait_reply => 0,
             (_, Some(id)) => id,
-            (_, None) => ip.identification(),
+            (_, None) => ip_id.unwrap_or(0),
         };
         if timewait_reply {
             p.checksum = ChecksumMode::Full;
@@ -743,9 +770,10 @@ impl Connection {
             }
             (v, ..) => (v.unwrap_or(0), TsvalClock::Unknown),
         };
+        let lo_mss = if p.ipv6.is_some() { LO_MSS_V6 } else { LO_MSS };
         p.tcp.options = match kind {
             Kind::Syn => vec![
-                TcpOption::Mss(LO_MSS),
+                TcpOption::Mss(lo_mss),
                 TcpOption::SackPermitted,
                 TcpOption::Timestamps { tsval, tsecr: 0 },
                 TcpOption::Nop,
@@ -755,7 +783,7 @@ impl Connection {
                 ),
             ],
             Kind::SynAck => vec![
-                TcpOption::Mss(LO_MSS),
+                TcpOption::Mss(lo_mss),
                 TcpOption::SackPermitted,
                 TcpOption::Timestamps {
                     tsval,
@@ -903,7 +931,7 @@ impl Connection {
         let advertised = u32::from(t.window()) << shift;
         let me = &mut self.sides[from];
         if kind != Kind::SynAck && !timewait_reply {
-            me.next_id = Some(ip.identification().wrapping_add(segs));
+            me.next_id = ip_id.map(|id| id.wrapping_add(segs));
         }
         let advance = payload.len() as u32
             + u32::from(matches!(kind, Kind::Syn | Kind::SynAck))
@@ -925,6 +953,9 @@ impl Connection {
             }
         }
         me.window = Some(t.window());
+        if flow.is_some() {
+            me.flow = flow;
+        }
         if matches!(kind, Kind::Syn | Kind::SynAck) {
             me.syn_window = Some(t.window());
         } else {
@@ -993,12 +1024,14 @@ impl Connection {
             },
             "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },
             "tcp.checksum" => Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" },
-            "ip.src" | "ip.dst" | "tcp.dstport" if kind == Kind::Syn => Verdict::Learned { from: "the address connect() was given and its route" },
+            "ip.src" | "ip.dst" | "ipv6.src" | "ipv6.dst" | "tcp.dstport" if kind == Kind::Syn => Verdict::Learned { from: "the address connect() was given and its route" },
             "tcp.srcport" if kind == Kind::Syn => Verdict::KernelChosen { why: "ephemeral port picked by connect()" },
-            "ip.src" | "ip.dst" | "tcp.srcport" | "tcp.dstport" => Verdict::Learned { from: "the connection's endpoints, from its first frame" },
+            "ip.src" | "ip.dst" | "ipv6.src" | "ipv6.dst" | "tcp.srcport" | "tcp.dstport" => Verdict::Learned { from: "the connection's endpoints, from its first frame" },
             "ip.id" if kind == Kind::SynAck => Verdict::Predicted,
             "ip.id" if first_of_side => Verdict::KernelChosen { why: "each socket's IP ID counter starts at a random value" },
             "ip.id" => Verdict::Learned { from: "this socket's previous IP ID + 1 per segment" },
+            "ipv6.flow" if me.flow.is_none() => Verdict::KernelChosen { why: "flow label: a hash of the socket's random txhash (net.ipv6.auto_flowlabels)" },
+            "ipv6.flow" => Verdict::Learned { from: "this socket's flow label, unchanged since its first segment" },
             "tcp.seq_raw" if matches!(kind, Kind::Syn | Kind::SynAck) => Verdict::KernelChosen { why: "initial sequence number: a keyed hash of the addresses plus a clock (secure_tcp_seq)" },
             "tcp.seq_raw" => Verdict::Learned { from: "ISN + 1 + bytes sent" },
             "tcp.ack_raw" if kind == Kind::Syn => Verdict::Predicted,
@@ -1113,12 +1146,16 @@ fn t_tsecr(t: &tcp::TcpSegment<'_>) -> Option<u32> {
 /// Splits the TCP frames of a capture into connections by their address pair, in order of first
 /// appearance; the client is the side that sent the first frame (the SYN, when captured).
 #[must_use]
-pub fn connection_key(frame: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4)> {
+pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     let s = slice(frame);
     match (&s.net, s.transport, &s.error) {
         (Net::Ipv4(ip), Transport::Tcp(t), None) => Some((
-            SocketAddrV4::new(ip.source(), t.src_port()),
-            SocketAddrV4::new(ip.destination(), t.dst_port()),
+            SocketAddr::new(ip.source().into(), t.src_port()),
+            SocketAddr::new(ip.destination().into(), t.dst_port()),
+        )),
+        (Net::Ipv6(ip, _), Transport::Tcp(t), None) if ip.extensions.is_empty() => Some((
+            SocketAddr::new(ip.source.into(), t.src_port()),
+            SocketAddr::new(ip.destination.into(), t.dst_port()),
         )),
         _ => None,
     }

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use termcolor::{Color, ColorSpec, WriteColor};
@@ -40,7 +40,7 @@ pub struct Followed {
     checks: Vec<FrameCheck>,
     counts: Counts,
     number: u64,
-    /// Frames the model could not take (not IPv4/TCP, or malformed).
+    /// Frames the model could not take (not TCP over IPv4 or IPv6, or malformed).
     unchecked: u64,
 }
 
@@ -144,7 +144,7 @@ impl Followed {
         if self.unchecked > 0 {
             writeln!(
                 out,
-                "{} captured frame(s) could not be checked (not well-formed IPv4/TCP)",
+                "{} captured frame(s) could not be checked (not well-formed TCP over IPv4 or IPv6)",
                 self.unchecked
             )?;
         }
@@ -319,7 +319,8 @@ impl Verifier {
     }
 
     fn route<W: WriteColor>(&mut self, out: &mut W, frame: Frame) -> io::Result<()> {
-        let Some((src, dst)) = connection_key(&frame.1) else {
+        // The chat is IPv4: frames of IPv6 connections on the port are not its own.
+        let Some((SocketAddr::V4(src), SocketAddr::V4(dst))) = connection_key(&frame.1) else {
             return Ok(());
         };
         let Some(i) = self.index(src, dst) else {

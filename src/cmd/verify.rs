@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,8 +89,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let mut reader = CaptureReader::new(BufReader::new(file)).with_context(|| name.to_string())?;
-    let mut order: Vec<(SocketAddrV4, SocketAddrV4)> = Vec::new();
-    let mut conns: HashMap<(SocketAddrV4, SocketAddrV4), Followed> = HashMap::new();
+    let mut order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+    let mut conns: HashMap<(SocketAddr, SocketAddr), Followed> = HashMap::new();
     let mut skipped = 0u64;
     let transcript = args
         .transcript
@@ -175,7 +175,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         .collect();
     verdicts::connections(out, &rows)?;
     if skipped > 0 {
-        writeln!(out, "({skipped} frames were not checked: not IPv4/TCP, or cut short or malformed, as `encap decode` shows)")?;
+        writeln!(out, "({skipped} frames were not checked: not TCP over IPv4 or IPv6, or cut short or malformed, as `encap decode` shows)")?;
     }
     if unchecked > 0 {
         writeln!(
@@ -197,7 +197,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mismatches: usize = rows.iter().map(|r| r.counts.mismatch).sum();
     let checked: usize = rows.iter().map(|r| r.frames).sum();
     if checked == 0 {
-        eprintln!("encap: nothing in {name} could be checked: no well-formed IPv4/TCP frame");
+        eprintln!(
+            "encap: nothing in {name} could be checked: no well-formed TCP frame over IPv4 or IPv6"
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(if mismatches > 0 || unchecked > 0 {
