@@ -414,6 +414,8 @@ struct Context<'a> {
     tsval_clock: TsvalClock,
     /// The window the model predicts for this frame, if any.
     window_pred: Option<u16>,
+    /// This packet's length is where the kernel cut a large write, not the model's segment.
+    gso_cut: bool,
 }
 
 /// A TSval against the sender's clock: Linux's TCP timestamps count milliseconds.
@@ -440,7 +442,8 @@ pub struct Connection {
     expected: [Option<VecDeque<u8>>; 2],
     /// The writes not yet wholly sent, oldest first: bytes left, and the segment size Linux
     /// fixed for them when the application wrote (`size_goal`, from `mss_now` at that moment).
-    writes: [VecDeque<(usize, Option<usize>)>; 2],
+    /// A third number: the write's whole size.
+    writes: [VecDeque<(usize, Option<usize>, usize)>; 2],
     /// The host's receive-buffer settings, when known: SYN windows and window scales predicted.
     settings: Option<TcpSettings>,
 }
@@ -503,7 +506,7 @@ impl Connection {
             .extend(bytes.iter().copied());
         if !bytes.is_empty() {
             let segment = self.send_mss(from & 1);
-            self.writes[from & 1].push_back((bytes.len(), segment));
+            self.writes[from & 1].push_back((bytes.len(), segment, bytes.len()));
         }
     }
 
@@ -810,15 +813,36 @@ impl Connection {
         // current write, as many as one segment carries.
         let mut model_payload = payload.to_vec();
         let mut payload_predicted = false;
-        if let (Some(q), Some(&(write_left, segment))) =
+        let mut gso_cut = false;
+        let mut regrown = None;
+        if let (Some(q), Some(&(write_left, segment, write_len))) =
             (&self.expected[from], self.writes[from].front())
         {
             if !payload.is_empty() {
-                let len = match segment.or_else(|| self.send_mss(from)) {
+                let mss = segment.or_else(|| self.send_mss(from));
+                let mut len = match mss {
                     Some(mss) => write_left.min(mss),
                     None => payload.len(),
                 }
                 .min(q.len());
+                // Where a write larger than one segment is cut into packets is the kernel's
+                // choice of the moment: while send() holds the socket, ACKs wait in its backlog;
+                // a write larger than the send buffer waits for space inside send(), pushing
+                // what it has, and takes a new segment size from the peer's grown window;
+                // what is still queued leaves in packets the window allows, cut at its edge
+                // (tcp_mss_split_point) or with a small rest merged in (tcp_grow_skb). The
+                // model takes such a packet's length from the frame, and checks its bytes
+                // against the write. A write of one segment or less must leave whole.
+                if let Some(mss) = mss {
+                    let l = payload.len();
+                    if l != len && write_len > mss && l <= write_left.min(q.len()) {
+                        len = l;
+                        gso_cut = true;
+                        regrown = self
+                            .send_mss(from)
+                            .filter(|&m| m != mss && l % m.max(1) == 0);
+                    }
+                }
                 model_payload = q.iter().take(len).copied().collect();
                 payload_predicted = true;
             }
@@ -866,6 +890,7 @@ impl Connection {
                     timewait_reply,
                     tsval_clock,
                     window_pred,
+                    gso_cut,
                 };
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 fields.push(FieldCheck {
@@ -966,11 +991,15 @@ impl Connection {
             if let Some(q) = &mut self.expected[from] {
                 q.drain(..payload.len().min(q.len()));
             }
+            // A segment size taken anew inside send() holds for the rest of that write.
+            if let (Some(m), Some(w)) = (regrown, self.writes[from].front_mut()) {
+                w.1 = Some(m);
+            }
             // What this segment carried comes off the writes it belongs to.
             let mss_now = self.send_mss(from);
             let mut sent = payload.len();
             while sent > 0 {
-                let Some((left, segment)) = self.writes[from].front_mut() else {
+                let Some((left, segment, _)) = self.writes[from].front_mut() else {
                     break;
                 };
                 // A write known before the handshake (a transcript) gets its segment size now.
@@ -1015,6 +1044,7 @@ impl Connection {
             timewait_reply,
             tsval_clock,
             window_pred,
+            gso_cut,
         } = *ctx;
         let me = &self.sides[from];
         let first_of_side = me.next_id.is_none();
@@ -1022,6 +1052,7 @@ impl Connection {
             "ip.id" | "tcp.checksum" if timewait_reply => Verdict::KernelChosen {
                 why: "sent for a closed socket by its TIME_WAIT mini-socket: IP ID 0, full checksum",
             },
+            "ip.len" | "ipv6.plen" if gso_cut => Verdict::KernelChosen { why: "where the kernel cut a write larger than one segment: at whole segments, at the edge of the peer's window, or where send() ran out of buffer space and pushed what it had, as ACKs and space arrived" },
             "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },
             "tcp.checksum" => Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" },
             "ip.src" | "ip.dst" | "ipv6.src" | "ipv6.dst" | "tcp.dstport" if kind == Kind::Syn => Verdict::Learned { from: "the address connect() was given and its route" },

@@ -355,6 +355,10 @@ fn demo_live_has_no_mismatch_from_handshake_to_teardown() {
     for extra in [
         &[][..],
         &["--extra", "1", "--extra", "1460", "--extra", "100000"][..],
+        // Without the 1460-byte write first the peer's window is smaller (segments of 32768,
+        // a rest merged into the last packet); a 1 MB write outgrows the send buffer, waits
+        // for space inside send() and leaves in packets cut where the buffer ran out.
+        &["--extra", "1", "--extra", "100000", "--extra", "1000000"][..],
     ] {
         let out = demo(extra);
         let t = text(&out);
@@ -378,6 +382,31 @@ fn demo_live_has_no_mismatch_from_handshake_to_teardown() {
             "handshake and teardown checked:\n{t}"
         );
         assert!(frames >= 16, "{t}");
+        // Each message's frame, as the pipeline built it before send(), against the kernel's:
+        // equal in every field but, at most, a TSval one millisecond tick later. (A large
+        // write's segments, drawn before send(), are a sketch: where PSH falls and when each
+        // leaves are the kernel's, and the model's verdicts above account for them.)
+        let before: Vec<&str> = t
+            .lines()
+            .filter(|l| l.contains("built before send(), has "))
+            .collect();
+        assert!(before.len() >= 4, "{t}");
+        for l in before.iter().filter(|_| extra.is_empty()) {
+            let (equal, all) = l
+                .split("has ")
+                .nth(1)
+                .and_then(|r| r.split(" fields").next())
+                .and_then(|r| r.split_once('/'))
+                .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()))
+                .unwrap_or_else(|| panic!("{l}"));
+            assert!(equal + 1 >= all, "{l}\n{t}");
+        }
+        for l in t
+            .lines()
+            .filter(|l| extra.is_empty() && l.contains("the pipeline said"))
+        {
+            assert!(l.contains("TSval"), "only TSval may differ: {l}\n{t}");
+        }
         if !extra.is_empty() {
             // 100 000 bytes written at once leave as GSO packets far larger than 1500 bytes.
             assert!(
@@ -452,6 +481,72 @@ mod model_on_any_bytes {
         for (n, f) in frames.iter().enumerate() {
             assert!(conn.observe(n as u64 + 1, f).is_ok(), "frame {}", n + 1);
         }
+    }
+
+    /// Frame 4 of the chat (`hello\n` from the client) rebuilt with another payload.
+    fn frame_4_carrying(payload: &[u8]) -> Vec<u8> {
+        use encap::pipeline::{decapsulate, encapsulate, ChecksumMode, Params};
+        let frames = frames();
+        let h = decapsulate(&frames[3]).unwrap().headers().unwrap();
+        let p = Params {
+            ethernet: h.ethernet,
+            ip: h.ip,
+            tcp: h.tcp,
+            checksum: ChecksumMode::Offloaded,
+            ipv6: None,
+        };
+        encapsulate(payload, &p).unwrap().frame().to_vec()
+    }
+
+    /// The verdict of `key` in frame 4 when it carries `carried` of a write of `written`.
+    fn verdict_of(written: &[u8], carried: &[u8], key: &str) -> encap::model::Verdict {
+        let frames = frames();
+        let (c, s) = connection_key(&frames[0]).unwrap();
+        let mut conn = Connection::new(c, s);
+        conn.expect_sent(0, written);
+        for (n, f) in frames[..3].iter().enumerate() {
+            conn.observe(n as u64 + 1, f).unwrap();
+        }
+        let check = conn.observe(4, &frame_4_carrying(carried)).unwrap();
+        check
+            .fields
+            .iter()
+            .find(|f| f.field.key == key)
+            .unwrap()
+            .verdict
+            .clone()
+    }
+
+    /// A write of one segment or less leaves whole: part of it is a MISMATCH. Where a larger
+    /// write is cut is the kernel's choice of the moment, its bytes still checked.
+    #[test]
+    fn only_a_write_larger_than_a_segment_may_be_cut_where_the_kernel_likes() {
+        use encap::model::Verdict;
+        assert_eq!(
+            verdict_of(b"hello\n", b"hello\n", "ip.len"),
+            Verdict::Predicted
+        );
+        assert!(matches!(
+            verdict_of(b"hello\n", b"hell", "ip.len"),
+            Verdict::Mismatch { .. }
+        ));
+        let big: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let v = verdict_of(&big, &big[..20_000], "ip.len");
+        assert!(
+            matches!(v, Verdict::KernelChosen { why } if why.contains("larger than one segment")),
+            "{v:?}"
+        );
+        assert_eq!(
+            verdict_of(&big, &big[..20_000], "data.data"),
+            Verdict::Predicted
+        );
+        // The same length with other bytes than the write's is caught.
+        let mut other = big[..20_000].to_vec();
+        other[19_999] ^= 1;
+        assert!(matches!(
+            verdict_of(&big, &other, "data.data"),
+            Verdict::Mismatch { .. }
+        ));
     }
 
     proptest! {
