@@ -17,9 +17,11 @@ use termcolor::{Color, ColorSpec, WriteColor};
 
 use crate::capture::{self, Capture, Sniffer};
 use crate::chat::verify::{heading, Followed};
+use encap::dissect::dissect;
 use encap::layers::payload::escape_bytes;
+use encap::model::FrameCheck;
 use encap::pcap::FrameWriter;
-use encap::pipeline::{encapsulate, segment};
+use encap::pipeline::{encapsulate, segment, Encapsulated};
 use encap::render::pipeline as pipeline_view;
 
 /// How much of each message to show.
@@ -228,8 +230,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 .ok(),
         );
         let mss = checked.followed.conn().send_mss(*from).unwrap_or(65483);
+        let mut prediction = false;
         let frames = match (&sniffer, predicted) {
             (Some(_), Some(params)) => {
+                prediction = true;
                 writeln!(out, "The pipeline, with the numbers the model learned from the handshake (TSval read off the sender's millisecond clock):")?;
                 if message.len() > params.max_payload() {
                     segment(message, &params, mss)?
@@ -284,7 +288,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         )?;
         if let Some(s) = &sniffer {
+            let before = checked.followed.checks().len();
             checked.feed(out, s.drain(Duration::from_millis(100), DRAIN_LIMIT), full)?;
+            if prediction {
+                let sent_now: Vec<&FrameCheck> = checked.followed.checks()[before..]
+                    .iter()
+                    .filter(|c| c.from == *from && c.len > 0)
+                    .collect();
+                prediction_report(out, &frames, &sent_now)?;
+            }
         }
     }
 
@@ -328,6 +340,66 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::from(1)
     })
+}
+
+/// How the frames the pipeline showed before `send()` compare with the ones the kernel sent,
+/// field by field over the layers' field tables.
+fn prediction_report<W: WriteColor>(
+    out: &mut W,
+    predicted: &[Encapsulated],
+    kernel: &[&FrameCheck],
+) -> std::io::Result<()> {
+    if predicted.len() != kernel.len() {
+        return writeln!(
+            out,
+            "before send(), the pipeline showed {} segment(s); the kernel sent {} packet(s)",
+            predicted.len(),
+            kernel.len()
+        );
+    }
+    for (p, k) in predicted.iter().zip(kernel) {
+        let tree = dissect(p.frame());
+        let ours: Vec<_> = tree.nodes.iter().flat_map(|n| &n.fields).collect();
+        let mut differ = Vec::new();
+        for (i, kf) in k.fields.iter().enumerate() {
+            let key = &kf.field.key;
+            let nth = k.fields[..i].iter().filter(|x| x.field.key == *key).count();
+            match ours.iter().filter(|x| x.key == *key).nth(nth) {
+                Some(pf) if pf.value == kf.field.value => {}
+                pf => differ.push((
+                    kf,
+                    pf.map_or_else(|| "(none)".to_string(), |f| f.display.clone()),
+                )),
+            }
+        }
+        write!(
+            out,
+            "frame {}: the pipeline's frame above, built before send(), has {}/{} fields as the kernel sent them",
+            k.number,
+            k.fields.len() - differ.len(),
+            k.fields.len()
+        )?;
+        if differ.is_empty() {
+            writeln!(out, ": byte for byte the same frame")?;
+        } else {
+            writeln!(out, "; not:")?;
+        }
+        for (kf, ours) in differ {
+            writeln!(
+                out,
+                "    {} {}: the pipeline said {ours}, the kernel sent {}{}",
+                kf.layer,
+                kf.field.name,
+                kf.field.display,
+                if kf.field.key == "tcp.options.timestamp.tsval" {
+                    " (the kernel reads its millisecond clock when it builds the segment: a tick can fall between)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn preview(b: &[u8]) -> String {
