@@ -171,6 +171,80 @@ fn the_recording_hosts_settings_predict_syn_windows_and_window_scales() {
 }
 
 #[test]
+fn json_has_every_field_of_every_frame_with_its_verdict() {
+    let json_lines = |args: &[&std::ffi::OsStr]| -> Vec<serde_json::Value> {
+        let out = encap()
+            .arg("verify")
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let path = capture("chat-hello-hi.pcap");
+    let objs = json_lines(&[path.as_os_str()]);
+    let (frames, rows): (Vec<_>, Vec<_>) =
+        objs.iter().partition(|o| o.get("frame.number").is_some());
+    assert_eq!((frames.len(), rows.len()), (16, 1));
+    // The kernel's values are decode --json's, field by field.
+    let out = encap()
+        .arg("decode")
+        .arg("--json")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let decoded: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut compared = 0;
+    for (f, d) in frames.iter().zip(&decoded) {
+        assert_eq!(f["frame.number"], d["frame.number"]);
+        assert_eq!(f["tcp.stream"], 0);
+        for x in f["fields"].as_array().unwrap() {
+            let key = x["field"].as_str().unwrap();
+            assert!(
+                ["predicted", "learned", "kernel-chosen", "loopback"]
+                    .contains(&x["verdict"].as_str().unwrap()),
+                "{x}"
+            );
+            assert_eq!(x["kernel_text"], x["model_text"], "{x}");
+            if x["verdict"] != "predicted" {
+                assert!(x["reason"].as_str().is_some_and(|r| r.len() > 10), "{x}");
+            }
+            if let Some(v) = d.get(key) {
+                if key != "tcp.options.nop" {
+                    assert_eq!(&x["kernel"], v, "frame {}: {key}", f["frame.number"]);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 400, "{compared}");
+    assert_eq!(rows[0]["fields_checked"], 505);
+    assert_eq!(rows[0]["mismatch"], 0);
+    // An edited IP ID is a MISMATCH in the JSON too, with the model's value in the reason.
+    let edited = edited("json-ipid", 19, |b| b ^ 0x01);
+    let objs = json_lines(&[edited.as_os_str()]);
+    let wrong: Vec<&serde_json::Value> = objs
+        .iter()
+        .filter_map(|o| o.get("fields"))
+        .flat_map(|f| f.as_array().unwrap())
+        .filter(|x| x["verdict"] == "MISMATCH")
+        .collect();
+    assert!(
+        wrong.iter().any(|x| x["field"] == "ip.id"
+            && x["reason"].as_str().unwrap().contains("the model expected")),
+        "{wrong:?}"
+    );
+}
+
+#[test]
 fn every_verdict_that_is_not_predicted_says_why() {
     let out = encap()
         .arg("verify")

@@ -40,6 +40,10 @@ pub struct Args {
     /// net.core.rmem_max of the host the capture was taken on (see --tcp-rmem).
     #[arg(long, value_name = "BYTES", requires = "tcp_rmem")]
     pub rmem_max: Option<String>,
+    /// One JSON object per line instead of the text: one per frame (every field with its
+    /// Wireshark name, kernel and model values, verdict and reason), then one per connection.
+    #[arg(long, conflicts_with_all = ["verbose", "ladder"])]
+    pub json: bool,
     /// The capture was taken on this host: read --tcp-rmem and --rmem-max from /proc/sys.
     #[arg(long, conflicts_with_all = ["tcp_rmem", "rmem_max"])]
     pub this_host: bool,
@@ -146,12 +150,20 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         {
             Ok(c) => c,
             Err(e) => {
-                writeln!(out, "frame {}: NOT CHECKED: {e}", p.number)?;
+                if args.json {
+                    let o = serde_json::json!({"frame.number": p.number, "error": e.to_string()});
+                    writeln!(out, "{o}")?;
+                } else {
+                    writeln!(out, "frame {}: NOT CHECKED: {e}", p.number)?;
+                }
                 unchecked += 1;
                 continue;
             }
         };
-        if args.verbose {
+        if args.json {
+            let stream = order.iter().position(|k| *k == key).unwrap_or(0);
+            writeln!(out, "{}", verdicts::json_frame(&check, stream))?;
+        } else if args.verbose {
             verdicts::table(out, &check)?;
         } else {
             verdicts::summary(out, &check)?;
@@ -162,7 +174,6 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             followed.checks.push(check);
         }
     };
-    writeln!(out)?;
     let rows: Vec<verdicts::ConnectionRow> = order
         .iter()
         .filter_map(|k| {
@@ -173,11 +184,18 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             })
         })
         .collect();
-    verdicts::connections(out, &rows)?;
-    if skipped > 0 {
+    if args.json {
+        for (i, r) in rows.iter().enumerate() {
+            writeln!(out, "{}", verdicts::json_connection(r, i))?;
+        }
+    } else {
+        writeln!(out)?;
+        verdicts::connections(out, &rows)?;
+    }
+    if skipped > 0 && !args.json {
         writeln!(out, "({skipped} frames were not checked: not TCP over IPv4 or IPv6, or cut short or malformed, as `encap decode` shows)")?;
     }
-    if unchecked > 0 {
+    if unchecked > 0 && !args.json {
         writeln!(
             out,
             "({unchecked} frames of TCP connections could not be checked, each said why above)"

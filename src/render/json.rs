@@ -32,7 +32,10 @@ pub fn add_fields(obj: &mut Map<String, Json>, layers: &[(Layer, Vec<Field>)]) {
     }
 }
 
-fn value(f: &Field) -> Json {
+/// A field's value as Wireshark's JSON has it: numbers as numbers, addresses as text, other
+/// bytes as colon-separated hex.
+#[must_use]
+pub fn value(f: &Field) -> Json {
     match &f.value {
         Value::Number(n) => Json::from(*n),
         Value::Bytes(b) => match f.key.as_ref() {

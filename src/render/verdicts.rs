@@ -211,3 +211,72 @@ fn row<W: WriteColor>(
     w.reset()?;
     writeln!(w, "  {share:>16.1}% ({beyond_lo:.1}%)")
 }
+
+/// One frame's check as one JSON object: the frame number, its connection (`tcp.stream`, in
+/// order of first appearance), direction, flags and length, both sides' TCP states after it,
+/// and every field with Wireshark's name, the kernel's value, the model's, and the verdict with
+/// its reason.
+#[must_use]
+pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = f
+        .fields
+        .iter()
+        .map(|x| {
+            let (verdict, reason) = match &x.verdict {
+                Verdict::Predicted => ("predicted", None),
+                Verdict::Learned { from } => ("learned", Some((*from).to_string())),
+                Verdict::KernelChosen { why } => ("kernel-chosen", Some((*why).to_string())),
+                Verdict::Loopback { why } => ("loopback", Some((*why).to_string())),
+                Verdict::Mismatch { expected } => {
+                    ("MISMATCH", Some(format!("the model expected {expected}")))
+                }
+            };
+            serde_json::json!({
+                "field": x.field.key,
+                "name": x.field.name,
+                "layer": x.layer.to_string(),
+                "kernel": crate::render::json::value(&x.field),
+                "kernel_text": x.field.display,
+                "model_text": x.model,
+                "verdict": verdict,
+                "reason": reason,
+            })
+        })
+        .collect();
+    let c = f.counts();
+    serde_json::json!({
+        "frame.number": f.number,
+        "tcp.stream": stream,
+        "direction": if f.from == 0 { "client->server" } else { "server->client" },
+        "flags": flag_names(f.flags),
+        "tcp.len": f.len,
+        "states": [f.states[0].to_string(), f.states[1].to_string()],
+        "predicted": c.predicted,
+        "learned": c.learned,
+        "kernel_chosen": c.kernel,
+        "loopback": c.loopback,
+        "mismatch": c.mismatch,
+        "wire_fcs": f.wire_fcs,
+        "fields": fields,
+    })
+}
+
+/// A connection's summary row as one JSON object.
+#[must_use]
+pub fn json_connection(r: &ConnectionRow, stream: usize) -> serde_json::Value {
+    let c = r.counts;
+    let (share, beyond_lo) = c.shares();
+    serde_json::json!({
+        "connection": r.name,
+        "tcp.stream": stream,
+        "frames": r.frames,
+        "fields_checked": c.total(),
+        "predicted": c.predicted,
+        "learned": c.learned,
+        "kernel_chosen": c.kernel,
+        "loopback": c.loopback,
+        "mismatch": c.mismatch,
+        "predicted_or_learned_pct": (share * 10.0).round() / 10.0,
+        "predicted_or_learned_beyond_lo_pct": (beyond_lo * 10.0).round() / 10.0,
+    })
+}
