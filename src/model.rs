@@ -361,6 +361,15 @@ struct Side {
     after_syn: bool,
     /// The IPv6 flow label of this side's segments.
     flow: Option<u32>,
+    /// The right edge of the window this side last offered: its ACK plus its scaled window.
+    wnd_edge: Option<u32>,
+    /// The acknowledgment number of this side's latest segment that had ACK.
+    last_ack: Option<u32>,
+    /// This side's FIN was acknowledged before the peer's FIN came: FIN_WAIT_2 was reached.
+    fin_wait2: bool,
+    /// Sequence ranges of this side's stream not seen yet, skipped by a later segment (sent
+    /// out of order, or missed by the capture), with the frame that skipped them.
+    holes: Vec<(u32, u32, u64)>,
     /// The window scale this side announced in its SYN.
     wscale: Option<u8>,
     /// The largest window this side has advertised, scaled (the kernel's `max_window` of its
@@ -384,6 +393,10 @@ impl Side {
             syn_window: None,
             after_syn: false,
             flow: None,
+            wnd_edge: None,
+            last_ack: None,
+            fin_wait2: false,
+            holes: Vec::new(),
             wscale: None,
             max_window: 0,
             mss: None,
@@ -416,6 +429,22 @@ struct Context<'a> {
     window_pred: Option<u16>,
     /// This packet's length is where the kernel cut a large write, not the model's segment.
     gso_cut: bool,
+    /// How many writes this packet carries when more than one (Nagle, autocorking).
+    coalesced: usize,
+    /// An RST from the kernel's control socket: no socket had the connection.
+    ctl_rst: bool,
+    /// A keepalive or zero-window probe.
+    probe: bool,
+    /// Ahead of the next sequence number: bytes before it are not in the capture (yet).
+    gap: bool,
+    /// Fills a gap left by the frame with this number.
+    fills: Option<u64>,
+    /// A retransmitted SYN or SYN-ACK.
+    syn_again: bool,
+    /// Over IPv4.
+    v4: bool,
+    /// The window's edge moved left of this one, offered before.
+    shrunk: Option<u32>,
 }
 
 /// A TSval against the sender's clock: Linux's TCP timestamps count milliseconds.
@@ -561,7 +590,10 @@ impl Connection {
     #[must_use]
     pub fn send_mss(&self, from: usize) -> Option<usize> {
         let peer = &self.sides[1 - (from & 1)];
-        let mss = usize::from(peer.mss?)
+        // The peer's MSS, or this side's own when smaller (its route's, or TCP_MAXSEG set by
+        // the application, which its SYN announces too).
+        let own = self.sides[from & 1].mss.unwrap_or(u16::MAX);
+        let mss = usize::from(peer.mss?.min(own))
             .saturating_sub(if self.timestamps { 12 } else { 0 })
             .max(1);
         let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
@@ -636,8 +668,19 @@ impl Connection {
             }
         });
 
+        // An RST from a side that has no socket for this connection (nothing listened, or its
+        // socket is gone) comes from the kernel's control socket (tcp_v4_send_reset): no
+        // options, window 0, over IPv4 IP ID 0 and a full checksum.
+        let ctl_rst = kind == Kind::Rst
+            && (self.sides[from].isn.is_none() || self.sides[from].state == TcpState::Closed);
+        // A SYN or SYN-ACK again with the same ISN: a retransmission (no answer came in time).
+        let syn_again = matches!(kind, Kind::Syn | Kind::SynAck)
+            && self.sides[from].isn == Some(t.seq());
+
         // Learn what only this frame can tell.
-        if matches!(kind, Kind::Syn | Kind::SynAck) {
+        if ctl_rst {
+            // Nothing to learn: the control socket has no sequence space of its own.
+        } else if matches!(kind, Kind::Syn | Kind::SynAck) {
             self.sides[from].isn = Some(t.seq());
             self.sides[from].next_seq = t.seq();
             if kind == Kind::Syn {
@@ -668,6 +711,12 @@ impl Connection {
             if let (Some(echo), true) = (t_tsecr(&t), self.sides[to].tsvals.is_empty()) {
                 self.sides[to].tsvals.push_back(echo);
             }
+            // Both sides are past the handshake the capture does not hold.
+            for side in &mut self.sides {
+                if matches!(side.state, TcpState::Closed | TcpState::Listen) {
+                    side.state = TcpState::Established;
+                }
+            }
         }
 
         // The model's frame.
@@ -678,7 +727,12 @@ impl Connection {
         if let Some(v6) = &mut p.ipv6 {
             // A socket's flow label is a hash of its random txhash: the first frame of each
             // side shows it, and it stays (net.ipv6.auto_flowlabels).
-            v6.flow_label = me.flow.or(flow).unwrap_or(0);
+            // A retransmitted SYN is sent with a new one (sk_rethink_txhash).
+            v6.flow_label = if syn_again || ctl_rst {
+                flow.unwrap_or(0)
+            } else {
+                me.flow.or(flow).unwrap_or(0)
+            };
         }
         p.ethernet = EthernetHeader {
             destination: [0; 6],
@@ -689,19 +743,49 @@ impl Connection {
         // a TIME_WAIT mini-socket, and the kernel answers for it through its control socket
         // (ip_send_unicast_reply): IP ID 0 and a full checksum. Whether the application closed
         // or only shut down, the frame shows.
+        // Only a socket whose FIN was acknowledged before the peer's FIN came reaches
+        // FIN_WAIT_2 and, closed, becomes a mini-socket; a FIN+ACK answering its FIN in
+        // FIN_WAIT_1 is acknowledged by the full socket (tcp_rcv_state_process).
         let timewait_reply = kind == Kind::Ack
+            && me.fin_wait2
             && matches!(me.state, TcpState::FinWait2 | TcpState::TimeWait)
             && ip_id == Some(0);
         p.ip.identification = match (kind, me.next_id) {
             (Kind::SynAck, _) => 0,
-            _ if timewait_reply => 0,
+            _ if timewait_reply || ctl_rst => 0,
             (_, Some(id)) => id,
             (_, None) => ip_id.unwrap_or(0),
         };
-        if timewait_reply {
+        if (timewait_reply || ctl_rst) && p.ipv6.is_none() {
             p.checksum = ChecksumMode::Full;
         }
-        p.tcp.seq = me.next_seq;
+        // A keepalive or zero-window probe: an empty ACK one below the next sequence number
+        // (snd_una - 1), a byte the peer already has, to draw its ACK (tcp_xmit_probe_skb).
+        let probe = kind == Kind::Ack
+            && payload.is_empty()
+            && me.isn.is_some()
+            && t.seq() == me.next_seq.wrapping_sub(1);
+        // A segment ahead of the next sequence number: the bytes between were sent out of
+        // order (they follow) or the capture missed them. One that fills such a gap.
+        let ahead = t.seq().wrapping_sub(me.next_seq);
+        let gap = !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst)
+            && !probe
+            && me.isn.is_some()
+            && ahead != 0
+            && ahead < 1 << 30;
+        let fills = me
+            .holes
+            .iter()
+            .find(|(start, end, _)| {
+                t.seq().wrapping_sub(*start) < end.wrapping_sub(*start)
+                    && !payload.is_empty()
+            })
+            .map(|h| h.2);
+        p.tcp.seq = if probe || gap || fills.is_some() {
+            t.seq()
+        } else {
+            me.next_seq
+        };
         p.tcp.ack = if kind == Kind::Syn { 0 } else { t.ack() };
         let ack_ok =
             kind == Kind::Syn || peer.boundaries.contains(&t.ack()) || t.ack() == peer.next_seq;
@@ -717,8 +801,18 @@ impl Connection {
             Kind::Fin => {
                 tf::FLG_FIN | tf::FLG_ACK | if payload.is_empty() { 0 } else { tf::FLG_PSH }
             }
-            Kind::Rst => tf::FLG_RST | (flags & tf::FLG_ACK),
+            // The control socket answers a segment without ACK with RST+ACK, one with ACK
+            // with a bare RST; a socket resetting its connection sends RST+ACK.
+            Kind::Rst if ctl_rst && peer.last_ack.is_some() => tf::FLG_RST,
+            Kind::Rst => tf::FLG_RST | tf::FLG_ACK,
         };
+        if ctl_rst {
+            // It answers the segment that reached no socket: seq its acknowledgment (or 0),
+            // ack its end.
+            p.tcp.seq = peer.last_ack.unwrap_or(0);
+            p.tcp.ack = if peer.last_ack.is_some() { 0 } else { peer.next_seq };
+            p.tcp.window = 0;
+        }
         // The window. A SYN's or SYN-ACK's follows from the host's settings and the MSS it
         // announces (less the timestamps option on a SYN-ACK that carries it); a side's first
         // segment after the handshake offers its SYN's window rounded up to its scale. Any
@@ -747,6 +841,7 @@ impl Connection {
             },
         };
         p.tcp.window = match (kind, window_pred) {
+            _ if ctl_rst => 0,
             (Kind::Syn | Kind::SynAck, Some(w)) => w,
             _ => t.window(),
         };
@@ -798,7 +893,7 @@ impl Connection {
                         .map_or(seen_wscale.unwrap_or(0), |set| set.window_scale()),
                 ),
             ],
-            Kind::Rst => Vec::new(),
+            Kind::Rst if ctl_rst => Vec::new(),
             _ if self.timestamps => vec![
                 TcpOption::Nop,
                 TcpOption::Nop,
@@ -814,6 +909,7 @@ impl Connection {
         let mut model_payload = payload.to_vec();
         let mut payload_predicted = false;
         let mut gso_cut = false;
+        let mut coalesced = 0;
         let mut regrown = None;
         if let (Some(q), Some(&(write_left, segment, write_len))) =
             (&self.expected[from], self.writes[from].front())
@@ -825,6 +921,24 @@ impl Connection {
                     None => payload.len(),
                 }
                 .min(q.len());
+                // Several writes in one segment (Nagle, autocorking): the packet ends where a
+                // later write ends.
+                let l = payload.len();
+                if l > write_left && l <= q.len() {
+                    let mut end = write_left;
+                    let mut n = 1;
+                    for &(left, ..) in self.writes[from].iter().skip(1) {
+                        if end >= l {
+                            break;
+                        }
+                        end += left;
+                        n += 1;
+                    }
+                    if end == l && mss.is_none_or(|m| l <= m) {
+                        len = l;
+                        coalesced = n;
+                    }
+                }
                 // Where a write larger than one segment is cut into packets is the kernel's
                 // choice of the moment: while send() holds the socket, ACKs wait in its backlog;
                 // a write larger than the send buffer waits for space inside send(), pushing
@@ -834,8 +948,7 @@ impl Connection {
                 // model takes such a packet's length from the frame, and checks its bytes
                 // against the write. A write of one segment or less must leave whole.
                 if let Some(mss) = mss {
-                    let l = payload.len();
-                    if l != len && write_len > mss && l <= write_left.min(q.len()) {
+                    if coalesced == 0 && l != len && write_len > mss && l <= write_left.min(q.len()) {
                         len = l;
                         gso_cut = true;
                         regrown = self
@@ -861,6 +974,21 @@ impl Connection {
                 p.tcp.options = opts.clone();
                 encapsulate(&model_payload, &p).map_err(|_| ModelError::NotTcp(number))?
             }
+        };
+
+        // The right edge of the window this frame offers; Linux never moves it left (RFC 7323
+        // §2.4: tcp_select_window keeps at least what was offered).
+        let scale = match (self.sides[0].wscale, self.sides[1].wscale) {
+            (Some(_), Some(_)) if !matches!(kind, Kind::Syn | Kind::SynAck) => {
+                u32::from(self.sides[from].wscale.unwrap_or(0).min(14))
+            }
+            _ => 0,
+        };
+        let edge = (flags & tf::FLG_ACK != 0 && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst))
+            .then(|| t.ack().wrapping_add(u32::from(t.window()) << scale));
+        let shrunk = match (edge, self.sides[from].wnd_edge) {
+            (Some(now), Some(before)) if before.wrapping_sub(now) != 0 && before.wrapping_sub(now) < 1 << 30 => Some(before),
+            _ => None,
         };
 
         // Field by field, over the field tables of both frames.
@@ -891,6 +1019,14 @@ impl Connection {
                     tsval_clock,
                     window_pred,
                     gso_cut,
+                    coalesced,
+                    ctl_rst,
+                    probe,
+                    gap,
+                    fills,
+                    syn_again,
+                    v4: ip_id.is_some(),
+                    shrunk,
                 };
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 fields.push(FieldCheck {
@@ -909,9 +1045,16 @@ impl Connection {
                     .iter()
                     .any(|n| n.fields.iter().any(|f| f.key == m.key))
                 {
+                    // The kernel's frame has no such field: say so, at no bytes of it.
+                    let absent = Field {
+                        bytes: 0..0,
+                        value: crate::layers::Value::Bytes(Vec::new()),
+                        display: "(absent)".into(),
+                        ..m.clone()
+                    };
                     fields.push(FieldCheck {
                         layer: node.layer,
-                        field: m.clone(),
+                        field: absent,
                         model: m.display.clone(),
                         verdict: Verdict::Mismatch {
                             expected: format!("{} {}", m.name, m.display),
@@ -955,6 +1098,27 @@ impl Connection {
         };
         let advertised = u32::from(t.window()) << shift;
         let me = &mut self.sides[from];
+        if ctl_rst {
+            // The control socket's RST ends the connection and teaches nothing of a socket.
+            self.step_states(from, kind, flags, t.ack());
+            return Ok(FrameCheck {
+                number,
+                from,
+                kind,
+                flags,
+                rel_seq: t.seq().wrapping_sub(self.sides[from].isn.unwrap_or(t.seq())),
+                rel_ack: if flags & tf::FLG_ACK != 0 {
+                    t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
+                } else {
+                    0
+                },
+                len: payload.len(),
+                states: [self.sides[0].state, self.sides[1].state],
+                fields,
+                wire_fcs: crate::layers::ethernet::WireView::of(frame).fcs,
+                model_frame: model.frame().to_vec(),
+            });
+        }
         if kind != Kind::SynAck && !timewait_reply {
             me.next_id = ip_id.map(|id| id.wrapping_add(segs));
         }
@@ -963,6 +1127,33 @@ impl Connection {
             + u32::from(flags & tf::FLG_FIN != 0);
         if t.seq() == me.next_seq {
             me.next_seq = me.next_seq.wrapping_add(advance);
+        } else if gap {
+            // Keep the gap open until the bytes come; follow the stream from here on.
+            if me.holes.len() < 64 {
+                me.holes.push((me.next_seq, t.seq(), number));
+            }
+            me.next_seq = t.seq().wrapping_add(advance);
+        } else if fills.is_some() {
+            let end = t.seq().wrapping_add(advance);
+            for h in &mut me.holes {
+                if t.seq().wrapping_sub(h.0) < h.1.wrapping_sub(h.0) {
+                    if t.seq() == h.0 {
+                        h.0 = end;
+                    } else {
+                        // Bytes in the middle of a gap: keep what is before them open.
+                        h.1 = t.seq();
+                    }
+                }
+            }
+            me.holes.retain(|h| h.1.wrapping_sub(h.0) != 0 && h.1.wrapping_sub(h.0) < 1 << 30);
+        }
+        if let Some(e) = edge {
+            if shrunk.is_none() {
+                me.wnd_edge = Some(e);
+            }
+        }
+        if flags & tf::FLG_ACK != 0 {
+            me.last_ack = Some(t.ack());
         }
         if flags & tf::FLG_FIN != 0 {
             me.fin_seq = Some(t.seq().wrapping_add(payload.len() as u32));
@@ -1045,6 +1236,14 @@ impl Connection {
             tsval_clock,
             window_pred,
             gso_cut,
+            coalesced,
+            ctl_rst,
+            probe,
+            gap,
+            fills,
+            syn_again,
+            v4,
+            shrunk,
         } = *ctx;
         let me = &self.sides[from];
         let first_of_side = me.next_id.is_none();
@@ -1052,6 +1251,20 @@ impl Connection {
             "ip.id" | "tcp.checksum" if timewait_reply => Verdict::KernelChosen {
                 why: "sent for a closed socket by its TIME_WAIT mini-socket: IP ID 0, full checksum",
             },
+            "ip.id" if ctl_rst => Verdict::Predicted,
+            "tcp.checksum" if ctl_rst && v4 => Verdict::Predicted,
+            "tcp.seq_raw" if ctl_rst => Verdict::Predicted,
+            "tcp.ack_raw" if ctl_rst => Verdict::Learned { from: "the end of the segment this RST answers" },
+            "tcp.window_size_value" | "tcp.options.timestamp.tsval" if ctl_rst => Verdict::Predicted,
+            "ipv6.flow" if ctl_rst || syn_again => Verdict::KernelChosen { why: "flow label: a new hash for a retransmitted SYN, or the control socket's for its RST" },
+            "tcp.seq_raw" if syn_again => Verdict::Learned { from: "the same ISN: this SYN is sent again, no answer having come in time" },
+            "tcp.seq_raw" if probe => Verdict::Learned { from: "one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK" },
+            "tcp.seq_raw" if gap => Verdict::KernelChosen { why: "ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)" },
+            "tcp.seq_raw" if fills.is_some() => Verdict::Learned { from: "fills a gap an earlier frame left: these bytes were sent out of order" },
+            "tcp.window_size_value" if shrunk.is_some() => {
+                return Verdict::Mismatch { expected: format!("a window reaching at least {} (Linux never moves the edge of a window it offered to the left, RFC 7323 §2.4)", shrunk.unwrap_or(0)) };
+            }
+            "ip.len" | "ipv6.plen" if coalesced > 1 => Verdict::KernelChosen { why: "several writes in one segment: held while earlier data was unacknowledged (Nagle, without TCP_NODELAY) or the device busy (autocorking), then sent together" },
             "ip.len" | "ipv6.plen" if gso_cut => Verdict::KernelChosen { why: "where the kernel cut a write larger than one segment: at whole segments, at the edge of the peer's window, or where send() ran out of buffer space and pushed what it had, as ACKs and space arrived" },
             "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },
             "tcp.checksum" => Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" },
@@ -1144,6 +1357,9 @@ impl Connection {
                 (me_next, peer_next)
             }
         };
+        if peer_next == FinWait2 && peer != FinWait2 {
+            self.sides[to].fin_wait2 = true;
+        }
         self.sides[from].state = me_next;
         self.sides[to].state = peer_next;
     }

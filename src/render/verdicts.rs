@@ -76,14 +76,21 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
         write!(w, "    MISMATCH")?;
         w.reset()?;
+        let at = if x.field.bytes.is_empty() {
+            "not in the frame".to_string()
+        } else {
+            format!(
+                "bytes {}-{}",
+                x.field.bytes.start,
+                x.field.bytes.end.saturating_sub(1)
+            )
+        };
         writeln!(
             w,
-            " frame {} {} {} (bytes {}-{}): kernel {}, model {}",
+            " frame {} {} {} ({at}): kernel {}, model {}",
             f.number,
             x.layer,
             x.field.name,
-            x.field.bytes.start,
-            x.field.bytes.end.saturating_sub(1),
             shorten(&x.field.display, 80),
             shorten(&x.model, 80)
         )?;
