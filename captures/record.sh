@@ -81,4 +81,15 @@ sleep 0.5
 ( printf 'hi from ::1\n'; sleep 1 ) | nc -6 -N ::1 $((port+6)) > /dev/null || true
 wait $lpid || true
 stop_tcpdump
+
+# 7. What the model must know beyond the chat (captures/scenarios.py): an RST from a socket
+#    (SO_LINGER 0), a refused connect answered by the control socket, TCP_MAXSEG / IP_TOS /
+#    IP_TTL with a write cut into 988-byte segments, keepalive probes, Nagle coalescing.
+p=$((port+7))
+for s in reset refused options keepalive nagle; do
+  start_tcpdump $out/scenario-$s.pcap $p
+  python3 captures/scenarios.py $s $p
+  stop_tcpdump
+  p=$((p+1))
+done
 ls -l $out

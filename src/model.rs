@@ -330,6 +330,20 @@ impl Counts {
     }
 }
 
+/// Bytes of one side's stream that a frame skipped and no later frame brought: a sequence
+/// number that was wrong, or a segment the capture missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The frame that skipped them.
+    pub frame: u64,
+    /// 0: the client's stream, 1: the server's.
+    pub from: usize,
+    /// The sequence number the model expected there.
+    pub start: u32,
+    /// Where the frame's bytes began.
+    pub end: u32,
+}
+
 /// Why a frame cannot be checked at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
@@ -339,6 +353,9 @@ pub enum ModelError {
     /// Not of this connection.
     #[error("frame {0} belongs to another connection")]
     OtherConnection(u64),
+    /// The same bytes as an earlier frame: captured twice.
+    #[error("frame {0} is byte for byte frame {1}: captured twice (as a capture on \"any\", or a raw socket on lo, sees frames), not checked again")]
+    Duplicate(u64, u64),
 }
 
 /// What the model knows of one side.
@@ -369,7 +386,18 @@ struct Side {
     fin_wait2: bool,
     /// Sequence ranges of this side's stream not seen yet, skipped by a later segment (sent
     /// out of order, or missed by the capture), with the frame that skipped them.
-    holes: Vec<(u32, u32, u64)>,
+    /// The last number is true when the peer acknowledged them: it has the bytes, only the
+    /// capture lacks them.
+    holes: Vec<(u32, u32, u64, bool)>,
+    /// A duplicate range this side received again and reports in its next ACK (D-SACK).
+    dsack: Option<(u32, u32)>,
+    /// The capture missed segments of this side since its last frame (its IP ID may skip).
+    missed: bool,
+    /// The DSCP and TTL (hop limit) of this socket's packets, once seen.
+    dscp_ttl: Option<(u8, u8)>,
+    /// The byte ranges of this side's latest data segments, in the order they were captured:
+    /// what the peer can have received when it acknowledges.
+    sent: VecDeque<(u32, u32)>,
     /// The window scale this side announced in its SYN.
     wscale: Option<u8>,
     /// The largest window this side has advertised, scaled (the kernel's `max_window` of its
@@ -397,6 +425,10 @@ impl Side {
             last_ack: None,
             fin_wait2: false,
             holes: Vec::new(),
+            dsack: None,
+            missed: false,
+            sent: VecDeque::new(),
+            dscp_ttl: None,
             wscale: None,
             max_window: 0,
             mss: None,
@@ -441,8 +473,16 @@ struct Context<'a> {
     fills: Option<u64>,
     /// A retransmitted SYN or SYN-ACK.
     syn_again: bool,
+    /// Bytes sent again.
+    retrans: bool,
+    /// Acknowledges bytes the capture has not shown.
+    ack_ahead: bool,
     /// Over IPv4.
     v4: bool,
+    /// The MSS option is below lo's: asked for by the application or the route.
+    mss_app: bool,
+    /// The frame's DSCP and TTL (hop limit).
+    dscp_ttl: (u8, u8),
     /// The window's edge moved left of this one, offered before.
     shrunk: Option<u32>,
 }
@@ -471,6 +511,8 @@ pub struct Connection {
     expected: [Option<VecDeque<u8>>; 2],
     /// The writes not yet wholly sent, oldest first: bytes left, and the segment size Linux
     /// fixed for them when the application wrote (`size_goal`, from `mss_now` at that moment).
+    /// The last frame seen, and its number: a copy of it is a frame captured twice.
+    last_frame: Option<(u64, Vec<u8>)>,
     /// A third number: the write's whole size.
     writes: [VecDeque<(usize, Option<usize>, usize)>; 2],
     /// The host's receive-buffer settings, when known: SYN windows and window scales predicted.
@@ -510,6 +552,7 @@ impl Connection {
             expected: [None, None],
             writes: [VecDeque::new(), VecDeque::new()],
             settings: None,
+            last_frame: None,
         }
     }
 
@@ -519,6 +562,27 @@ impl Connection {
     pub fn with_settings(mut self, settings: Option<TcpSettings>) -> Connection {
         self.settings = settings;
         self
+    }
+
+    /// The gaps still open: for each, the frame whose sequence number skipped bytes that never
+    /// came. Ask once the connection's frames are all seen.
+    #[must_use]
+    pub fn open_gaps(&self) -> Vec<Gap> {
+        let mut gaps: Vec<Gap> = (0..2)
+            .flat_map(|from| {
+                self.sides[from]
+                    .holes
+                    .iter()
+                    .map(move |&(start, end, frame, _)| Gap {
+                        frame,
+                        from,
+                        start,
+                        end,
+                    })
+            })
+            .collect();
+        gaps.sort_by_key(|g| g.frame);
+        gaps
     }
 
     /// The two endpoints: client, server.
@@ -628,7 +692,18 @@ impl Connection {
         let (Transport::Tcp(t), None) = (s.transport, &s.error) else {
             return Err(ModelError::NotTcp(number));
         };
+        if let Some((n, last)) = &self.last_frame {
+            if last.as_slice() == frame {
+                return Err(ModelError::Duplicate(number, *n));
+            }
+        }
         // What the network layer says: the source, IPv4's identification or IPv6's flow label.
+        // The DSCP and TTL (hop limit) this frame carries.
+        let (f_dscp, f_ttl) = match &s.net {
+            Net::Ipv4(ip) => (ip.header()[1] >> 2, ip.header()[8]),
+            Net::Ipv6(_, b) => (((b[0] & 0x0f) << 2) | (b[1] >> 6), b[7]),
+            _ => (0, 64),
+        };
         let (src_ip, ip_id, flow) = match &s.net {
             Net::Ipv4(ip) => (IpAddr::V4(ip.source()), Some(ip.identification()), None),
             Net::Ipv6(ip, b) if ip.extensions.is_empty() => (
@@ -674,8 +749,8 @@ impl Connection {
         let ctl_rst = kind == Kind::Rst
             && (self.sides[from].isn.is_none() || self.sides[from].state == TcpState::Closed);
         // A SYN or SYN-ACK again with the same ISN: a retransmission (no answer came in time).
-        let syn_again = matches!(kind, Kind::Syn | Kind::SynAck)
-            && self.sides[from].isn == Some(t.seq());
+        let syn_again =
+            matches!(kind, Kind::Syn | Kind::SynAck) && self.sides[from].isn == Some(t.seq());
 
         // Learn what only this frame can tell.
         if ctl_rst {
@@ -739,6 +814,20 @@ impl Connection {
             source: [0; 6],
             ethertype: EtherType::Ipv4,
         };
+        // A socket's DSCP and TTL are the application's (IP_TOS, IP_TTL, IPV6_TCLASS,
+        // IPV6_UNICAST_HOPS) or the host's defaults: its first frame shows them, and they stay.
+        // The control socket uses the defaults.
+        let (dscp, ttl) = if ctl_rst {
+            (0, 64)
+        } else {
+            me.dscp_ttl.unwrap_or((f_dscp, f_ttl))
+        };
+        p.ip.dscp = dscp;
+        p.ip.ttl = ttl;
+        if let Some(v6) = &mut p.ipv6 {
+            v6.traffic_class = dscp << 2;
+            v6.hop_limit = ttl;
+        }
         // Once a side's FIN is acknowledged, a socket the application has closed is replaced by
         // a TIME_WAIT mini-socket, and the kernel answers for it through its control socket
         // (ip_send_unicast_reply): IP ID 0 and a full checksum. Whether the application closed
@@ -776,12 +865,33 @@ impl Connection {
         let fills = me
             .holes
             .iter()
-            .find(|(start, end, _)| {
-                t.seq().wrapping_sub(*start) < end.wrapping_sub(*start)
-                    && !payload.is_empty()
+            .find(|(start, end, ..)| {
+                t.seq().wrapping_sub(*start) < end.wrapping_sub(*start) && !payload.is_empty()
             })
             .map(|h| h.2);
-        p.tcp.seq = if probe || gap || fills.is_some() {
+        // Bytes behind the next sequence number, not filling a gap: sent again (an RTO, or a
+        // tail loss probe).
+        let behind = me.next_seq.wrapping_sub(t.seq());
+        let retrans = fills.is_none()
+            && !probe
+            && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst)
+            && me.isn.is_some()
+            && behind != 0
+            && behind < 1 << 30
+            && (!payload.is_empty() || flags & tf::FLG_FIN != 0);
+        // An acknowledgment of bytes the capture has not shown (yet): missed, or captured
+        // after this ACK.
+        let ack_ahead = flags & tf::FLG_ACK != 0
+            && !matches!(kind, Kind::Syn | Kind::Rst)
+            && peer.isn.is_some()
+            && {
+                let d = t.ack().wrapping_sub(peer.next_seq);
+                d != 0 && d < 1 << 30
+            };
+        if (fills.is_some() || me.missed) && ip_id.is_some() {
+            p.ip.identification = ip_id.unwrap_or(0);
+        }
+        p.tcp.seq = if probe || gap || retrans || fills.is_some() {
             t.seq()
         } else {
             me.next_seq
@@ -789,7 +899,7 @@ impl Connection {
         p.tcp.ack = if kind == Kind::Syn { 0 } else { t.ack() };
         let ack_ok =
             kind == Kind::Syn || peer.boundaries.contains(&t.ack()) || t.ack() == peer.next_seq;
-        if !ack_ok && kind != Kind::Syn {
+        if !ack_ok && !ack_ahead && kind != Kind::Syn {
             p.tcp.ack = peer.next_seq;
         }
         p.tcp.flags = match kind {
@@ -810,7 +920,11 @@ impl Connection {
             // It answers the segment that reached no socket: seq its acknowledgment (or 0),
             // ack its end.
             p.tcp.seq = peer.last_ack.unwrap_or(0);
-            p.tcp.ack = if peer.last_ack.is_some() { 0 } else { peer.next_seq };
+            p.tcp.ack = if peer.last_ack.is_some() {
+                0
+            } else {
+                peer.next_seq
+            };
             p.tcp.window = 0;
         }
         // The window. A SYN's or SYN-ACK's follows from the host's settings and the MSS it
@@ -869,30 +983,43 @@ impl Connection {
             (v, ..) => (v.unwrap_or(0), TsvalClock::Unknown),
         };
         let lo_mss = if p.ipv6.is_some() { LO_MSS_V6 } else { LO_MSS };
+        // An MSS below lo's was asked for: by the application (TCP_MAXSEG) or the route.
+        let own_mss = self.sides[from].mss.filter(|&m| m < lo_mss);
+        let mss_app = own_mss.is_some() && matches!(kind, Kind::Syn | Kind::SynAck);
+        // Which options a SYN carries follows the sender's sysctls (tcp_timestamps, tcp_sack,
+        // tcp_window_scaling; a SYN-ACK only those the SYN offered): where each goes follows
+        // tcp_options_write.
+        let syn_opts = |ts: Option<TcpOption>, sack: bool, ws: Option<u8>| {
+            let mut o = vec![TcpOption::Mss(own_mss.unwrap_or(lo_mss))];
+            match (ts, sack) {
+                (Some(ts), true) => o.extend([TcpOption::SackPermitted, ts]),
+                (Some(ts), false) => o.extend([TcpOption::Nop, TcpOption::Nop, ts]),
+                (None, true) => {
+                    o.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted])
+                }
+                (None, false) => {}
+            }
+            if let Some(ws) = ws {
+                o.extend([TcpOption::Nop, TcpOption::WindowScale(ws)]);
+            }
+            o
+        };
+        let ws = seen_wscale.map(|w| self.settings.map_or(w, |set| set.window_scale()));
+        let sack_seen = opts.contains(&TcpOption::SackPermitted);
         p.tcp.options = match kind {
-            Kind::Syn => vec![
-                TcpOption::Mss(lo_mss),
-                TcpOption::SackPermitted,
-                TcpOption::Timestamps { tsval, tsecr: 0 },
-                TcpOption::Nop,
-                TcpOption::WindowScale(
-                    self.settings
-                        .map_or(seen_wscale.unwrap_or(0), |set| set.window_scale()),
-                ),
-            ],
-            Kind::SynAck => vec![
-                TcpOption::Mss(lo_mss),
-                TcpOption::SackPermitted,
-                TcpOption::Timestamps {
+            Kind::Syn => syn_opts(
+                seen_tsval.map(|_| TcpOption::Timestamps { tsval, tsecr: 0 }),
+                sack_seen,
+                ws,
+            ),
+            Kind::SynAck => syn_opts(
+                seen_tsval.map(|_| TcpOption::Timestamps {
                     tsval,
                     tsecr: peer_tsval,
-                },
-                TcpOption::Nop,
-                TcpOption::WindowScale(
-                    self.settings
-                        .map_or(seen_wscale.unwrap_or(0), |set| set.window_scale()),
-                ),
-            ],
+                }),
+                sack_seen,
+                ws,
+            ),
             Kind::Rst if ctl_rst => Vec::new(),
             _ if self.timestamps => vec![
                 TcpOption::Nop,
@@ -904,6 +1031,37 @@ impl Connection {
             ],
             _ => Vec::new(),
         };
+        // SACK blocks while the receiver holds bytes beyond a gap (tcp_options_write puts them
+        // after the timestamps): a D-SACK for a range received twice first, then the blocks
+        // it holds out of order. Which of the peer's segments it had when it built this ACK
+        // follows from the acknowledgment number: the captured segments, in capture order, up
+        // to one that leaves exactly that many bytes in order; of the states that do, the one
+        // whose blocks this frame carries, if any.
+        if self.sack && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst) {
+            let seen: Vec<(u32, u32)> = opts
+                .iter()
+                .find_map(|o| match o {
+                    TcpOption::Sack(b) => Some(b.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let mut blocks: Vec<(u32, u32)> = me.dsack.into_iter().collect();
+            let candidates = sack_states(&peer.sent, t.ack());
+            let skip = blocks.len();
+            let held = candidates
+                .iter()
+                .find(|c| seen.get(skip..) == Some(&c[..]))
+                .or(candidates.last())
+                .cloned()
+                .unwrap_or_default();
+            blocks.extend(held);
+            blocks.truncate(if self.timestamps { 3 } else { 4 });
+            if !blocks.is_empty() {
+                p.tcp
+                    .options
+                    .extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(blocks)]);
+            }
+        }
         // With the application's writes known, the payload is predicted: the next bytes of the
         // current write, as many as one segment carries.
         let mut model_payload = payload.to_vec();
@@ -914,7 +1072,7 @@ impl Connection {
         if let (Some(q), Some(&(write_left, segment, write_len))) =
             (&self.expected[from], self.writes[from].front())
         {
-            if !payload.is_empty() {
+            if !(payload.is_empty() || retrans || gap || fills.is_some()) {
                 let mss = segment.or_else(|| self.send_mss(from));
                 let mut len = match mss {
                     Some(mss) => write_left.min(mss),
@@ -934,7 +1092,7 @@ impl Connection {
                         end += left;
                         n += 1;
                     }
-                    if end == l && mss.is_none_or(|m| l <= m) {
+                    if end == l && mss.map_or(true, |m| l <= m) {
                         len = l;
                         coalesced = n;
                     }
@@ -948,7 +1106,8 @@ impl Connection {
                 // model takes such a packet's length from the frame, and checks its bytes
                 // against the write. A write of one segment or less must leave whole.
                 if let Some(mss) = mss {
-                    if coalesced == 0 && l != len && write_len > mss && l <= write_left.min(q.len()) {
+                    if coalesced == 0 && l != len && write_len > mss && l <= write_left.min(q.len())
+                    {
                         len = l;
                         gso_cut = true;
                         regrown = self
@@ -984,10 +1143,21 @@ impl Connection {
             }
             _ => 0,
         };
-        let edge = (flags & tf::FLG_ACK != 0 && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst))
-            .then(|| t.ack().wrapping_add(u32::from(t.window()) << scale));
+        let edge = (flags & tf::FLG_ACK != 0
+            && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst))
+        .then(|| t.ack().wrapping_add(u32::from(t.window()) << scale));
+        // An ACK acknowledging less than this side's previous one was built before it and
+        // captured after it: its window is no news.
+        let stale = self.sides[from]
+            .last_ack
+            .is_some_and(|a| a.wrapping_sub(t.ack()) != 0 && a.wrapping_sub(t.ack()) < 1 << 30);
         let shrunk = match (edge, self.sides[from].wnd_edge) {
-            (Some(now), Some(before)) if before.wrapping_sub(now) != 0 && before.wrapping_sub(now) < 1 << 30 => Some(before),
+            _ if stale => None,
+            (Some(now), Some(before))
+                if before.wrapping_sub(now) != 0 && before.wrapping_sub(now) < 1 << 30 =>
+            {
+                Some(before)
+            }
             _ => None,
         };
 
@@ -1025,14 +1195,22 @@ impl Connection {
                     gap,
                     fills,
                     syn_again,
+                    retrans,
+                    ack_ahead,
                     v4: ip_id.is_some(),
+                    mss_app,
+                    dscp_ttl: (f_dscp, f_ttl),
                     shrunk,
                 };
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
+                let model = match &verdict {
+                    Verdict::Mismatch { expected } => expected.clone(),
+                    _ => model_display,
+                };
                 fields.push(FieldCheck {
                     layer: node.layer,
                     field: f.clone(),
-                    model: model_display,
+                    model,
                     verdict,
                 });
             }
@@ -1101,12 +1279,15 @@ impl Connection {
         if ctl_rst {
             // The control socket's RST ends the connection and teaches nothing of a socket.
             self.step_states(from, kind, flags, t.ack());
+            self.last_frame = Some((number, frame.to_vec()));
             return Ok(FrameCheck {
                 number,
                 from,
                 kind,
                 flags,
-                rel_seq: t.seq().wrapping_sub(self.sides[from].isn.unwrap_or(t.seq())),
+                rel_seq: t
+                    .seq()
+                    .wrapping_sub(self.sides[from].isn.unwrap_or(t.seq())),
                 rel_ack: if flags & tf::FLG_ACK != 0 {
                     t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
                 } else {
@@ -1120,7 +1301,20 @@ impl Connection {
             });
         }
         if kind != Kind::SynAck && !timewait_reply {
-            me.next_id = ip_id.map(|id| id.wrapping_add(segs));
+            let next = ip_id.map(|id| id.wrapping_add(segs));
+            // A segment sent out of order carries an older IP ID: the counter stays ahead.
+            let older = match (fills, next, me.next_id) {
+                (Some(_), Some(n), Some(cur)) => cur.wrapping_sub(n) < 0x8000,
+                _ => false,
+            };
+            if !older {
+                me.next_id = next;
+            }
+        }
+        me.missed = false;
+        // This side's ACK carried the D-SACK it owed.
+        if flags & tf::FLG_ACK != 0 {
+            me.dsack = None;
         }
         let advance = payload.len() as u32
             + u32::from(matches!(kind, Kind::Syn | Kind::SynAck))
@@ -1130,7 +1324,7 @@ impl Connection {
         } else if gap {
             // Keep the gap open until the bytes come; follow the stream from here on.
             if me.holes.len() < 64 {
-                me.holes.push((me.next_seq, t.seq(), number));
+                me.holes.push((me.next_seq, t.seq(), number, false));
             }
             me.next_seq = t.seq().wrapping_add(advance);
         } else if fills.is_some() {
@@ -1145,16 +1339,50 @@ impl Connection {
                     }
                 }
             }
-            me.holes.retain(|h| h.1.wrapping_sub(h.0) != 0 && h.1.wrapping_sub(h.0) < 1 << 30);
+            me.holes
+                .retain(|h| h.1.wrapping_sub(h.0) != 0 && h.1.wrapping_sub(h.0) < 1 << 30);
         }
         if let Some(e) = edge {
-            if shrunk.is_none() {
+            if shrunk.is_none() && !stale {
                 me.wnd_edge = Some(e);
             }
         }
-        if flags & tf::FLG_ACK != 0 {
+        if flags & tf::FLG_ACK != 0 && !stale {
             me.last_ack = Some(t.ack());
         }
+        if !timewait_reply {
+            me.dscp_ttl.get_or_insert((f_dscp, f_ttl));
+        }
+        let (me, peer) = if from == 0 {
+            let (a, b) = self.sides.split_at_mut(1);
+            (&mut a[0], &mut b[0])
+        } else {
+            let (a, b) = self.sides.split_at_mut(1);
+            (&mut b[0], &mut a[0])
+        };
+        if !payload.is_empty() {
+            me.sent
+                .push_back((t.seq(), t.seq().wrapping_add(payload.len() as u32)));
+            if me.sent.len() > 32 {
+                me.sent.pop_front();
+            }
+        }
+        if retrans && !payload.is_empty() {
+            // On lo nothing is lost: the peer has these bytes already, and says so once.
+            me.missed = false;
+            peer.dsack = Some((t.seq(), t.seq().wrapping_add(payload.len() as u32)));
+        }
+        if ack_ahead {
+            // The peer has bytes this capture did not show: a gap in the peer's stream,
+            // open until they come (out of order) or for good (missed by the capture).
+            if peer.holes.len() < 64 {
+                peer.holes.push((peer.next_seq, t.ack(), number, true));
+            }
+            peer.next_seq = t.ack();
+            peer.remember_boundary();
+            peer.missed = true;
+        }
+        let me = &mut self.sides[from];
         if flags & tf::FLG_FIN != 0 {
             me.fin_seq = Some(t.seq().wrapping_add(payload.len() as u32));
         }
@@ -1210,6 +1438,7 @@ impl Connection {
         } else {
             0
         };
+        self.last_frame = Some((number, frame.to_vec()));
         Ok(FrameCheck {
             number,
             from,
@@ -1242,7 +1471,11 @@ impl Connection {
             gap,
             fills,
             syn_again,
+            retrans,
+            ack_ahead,
             v4,
+            mss_app,
+            dscp_ttl,
             shrunk,
         } = *ctx;
         let me = &self.sides[from];
@@ -1258,6 +1491,19 @@ impl Connection {
             "tcp.window_size_value" | "tcp.options.timestamp.tsval" if ctl_rst => Verdict::Predicted,
             "ipv6.flow" if ctl_rst || syn_again => Verdict::KernelChosen { why: "flow label: a new hash for a retransmitted SYN, or the control socket's for its RST" },
             "tcp.seq_raw" if syn_again => Verdict::Learned { from: "the same ISN: this SYN is sent again, no answer having come in time" },
+            "tcp.options.mss_val" if mss_app => Verdict::KernelChosen { why: "an MSS below lo's: asked for by the application (TCP_MAXSEG) or set on the route (advmss)" },
+            "ip.dsfield.dscp" | "ipv6.tclass" | "ip.ttl" | "ipv6.hlim" if !ctl_rst && (dscp_ttl.0 != 0 && matches!(key, "ip.dsfield.dscp" | "ipv6.tclass") || dscp_ttl.1 != 64 && matches!(key, "ip.ttl" | "ipv6.hlim")) => {
+                if me.dscp_ttl.is_none() {
+                    Verdict::KernelChosen { why: "set for this socket: by the application (IP_TOS, IP_TTL, IPV6_TCLASS, IPV6_UNICAST_HOPS) or the host (net.ipv4.ip_default_ttl)" }
+                } else {
+                    Verdict::Learned { from: "this socket's, unchanged since its first segment" }
+                }
+            }
+            "tcp.seq_raw" if retrans => Verdict::KernelChosen { why: "a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)" },
+            "data.data" if retrans => Verdict::KernelChosen { why: "bytes sent before, sent again" },
+            "tcp.ack_raw" if ack_ahead => Verdict::KernelChosen { why: "acknowledges bytes not (yet) in the capture: a segment it missed, or one captured after this ACK (a gap the model keeps open)" },
+            "ip.id" if fills.is_some() => Verdict::KernelChosen { why: "sent before the frame that skipped these bytes: out of order" },
+            "ip.id" if me.missed => Verdict::KernelChosen { why: "this socket's IP ID skipped the segments the capture missed" },
             "tcp.seq_raw" if probe => Verdict::Learned { from: "one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK" },
             "tcp.seq_raw" if gap => Verdict::KernelChosen { why: "ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)" },
             "tcp.seq_raw" if fills.is_some() => Verdict::Learned { from: "fills a gap an earlier frame left: these bytes were sent out of order" },
@@ -1363,6 +1609,64 @@ impl Connection {
         self.sides[from].state = me_next;
         self.sides[to].state = peer_next;
     }
+}
+
+/// The out-of-order blocks a receiver may hold when it acknowledges `ack`, for each prefix of
+/// the sender's segments (in capture order) after which exactly the bytes up to `ack` are in
+/// order: the blocks above `ack`, most recently received first. Empty if none is beyond a gap.
+fn sack_states(sent: &VecDeque<(u32, u32)>, ack: u32) -> Vec<Vec<(u32, u32)>> {
+    let Some(&(base, _)) = sent.front() else {
+        return Vec::new();
+    };
+    // Sent in order (the usual case): nothing can be held beyond a gap.
+    if sent
+        .iter()
+        .zip(sent.iter().skip(1))
+        .all(|(a, b)| a.1 == b.0)
+    {
+        return vec![Vec::new()];
+    }
+    let rel = |x: u32| x.wrapping_sub(base);
+    let mut states = Vec::new();
+    for n in 1..=sent.len() {
+        // In-order point: everything below the first segment counts as received.
+        let mut have: Vec<(u32, u32, usize)> = sent
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, &(a, b))| (rel(a), rel(b), i))
+            .collect();
+        have.sort_by_key(|h| h.0);
+        let mut upto = 0u32;
+        for h in &have {
+            if h.0 <= upto && h.1 > upto {
+                upto = h.1;
+            }
+        }
+        if upto != rel(ack) {
+            continue;
+        }
+        // Merge what lies above into blocks, each remembering its latest segment.
+        let mut blocks: Vec<(u32, u32, usize)> = Vec::new();
+        for h in have.iter().filter(|h| h.0 > upto) {
+            match blocks.last_mut() {
+                Some(b) if h.0 <= b.1 => {
+                    b.1 = b.1.max(h.1);
+                    b.2 = b.2.max(h.2);
+                }
+                _ => blocks.push(*h),
+            }
+        }
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.2));
+        let state: Vec<(u32, u32)> = blocks
+            .iter()
+            .map(|b| (b.0.wrapping_add(base), b.1.wrapping_add(base)))
+            .collect();
+        if !states.contains(&state) {
+            states.push(state);
+        }
+    }
+    states
 }
 
 /// Options as a list: `NOP, NOP, timestamps TSval 1 TSecr 2`, or `none`.

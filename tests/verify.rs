@@ -90,6 +90,91 @@ fn every_capture_verifies_with_no_mismatch() {
     }
 }
 
+/// `encap verify -v` on a capture: exit status and output.
+fn verify_verbose(name: &str, extra: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = encap()
+        .args(["verify", "-v"])
+        .args(extra)
+        .arg(capture(name))
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out))
+}
+
+/// The verdict lines of frame `n` in `verify -v` output.
+fn frame_lines(t: &str, n: u64) -> Vec<&str> {
+    t.lines()
+        .skip_while(|l| !l.starts_with(&format!("frame {n}: ")))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect()
+}
+
+#[test]
+fn scenarios_beyond_the_chat_verify_and_say_what_the_kernel_did() {
+    // An RST from the socket (SO_LINGER 0) carries the timestamps option and its window.
+    let (code, t) = verify_verbose("scenario-reset.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    let rst = t
+        .lines()
+        .find(|l| l.contains("[RST, ACK]"))
+        .expect("an RST");
+    let n: u64 = rst[6..].split(':').next().unwrap().parse().unwrap();
+    assert!(
+        frame_lines(&t, n)
+            .iter()
+            .any(|l| l.contains("timestamps, TSval")),
+        "{t}"
+    );
+    // A refused connect: the control socket's RST, IP ID 0 and a full checksum, predicted.
+    let (code, t) = verify_verbose("scenario-refused.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    let f2 = frame_lines(&t, 2);
+    for field in ["Identification", "Checksum", "Sequence number"] {
+        assert!(
+            f2.iter()
+                .any(|l| l.contains(field) && l.trim_end().ends_with("predicted")),
+            "{field}: {t}"
+        );
+    }
+    assert!(
+        f2.iter()
+            .any(|l| l.contains("Checksum") && l.contains("[correct]")),
+        "{t}"
+    );
+    // Keepalive probes: snd_una - 1.
+    let (code, t) = verify_verbose("scenario-keepalive.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(
+        t.matches("a keepalive or zero-window probe").count() >= 2,
+        "{t}"
+    );
+    // TCP_MAXSEG, IP_TOS, IP_TTL: learned from the socket's first segment; a 4940-byte packet
+    // of five 988-byte segments moves the IP ID by five.
+    let (code, t) = verify_verbose("scenario-options.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    for why in ["(TCP_MAXSEG)", "(IP_TOS, IP_TTL"] {
+        assert!(t.contains(why), "{why}: {t}");
+    }
+    assert!(t.contains("len 4940"), "{t}");
+    // Nagle: with the writes known, several leave in one segment, their bytes checked.
+    let transcript = std::env::temp_dir().join(format!("encap-nagle-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!("{{\"from\": \"client\", \"text\": \"msg{i};\"}}"))
+        .collect();
+    std::fs::write(&transcript, lines.join("\n")).unwrap();
+    let (code, t) = verify_verbose(
+        "scenario-nagle.pcap",
+        &["--transcript".as_ref(), transcript.as_os_str()],
+    );
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("several writes in one segment"), "{t}");
+    assert!(
+        !t.contains("kernel-chosen: the application's bytes"),
+        "every payload predicted: {t}"
+    );
+}
+
 /// The recording host's `net.ipv4.tcp_rmem` and `net.core.rmem_max`, as `record.sh` saved them.
 fn recorded_settings() -> (String, String) {
     let text = std::fs::read_to_string(capture("host-tcp-settings.txt")).unwrap();

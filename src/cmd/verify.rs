@@ -149,6 +149,16 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .observe_at(p.number, Some(p.timestamp), p.data)
         {
             Ok(c) => c,
+            Err(e @ encap::model::ModelError::Duplicate(..)) => {
+                if args.json {
+                    let o =
+                        serde_json::json!({"frame.number": p.number, "duplicate": e.to_string()});
+                    writeln!(out, "{o}")?;
+                } else {
+                    writeln!(out, "{e}")?;
+                }
+                continue;
+            }
             Err(e) => {
                 if args.json {
                     let o = serde_json::json!({"frame.number": p.number, "error": e.to_string()});
@@ -174,6 +184,25 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             followed.checks.push(check);
         }
     };
+    // Bytes a frame skipped that no later frame brought: reported once all frames are seen.
+    if !args.json {
+        for k in &order {
+            if let Some(f) = conns.get_mut(k) {
+                let n = verdicts::open_gaps(out, &f.conn)?;
+                f.counts.mismatch += n;
+            }
+        }
+    } else {
+        for k in &order {
+            if let Some(f) = conns.get_mut(k) {
+                for g in f.conn.open_gaps() {
+                    let o = serde_json::json!({"frame.number": g.frame, "field": "tcp.seq_raw", "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": "the bytes before it never appeared (a wrong sequence number, or a segment the capture missed)"});
+                    writeln!(out, "{o}")?;
+                    f.counts.mismatch += 1;
+                }
+            }
+        }
+    }
     let rows: Vec<verdicts::ConnectionRow> = order
         .iter()
         .filter_map(|k| {

@@ -287,3 +287,27 @@ pub fn json_connection(r: &ConnectionRow, stream: usize) -> serde_json::Value {
         "predicted_or_learned_beyond_lo_pct": (beyond_lo * 10.0).round() / 10.0,
     })
 }
+
+/// The gaps a connection left open, each as a MISMATCH line naming the frame that skipped the
+/// bytes; returns how many.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> io::Result<usize> {
+    let gaps = conn.open_gaps();
+    for g in &gaps {
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        writeln!(
+            w,
+            " frame {} TCP Sequence number: kernel {}, model {}: the {} byte(s) of the {} before it never appeared (a wrong sequence number, or a segment the capture missed)",
+            g.frame,
+            g.end,
+            g.start,
+            g.end.wrapping_sub(g.start),
+            if g.from == 0 { "client's stream" } else { "server's stream" }
+        )?;
+    }
+    Ok(gaps.len())
+}

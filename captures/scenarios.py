@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Socket scenarios for captures/record.sh: what the model must know beyond the chat.
+
+    python3 captures/scenarios.py NAME PORT
+
+reset     the server reads nothing and closes with SO_LINGER 0: an RST from the socket
+refused   a connect() to a port nobody listens on: the kernel's control socket answers
+options   TCP_MAXSEG 1000, IP_TOS 0x10 and IP_TTL 32 on the client, a 5000-byte write
+keepalive SO_KEEPALIVE with a 1 s idle time: probes at snd_una - 1, and their ACKs
+nagle     no TCP_NODELAY, 20 small writes at once: several leave in one segment
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+name, port = sys.argv[1], int(sys.argv[2])
+addr = ("127.0.0.1", port)
+
+
+def serve(handle):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(addr)
+    ls.listen(1)
+
+    def run():
+        conn, _ = ls.accept()
+        handle(conn)
+        ls.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def drain(conn):
+    while conn.recv(65536):
+        pass
+    conn.close()
+
+
+if name == "reset":
+    def abort(conn):
+        time.sleep(0.3)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    t = serve(abort)
+    c = socket.create_connection(addr)
+    c.sendall(b"hello\n")
+    time.sleep(0.6)
+    c.close()
+    t.join()
+elif name == "refused":
+    try:
+        socket.create_connection(addr)
+    except ConnectionRefusedError:
+        pass
+elif name == "options":
+    t = serve(drain)
+    c = socket.socket()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+    c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)
+    c.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 32)
+    c.connect(addr)
+    c.sendall(b"x" * 5000)
+    time.sleep(0.2)
+    c.close()
+    t.join()
+elif name == "keepalive":
+    t = serve(drain)
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    c.connect(addr)
+    c.sendall(b"hello\n")
+    time.sleep(2.6)
+    c.close()
+    t.join()
+elif name == "nagle":
+    t = serve(drain)
+    c = socket.create_connection(addr)
+    for i in range(20):
+        c.send(b"msg%d;" % i)
+    time.sleep(0.2)
+    c.close()
+    t.join()
+else:
+    sys.exit(f"unknown scenario {name!r}")
