@@ -18,7 +18,8 @@ pub const MAX_RECORD: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// Reading failed.
-    #[error("read error at byte {offset}: {source}")]
+    /// (The I/O error is the source, so `{:#}` prints it once, after this.)
+    #[error("read error at byte {offset}")]
     Io {
         /// Where.
         offset: u64,

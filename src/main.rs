@@ -40,7 +40,9 @@ enum Command {
     Sniff(cmd::sniff::Args),
     /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
     Decode(cmd::decode::Args),
-    /// Check every frame of a capture against the model's prediction, field by field.
+    /// Check every frame of a capture against the model's prediction, field by field. Exit
+    /// status 0: every frame as the model said; 1: a MISMATCH, or frames it could not check;
+    /// 2: trouble (the file, the arguments, nothing to check).
     Verify(cmd::verify::Args),
     /// The whole story in one command: chat on lo, each message through the pipeline, every frame
     /// the kernel sends checked against the model, the ladder and a summary.
@@ -63,6 +65,12 @@ fn main() -> ExitCode {
         }
     };
     let mut out = StandardStream::stdout(choice);
+    // verify answers as diff and cmp do: 1 for a difference found, 2 for trouble.
+    let trouble = if matches!(cli.command, Command::Verify(_)) {
+        2
+    } else {
+        1
+    };
     let result = match cli.command {
         Command::Show(args) => cmd::show::run(&args, &mut out),
         Command::Server(args) => cmd::server::run(&args, &mut out),
@@ -81,7 +89,7 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("encap: error: {err:#}");
-            ExitCode::from(cmd::exit_status(&err))
+            ExitCode::from(cmd::exit_status(&err).max(trouble))
         }
     }
 }

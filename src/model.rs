@@ -340,8 +340,10 @@ pub struct Gap {
     pub from: usize,
     /// The sequence number the model expected there.
     pub start: u32,
-    /// Where the frame's bytes began.
+    /// Where the frame's bytes began (or, `acked`, what it acknowledged).
     pub end: u32,
+    /// The frame is the peer's ACK of bytes the capture never showed, not a segment ahead.
+    pub acked: bool,
 }
 
 /// Why a frame cannot be checked at all.
@@ -573,11 +575,12 @@ impl Connection {
                 self.sides[from]
                     .holes
                     .iter()
-                    .map(move |&(start, end, frame, _)| Gap {
+                    .map(move |&(start, end, frame, acked)| Gap {
                         frame,
                         from,
                         start,
                         end,
+                        acked,
                     })
             })
             .collect();

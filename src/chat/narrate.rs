@@ -331,7 +331,7 @@ pub fn explain(call: &Call, out: &Outcome) -> String {
         Call::SetSockOpt { name: "SO_REUSEADDR", .. } => "lets bind() take the port even while old connections on it wait in TIME_WAIT, so a restarted server need not wait a minute".into(),
         Call::SetSockOpt { name: "TCP_NODELAY", .. } => "turns Nagle's algorithm off: each send() leaves at once as its own segment instead of waiting to be merged with the next".into(),
         Call::SetSockOpt { name, .. } => format!("sets {name} on the socket"),
-        Call::GetSockOpt { name: "TCP_MAXSEG", value, .. } => format!("the most payload one segment of this connection carries (MSS): {value} bytes, learned in the handshake; longer messages go out as several segments"),
+        Call::GetSockOpt { name: "TCP_MAXSEG", value, .. } => format!("the most payload TCP puts in one segment now (its mss_cache): {value} bytes: the MSS the peer announced in the handshake, less the options every segment carries, and at most half the largest window the peer has offered, so it grows with that window; longer messages go out as several segments"),
         Call::GetSockOpt { name, value, .. } => format!("reads {name}: {value}"),
         Call::Bind { addr, .. } => format!("gives the socket its local address {addr}: from now on segments to that port are delivered to it"),
         Call::Listen { backlog, .. } => format!("turns the socket into a listening socket: the kernel itself answers SYNs with SYN-ACK and queues completed handshakes (accept queue of backlog {backlog}) until accept() takes them"),

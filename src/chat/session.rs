@@ -237,7 +237,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
                     format!("connected to {peer} from {local}")
                 };
                 self.say(&format!(
-                    "{what}; TCP_NODELAY is on, so each message leaves as its own segment (MSS {mss} bytes)"
+                    "{what}; TCP_NODELAY is on, so each message leaves as its own segment (TCP_MAXSEG: at most {mss} bytes each for now: the MSS the peer announced less options, capped at half its window)"
                 ))?;
                 self.conns.push(Conn {
                     fd,

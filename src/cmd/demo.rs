@@ -384,13 +384,21 @@ fn prediction_report<W: WriteColor>(
         } else {
             writeln!(out, "; not:")?;
         }
+        let short = |s: &str| {
+            if s.chars().count() > 80 {
+                format!("{}…", s.chars().take(79).collect::<String>())
+            } else {
+                s.to_string()
+            }
+        };
         for (kf, ours) in differ {
             writeln!(
                 out,
-                "    {} {}: the pipeline said {ours}, the kernel sent {}{}",
+                "    {} {}: the pipeline said {}, the kernel sent {}{}",
                 kf.layer,
                 kf.field.name,
-                kf.field.display,
+                short(&ours),
+                short(&kf.field.display),
                 if kf.field.key == "tcp.options.timestamp.tsval" {
                     " (the kernel reads its millisecond clock when it builds the segment: a tick can fall between)"
                 } else {

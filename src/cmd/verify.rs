@@ -247,7 +247,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         eprintln!(
             "encap: nothing in {name} could be checked: no well-formed TCP frame over IPv4 or IPv6"
         );
-        return Ok(ExitCode::from(1));
+        return Ok(ExitCode::from(2));
     }
     Ok(if mismatches > 0 || unchecked > 0 {
         ExitCode::from(1)

@@ -177,14 +177,17 @@ pub fn summary<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
         _ => return writeln!(w, "(frame does not decode)"),
     };
     let lines = [
-        (
-            Layer::Application,
-            format!(
-                "{:>5} bytes   \"{}\"",
-                e.payload().len(),
-                escape_bytes(e.payload())
-            ),
-        ),
+        (Layer::Application, {
+            // A long payload is shown by its start: a line, not a screenful.
+            let p = e.payload();
+            let shown = &p[..p.len().min(60)];
+            let more = if p.len() > shown.len() {
+                format!("… (+{} bytes)", p.len() - shown.len())
+            } else {
+                String::new()
+            };
+            format!("{:>5} bytes   \"{}\"{more}", p.len(), escape_bytes(shown))
+        }),
         (
             Layer::Tcp,
             format!(

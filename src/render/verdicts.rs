@@ -299,15 +299,25 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
         w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
         write!(w, "    MISMATCH")?;
         w.reset()?;
-        writeln!(
-            w,
-            " frame {} TCP Sequence number: kernel {}, model {}: the {} byte(s) of the {} before it never appeared (a wrong sequence number, or a segment the capture missed)",
-            g.frame,
-            g.end,
-            g.start,
-            g.end.wrapping_sub(g.start),
-            if g.from == 0 { "client's stream" } else { "server's stream" }
-        )?;
+        let stream = if g.from == 0 {
+            "client's stream"
+        } else {
+            "server's stream"
+        };
+        let n = g.end.wrapping_sub(g.start);
+        if g.acked {
+            writeln!(
+                w,
+                " frame {} TCP Acknowledgment number: kernel {}, model {}: it acknowledges {n} byte(s) of the {stream} that never appeared (a segment the capture missed, or a wrong acknowledgment number)",
+                g.frame, g.end, g.start
+            )?;
+        } else {
+            writeln!(
+                w,
+                " frame {} TCP Sequence number: kernel {}, model {}: the {n} byte(s) of the {stream} before it never appeared (a wrong sequence number, or a segment the capture missed)",
+                g.frame, g.end, g.start
+            )?;
+        }
     }
     Ok(gaps.len())
 }
