@@ -55,12 +55,15 @@ fn main() -> ExitCode {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
         ColorWhen::Auto => {
+            // no-color.org: NO_COLOR counts when set and not empty (termcolor's own Auto
+            // would take an empty one too), and a dumb terminal gets no colour either.
             if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
                 || !io::stdout().is_terminal()
+                || std::env::var_os("TERM").is_some_and(|t| t == "dumb")
             {
                 ColorChoice::Never
             } else {
-                ColorChoice::Auto
+                ColorChoice::Always
             }
         }
     };

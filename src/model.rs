@@ -1513,6 +1513,7 @@ impl Connection {
             "tcp.window_size_value" if shrunk.is_some() => {
                 return Verdict::Mismatch { expected: format!("a window reaching at least {} (Linux never moves the edge of a window it offered to the left, RFC 7323 §2.4)", shrunk.unwrap_or(0)) };
             }
+            "ip.len" | "ipv6.plen" if !payload_predicted && !t.payload().is_empty() => Verdict::Learned { from: "the headers plus the payload as long as this frame has it (a transcript of what was sent would let the model predict it)" },
             "ip.len" | "ipv6.plen" if coalesced > 1 => Verdict::KernelChosen { why: "several writes in one segment: held while earlier data was unacknowledged (Nagle, without TCP_NODELAY) or the device busy (autocorking), then sent together" },
             "ip.len" | "ipv6.plen" if gso_cut => Verdict::KernelChosen { why: "where the kernel cut a write larger than one segment: at whole segments, at the edge of the peer's window, or where send() ran out of buffer space and pushed what it had, as ACKs and space arrived" },
             "eth.dst" | "eth.src" => Verdict::Loopback { why: "lo has no hardware: both MAC addresses are zero" },

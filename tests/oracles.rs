@@ -410,29 +410,32 @@ fn colour_only_when_asked_or_on_a_terminal() {
     // On a terminal (util-linux `script` gives the command a pseudo-terminal): colour by
     // default, none with NO_COLOR.
     if have("script", "colour_only_when_asked_or_on_a_terminal") {
-        let on_tty = |no_color: bool| {
+        let on_tty = |no_color: Option<&str>| {
             let mut cmd = Command::new("script");
             cmd.args([
                 "-qec",
                 &format!("{} show hi --view summary", env!("CARGO_BIN_EXE_encap")),
                 "/dev/null",
             ]);
-            if no_color {
-                cmd.env("NO_COLOR", "1");
-            } else {
-                cmd.env_remove("NO_COLOR");
-            }
+            match no_color {
+                Some(v) => cmd.env("NO_COLOR", v),
+                None => cmd.env_remove("NO_COLOR"),
+            };
             cmd.output().unwrap().stdout
         };
-        let tty = on_tty(false);
+        let tty = on_tty(None);
         assert!(
             String::from_utf8_lossy(&tty).contains("Application"),
             "the command ran on the terminal"
         );
         assert!(tty.contains(&0x1b), "colour on a terminal");
         assert!(
-            !on_tty(true).contains(&0x1b),
+            !on_tty(Some("1")).contains(&0x1b),
             "NO_COLOR turns it off on a terminal too"
+        );
+        assert!(
+            on_tty(Some("")).contains(&0x1b),
+            "an empty NO_COLOR does not (no-color.org)"
         );
     }
 }

@@ -215,11 +215,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         heading(
             out,
             &format!(
-                "message {}: the {} sends \"{}\" ({} bytes)",
+                "message {}: the {} sends \"{}\" ({} byte{})",
                 i + 1,
                 side_name(*from),
                 preview(message),
-                message.len()
+                message.len(),
+                if message.len() == 1 { "" } else { "s" }
             ),
         )?;
         let predicted = checked.followed.conn().predict_data_at(
@@ -277,9 +278,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .with_context(|| format!("the {} did not receive the message", side_name(1 - *from)))?;
         writeln!(
             out,
-            "the {} received {} bytes: \"{}\"{}",
+            "the {} received {} byte{}: \"{}\"{}",
             side_name(1 - *from),
             got.len(),
+            if got.len() == 1 { "" } else { "s" },
             preview(&got),
             if got == *message {
                 ", intact"

@@ -48,15 +48,16 @@ pub struct Args {
     /// Sequence number.
     #[arg(long, default_value_t = 1)]
     pub seq: u32,
-    /// Acknowledgment number.
-    #[arg(long, default_value_t = 1)]
-    pub ack: u32,
+    /// Acknowledgment number [default: 1; 0 in a SYN without ACK, as Linux sends it].
+    #[arg(long)]
+    pub ack: Option<u32>,
     /// TCP flags as tcpdump's letters: S SYN, A ACK, P PSH, F FIN, R RST, U URG, E ECE, W CWR.
     #[arg(long, default_value = "PA", value_parser = parse_flag_letters)]
     pub flags: u16,
-    /// TCP window field (before scaling).
-    #[arg(long, default_value_t = 64)]
-    pub window: u16,
+    /// TCP window field [default: 64, in units of the window scale 2^10; a SYN's is never
+    /// scaled: 65495 as Linux offers on lo, 65483 in a SYN-ACK (65476 and 65464 over IPv6)].
+    #[arg(long)]
+    pub window: Option<u16>,
     /// TCP urgent pointer.
     #[arg(long, default_value_t = 0)]
     pub urgent: u16,
@@ -70,10 +71,10 @@ pub struct Args {
     #[arg(long, value_name = "LABEL", value_parser = parse_flow_label)]
     pub flow_label: Option<u32>,
     /// DSCP (0-63): IPv4's DS field or IPv6's traffic class.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..64))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=63))]
     pub dscp: u8,
     /// ECN (0-3).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..4))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub ecn: u8,
     /// Clear IPv4's Don't Fragment bit (Linux sets it).
     #[arg(long)]
@@ -187,9 +188,27 @@ impl Args {
     pub fn params(&self) -> Params {
         let mut p = Params::between_any(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
         p.tcp.seq = self.seq;
-        p.tcp.ack = self.ack;
+        p.tcp.ack = self.ack.unwrap_or(
+            if self.flags & (tcp::field::FLG_SYN | tcp::field::FLG_ACK) == tcp::field::FLG_SYN {
+                0
+            } else {
+                1
+            },
+        );
         p.tcp.flags = self.flags;
-        p.tcp.window = self.window;
+        let v6 = p.ipv6.is_some();
+        p.tcp.window = self.window.unwrap_or(
+            match (
+                self.flags & tcp::field::FLG_SYN != 0,
+                self.flags & tcp::field::FLG_ACK != 0,
+            ) {
+                (true, false) if v6 => 65476,
+                (true, false) => 65495,
+                (true, true) if v6 => 65464,
+                (true, true) => 65483,
+                _ => 64,
+            },
+        );
         p.tcp.urgent = self.urgent;
         p.ip.identification = self.id.unwrap_or(1);
         p.ip.ttl = self.ttl;

@@ -143,7 +143,8 @@ pub const FIELDS: [FieldSpec; 9] = [
         key: "tcp.window_size_value",
         bytes: field::WIN_SIZE,
         mask: None,
-        meaning: "receive buffer space offered, before window scaling",
+        meaning:
+            "receive buffer space offered, in units of the window scale (a SYN's is never scaled)",
     },
     FieldSpec {
         name: "Checksum",
@@ -357,6 +358,15 @@ impl fmt::Display for TcpOption {
             }
             TcpOption::Timestamps { tsval, tsecr } => {
                 write!(f, "timestamps TSval {tsval} TSecr {tsecr}")
+            }
+            TcpOption::Unknown { kind: 34, data } if data.is_empty() => {
+                write!(f, "TCP Fast Open cookie request (kind 34)")
+            }
+            TcpOption::Unknown { kind: 34, data } => {
+                write!(f, "TCP Fast Open cookie (kind 34), {} bytes", data.len())
+            }
+            TcpOption::Unknown { kind: 30, data } => {
+                write!(f, "Multipath TCP (kind 30), {} data bytes", data.len())
             }
             TcpOption::Unknown { kind, data } => {
                 write!(f, "kind {kind}, {} data bytes", data.len())

@@ -218,18 +218,19 @@ fn clock(l: &mut Line, t: Duration) {
     l.0.extend_from_slice(&text);
 }
 
-/// tcpdump's flag letters: `S` SYN, `F` FIN, `P` PSH, `R` RST, `U` URG, `E` ECE, `W` CWR, `.` ACK.
+/// tcpdump's flag letters, in its order: `F` FIN, `S` SYN, `R` RST, `P` PSH, `.` ACK, `U` URG,
+/// `E` ECE, `W` CWR.
 fn flag_letters(l: &mut Line, flags: u16) {
     let before = l.0.len();
     for (bit, c) in [
-        (tcp::field::FLG_SYN, b'S'),
         (tcp::field::FLG_FIN, b'F'),
-        (tcp::field::FLG_PSH, b'P'),
+        (tcp::field::FLG_SYN, b'S'),
         (tcp::field::FLG_RST, b'R'),
+        (tcp::field::FLG_PSH, b'P'),
+        (tcp::field::FLG_ACK, b'.'),
         (tcp::field::FLG_URG, b'U'),
         (tcp::field::FLG_ECE, b'E'),
         (tcp::field::FLG_CWR, b'W'),
-        (tcp::field::FLG_ACK, b'.'),
     ] {
         if flags & bit != 0 {
             l.0.push(c);
@@ -262,9 +263,26 @@ fn tcp_options(l: &mut Line, raw: &[u8]) {
             Ok((_, TcpOption::Mss(m))) => l.s("mss ").n(m),
             Ok((_, TcpOption::WindowScale(s))) => l.s("wscale ").n(s),
             Ok((_, TcpOption::SackPermitted)) => l.s("sackOK"),
-            Ok((_, TcpOption::Sack(b))) => l.s("sack ").n(b.len()),
+            Ok((_, TcpOption::Sack(b))) => {
+                l.s("sack ").n(b.len()).s(" ");
+                for (left, right) in b {
+                    l.s("{").n(left).s(":").n(right).s("}");
+                }
+                &mut *l
+            }
             Ok((_, TcpOption::Timestamps { tsval, tsecr })) => {
                 l.s("TS val ").n(tsval).s(" ecr ").n(tsecr)
+            }
+            // TCP Fast Open, as tcpdump writes it (two spaces included).
+            Ok((_, TcpOption::Unknown { kind: 34, data })) if data.is_empty() => {
+                l.s("tfo  cookiereq")
+            }
+            Ok((_, TcpOption::Unknown { kind: 34, data })) => {
+                l.s("tfo  cookie ");
+                for b in data {
+                    l.s(&format!("{b:02x}"));
+                }
+                &mut *l
             }
             Ok((_, TcpOption::Unknown { kind, data })) => l.s("opt-").n(kind).s(":").n(data.len()),
             Err(_) => l.s("bad opts"),
@@ -366,6 +384,9 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 l.s(", ack ").n(t.ack());
             }
             l.s(", win ").n(t.window());
+            if t.flags() & tcp::field::FLG_URG != 0 {
+                l.s(", urg ").n(t.urgent());
+            }
             tcp_options(&mut l, t.options_raw());
             l.s(", length ").n(len);
             payload_preview(&mut l, t.payload());

@@ -36,7 +36,7 @@ pub fn layer_letters(layer: Layer) -> &'static str {
         Layer::Ethernet => "ee",
         Layer::Vlan => "vv",
         Layer::Arp => "aa",
-        Layer::Ipv6 => "66",
+        Layer::Ipv6 => "ii",
         Layer::Udp => "uu",
         Layer::Icmp | Layer::Icmpv6 => "cc",
         Layer::Raw => "dd",
