@@ -235,7 +235,9 @@ pub struct Stages {
     pub ethernet: usize,
     /// One past the last payload byte: the end of the frame without FCS.
     pub end: usize,
-    /// The FCS, which follows `end` in the buffer least significant byte first.
+    /// Zero bytes after `end` that bring a short frame to 60 bytes on a wire.
+    pub pad: usize,
+    /// The FCS, which follows `end` and the padding in the buffer least significant byte first.
     pub fcs: u32,
 }
 
@@ -287,8 +289,11 @@ pub fn encapsulate_into(
     }
     let headroom = EthernetHeader::LEN + ip_len + tcp_len;
     let end = headroom + message.len();
+    // A frame shorter than 60 bytes is padded with zeros before its FCS on a wire; the FCS
+    // covers the padding. (A capture on lo stores neither.)
+    let pad = ethernet::field::MIN_FRAME_LEN.saturating_sub(end);
     buf.clear();
-    buf.resize(end + ethernet::field::FCS_LEN, 0);
+    buf.resize(end + pad + ethernet::field::FCS_LEN, 0);
 
     // Stage 1, Application: the payload, written once, after the headroom.
     let payload = headroom;
@@ -336,8 +341,8 @@ pub fn encapsulate_into(
         ..params.ethernet
     };
     eth.emit(&mut buf[eth_start..ip_start]);
-    let fcs = ethernet::fcs(&buf[eth_start..end]);
-    buf[end..].copy_from_slice(&fcs.to_le_bytes());
+    let fcs = ethernet::fcs(&buf[eth_start..end + pad]);
+    buf[end + pad..].copy_from_slice(&fcs.to_le_bytes());
 
     Ok(Stages {
         payload,
@@ -345,6 +350,7 @@ pub fn encapsulate_into(
         ip: ip_start,
         ethernet: eth_start,
         end,
+        pad,
         fcs,
     })
 }
@@ -446,7 +452,10 @@ impl Encapsulated {
                 .map(|p| (p.source(), p.destination()).into())
         };
         let mut eth_fields = ethernet::fields(&b[s.ethernet..s.ip], 0);
-        eth_fields.push(ethernet::fcs_field(s.fcs, end - s.ethernet));
+        if s.pad > 0 {
+            eth_fields.push(ethernet::padding_field(end - s.ethernet, s.pad));
+        }
+        eth_fields.push(ethernet::fcs_field(s.fcs, end + s.pad - s.ethernet));
         vec![
             Stage {
                 layer: Layer::Application,

@@ -283,7 +283,9 @@ fn fcs_matches_zlib_and_leaves_the_residue() {
         let pcap = dir.join("z.pcap");
         let (ours, frame) = show(&message, &extra, &pcap);
         let fcs = ours["eth.fcs"].as_u64().unwrap() as u32;
+        // As a wire carries it: a frame under 60 bytes padded with zeros, then the FCS.
         let mut with_fcs = frame.clone();
+        with_fcs.resize(frame.len().max(60), 0);
         with_fcs.extend_from_slice(&fcs.to_le_bytes());
         let mut py = Command::new("python3")
             .args(["-c", "import sys, zlib\nd = sys.stdin.buffer.read()\nprint(zlib.crc32(d[:-4]), zlib.crc32(d))"])

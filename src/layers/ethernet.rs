@@ -267,6 +267,20 @@ pub fn fcs_field(fcs: u32, at: usize) -> Field {
     )
 }
 
+/// The field row for `len` bytes of padding at absolute offset `at`.
+#[must_use]
+pub fn padding_field(at: usize, len: usize) -> Field {
+    Field {
+        name: "Padding".into(),
+        key: "eth.padding".into(),
+        bytes: at..at + len,
+        mask: None,
+        value: Value::Bytes(vec![0; len]),
+        display: format!("{len} zero bytes"),
+        meaning: "brings a short frame to 60 bytes before its FCS, as 802.3 requires".into(),
+    }
+}
+
 /// What a frame looks like on a real 802.3 wire, beyond what `lo` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireView {

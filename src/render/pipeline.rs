@@ -26,6 +26,11 @@ fn adds(stage: &Stage<'_>) -> String {
         ),
         Layer::Ipv4 => format!("adds a {h}-byte header (addresses, TTL, protocol, header checksum) -> a {n}-byte packet"),
         Layer::Ipv6 => format!("adds a {h}-byte header (addresses, hop limit, flow label, next header; no checksum) -> a {n}-byte packet"),
+        Layer::Ethernet if stage.trailer.len() > 4 => format!(
+            "adds a {h}-byte header (MAC addresses, EtherType), {} bytes of padding (a frame is at least 60 bytes before its FCS) and a 4-byte FCS -> a {n}-byte frame ({} bytes as a capture stores it, without padding and FCS)",
+            stage.trailer.len() - 4,
+            n - stage.trailer.len()
+        ),
         Layer::Ethernet => format!(
             "adds a {h}-byte header (MAC addresses, EtherType) and a 4-byte FCS -> a {n}-byte frame ({} bytes as a capture stores it, without the FCS)",
             n - stage.trailer.len()
@@ -98,18 +103,26 @@ pub fn full<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
             letters,
             color: layer_color(stage.layer),
         }];
+        let padded = stage.trailer.len() > ethernet::field::FCS_LEN;
+        if padded {
+            marks.push(Mark {
+                range: stage.trailer.start..stage.trailer.end - ethernet::field::FCS_LEN,
+                letters: "pp",
+                color: Color::Magenta,
+            });
+        }
         if !stage.trailer.is_empty() {
             marks.push(Mark {
-                range: stage.trailer.clone(),
+                range: stage.trailer.end - ethernet::field::FCS_LEN..stage.trailer.end,
                 letters: "ff",
                 color: Color::Red,
             });
         }
         if !w.supports_color() {
-            let fcs = if stage.trailer.is_empty() {
-                ""
-            } else {
-                ", ff = FCS"
+            let fcs = match (stage.trailer.is_empty(), padded) {
+                (true, _) => "",
+                (false, true) => ", pp = padding, ff = FCS",
+                (false, false) => ", ff = FCS",
             };
             writeln!(w, "    ({letters} = bytes {} added{fcs})", stage.layer)?;
         }
@@ -119,7 +132,7 @@ pub fn full<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
             if frame_len < ethernet::field::MIN_FRAME_LEN {
                 writeln!(
                     w,
-                    "    note: {frame_len} bytes is under Ethernet's 60-byte minimum; a real wire pads it with zeros before the FCS (see --wire)"
+                    "    note: {frame_len} bytes is under Ethernet's 60-byte minimum, so it is padded with zeros before the FCS, as a real wire carries it (lo and captures store the {frame_len} bytes only; see --wire)"
                 )?;
             }
             if frame_len > 1514 {
@@ -207,7 +220,7 @@ pub fn summary<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
         (
             Layer::Ethernet,
             format!(
-                "+{:>3} bytes   {} -> {}  type {}  FCS 0x{:08x}  = {}-byte frame ({} with FCS)",
+                "+{:>3} bytes   {} -> {}  type {}  FCS 0x{:08x}  = {}-byte frame ({} with {}FCS)",
                 s.ip - s.ethernet,
                 ethernet::mac_to_string(&eth.source),
                 ethernet::mac_to_string(&eth.destination),
@@ -218,7 +231,8 @@ pub fn summary<W: WriteColor>(w: &mut W, e: &Encapsulated) -> io::Result<()> {
                 },
                 e.fcs(),
                 e.frame().len(),
-                e.frame_with_fcs().len()
+                e.frame_with_fcs().len(),
+                if s.pad > 0 { "padding and " } else { "" }
             ),
         ),
     ];
