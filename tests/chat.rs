@@ -1160,6 +1160,8 @@ fn the_view_shows_what_lo_really_carries() {
         "-n",
         "-s",
         "262144",
+        "-B",
+        "65536",
         "-w",
     ])
     .arg(&pcap)
