@@ -8,6 +8,8 @@ refused   a connect() to a port nobody listens on: the kernel's control socket a
 options   TCP_MAXSEG 1000, IP_TOS 0x10 and IP_TTL 32 on the client, a 5000-byte write
 keepalive SO_KEEPALIVE with a 1 s idle time: probes at snd_una - 1, and their ACKs
 nagle     no TCP_NODELAY, 20 small writes at once: several leave in one segment
+latedata  the server closes first; the client sends after the server's FIN: the closed
+          socket's stand-in answers with the control socket's RST
 """
 import socket
 import struct
@@ -85,6 +87,18 @@ elif name == "nagle":
     for i in range(20):
         c.send(b"msg%d;" % i)
     time.sleep(0.2)
+    c.close()
+    t.join()
+elif name == "latedata":
+    def close_first(conn):
+        conn.recv(100)
+        conn.close()
+    t = serve(close_first)
+    c = socket.create_connection(addr)
+    c.sendall(b"hello\n")
+    time.sleep(0.3)
+    c.sendall(b"too late\n")
+    time.sleep(0.3)
     c.close()
     t.join()
 else:

@@ -397,6 +397,12 @@ struct Side {
     missed: bool,
     /// The DSCP and TTL (hop limit) of this socket's packets, once seen.
     dscp_ttl: Option<(u8, u8)>,
+    /// For each TSval of this side, the end of the first in-order segment that carried it:
+    /// a peer echoing that TSval has received at least that far (RFC 7323 TS.Recent).
+    ts_marks: VecDeque<(u32, u32)>,
+    /// IP IDs this side skipped (a frame came with a higher one) and the frame that did: they
+    /// come later (captured out of order) or never (a MISMATCH at the end).
+    skipped_ids: Vec<(u16, u64)>,
     /// The byte ranges of this side's latest data segments, in the order they were captured:
     /// what the peer can have received when it acknowledges.
     sent: VecDeque<(u32, u32)>,
@@ -431,6 +437,8 @@ impl Side {
             missed: false,
             sent: VecDeque::new(),
             dscp_ttl: None,
+            skipped_ids: Vec::new(),
+            ts_marks: VecDeque::new(),
             wscale: None,
             max_window: 0,
             mss: None,
@@ -481,6 +489,12 @@ struct Context<'a> {
     ack_ahead: bool,
     /// Over IPv4.
     v4: bool,
+    /// An older IP ID one of this side's skipped IDs accounts for.
+    id_late: bool,
+    /// An ACK older than this side's previous one, captured after it.
+    stale: bool,
+    /// An IP ID a little ahead of this side's counter.
+    id_ahead: bool,
     /// The MSS option is below lo's: asked for by the application or the route.
     mss_app: bool,
     /// The frame's DSCP and TTL (hop limit).
@@ -586,6 +600,23 @@ impl Connection {
             .collect();
         gaps.sort_by_key(|g| g.frame);
         gaps
+    }
+
+    /// IP IDs a frame skipped that no later frame of that socket carried: for each frame, the
+    /// side (0 client, 1 server) and the IDs. Ask once the connection's frames are all seen.
+    #[must_use]
+    pub fn open_ids(&self) -> Vec<(u64, usize, Vec<u16>)> {
+        let mut out: Vec<(u64, usize, Vec<u16>)> = Vec::new();
+        for from in 0..2 {
+            for &(id, frame) in &self.sides[from].skipped_ids {
+                match out.iter_mut().find(|(f, s, _)| *f == frame && *s == from) {
+                    Some(entry) => entry.2.push(id),
+                    None => out.push((frame, from, vec![id])),
+                }
+            }
+        }
+        out.sort_by_key(|e| e.0);
+        out
     }
 
     /// The two endpoints: client, server.
@@ -749,8 +780,18 @@ impl Connection {
         // An RST from a side that has no socket for this connection (nothing listened, or its
         // socket is gone) comes from the kernel's control socket (tcp_v4_send_reset): no
         // options, window 0, over IPv4 IP ID 0 and a full checksum.
+        // So does one from a side that has sent its FIN: data reaching a socket closed for
+        // receiving (or its TIME_WAIT stand-in) is answered by tcp_v4_send_reset.
         let ctl_rst = kind == Kind::Rst
-            && (self.sides[from].isn.is_none() || self.sides[from].state == TcpState::Closed);
+            && (self.sides[from].isn.is_none()
+                || matches!(
+                    self.sides[from].state,
+                    TcpState::Closed
+                        | TcpState::FinWait1
+                        | TcpState::FinWait2
+                        | TcpState::Closing
+                        | TcpState::TimeWait
+                ));
         // A SYN or SYN-ACK again with the same ISN: a retransmission (no answer came in time).
         let syn_again =
             matches!(kind, Kind::Syn | Kind::SynAck) && self.sides[from].isn == Some(t.seq());
@@ -891,7 +932,29 @@ impl Connection {
                 let d = t.ack().wrapping_sub(peer.next_seq);
                 d != 0 && d < 1 << 30
             };
-        if (fills.is_some() || me.missed) && ip_id.is_some() {
+        // An ACK acknowledging less than this side's previous one was built before it and
+        // captured after it (frames can pass each other on the way to the capture): its
+        // window and IP ID are older, no news.
+        let stale = flags & tf::FLG_ACK != 0
+            && me
+                .last_ack
+                .is_some_and(|a| a.wrapping_sub(t.ack()) != 0 && a.wrapping_sub(t.ack()) < 1 << 30);
+        // An IP ID behind the counter that one of this side's skipped IDs accounts for: a frame
+        // captured after a later one. An IP ID a little ahead: frames of this socket not in the
+        // capture yet; the IDs skipped are kept and reported if they never come.
+        let id_late = match (ip_id, me.next_id) {
+            (Some(id), Some(_)) => me.skipped_ids.iter().any(|(s, _)| *s == id),
+            _ => false,
+        };
+        let id_ahead = match (ip_id, me.next_id) {
+            (Some(id), Some(next)) if !matches!(kind, Kind::SynAck) => {
+                let d = id.wrapping_sub(next);
+                (1..=8).contains(&d)
+            }
+            _ => false,
+        };
+        if (fills.is_some() || me.missed || gap || stale || id_late || id_ahead) && ip_id.is_some()
+        {
             p.ip.identification = ip_id.unwrap_or(0);
         }
         p.tcp.seq = if probe || gap || retrans || fills.is_some() {
@@ -1149,11 +1212,6 @@ impl Connection {
         let edge = (flags & tf::FLG_ACK != 0
             && !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst))
         .then(|| t.ack().wrapping_add(u32::from(t.window()) << scale));
-        // An ACK acknowledging less than this side's previous one was built before it and
-        // captured after it: its window is no news.
-        let stale = self.sides[from]
-            .last_ack
-            .is_some_and(|a| a.wrapping_sub(t.ack()) != 0 && a.wrapping_sub(t.ack()) < 1 << 30);
         let shrunk = match (edge, self.sides[from].wnd_edge) {
             _ if stale => None,
             (Some(now), Some(before))
@@ -1201,6 +1259,9 @@ impl Connection {
                     retrans,
                     ack_ahead,
                     v4: ip_id.is_some(),
+                    id_late,
+                    stale,
+                    id_ahead,
                     mss_app,
                     dscp_ttl: (f_dscp, f_ttl),
                     shrunk,
@@ -1303,7 +1364,17 @@ impl Connection {
                 model_frame: model.frame().to_vec(),
             });
         }
-        if kind != Kind::SynAck && !timewait_reply {
+        if let (Some(id), true) = (ip_id, id_late) {
+            me.skipped_ids.retain(|(s, _)| *s != id);
+        }
+        if let (Some(id), Some(next), true) = (ip_id, me.next_id, id_ahead && !me.missed) {
+            let mut n = next;
+            while n != id && me.skipped_ids.len() < 64 {
+                me.skipped_ids.push((n, number));
+                n = n.wrapping_add(1);
+            }
+        }
+        if kind != Kind::SynAck && !timewait_reply && !stale && !id_late {
             let next = ip_id.map(|id| id.wrapping_add(segs));
             // A segment sent out of order carries an older IP ID: the counter stays ahead.
             let older = match (fills, next, me.next_id) {
@@ -1324,6 +1395,14 @@ impl Connection {
             + u32::from(flags & tf::FLG_FIN != 0);
         if t.seq() == me.next_seq {
             me.next_seq = me.next_seq.wrapping_add(advance);
+            if let (Some(v), true) = (seen_tsval, advance > 0) {
+                if !me.ts_marks.iter().any(|(x, _)| *x == v) {
+                    me.ts_marks.push_back((v, me.next_seq));
+                    if me.ts_marks.len() > 64 {
+                        me.ts_marks.pop_front();
+                    }
+                }
+            }
         } else if gap {
             // Keep the gap open until the bytes come; follow the stream from here on.
             if me.holes.len() < 64 {
@@ -1373,7 +1452,12 @@ impl Connection {
         if retrans && !payload.is_empty() {
             // On lo nothing is lost: the peer has these bytes already, and says so once.
             me.missed = false;
-            peer.dsack = Some((t.seq(), t.seq().wrapping_add(payload.len() as u32)));
+            let end = t.seq().wrapping_add(payload.len() as u32);
+            // Duplicates that follow one another extend the pending D-SACK block.
+            peer.dsack = match peer.dsack {
+                Some((start, e)) if e == t.seq() => Some((start, end)),
+                _ => Some((t.seq(), end)),
+            };
         }
         if ack_ahead {
             // The peer has bytes this capture did not show: a gap in the peer's stream,
@@ -1477,6 +1561,9 @@ impl Connection {
             retrans,
             ack_ahead,
             v4,
+            id_late,
+            stale,
+            id_ahead,
             mss_app,
             dscp_ttl,
             shrunk,
@@ -1505,6 +1592,10 @@ impl Connection {
             "tcp.seq_raw" if retrans => Verdict::KernelChosen { why: "a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)" },
             "data.data" if retrans => Verdict::KernelChosen { why: "bytes sent before, sent again" },
             "tcp.ack_raw" if ack_ahead => Verdict::KernelChosen { why: "acknowledges bytes not (yet) in the capture: a segment it missed, or one captured after this ACK (a gap the model keeps open)" },
+            "ip.id" if id_late => Verdict::KernelChosen { why: "an older IP ID of this socket, skipped before: this frame was captured after a later one" },
+            "ip.id" if stale => Verdict::KernelChosen { why: "an older IP ID: this ACK was built before the previous one and captured after it" },
+            "ip.id" if gap => Verdict::KernelChosen { why: "ahead with its bytes: the frames between were sent out of order or missed by the capture" },
+            "ip.id" if id_ahead && !me.missed => Verdict::KernelChosen { why: "a little ahead of this socket's counter: its frames with the IDs between are not in the capture yet (frames can pass each other on the way to it); kept open until they come" },
             "ip.id" if fills.is_some() => Verdict::KernelChosen { why: "sent before the frame that skipped these bytes: out of order" },
             "ip.id" if me.missed => Verdict::KernelChosen { why: "this socket's IP ID skipped the segments the capture missed" },
             "tcp.seq_raw" if probe => Verdict::Learned { from: "one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK" },
@@ -1529,7 +1620,18 @@ impl Connection {
             "tcp.seq_raw" if matches!(kind, Kind::Syn | Kind::SynAck) => Verdict::KernelChosen { why: "initial sequence number: a keyed hash of the addresses plus a clock (secure_tcp_seq)" },
             "tcp.seq_raw" => Verdict::Learned { from: "ISN + 1 + bytes sent" },
             "tcp.ack_raw" if kind == Kind::Syn => Verdict::Predicted,
-            "tcp.ack_raw" if ack_ok => Verdict::Learned { from: "the peer's ISN + bytes received" },
+            "tcp.ack_raw" if ack_ok => {
+                // Echoing a TSval means the segment that carried it first was received.
+                let peer = &self.sides[1 - from];
+                let proven = t_tsecr(t).and_then(|e| peer.ts_marks.iter().find(|(v, _)| *v == e)).map(|m| m.1);
+                if let Some(end) = proven.filter(|end| {
+                    let d = end.wrapping_sub(t.ack());
+                    d != 0 && d < 1 << 30
+                }) {
+                    return Verdict::Mismatch { expected: format!("an acknowledgment of at least {end}: its TSecr echoes the segment of the peer's that ends there, so that segment was received") };
+                }
+                Verdict::Learned { from: "the peer's ISN + bytes received" }
+            }
             "tcp.window_size_value" if matches!(kind, Kind::Syn | Kind::SynAck) && window_pred.is_some() => Verdict::Predicted,
             "tcp.window_size_value" if window_pred == Some(t.window()) => Verdict::Predicted,
             "tcp.window_size_value" if me.window == Some(t.window()) => Verdict::Learned { from: "unchanged since this side's previous segment" },

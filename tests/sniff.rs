@@ -290,9 +290,18 @@ fn every_frame_seen_once_and_whole() {
         let mut cmd = std::process::Command::new("tcpdump");
         // A 64 MB buffer: with tcpdump's default 2 MB, a busy machine made it drop 14 of 52
         // frames (GSO frames of 47 KB) while encap's 8 MB lost none.
-        cmd.args(["-i", "lo", "-nn", "--immediate-mode", "-B", "65536", "-U", "-w"])
-            .arg(&tcpdump_pcap)
-            .arg(format!("tcp port {port}"));
+        cmd.args([
+            "-i",
+            "lo",
+            "-nn",
+            "--immediate-mode",
+            "-B",
+            "65536",
+            "-U",
+            "-w",
+        ])
+        .arg(&tcpdump_pcap)
+        .arg(format!("tcp port {port}"));
         Sniffer::spawn(cmd)
     });
     let sniffer = Sniffer::start(&[

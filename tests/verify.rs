@@ -157,6 +157,21 @@ fn scenarios_beyond_the_chat_verify_and_say_what_the_kernel_did() {
         assert!(t.contains(why), "{why}: {t}");
     }
     assert!(t.contains("len 4940"), "{t}");
+    // Data after the server's FIN reaches its closed socket's stand-in: the control socket's
+    // RST, seq the data's acknowledgment, no ACK flag, IP ID 0, a full checksum.
+    let (code, t) = verify_verbose("scenario-latedata.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    let rst = t
+        .lines()
+        .find(|l| l.contains("[RST]"))
+        .expect("an RST without ACK");
+    let n: u64 = rst[6..].split(':').next().unwrap().parse().unwrap();
+    assert!(
+        frame_lines(&t, n)
+            .iter()
+            .any(|l| l.contains("Checksum") && l.contains("[correct]")),
+        "{t}"
+    );
     // Nagle: with the writes known, several leave in one segment, their bytes checked.
     let transcript = std::env::temp_dir().join(format!("encap-nagle-{}.jsonl", std::process::id()));
     let lines: Vec<String> = (0..20)
@@ -468,6 +483,51 @@ fn frame_at(bytes: &[u8], n: usize) -> usize {
         at += 16 + incl;
     }
     at + 16
+}
+
+/// A copy of a capture with one byte of frame `n` changed; its path.
+fn edit_frame(name: &str, n: usize, at: usize, what: &str, edit: impl FnOnce(u8) -> u8) -> PathBuf {
+    let mut bytes = std::fs::read(capture(name)).unwrap();
+    let f = frame_at(&bytes, n);
+    bytes[f + at] = edit(bytes[f + at]);
+    let path =
+        std::env::temp_dir().join(format!("encap-verify-{}-{what}.pcap", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn edits_that_only_later_frames_or_the_end_can_expose_are_caught() {
+    // The last ACK acknowledging one byte less: the FIN it answers is the segment its own
+    // TSecr echoes, so it was received.
+    let path = edit_frame("chat-hello-hi.pcap", 16, 45, "ack-last", |b| {
+        b.wrapping_sub(1)
+    });
+    expect_mismatch_in_frame(&path, 16, "TCP Acknowledgment number");
+    // An IP ID one higher, and no later frame with the one skipped.
+    let path = edit_frame("chat-hello-hi.pcap", 3, 19, "ipid-skip", |b| {
+        b.wrapping_add(1)
+    });
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.contains("MISMATCH frame 3 IPv4 Identification: it skipped")),
+        "{t}"
+    );
+}
+
+/// `encap verify PATH` fails and reports `field` of frame `n` as a MISMATCH.
+fn expect_mismatch_in_frame(path: &Path, n: u64, field: &str) {
+    let out = encap().arg("verify").arg(path).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.contains(&format!("MISMATCH frame {n} ")) && l.contains(field)),
+        "no MISMATCH of {field} in frame {n}:\n{t}"
+    );
 }
 
 #[test]

@@ -196,7 +196,17 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         for k in &order {
             if let Some(f) = conns.get_mut(k) {
                 for g in f.conn.open_gaps() {
-                    let o = serde_json::json!({"frame.number": g.frame, "field": "tcp.seq_raw", "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": "the bytes before it never appeared (a wrong sequence number, or a segment the capture missed)"});
+                    let (field, reason) = if g.acked {
+                        ("tcp.ack_raw", "it acknowledges bytes that never appeared (a segment the capture missed, or a wrong acknowledgment number)")
+                    } else {
+                        ("tcp.seq_raw", "the bytes before it never appeared (a wrong sequence number, or a segment the capture missed)")
+                    };
+                    let o = serde_json::json!({"frame.number": g.frame, "field": field, "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
+                    writeln!(out, "{o}")?;
+                    f.counts.mismatch += 1;
+                }
+                for (frame, _, ids) in f.conn.open_ids() {
+                    let o = serde_json::json!({"frame.number": frame, "field": "ip.id", "skipped": ids, "verdict": "MISMATCH", "reason": "it skipped IP IDs no later frame carried (a wrong IP ID, or a frame the capture missed)"});
                     writeln!(out, "{o}")?;
                     f.counts.mismatch += 1;
                 }

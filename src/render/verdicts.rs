@@ -319,5 +319,18 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
             )?;
         }
     }
-    Ok(gaps.len())
+    let ids = conn.open_ids();
+    for (frame, from, skipped) in &ids {
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        let list: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+        writeln!(
+            w,
+            " frame {frame} IPv4 Identification: it skipped {} of the {}, which no later frame carried (a wrong IP ID, or a frame the capture missed)",
+            list.join(", "),
+            if *from == 0 { "client's IDs" } else { "server's IDs" }
+        )?;
+    }
+    Ok(gaps.len() + ids.len())
 }
