@@ -93,4 +93,9 @@ for s in reset refused options keepalive nagle latedata; do
   stop_tcpdump
   p=$((p+1))
 done
+# 8. ECN: in a network namespace of its own (only lo, up) with net.ipv4.tcp_ecn = 1, so the
+#    SYN asks for ECN, the SYN-ACK agrees, and data segments go out ECT(0).
+unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_ecn=1;
+  tcpdump -i lo -nn -U -w $out/scenario-ecn.pcap 'tcp port $p' 2>/dev/null & td=\$!; sleep 1;
+  python3 captures/scenarios.py ecn $p; sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
 ls -l $out

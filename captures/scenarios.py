@@ -10,6 +10,7 @@ keepalive SO_KEEPALIVE with a 1 s idle time: probes at snd_una - 1, and their AC
 nagle     no TCP_NODELAY, 20 small writes at once: several leave in one segment
 latedata  the server closes first; the client sends after the server's FIN: the closed
           socket's stand-in answers with the control socket's RST
+ecn       a short dialogue; record.sh runs it in a network namespace with net.ipv4.tcp_ecn = 1
 """
 import socket
 import struct
@@ -99,6 +100,22 @@ elif name == "latedata":
     time.sleep(0.3)
     c.sendall(b"too late\n")
     time.sleep(0.3)
+    c.close()
+    t.join()
+elif name == "ecn":
+    def echo(conn):
+        while True:
+            d = conn.recv(100)
+            if not d:
+                break
+            conn.sendall(d)
+        conn.close()
+    t = serve(echo)
+    c = socket.create_connection(addr)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for line in (b"hello\n", b"hi\n", b"exit\n"):
+        c.sendall(line)
+        c.recv(100)
     c.close()
     t.join()
 else:

@@ -523,6 +523,10 @@ pub struct Connection {
     sides: [Side; 2],
     timestamps: bool,
     sack: bool,
+    /// The SYN asked for ECN (ECE and CWR set: net.ipv4.tcp_ecn = 1 on the client).
+    ecn_asked: bool,
+    /// Both sides agreed on ECN: data segments go out ECN-capable, ECT(0).
+    ecn: bool,
     /// The application bytes each side is expected to send next (live mode), if known.
     expected: [Option<VecDeque<u8>>; 2],
     /// The writes not yet wholly sent, oldest first: bytes left, and the segment size Linux
@@ -565,6 +569,8 @@ impl Connection {
             ],
             timestamps: false,
             sack: false,
+            ecn_asked: false,
+            ecn: false,
             expected: [None, None],
             writes: [VecDeque::new(), VecDeque::new()],
             settings: None,
@@ -805,9 +811,11 @@ impl Connection {
             if kind == Kind::Syn {
                 self.timestamps = seen_tsval.is_some();
                 self.sack = opts.contains(&TcpOption::SackPermitted);
+                self.ecn_asked = flags & (tf::FLG_ECE | tf::FLG_CWR) == tf::FLG_ECE | tf::FLG_CWR;
             } else {
                 self.timestamps &= seen_tsval.is_some();
                 self.sack &= opts.contains(&TcpOption::SackPermitted);
+                self.ecn = self.ecn_asked && flags & tf::FLG_ECE != 0;
             }
             self.sides[from].mss = opts.iter().find_map(|o| {
                 if let TcpOption::Mss(m) = o {
@@ -968,20 +976,36 @@ impl Connection {
         if !ack_ok && !ack_ahead && kind != Kind::Syn {
             p.tcp.ack = peer.next_seq;
         }
-        p.tcp.flags = match kind {
-            Kind::Syn => tf::FLG_SYN,
-            Kind::SynAck => tf::FLG_SYN | tf::FLG_ACK,
-            Kind::Data if flags & tf::FLG_PSH == 0 => tf::FLG_ACK,
-            Kind::Data => tf::FLG_PSH | tf::FLG_ACK,
-            Kind::Ack => tf::FLG_ACK,
-            Kind::Fin => {
-                tf::FLG_FIN | tf::FLG_ACK | if payload.is_empty() { 0 } else { tf::FLG_PSH }
-            }
-            // The control socket answers a segment without ACK with RST+ACK, one with ACK
-            // with a bare RST; a socket resetting its connection sends RST+ACK.
-            Kind::Rst if ctl_rst && peer.last_ack.is_some() => tf::FLG_RST,
-            Kind::Rst => tf::FLG_RST | tf::FLG_ACK,
+        // ECN (RFC 3168): a SYN asks with ECE and CWR, the SYN-ACK agrees with ECE (Linux's
+        // default, tcp_ecn = 2, agrees when asked); then data segments are sent ECT(0).
+        let ecn_syn = if kind == Kind::Syn {
+            flags & (tf::FLG_ECE | tf::FLG_CWR)
+        } else if kind == Kind::SynAck && self.ecn_asked {
+            tf::FLG_ECE
+        } else {
+            0
         };
+        if self.ecn && !payload.is_empty() && !retrans && kind != Kind::Rst {
+            p.ip.ecn = 2;
+            if let Some(v6) = &mut p.ipv6 {
+                v6.traffic_class |= 2;
+            }
+        }
+        p.tcp.flags = ecn_syn
+            | match kind {
+                Kind::Syn => tf::FLG_SYN,
+                Kind::SynAck => tf::FLG_SYN | tf::FLG_ACK,
+                Kind::Data if flags & tf::FLG_PSH == 0 => tf::FLG_ACK,
+                Kind::Data => tf::FLG_PSH | tf::FLG_ACK,
+                Kind::Ack => tf::FLG_ACK,
+                Kind::Fin => {
+                    tf::FLG_FIN | tf::FLG_ACK | if payload.is_empty() { 0 } else { tf::FLG_PSH }
+                }
+                // The control socket answers a segment without ACK with RST+ACK, one with ACK
+                // with a bare RST; a socket resetting its connection sends RST+ACK.
+                Kind::Rst if ctl_rst && peer.last_ack.is_some() => tf::FLG_RST,
+                Kind::Rst => tf::FLG_RST | tf::FLG_ACK,
+            };
         if ctl_rst {
             // It answers the segment that reached no socket: seq its acknowledgment (or 0),
             // ack its end.
@@ -1581,6 +1605,8 @@ impl Connection {
             "tcp.window_size_value" | "tcp.options.timestamp.tsval" if ctl_rst => Verdict::Predicted,
             "ipv6.flow" if ctl_rst || syn_again => Verdict::KernelChosen { why: "flow label: a new hash for a retransmitted SYN, or the control socket's for its RST" },
             "tcp.seq_raw" if syn_again => Verdict::Learned { from: "the same ISN: this SYN is sent again, no answer having come in time" },
+            "tcp.flags" if kind == Kind::Syn && t.flags() & (tf::FLG_ECE | tf::FLG_CWR) != 0 => Verdict::KernelChosen { why: "ECE and CWR: the client asks for ECN (net.ipv4.tcp_ecn = 1 on its host)" },
+            "ip.dsfield.ecn" if self.ecn && !t.payload().is_empty() => Verdict::Learned { from: "ECT(0): ECN agreed in the handshake, so data segments are sent ECN-capable" },
             "tcp.options.mss_val" if mss_app => Verdict::KernelChosen { why: "an MSS below lo's: asked for by the application (TCP_MAXSEG) or set on the route (advmss)" },
             "ip.dsfield.dscp" | "ipv6.tclass" | "ip.ttl" | "ipv6.hlim" if !ctl_rst && (dscp_ttl.0 != 0 && matches!(key, "ip.dsfield.dscp" | "ipv6.tclass") || dscp_ttl.1 != 64 && matches!(key, "ip.ttl" | "ipv6.hlim")) => {
                 if me.dscp_ttl.is_none() {

@@ -172,6 +172,22 @@ fn scenarios_beyond_the_chat_verify_and_say_what_the_kernel_did() {
             .any(|l| l.contains("Checksum") && l.contains("[correct]")),
         "{t}"
     );
+    // ECN asked for (net.ipv4.tcp_ecn = 1, in a namespace of its own) and agreed: the
+    // SYN-ACK's ECE predicted, data segments ECT(0), pure ACKs not ECN-capable.
+    let (code, t) = verify_verbose("scenario-ecn.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("the client asks for ECN"), "{t}");
+    assert!(
+        t.matches("ECT(0): ECN agreed in the handshake").count() >= 5,
+        "{t}"
+    );
+    let synack = frame_lines(&t, 2);
+    assert!(
+        synack.iter().any(|l| l.contains("Flags")
+            && l.contains("ECE")
+            && l.trim_end().ends_with("predicted")),
+        "{t}"
+    );
     // Nagle: with the writes known, several leave in one segment, their bytes checked.
     let transcript = std::env::temp_dir().join(format!("encap-nagle-{}.jsonl", std::process::id()));
     let lines: Vec<String> = (0..20)
