@@ -993,7 +993,9 @@ impl Connection {
         }
         // Urgent data (MSG_OOB) is the application's: URG and the pointer past the urgent
         // byte, taken from the frame.
-        let urgent = flags & tf::FLG_URG != 0 && !payload.is_empty();
+        // (Linux points just past the last urgent byte: within the segment, never 0.)
+        let urgent =
+            flags & tf::FLG_URG != 0 && (1..=payload.len()).contains(&usize::from(t.urgent()));
         if urgent {
             p.tcp.urgent = t.urgent();
         }
@@ -1614,7 +1616,7 @@ impl Connection {
             "tcp.seq_raw" if syn_again => Verdict::Learned { from: "the same ISN: this SYN is sent again, no answer having come in time" },
             "tcp.flags" if kind == Kind::Syn && t.flags() & (tf::FLG_ECE | tf::FLG_CWR) != 0 => Verdict::KernelChosen { why: "ECE and CWR: the client asks for ECN (net.ipv4.tcp_ecn = 1 on its host)" },
             "ip.dsfield.ecn" if self.ecn && !t.payload().is_empty() => Verdict::Learned { from: "ECT(0): ECN agreed in the handshake, so data segments are sent ECN-capable" },
-            "tcp.flags" | "tcp.urgent_pointer" if t.flags() & tf::FLG_URG != 0 && !t.payload().is_empty() => Verdict::KernelChosen { why: "urgent data: the application sent a byte with MSG_OOB; URG and the pointer past it" },
+            "tcp.flags" | "tcp.urgent_pointer" if t.flags() & tf::FLG_URG != 0 && (1..=t.payload().len()).contains(&usize::from(t.urgent())) => Verdict::KernelChosen { why: "urgent data: the application sent a byte with MSG_OOB; URG and the pointer past it" },
             "tcp.options.mss_val" if mss_app => Verdict::KernelChosen { why: "an MSS below lo's: asked for by the application (TCP_MAXSEG) or set on the route (advmss)" },
             "ip.dsfield.dscp" | "ipv6.tclass" | "ip.ttl" | "ipv6.hlim" if !ctl_rst && (dscp_ttl.0 != 0 && matches!(key, "ip.dsfield.dscp" | "ipv6.tclass") || dscp_ttl.1 != 64 && matches!(key, "ip.ttl" | "ipv6.hlim")) => {
                 if me.dscp_ttl.is_none() {
