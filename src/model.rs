@@ -1259,6 +1259,32 @@ impl Connection {
         let kernel_tree = dissect(frame);
         let model_tree = dissect(model.frame());
         let mut fields = Vec::with_capacity(40);
+        let ctx = Context {
+            kind,
+            from,
+            segment: &t,
+            payload_predicted,
+            ack_ok,
+            timewait_reply,
+            tsval_clock,
+            window_pred,
+            gso_cut,
+            coalesced,
+            ctl_rst,
+            probe,
+            gap,
+            fills,
+            syn_again,
+            retrans,
+            ack_ahead,
+            v4: ip_id.is_some(),
+            id_late,
+            stale,
+            id_ahead,
+            mss_app,
+            dscp_ttl: (f_dscp, f_ttl),
+            shrunk,
+        };
         for node in &kernel_tree.nodes {
             let Some(model_node) = model_tree.nodes.iter().find(|n| n.layer == node.layer) else {
                 continue;
@@ -1273,32 +1299,7 @@ impl Connection {
                     (Some(&m.value), m.display.clone())
                 });
                 let equal = model_value == Some(&f.value);
-                let ctx = Context {
-                    kind,
-                    from,
-                    segment: &t,
-                    payload_predicted,
-                    ack_ok,
-                    timewait_reply,
-                    tsval_clock,
-                    window_pred,
-                    gso_cut,
-                    coalesced,
-                    ctl_rst,
-                    probe,
-                    gap,
-                    fills,
-                    syn_again,
-                    retrans,
-                    ack_ahead,
-                    v4: ip_id.is_some(),
-                    id_late,
-                    stale,
-                    id_ahead,
-                    mss_app,
-                    dscp_ttl: (f_dscp, f_ttl),
-                    shrunk,
-                };
+
                 let verdict = self.verdict(f.key.as_ref(), &ctx, equal, &model_display);
                 let model = match &verdict {
                     Verdict::Mismatch { expected } => expected.clone(),
@@ -1375,27 +1376,7 @@ impl Connection {
         let me = &mut self.sides[from];
         if ctl_rst {
             // The control socket's RST ends the connection and teaches nothing of a socket.
-            self.step_states(from, kind, flags, t.ack());
-            self.last_frame = Some((number, frame.to_vec()));
-            return Ok(FrameCheck {
-                number,
-                from,
-                kind,
-                flags,
-                rel_seq: t
-                    .seq()
-                    .wrapping_sub(self.sides[from].isn.unwrap_or(t.seq())),
-                rel_ack: if flags & tf::FLG_ACK != 0 {
-                    t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
-                } else {
-                    0
-                },
-                len: payload.len(),
-                states: [self.sides[0].state, self.sides[1].state],
-                fields,
-                wire_fcs: crate::layers::ethernet::WireView::of(frame).fcs,
-                model_frame: model.frame().to_vec(),
-            });
+            return Ok(self.finish(number, frame, from, &t, fields, model.frame()));
         }
         if let (Some(id), true) = (ip_id, id_late) {
             me.skipped_ids.retain(|(s, _)| *s != id);
@@ -1551,27 +1532,48 @@ impl Connection {
                 }
             }
         }
+        Ok(self.finish(number, frame, from, &t, fields, model.frame()))
+    }
+
+    /// Moves both sides' states for this frame, remembers it (a copy would be captured twice),
+    /// and puts its check together, sequence numbers relative to the ISNs.
+    fn finish(
+        &mut self,
+        number: u64,
+        frame: &[u8],
+        from: usize,
+        t: &tcp::TcpSegment<'_>,
+        fields: Vec<FieldCheck>,
+        model_frame: &[u8],
+    ) -> FrameCheck {
+        let (flags, to) = (t.flags(), 1 - from);
+        let kind = kind_of(flags, t.payload().len());
         self.step_states(from, kind, flags, t.ack());
-        let rel_seq = t.seq().wrapping_sub(self.sides[from].isn.unwrap_or(0));
-        let rel_ack = if flags & tf::FLG_ACK != 0 {
-            t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
-        } else {
-            0
-        };
-        self.last_frame = Some((number, frame.to_vec()));
-        Ok(FrameCheck {
+        // The buffer is reused: one copy per frame, no allocation once it is large enough.
+        let last = self.last_frame.get_or_insert_with(|| (0, Vec::new()));
+        last.0 = number;
+        last.1.clear();
+        last.1.extend_from_slice(frame);
+        FrameCheck {
             number,
             from,
             kind,
             flags,
-            rel_seq,
-            rel_ack,
-            len: payload.len(),
+            // (The control socket's RST has no ISN of its own: 0.)
+            rel_seq: t
+                .seq()
+                .wrapping_sub(self.sides[from].isn.unwrap_or(t.seq())),
+            rel_ack: if flags & tf::FLG_ACK != 0 {
+                t.ack().wrapping_sub(self.sides[to].isn.unwrap_or(0))
+            } else {
+                0
+            },
+            len: t.payload().len(),
             states: [self.sides[0].state, self.sides[1].state],
             fields,
             wire_fcs: crate::layers::ethernet::WireView::of(frame).fcs,
-            model_frame: model.frame().to_vec(),
-        })
+            model_frame: model_frame.to_vec(),
+        }
     }
 
     fn verdict(&self, key: &str, ctx: &Context<'_>, equal: bool, model: &str) -> Verdict {
