@@ -98,4 +98,9 @@ done
 unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_ecn=1;
   tcpdump -i lo -nn -U -w $out/scenario-ecn.pcap 'tcp port $p' 2>/dev/null & td=\$!; sleep 1;
   python3 captures/scenarios.py ecn $p; sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
+# 9. TCP Fast Open, in a namespace with net.ipv4.tcp_fastopen = 3 (client and server): a cookie
+#    request, the server's cookie, then data in the SYN.
+unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
+  tcpdump -i lo -nn -U -w $out/scenario-fastopen.pcap 'tcp port $((p+1))' 2>/dev/null & td=\$!; sleep 1;
+  python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
 ls -l $out

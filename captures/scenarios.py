@@ -11,6 +11,8 @@ nagle     no TCP_NODELAY, 20 small writes at once: several leave in one segment
 latedata  the server closes first; the client sends after the server's FIN: the closed
           socket's stand-in answers with the control socket's RST
 ecn       a short dialogue; record.sh runs it in a network namespace with net.ipv4.tcp_ecn = 1
+fastopen  two connections with MSG_FASTOPEN: the first asks for a cookie, the second sends its
+          data in the SYN with it; record.sh runs it with net.ipv4.tcp_fastopen = 3
 """
 import socket
 import struct
@@ -117,6 +119,29 @@ elif name == "ecn":
         c.sendall(line)
         c.recv(100)
     c.close()
+    t.join()
+elif name == "fastopen":
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 5)
+    ls.bind(addr)
+    ls.listen(5)
+
+    def run():
+        for _ in range(2):
+            conn, _ = ls.accept()
+            conn.sendall(conn.recv(100))
+            conn.close()
+        ls.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    for text in (b"first\n", b"with the cookie\n"):
+        c = socket.socket()
+        c.sendto(text, socket.MSG_FASTOPEN, addr)
+        c.recv(100)
+        c.close()
+        time.sleep(0.2)
     t.join()
 else:
     sys.exit(f"unknown scenario {name!r}")

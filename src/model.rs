@@ -497,6 +497,8 @@ struct Context<'a> {
     id_ahead: bool,
     /// The MSS option is below lo's: asked for by the application or the route.
     mss_app: bool,
+    /// A SYN or SYN-ACK with a TCP Fast Open option.
+    tfo_seen: bool,
     /// The frame's DSCP and TTL (hop limit).
     dscp_ttl: (u8, u8),
     /// The window's edge moved left of this one, offered before.
@@ -1088,6 +1090,13 @@ impl Connection {
         // Which options a SYN carries follows the sender's sysctls (tcp_timestamps, tcp_sack,
         // tcp_window_scaling; a SYN-ACK only those the SYN offered): where each goes follows
         // tcp_options_write.
+        // A Fast Open cookie request or cookie: the application's and the server's choice.
+        let tfo = opts
+            .iter()
+            .find(|o| matches!(o, TcpOption::Unknown { kind: 34, .. }))
+            .filter(|_| matches!(kind, Kind::Syn | Kind::SynAck))
+            .cloned();
+        let tfo_seen = tfo.is_some();
         let syn_opts = |ts: Option<TcpOption>, sack: bool, ws: Option<u8>| {
             let mut o = vec![TcpOption::Mss(own_mss.unwrap_or(lo_mss))];
             match (ts, sack) {
@@ -1100,6 +1109,13 @@ impl Connection {
             }
             if let Some(ws) = ws {
                 o.extend([TcpOption::Nop, TcpOption::WindowScale(ws)]);
+            }
+            // TCP Fast Open (RFC 7413) goes last, padded with NOPs to a 32-bit word.
+            if let Some(tfo) = &tfo {
+                o.push(tfo.clone());
+                if tfo.len() % 4 == 2 {
+                    o.extend([TcpOption::Nop, TcpOption::Nop]);
+                }
             }
             o
         };
@@ -1282,6 +1298,7 @@ impl Connection {
             stale,
             id_ahead,
             mss_app,
+            tfo_seen,
             dscp_ttl: (f_dscp, f_ttl),
             shrunk,
         };
@@ -1600,6 +1617,7 @@ impl Connection {
             stale,
             id_ahead,
             mss_app,
+            tfo_seen,
             dscp_ttl,
             shrunk,
         } = *ctx;
@@ -1619,6 +1637,7 @@ impl Connection {
             "tcp.flags" if kind == Kind::Syn && t.flags() & (tf::FLG_ECE | tf::FLG_CWR) != 0 => Verdict::KernelChosen { why: "ECE and CWR: the client asks for ECN (net.ipv4.tcp_ecn = 1 on its host)" },
             "ip.dsfield.ecn" if self.ecn && !t.payload().is_empty() => Verdict::Learned { from: "ECT(0): ECN agreed in the handshake, so data segments are sent ECN-capable" },
             "tcp.flags" | "tcp.urgent_pointer" if t.flags() & tf::FLG_URG != 0 && (1..=t.payload().len()).contains(&usize::from(t.urgent())) => Verdict::KernelChosen { why: "urgent data: the application sent a byte with MSG_OOB; URG and the pointer past it" },
+            "tcp.option_kind" if tfo_seen => Verdict::KernelChosen { why: "TCP Fast Open (RFC 7413): the client asks for a cookie or presents one (net.ipv4.tcp_fastopen, MSG_FASTOPEN), the server's cookie is a keyed hash of the client's address" },
             "tcp.options.mss_val" if mss_app => Verdict::KernelChosen { why: "an MSS below lo's: asked for by the application (TCP_MAXSEG) or set on the route (advmss)" },
             "ip.dsfield.dscp" | "ipv6.tclass" | "ip.ttl" | "ipv6.hlim" if !ctl_rst && (dscp_ttl.0 != 0 && matches!(key, "ip.dsfield.dscp" | "ipv6.tclass") || dscp_ttl.1 != 64 && matches!(key, "ip.ttl" | "ipv6.hlim")) => {
                 if me.dscp_ttl.is_none() {

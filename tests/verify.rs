@@ -188,6 +188,12 @@ fn scenarios_beyond_the_chat_verify_and_say_what_the_kernel_did() {
             && l.trim_end().ends_with("predicted")),
         "{t}"
     );
+    // TCP Fast Open: a cookie request, the server's cookie, then 16 bytes in the SYN with it;
+    // the SYN-ACK acknowledges them.
+    let (code, t) = verify_verbose("scenario-fastopen.pcap", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.matches("TCP Fast Open (RFC 7413)").count() >= 3, "{t}");
+    assert!(t.contains("[SYN] len 16"), "{t}");
     // Nagle: with the writes known, several leave in one segment, their bytes checked.
     let transcript = std::env::temp_dir().join(format!("encap-nagle-{}.jsonl", std::process::id()));
     let lines: Vec<String> = (0..20)
