@@ -46,6 +46,19 @@ def drain(conn):
     conn.close()
 
 
+def client_with(options, data, wait):
+    """A client with these socket options set before connect() sends data, waits, closes."""
+    t = serve(drain)
+    c = socket.socket()
+    for level, option, value in options:
+        c.setsockopt(level, option, value)
+    c.connect(addr)
+    c.sendall(data)
+    time.sleep(wait)
+    c.close()
+    t.join()
+
+
 if name == "reset":
     def abort(conn):
         time.sleep(0.3)
@@ -63,27 +76,13 @@ elif name == "refused":
     except ConnectionRefusedError:
         pass
 elif name == "options":
-    t = serve(drain)
-    c = socket.socket()
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
-    c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)
-    c.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 32)
-    c.connect(addr)
-    c.sendall(b"x" * 5000)
-    time.sleep(0.2)
-    c.close()
-    t.join()
+    client_with([(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000),
+                 (socket.IPPROTO_IP, socket.IP_TOS, 0x10),
+                 (socket.IPPROTO_IP, socket.IP_TTL, 32)], b"x" * 5000, 0.2)
 elif name == "keepalive":
-    t = serve(drain)
-    c = socket.socket()
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
-    c.connect(addr)
-    c.sendall(b"hello\n")
-    time.sleep(2.6)
-    c.close()
-    t.join()
+    client_with([(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+                 (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1),
+                 (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)], b"hello\n", 2.6)
 elif name == "nagle":
     t = serve(drain)
     c = socket.create_connection(addr)

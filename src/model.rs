@@ -346,6 +346,28 @@ pub struct Gap {
     pub acked: bool,
 }
 
+impl Gap {
+    /// The field the gap is reported on: the frame's sequence or acknowledgment number.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        if self.acked {
+            "tcp.ack_raw"
+        } else {
+            "tcp.seq_raw"
+        }
+    }
+
+    /// What can have left it open.
+    #[must_use]
+    pub fn why(&self) -> &'static str {
+        if self.acked {
+            "a segment the capture missed, or a wrong acknowledgment number"
+        } else {
+            "a wrong sequence number, or a segment the capture missed"
+        }
+    }
+}
+
 /// Why a frame cannot be checked at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
@@ -1482,7 +1504,6 @@ impl Connection {
         }
         if retrans && !payload.is_empty() {
             // On lo nothing is lost: the peer has these bytes already, and says so once.
-            me.missed = false;
             let end = t.seq().wrapping_add(payload.len() as u32);
             // Duplicates that follow one another extend the pending D-SACK block.
             peer.dsack = match peer.dsack {

@@ -196,12 +196,13 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         for k in &order {
             if let Some(f) = conns.get_mut(k) {
                 for g in f.conn.open_gaps() {
-                    let (field, reason) = if g.acked {
-                        ("tcp.ack_raw", "it acknowledges bytes that never appeared (a segment the capture missed, or a wrong acknowledgment number)")
+                    let what = if g.acked {
+                        "it acknowledges bytes that never appeared"
                     } else {
-                        ("tcp.seq_raw", "the bytes before it never appeared (a wrong sequence number, or a segment the capture missed)")
+                        "the bytes before it never appeared"
                     };
-                    let o = serde_json::json!({"frame.number": g.frame, "field": field, "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
+                    let reason = format!("{what} ({})", g.why());
+                    let o = serde_json::json!({"frame.number": g.frame, "field": g.key(), "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
                     writeln!(out, "{o}")?;
                     f.counts.mismatch += 1;
                 }

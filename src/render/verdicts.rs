@@ -308,14 +308,14 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
         if g.acked {
             writeln!(
                 w,
-                " frame {} TCP Acknowledgment number: kernel {}, model {}: it acknowledges {n} byte(s) of the {stream} that never appeared (a segment the capture missed, or a wrong acknowledgment number)",
-                g.frame, g.end, g.start
+                " frame {} TCP Acknowledgment number: kernel {}, model {}: it acknowledges {n} byte(s) of the {stream} that never appeared ({})",
+                g.frame, g.end, g.start, g.why()
             )?;
         } else {
             writeln!(
                 w,
-                " frame {} TCP Sequence number: kernel {}, model {}: the {n} byte(s) of the {stream} before it never appeared (a wrong sequence number, or a segment the capture missed)",
-                g.frame, g.end, g.start
+                " frame {} TCP Sequence number: kernel {}, model {}: the {n} byte(s) of the {stream} before it never appeared ({})",
+                g.frame, g.end, g.start, g.why()
             )?;
         }
     }
