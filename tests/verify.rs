@@ -719,7 +719,7 @@ mod model_on_any_bytes {
         frames[1][56..58].copy_from_slice(&[0, 0]);
         let (c, s) = connection_key(&frames[0]).unwrap();
         let mut conn = Connection::new(c, s);
-        conn.expect_sent(0, b"hello\n");
+        conn.expect_sent(encap::model::Side::Client, b"hello\n");
         for (n, f) in frames.iter().enumerate() {
             assert!(conn.observe(n as u64 + 1, f).is_ok(), "frame {}", n + 1);
         }
@@ -745,7 +745,7 @@ mod model_on_any_bytes {
         let frames = frames();
         let (c, s) = connection_key(&frames[0]).unwrap();
         let mut conn = Connection::new(c, s);
-        conn.expect_sent(0, written);
+        conn.expect_sent(encap::model::Side::Client, written);
         for (n, f) in frames[..3].iter().enumerate() {
             conn.observe(n as u64 + 1, f).unwrap();
         }
@@ -806,7 +806,7 @@ mod model_on_any_bytes {
             }
             let Some((c, s)) = connection_key(&frames[0]) else { return Ok(()) };
             let mut conn = Connection::new(c, s);
-            conn.expect_sent(0, b"hello\n");
+            conn.expect_sent(encap::model::Side::Client, b"hello\n");
             for (n, f) in frames.iter().enumerate() {
                 if let Ok(check) = conn.observe_at(n as u64 + 1, Some(std::time::Duration::from_millis(n as u64)), f) {
                     prop_assert!(!check.fields.is_empty());

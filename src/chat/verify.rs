@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use termcolor::{Color, ColorSpec, WriteColor};
 
-use encap::model::{connection_key, Connection, Counts, FrameCheck, Kind, TcpSettings};
+use encap::model::{connection_key, Connection, Counts, FrameCheck, Kind, Side, TcpSettings};
 use encap::pipeline::{encapsulate, segment, Encapsulated};
 use encap::render::{ladder, verdicts};
 
@@ -273,7 +273,7 @@ impl Verifier {
     pub fn expect_sent(&mut self, local: SocketAddrV4, peer: SocketAddrV4, bytes: &[u8]) {
         if let Some(i) = self.index(local, peer) {
             let (_, side, f) = &mut self.conns[i];
-            f.conn.expect_sent(*side, bytes);
+            f.conn.expect_sent(Side::from_index(*side), bytes);
         }
     }
 
@@ -288,7 +288,7 @@ impl Verifier {
         message: &[u8],
     ) -> Option<Vec<Encapsulated>> {
         let (_, side, f) = &self.conns[self.index(local, peer)?];
-        let side = *side;
+        let side = Side::from_index(*side);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok();

@@ -19,7 +19,7 @@ use crate::capture::{self, Capture, Sniffer};
 use crate::chat::verify::{heading, Followed};
 use encap::dissect::dissect;
 use encap::layers::payload::escape_bytes;
-use encap::model::FrameCheck;
+use encap::model::{FrameCheck, Side};
 use encap::pcap::FrameWriter;
 use encap::pipeline::{encapsulate, segment, Encapsulated};
 use encap::render::pipeline as pipeline_view;
@@ -224,13 +224,17 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             ),
         )?;
         let predicted = checked.followed.conn().predict_data_at(
-            *from,
+            Side::from_index(*from),
             message.len(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok(),
         );
-        let mss = checked.followed.conn().send_mss(*from).unwrap_or(65483);
+        let mss = checked
+            .followed
+            .conn()
+            .send_mss(Side::from_index(*from))
+            .unwrap_or(65483);
         let mut prediction = false;
         let frames = match (&sniffer, predicted) {
             (Some(_), Some(params)) => {
@@ -266,7 +270,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 break;
             }
         }
-        checked.followed.conn_mut().expect_sent(*from, message);
+        checked
+            .followed
+            .conn_mut()
+            .expect_sent(Side::from_index(*from), message);
         streams[*from]
             .try_clone()?
             .write_all(message)
@@ -295,7 +302,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             if prediction {
                 let sent_now: Vec<&FrameCheck> = checked.followed.checks()[before..]
                     .iter()
-                    .filter(|c| c.from == *from && c.len > 0)
+                    .filter(|c| c.from == Side::from_index(*from) && c.len > 0)
                     .collect();
                 prediction_report(out, &frames, &sent_now)?;
             }

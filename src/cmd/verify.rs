@@ -12,7 +12,7 @@ use anyhow::Context;
 use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
-use encap::model::{connection_key, Connection, Counts, FrameCheck, TcpSettings};
+use encap::model::{connection_key, Connection, Counts, FrameCheck, Side, TcpSettings};
 use encap::render::{ladder, verdicts};
 
 /// Arguments of `encap verify`.
@@ -133,7 +133,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             if let Some(sent) = &transcript {
                 for (side, writes) in sent.iter().enumerate() {
                     for w in writes {
-                        conn.expect_sent(side, w);
+                        conn.expect_sent(Side::from_index(side), w);
                     }
                 }
             }

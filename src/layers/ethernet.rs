@@ -43,25 +43,38 @@ pub mod field {
     pub const INTER_FRAME_GAP: usize = 12;
 }
 
+/// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
+/// the model's verdict rules and the renderers name instead of spelling the strings.
+pub mod key {
+    /// `eth.dst`.
+    pub const DST: &str = "eth.dst";
+    /// `eth.src`.
+    pub const SRC: &str = "eth.src";
+    /// `eth.type`.
+    pub const TYPE: &str = "eth.type";
+    /// `eth.fcs`.
+    pub const FCS: &str = "eth.fcs";
+}
+
 /// The field table.
 pub const FIELDS: [FieldSpec; 3] = [
     FieldSpec {
         name: "Destination",
-        key: "eth.dst",
+        key: key::DST,
         bytes: field::DESTINATION,
         mask: None,
         meaning: "MAC address of the next hop (all zero on lo)",
     },
     FieldSpec {
         name: "Source",
-        key: "eth.src",
+        key: key::SRC,
         bytes: field::SOURCE,
         mask: None,
         meaning: "MAC address of the sending interface (all zero on lo)",
     },
     FieldSpec {
         name: "Type",
-        key: "eth.type",
+        key: key::TYPE,
         bytes: field::ETHERTYPE,
         mask: None,
         meaning: "which protocol the payload is",
@@ -71,7 +84,7 @@ pub const FIELDS: [FieldSpec; 3] = [
 /// The FCS row of the table, placed after the payload.
 pub const FCS_FIELD: FieldSpec = FieldSpec {
     name: "Frame check sequence",
-    key: "eth.fcs",
+    key: key::FCS,
     bytes: 0..field::FCS_LEN,
     mask: None,
     meaning: "CRC-32 of the frame, least significant byte first; the receiver drops a frame whose CRC fails",

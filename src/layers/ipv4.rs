@@ -62,109 +62,144 @@ pub mod field {
     pub const OFFSET_MASK: u16 = 0x1fff;
 }
 
+/// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
+/// the model's verdict rules and the renderers name instead of spelling the strings.
+pub mod key {
+    /// `ip.version`.
+    pub const VERSION: &str = "ip.version";
+    /// `ip.hdr_len`.
+    pub const HDR_LEN: &str = "ip.hdr_len";
+    /// `ip.dsfield.dscp`.
+    pub const DSCP: &str = "ip.dsfield.dscp";
+    /// `ip.dsfield.ecn`.
+    pub const ECN: &str = "ip.dsfield.ecn";
+    /// `ip.len`.
+    pub const LEN: &str = "ip.len";
+    /// `ip.id`.
+    pub const ID: &str = "ip.id";
+    /// `ip.flags.rb`.
+    pub const FLAG_RB: &str = "ip.flags.rb";
+    /// `ip.flags.df`.
+    pub const FLAG_DF: &str = "ip.flags.df";
+    /// `ip.flags.mf`.
+    pub const FLAG_MF: &str = "ip.flags.mf";
+    /// `ip.frag_offset`.
+    pub const FRAG_OFFSET: &str = "ip.frag_offset";
+    /// `ip.ttl`.
+    pub const TTL: &str = "ip.ttl";
+    /// `ip.proto`.
+    pub const PROTO: &str = "ip.proto";
+    /// `ip.checksum`.
+    pub const CHECKSUM: &str = "ip.checksum";
+    /// `ip.src`.
+    pub const SRC: &str = "ip.src";
+    /// `ip.dst`.
+    pub const DST: &str = "ip.dst";
+}
+
 /// The field table, in header order. Options follow as one row when present.
 pub const FIELDS: [FieldSpec; 15] = [
     FieldSpec {
         name: "Version",
-        key: "ip.version",
+        key: key::VERSION,
         bytes: field::VER_IHL,
         mask: Some(0xf0),
         meaning: "IP version: 4",
     },
     FieldSpec {
         name: "Header length",
-        key: "ip.hdr_len",
+        key: key::HDR_LEN,
         bytes: field::VER_IHL,
         mask: Some(0x0f),
         meaning: "IHL, in 32-bit words: 5 = 20 bytes, no options",
     },
     FieldSpec {
         name: "DSCP",
-        key: "ip.dsfield.dscp",
+        key: key::DSCP,
         bytes: field::DS_ECN,
         mask: Some(0xfc),
         meaning: "Differentiated Services code point: queueing class (0 = best effort)",
     },
     FieldSpec {
         name: "ECN",
-        key: "ip.dsfield.ecn",
+        key: key::ECN,
         bytes: field::DS_ECN,
         mask: Some(0x03),
         meaning: "Explicit Congestion Notification (0 = not ECN-capable)",
     },
     FieldSpec {
         name: "Total length",
-        key: "ip.len",
+        key: key::LEN,
         bytes: field::TOTAL_LEN,
         mask: None,
         meaning: "bytes of IP header + TCP header + payload",
     },
     FieldSpec {
         name: "Identification",
-        key: "ip.id",
+        key: key::ID,
         bytes: field::IDENT,
         mask: None,
         meaning: "per-socket packet counter, for reassembling fragments",
     },
     FieldSpec {
         name: "Reserved bit",
-        key: "ip.flags.rb",
+        key: key::FLAG_RB,
         bytes: field::FLG_OFF,
         mask: Some(field::FLG_RESERVED as u32),
         meaning: "must be 0",
     },
     FieldSpec {
         name: "Don't fragment",
-        key: "ip.flags.df",
+        key: key::FLAG_DF,
         bytes: field::FLG_OFF,
         mask: Some(field::FLG_DF as u32),
         meaning: "routers must not fragment; Linux sets it for path MTU discovery",
     },
     FieldSpec {
         name: "More fragments",
-        key: "ip.flags.mf",
+        key: key::FLAG_MF,
         bytes: field::FLG_OFF,
         mask: Some(field::FLG_MF as u32),
         meaning: "more fragments of this packet follow",
     },
     FieldSpec {
         name: "Fragment offset",
-        key: "ip.frag_offset",
+        key: key::FRAG_OFFSET,
         bytes: field::FLG_OFF,
         mask: Some(field::OFFSET_MASK as u32),
         meaning: "where this fragment's data goes, in 8-byte units",
     },
     FieldSpec {
         name: "Time to live",
-        key: "ip.ttl",
+        key: key::TTL,
         bytes: field::TTL,
         mask: None,
         meaning: "hops left before a router discards the packet (Linux starts at 64)",
     },
     FieldSpec {
         name: "Protocol",
-        key: "ip.proto",
+        key: key::PROTO,
         bytes: field::PROTOCOL,
         mask: None,
         meaning: "which protocol the payload is (6 = TCP)",
     },
     FieldSpec {
         name: "Header checksum",
-        key: "ip.checksum",
+        key: key::CHECKSUM,
         bytes: field::CHECKSUM,
         mask: None,
         meaning: "RFC 1071 checksum of this header only",
     },
     FieldSpec {
         name: "Source address",
-        key: "ip.src",
+        key: key::SRC,
         bytes: field::SOURCE,
         mask: None,
         meaning: "the sending host",
     },
     FieldSpec {
         name: "Destination address",
-        key: "ip.dst",
+        key: key::DST,
         bytes: field::DESTINATION,
         mask: None,
         meaning: "the receiving host",
@@ -326,6 +361,36 @@ impl<'a> Ipv4Packet<'a> {
     #[must_use]
     pub fn identification(&self) -> u16 {
         be16(self.bytes, field::IDENT.start)
+    }
+    /// Differentiated services code point: the upper six bits of the second byte.
+    #[must_use]
+    pub fn dscp(&self) -> u8 {
+        self.bytes[field::DS_ECN.start] >> 2
+    }
+    /// Explicit congestion notification: the lower two bits of the second byte.
+    #[must_use]
+    pub fn ecn(&self) -> u8 {
+        self.bytes[field::DS_ECN.start] & 0x03
+    }
+    /// Time to live.
+    #[must_use]
+    pub fn ttl(&self) -> u8 {
+        self.bytes[field::TTL.start]
+    }
+    /// The Don't Fragment flag.
+    #[must_use]
+    pub fn dont_fragment(&self) -> bool {
+        be16(self.bytes, field::FLG_OFF.start) & field::FLG_DF != 0
+    }
+    /// The More Fragments flag.
+    #[must_use]
+    pub fn more_fragments(&self) -> bool {
+        be16(self.bytes, field::FLG_OFF.start) & field::FLG_MF != 0
+    }
+    /// The fragment offset, in bytes.
+    #[must_use]
+    pub fn fragment_offset(&self) -> usize {
+        usize::from(be16(self.bytes, field::FLG_OFF.start) & field::OFFSET_MASK) * 8
     }
     /// Protocol field.
     #[must_use]

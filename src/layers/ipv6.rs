@@ -75,60 +75,81 @@ impl Ipv6Header {
     }
 }
 
+/// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
+/// the model's verdict rules and the renderers name instead of spelling the strings.
+pub mod key {
+    /// `ipv6.version`.
+    pub const VERSION: &str = "ipv6.version";
+    /// `ipv6.tclass`.
+    pub const TCLASS: &str = "ipv6.tclass";
+    /// `ipv6.flow`.
+    pub const FLOW: &str = "ipv6.flow";
+    /// `ipv6.plen`.
+    pub const PLEN: &str = "ipv6.plen";
+    /// `ipv6.nxt`.
+    pub const NXT: &str = "ipv6.nxt";
+    /// `ipv6.hlim`.
+    pub const HLIM: &str = "ipv6.hlim";
+    /// `ipv6.src`.
+    pub const SRC: &str = "ipv6.src";
+    /// `ipv6.dst`.
+    pub const DST: &str = "ipv6.dst";
+}
+
 /// The field table of the fixed header.
 pub const FIELDS: [FieldSpec; 8] = [
     FieldSpec {
         name: "Version",
-        key: "ipv6.version",
+        key: key::VERSION,
         bytes: field::VER_TC_FLOW,
         mask: Some(0xf000_0000),
         meaning: "IP version: 6",
     },
     FieldSpec {
         name: "Traffic class",
-        key: "ipv6.tclass",
+        key: key::TCLASS,
         bytes: field::VER_TC_FLOW,
         mask: Some(0x0ff0_0000),
         meaning: "DSCP and ECN, as in IPv4",
     },
     FieldSpec {
         name: "Flow label",
-        key: "ipv6.flow",
+        key: key::FLOW,
         bytes: field::VER_TC_FLOW,
         mask: Some(0x000f_ffff),
         meaning: "marks packets of one flow for routers",
     },
     FieldSpec {
         name: "Payload length",
-        key: "ipv6.plen",
+        key: key::PLEN,
         bytes: field::PAYLOAD_LEN,
         mask: None,
         meaning: "bytes after this 40-byte header",
     },
     FieldSpec {
         name: "Next header",
-        key: "ipv6.nxt",
+        key: key::NXT,
         bytes: field::NEXT_HEADER,
         mask: None,
         meaning: "which header follows (6 = TCP, 17 = UDP, 58 = ICMPv6)",
     },
     FieldSpec {
         name: "Hop limit",
-        key: "ipv6.hlim",
+        key: key::HLIM,
         bytes: field::HOP_LIMIT,
         mask: None,
         meaning: "IPv6's TTL: hops left",
     },
     FieldSpec {
         name: "Source address",
-        key: "ipv6.src",
+        key: key::SRC,
         bytes: field::SOURCE,
         mask: None,
         meaning: "the sending host",
     },
     FieldSpec {
         name: "Destination address",
-        key: "ipv6.dst",
+        key: key::DST,
         bytes: field::DESTINATION,
         mask: None,
         meaning: "the receiving host",
@@ -177,6 +198,12 @@ pub struct Ipv6Packet {
     pub source: Ipv6Addr,
     /// Destination address.
     pub destination: Ipv6Addr,
+    /// Traffic class: DSCP in the upper six bits, ECN in the lower two.
+    pub traffic_class: u8,
+    /// Flow label (20 bits).
+    pub flow_label: u32,
+    /// Hop limit.
+    pub hop_limit: u8,
     /// The upper-layer protocol after any extension headers.
     pub protocol: IpProtocol,
     /// Offset of the upper-layer header, relative to the IPv6 header.
@@ -260,6 +287,9 @@ pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
     Ok(Ipv6Packet {
         source: addr(field::SOURCE),
         destination: addr(field::DESTINATION),
+        traffic_class: (b[0] << 4) | (b[1] >> 4),
+        flow_label: u32::from_be_bytes([0, b[1] & 0x0f, b[2], b[3]]),
+        hop_limit: b[field::HOP_LIMIT.start],
         protocol: IpProtocol::from(next),
         upper: at,
         end,

@@ -6,10 +6,17 @@
 
 use super::{Field, FieldSpec, Value};
 
+/// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
+/// the model's verdict rules and the renderers name instead of spelling the strings.
+pub mod key {
+    /// `data.data`.
+    pub const DATA: &str = "data.data";
+}
+
 /// The field table: the payload is one field.
 pub const FIELDS: [FieldSpec; 1] = [FieldSpec {
     name: "Data",
-    key: "data.data",
+    key: key::DATA,
     bytes: 0..0,
     mask: None,
     meaning: "the application's bytes, opaque to TCP",

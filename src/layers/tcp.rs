@@ -93,46 +93,86 @@ pub mod field {
     pub const OPT_TS: u8 = 8;
 }
 
+/// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
+/// the model's verdict rules and the renderers name instead of spelling the strings.
+pub mod key {
+    /// `tcp.srcport`.
+    pub const SRCPORT: &str = "tcp.srcport";
+    /// `tcp.dstport`.
+    pub const DSTPORT: &str = "tcp.dstport";
+    /// `tcp.seq_raw`.
+    pub const SEQ_RAW: &str = "tcp.seq_raw";
+    /// `tcp.ack_raw`.
+    pub const ACK_RAW: &str = "tcp.ack_raw";
+    /// `tcp.hdr_len`.
+    pub const HDR_LEN: &str = "tcp.hdr_len";
+    /// `tcp.flags`.
+    pub const FLAGS: &str = "tcp.flags";
+    /// `tcp.window_size_value`.
+    pub const WINDOW: &str = "tcp.window_size_value";
+    /// `tcp.checksum`.
+    pub const CHECKSUM: &str = "tcp.checksum";
+    /// `tcp.urgent_pointer`.
+    pub const URGENT: &str = "tcp.urgent_pointer";
+    // The option rows' keys (written by `fields`; a test checks each is what it writes).
+    /// `tcp.options`.
+    pub const OPTIONS: &str = "tcp.options";
+    /// `tcp.option_kind`.
+    pub const OPTION_KIND: &str = "tcp.option_kind";
+    /// `tcp.options.mss_val`.
+    pub const MSS_VAL: &str = "tcp.options.mss_val";
+    /// `tcp.options.wscale.shift`.
+    pub const WSCALE_SHIFT: &str = "tcp.options.wscale.shift";
+    /// `tcp.options.sack_perm`.
+    pub const SACK_PERM: &str = "tcp.options.sack_perm";
+    /// `tcp.options.sack_le`.
+    pub const SACK_LE: &str = "tcp.options.sack_le";
+    /// `tcp.options.timestamp.tsval`.
+    pub const TSVAL: &str = "tcp.options.timestamp.tsval";
+    /// `tcp.options.timestamp.tsecr`.
+    pub const TSECR: &str = "tcp.options.timestamp.tsecr";
+}
+
 /// The field table, in header order. Options follow, one row each.
 pub const FIELDS: [FieldSpec; 9] = [
     FieldSpec {
         name: "Source port",
-        key: "tcp.srcport",
+        key: key::SRCPORT,
         bytes: field::SRC_PORT,
         mask: None,
         meaning: "the sending socket's port",
     },
     FieldSpec {
         name: "Destination port",
-        key: "tcp.dstport",
+        key: key::DSTPORT,
         bytes: field::DST_PORT,
         mask: None,
         meaning: "the receiving socket's port",
     },
     FieldSpec {
         name: "Sequence number",
-        key: "tcp.seq_raw",
+        key: key::SEQ_RAW,
         bytes: field::SEQ_NUM,
         mask: None,
         meaning: "stream position of the first payload byte (a SYN or FIN counts as one)",
     },
     FieldSpec {
         name: "Acknowledgment number",
-        key: "tcp.ack_raw",
+        key: key::ACK_RAW,
         bytes: field::ACK_NUM,
         mask: None,
         meaning: "next byte expected from the peer (valid with ACK)",
     },
     FieldSpec {
         name: "Header length",
-        key: "tcp.hdr_len",
+        key: key::HDR_LEN,
         bytes: field::FLAGS,
         mask: Some(0xf000),
         meaning: "data offset, in 32-bit words: where the payload starts",
     },
     FieldSpec {
         name: "Flags",
-        key: "tcp.flags",
+        key: key::FLAGS,
         bytes: field::FLAGS,
         mask: Some(field::FLAGS_MASK as u32),
         meaning:
@@ -140,7 +180,7 @@ pub const FIELDS: [FieldSpec; 9] = [
     },
     FieldSpec {
         name: "Window",
-        key: "tcp.window_size_value",
+        key: key::WINDOW,
         bytes: field::WIN_SIZE,
         mask: None,
         meaning:
@@ -148,14 +188,14 @@ pub const FIELDS: [FieldSpec; 9] = [
     },
     FieldSpec {
         name: "Checksum",
-        key: "tcp.checksum",
+        key: key::CHECKSUM,
         bytes: field::CHECKSUM,
         mask: None,
         meaning: "RFC 1071 sum over pseudo-header, header and payload",
     },
     FieldSpec {
         name: "Urgent pointer",
-        key: "tcp.urgent_pointer",
+        key: key::URGENT,
         bytes: field::URGENT,
         mask: None,
         meaning: "end of urgent data (valid with URG; unused by chat)",
@@ -934,6 +974,57 @@ use super::ipv4::hex;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_option_key_is_the_one_the_option_rows_carry() {
+        let h = TcpHeader {
+            src_port: 1,
+            dst_port: 2,
+            seq: 3,
+            ack: 4,
+            flags: field::FLG_ACK,
+            window: 5,
+            checksum: 0,
+            urgent: 0,
+            options: vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps { tsval: 1, tsecr: 2 },
+                TcpOption::WindowScale(7),
+                TcpOption::Sack(vec![(10, 20)]),
+                TcpOption::Unknown {
+                    kind: 34,
+                    data: vec![],
+                },
+            ],
+        };
+        let mut seg = vec![0u8; h.len()];
+        h.emit(&mut seg);
+        let rows = fields(&seg, 0, None);
+        // (key::OPTIONS names the options as a whole: a malformed list, or the model's that
+        // would not fit.)
+        for k in [
+            key::OPTION_KIND,
+            key::MSS_VAL,
+            key::WSCALE_SHIFT,
+            key::SACK_PERM,
+            key::SACK_LE,
+            key::TSVAL,
+            key::TSECR,
+        ] {
+            assert!(
+                rows.iter().any(|r| r.key == k),
+                "no row has key {k}: {rows:?}"
+            );
+        }
+        for spec in &FIELDS {
+            assert!(
+                rows.iter().any(|r| r.key == spec.key),
+                "no row for {}",
+                spec.key
+            );
+        }
+    }
 
     /// A SYN as Linux sends it on `lo` (LOOPBACK.md): MSS 65495, SACK-permitted, timestamps,
     /// NOP, window scale 10.

@@ -36,7 +36,7 @@ pub fn write<W: WriteColor>(
         }
         label.push_str(&format!(" len {} ", f.len));
         let width = ARROW - 4;
-        let arrow = if f.from == 0 {
+        let arrow = if f.from == crate::model::Side::Client {
             format!("--{label:-<width$}->")
         } else {
             format!("<-{label:-<width$}--")

@@ -9,7 +9,7 @@ use crate::layers::tcp::flag_names;
 use crate::model::{Counts, FrameCheck, Verdict};
 
 fn direction(f: &FrameCheck) -> &'static str {
-    if f.from == 0 {
+    if f.from == crate::model::Side::Client {
         "client -> server"
     } else {
         "server -> client"
@@ -254,7 +254,7 @@ pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
     serde_json::json!({
         "frame.number": f.number,
         "tcp.stream": stream,
-        "direction": if f.from == 0 { "client->server" } else { "server->client" },
+        "direction": if f.from == crate::model::Side::Client { "client->server" } else { "server->client" },
         "flags": flag_names(f.flags),
         "tcp.len": f.len,
         "states": [f.states[0].to_string(), f.states[1].to_string()],
@@ -299,7 +299,7 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
         w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
         write!(w, "    MISMATCH")?;
         w.reset()?;
-        let stream = if g.from == 0 {
+        let stream = if g.from == crate::model::Side::Client {
             "client's stream"
         } else {
             "server's stream"
@@ -329,7 +329,7 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
             w,
             " frame {frame} IPv4 Identification: it skipped {} of the {}, which no later frame carried (a wrong IP ID, or a frame the capture missed)",
             list.join(", "),
-            if *from == 0 { "client's IDs" } else { "server's IDs" }
+            if *from == crate::model::Side::Client { "client's IDs" } else { "server's IDs" }
         )?;
     }
     Ok(gaps.len() + ids.len())

@@ -1,0 +1,204 @@
+//! What kind of segment a frame is, and the circumstances that decide what the kernel would
+//! have sent for it: a retransmission, a probe, a gap, an RST from the control socket...
+//! Classified from the frame and the model's state, before the model predicts anything.
+
+use super::observed::Observed;
+use super::seq::{self, Span};
+use super::side::{Side, SideState};
+use super::state::TcpState;
+use crate::layers::tcp::field as tf;
+
+/// The kind of segment a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Opens the connection.
+    Syn,
+    /// Answers the SYN.
+    SynAck,
+    /// Carries application bytes.
+    Data,
+    /// Acknowledges only.
+    Ack,
+    /// Closes one direction (possibly with data).
+    Fin,
+    /// Aborts.
+    Rst,
+}
+
+impl Kind {
+    /// The kind of a segment with these flags and this much payload.
+    #[must_use]
+    pub fn of(flags: u16, len: usize) -> Kind {
+        if flags & tf::FLG_RST != 0 {
+            Kind::Rst
+        } else if flags & tf::FLG_SYN != 0 {
+            if flags & tf::FLG_ACK != 0 {
+                Kind::SynAck
+            } else {
+                Kind::Syn
+            }
+        } else if flags & tf::FLG_FIN != 0 {
+            Kind::Fin
+        } else if len > 0 {
+            Kind::Data
+        } else {
+            Kind::Ack
+        }
+    }
+
+    /// A SYN or a SYN-ACK.
+    #[must_use]
+    pub fn is_syn(self) -> bool {
+        matches!(self, Kind::Syn | Kind::SynAck)
+    }
+}
+
+/// An RST from a side that has no socket for this connection (nothing listened, or its socket
+/// is gone) comes from the kernel's control socket (`tcp_v4_send_reset`): no options, window
+/// 0, over IPv4 IP ID 0 and a full checksum. So does one from a side that has sent its FIN:
+/// data reaching a socket closed for receiving (or its TIME_WAIT stand-in).
+#[must_use]
+pub fn from_control_socket(me: &SideState, kind: Kind) -> bool {
+    kind == Kind::Rst
+        && (me.isn.is_none()
+            || matches!(
+                me.state,
+                TcpState::Closed
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2
+                    | TcpState::Closing
+                    | TcpState::TimeWait
+            ))
+}
+
+/// The circumstances of one frame: what the kernel was doing when it sent it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Event {
+    /// An RST from the kernel's control socket: no socket had the connection.
+    pub ctl_rst: bool,
+    /// A SYN or SYN-ACK sent again with the same ISN (no answer came in time).
+    pub syn_again: bool,
+    /// An ACK from a closed socket's TIME_WAIT mini-socket: IP ID 0, full checksum.
+    pub timewait_reply: bool,
+    /// A keepalive or zero-window probe: an empty ACK at `snd_una - 1`.
+    pub probe: bool,
+    /// Ahead of the next sequence number: bytes before it are not in the capture (yet).
+    pub gap: bool,
+    /// Fills a gap left by the frame with this number.
+    pub fills: Option<u64>,
+    /// Bytes sent again.
+    pub retrans: bool,
+    /// Acknowledges bytes the capture has not shown.
+    pub ack_ahead: bool,
+    /// An ACK older than this side's previous one, captured after it.
+    pub stale: bool,
+    /// An older IP ID one of this side's skipped IDs accounts for.
+    pub id_late: bool,
+    /// An IP ID a little ahead of this side's counter.
+    pub id_ahead: bool,
+    /// The acknowledgment is one the peer's stream reached.
+    pub ack_ok: bool,
+}
+
+/// How far ahead of a socket's IP ID counter an ID may be and still be taken as its frames not
+/// captured yet.
+pub const ID_AHEAD_LIMIT: u16 = 8;
+
+/// Classifies a frame from `from`, the model having learned what its handshake teaches.
+#[must_use]
+pub fn classify(o: &Observed<'_>, me: &SideState, peer: &SideState, ctl_rst: bool) -> Event {
+    let kind = o.kind;
+    let syn_again = kind.is_syn() && me.isn == Some(o.seq());
+    // Only a socket whose FIN was acknowledged before the peer's FIN came reaches FIN_WAIT_2
+    // and, closed, becomes a mini-socket that answers through the control socket
+    // (ip_send_unicast_reply); a FIN+ACK answering its FIN in FIN_WAIT_1 is acknowledged by
+    // the full socket (tcp_rcv_state_process).
+    let timewait_reply = kind == Kind::Ack
+        && me.fin_wait2
+        && matches!(me.state, TcpState::FinWait2 | TcpState::TimeWait)
+        && o.ip_id == Some(0);
+    // A keepalive or zero-window probe: a byte the peer already has, to draw its ACK
+    // (tcp_xmit_probe_skb).
+    let probe = kind == Kind::Ack
+        && o.is_empty()
+        && me.isn.is_some()
+        && o.seq() == me.next_seq.wrapping_sub(1);
+    let in_stream = !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst) && me.isn.is_some();
+    let gap = in_stream && !probe && seq::after(o.seq(), me.next_seq);
+    let fills = me
+        .holes
+        .iter()
+        .find(|h| h.span.contains(o.seq()) && !o.is_empty())
+        .map(|h| h.frame);
+    // Bytes behind the next sequence number, not filling a gap: sent again (an RTO, or a
+    // tail loss probe).
+    let retrans = fills.is_none()
+        && !probe
+        && in_stream
+        && seq::after(me.next_seq, o.seq())
+        && (!o.is_empty() || o.has(tf::FLG_FIN));
+    Event {
+        ctl_rst,
+        syn_again,
+        timewait_reply,
+        probe,
+        gap,
+        fills,
+        retrans,
+        ..acknowledgment(o, me, peer)
+    }
+}
+
+/// The circumstances an acknowledgment and an IP ID show.
+fn acknowledgment(o: &Observed<'_>, me: &SideState, peer: &SideState) -> Event {
+    let kind = o.kind;
+    // An acknowledgment of bytes the capture has not shown (yet): missed, or captured after
+    // this ACK.
+    let ack_ahead = o.has_ack()
+        && !matches!(kind, Kind::Syn | Kind::Rst)
+        && peer.isn.is_some()
+        && seq::after(o.ack(), peer.next_seq);
+    // An ACK acknowledging less than this side's previous one was built before it and captured
+    // after it (frames can pass each other on the way to the capture).
+    let stale = o.has_ack() && me.last_ack.is_some_and(|a| seq::after(a, o.ack()));
+    // An IP ID behind the counter that one of this side's skipped IDs accounts for; one a
+    // little ahead: frames of this socket not in the capture yet.
+    let id_late = match (o.ip_id, me.ids.next) {
+        (Some(id), Some(_)) => me.ids.skipped.iter().any(|s| s.id == id),
+        _ => false,
+    };
+    let id_ahead = match (o.ip_id, me.ids.next) {
+        (Some(id), Some(next)) if kind != Kind::SynAck => {
+            (1..=ID_AHEAD_LIMIT).contains(&id.wrapping_sub(next))
+        }
+        _ => false,
+    };
+    let ack_ok =
+        kind == Kind::Syn || peer.boundaries.contains(&o.ack()) || o.ack() == peer.next_seq;
+    Event {
+        ack_ahead,
+        stale,
+        id_late,
+        id_ahead,
+        ack_ok,
+        ..Event::default()
+    }
+}
+
+/// Which side a frame from `src` comes from, if either.
+#[must_use]
+pub fn side_of(src: std::net::SocketAddr, client: &SideState, server: &SideState) -> Option<Side> {
+    if src == client.addr {
+        Some(Side::Client)
+    } else if src == server.addr {
+        Some(Side::Server)
+    } else {
+        None
+    }
+}
+
+/// The span of stream a data segment carries.
+#[must_use]
+pub fn payload_span(o: &Observed<'_>) -> Span {
+    Span::from_len(o.seq(), o.len())
+}

@@ -1,0 +1,325 @@
+//! The connection model: handed the frames of one TCP connection in the order they were seen, it
+//! learns what only the kernel can choose (both initial sequence numbers, both IP ID counters,
+//! MSS, window scale, SACK-permitted, timestamps) and predicts every other field of every frame
+//! in both directions. Each prediction is a whole frame built by the same pipeline as
+//! `encap show`; the kernel's frame and the model's are compared field by field over the layers'
+//! field tables, and every field gets a [`Verdict`].
+//!
+//! Pure: no sockets, no clock, no randomness. Values no model can know in advance (an ISN, a
+//! TSval, a window chosen by buffer autotuning) are taken from the frame that carries them,
+//! labelled as such, and checked for consistency from then on.
+//!
+//! One frame goes through five steps, each in its own file:
+//! 1. [`observed`]: what the frame says, read once through the layers' accessors;
+//! 2. [`event`]: what kind of segment it is and in what circumstances it was sent (after
+//!    [`learn`] took what only a handshake can tell);
+//! 3. [`predict`]: the frame the kernel would have sent for that event;
+//! 4. [`compare`]: the two frames field by field, each field judged by its rule in [`rules`];
+//! 5. [`learn`]: what the frame teaches for the next one, and the states' step ([`state`]).
+//!
+//! Each side's state is in [`side`], sequence arithmetic in [`seq`], Linux's own numbers in
+//! [`linux`].
+
+pub mod compare;
+pub mod event;
+pub mod learn;
+pub mod linux;
+pub mod observed;
+pub mod predict;
+pub mod rules;
+pub mod seq;
+pub mod side;
+pub mod state;
+pub mod verdict;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use event::Kind;
+pub use linux::{first_scaled_window, TcpSettings, LO_MSS, LO_MSS_V6, TSVAL_SLACK_MS};
+pub use side::Side;
+pub use state::TcpState;
+pub use verdict::{Counts, FieldCheck, FrameCheck, Gap, ModelError, Verdict};
+
+use crate::dissect::{slice, Net, Transport};
+use crate::pipeline::{ChecksumMode, Params};
+use observed::Observed;
+use rules::Facts;
+use side::{Pair, SideState, Write};
+
+/// One TCP connection, as the model follows it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    sides: Pair<SideState>,
+    timestamps: bool,
+    sack: bool,
+    /// The SYN asked for ECN (ECE and CWR set: net.ipv4.tcp_ecn = 1 on the client).
+    ecn_asked: bool,
+    /// Both sides agreed on ECN: data segments go out ECN-capable, ECT(0).
+    ecn: bool,
+    /// The last frame seen, and its number: a copy of it is a frame captured twice.
+    last_frame: Option<(u64, Vec<u8>)>,
+    /// The host's receive-buffer settings, when known: SYN windows and window scales predicted.
+    settings: Option<TcpSettings>,
+}
+
+impl Connection {
+    /// A connection from `client` (the side that sends the SYN) to `server`.
+    #[must_use]
+    pub fn new(client: impl Into<SocketAddr>, server: impl Into<SocketAddr>) -> Connection {
+        Connection {
+            sides: Pair([
+                SideState::new(client.into(), TcpState::Closed),
+                SideState::new(server.into(), TcpState::Listen),
+            ]),
+            timestamps: false,
+            sack: false,
+            ecn_asked: false,
+            ecn: false,
+            settings: None,
+            last_frame: None,
+        }
+    }
+
+    /// The same connection on a host with these TCP settings: the windows of the SYN and
+    /// SYN-ACK and both window scales are then predicted, not taken from the frames.
+    #[must_use]
+    pub fn with_settings(mut self, settings: Option<TcpSettings>) -> Connection {
+        self.settings = settings;
+        self
+    }
+
+    /// The gaps still open: for each, the frame whose sequence number skipped bytes that never
+    /// came. Ask once the connection's frames are all seen.
+    #[must_use]
+    pub fn open_gaps(&self) -> Vec<Gap> {
+        let mut gaps: Vec<Gap> = Side::BOTH
+            .into_iter()
+            .flat_map(|from| {
+                self.sides[from].holes.iter().map(move |h| Gap {
+                    frame: h.frame,
+                    from,
+                    start: h.span.start,
+                    end: h.span.end,
+                    acked: h.acked,
+                })
+            })
+            .collect();
+        gaps.sort_by_key(|g| g.frame);
+        gaps
+    }
+
+    /// IP IDs a frame skipped that no later frame of that socket carried: for each frame, the
+    /// side and the IDs. Ask once the connection's frames are all seen.
+    #[must_use]
+    pub fn open_ids(&self) -> Vec<(u64, Side, Vec<u16>)> {
+        let mut out: Vec<(u64, Side, Vec<u16>)> = Vec::new();
+        for from in Side::BOTH {
+            for s in &self.sides[from].ids.skipped {
+                match out
+                    .iter_mut()
+                    .find(|(f, side, _)| *f == s.frame && *side == from)
+                {
+                    Some(entry) => entry.2.push(s.id),
+                    None => out.push((s.frame, from, vec![s.id])),
+                }
+            }
+        }
+        out.sort_by_key(|e| e.0);
+        out
+    }
+
+    /// The two endpoints: client, server.
+    #[must_use]
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        (self.sides[Side::Client].addr, self.sides[Side::Server].addr)
+    }
+
+    /// Tells the model what the application on side `from` wrote, so that the payload of its
+    /// next data segments is predicted rather than taken from the frame.
+    pub fn expect_sent(&mut self, from: Side, bytes: &[u8]) {
+        let segment = self.send_mss(from);
+        let queue = &mut self.sides[from].queue;
+        queue
+            .bytes
+            .get_or_insert_with(VecDeque::new)
+            .extend(bytes.iter().copied());
+        if !bytes.is_empty() {
+            queue.writes.push_back(Write {
+                left: bytes.len(),
+                segment,
+                len: bytes.len(),
+            });
+        }
+    }
+
+    /// The parameters of the next data segment side `from` would send, with every number the
+    /// model has learned: `None` until it has seen enough of both sides. TSval is the kernel's
+    /// clock: the last value seen stands in for it. See [`Connection::predict_data_at`] to
+    /// have it read off the sender's clock.
+    #[must_use]
+    pub fn predict_data(&self, from: Side, len: usize) -> Option<Params> {
+        self.predict_data_at(from, len, None)
+    }
+
+    /// [`Connection::predict_data`] for a segment sent at `now` (on the clock of the frame times
+    /// given to [`Connection::observe_at`]): TSval is then the sender's first TSval plus the
+    /// milliseconds since, as the kernel's millisecond clock will have it.
+    #[must_use]
+    pub fn predict_data_at(&self, from: Side, len: usize, now: Option<Duration>) -> Option<Params> {
+        let (me, peer) = (&self.sides[from], &self.sides[!from]);
+        peer.isn?;
+        let mut p = Params::between_any(me.addr, peer.addr);
+        p.checksum = ChecksumMode::Offloaded;
+        match &mut p.ipv6 {
+            Some(v6) => v6.flow_label = me.flow?,
+            None => p.ip.identification = me.ids.next?,
+        }
+        p.tcp.seq = me.next_seq;
+        p.tcp.ack = peer.next_seq;
+        p.tcp.window = me.window?;
+        let tsval = match (now, me.ts_clock) {
+            (Some(now), Some(clock)) => clock.tsval_at(now),
+            _ => me.last_tsval().unwrap_or(0),
+        };
+        p.tcp.options = if self.timestamps {
+            crate::pipeline::linux_data_options(tsval, peer.last_tsval().unwrap_or(0))
+        } else {
+            Vec::new()
+        };
+        (len <= p.max_payload() || self.send_mss(from).is_some()).then_some(p)
+    }
+
+    /// The most payload side `from` puts in one segment (Linux's `mss_now`): the MSS its peer
+    /// announced, less the timestamps option when it is on, and no more than half the largest
+    /// window the peer has advertised (`tcp_bound_to_half_wnd`). On `lo` a large write leaves
+    /// as packets of this size, the last one carrying the rest.
+    #[must_use]
+    pub fn send_mss(&self, from: Side) -> Option<usize> {
+        let peer = &self.sides[!from];
+        // The peer's MSS, or this side's own when smaller (its route's, or TCP_MAXSEG set by
+        // the application, which its SYN announces too).
+        let own = self.sides[from].mss.unwrap_or(u16::MAX);
+        let mss = usize::from(peer.mss?.min(own))
+            .saturating_sub(if self.timestamps { 12 } else { 0 })
+            .max(1);
+        let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
+        Some(if half_window > 0 {
+            mss.min(half_window)
+        } else {
+            mss
+        })
+    }
+
+    /// Checks one frame of this connection and learns from it.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the frame is not a TCP frame (over IPv4 or IPv6) of this connection.
+    pub fn observe(&mut self, number: u64, frame: &[u8]) -> Result<FrameCheck, ModelError> {
+        self.observe_at(number, None, frame)
+    }
+
+    /// [`Connection::observe`] for a frame captured at `time` (since any fixed origin, such as
+    /// the Unix epoch). With frame times the model learns each side's TSval clock from its first
+    /// timestamp and predicts every later TSval as that value plus the milliseconds since.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the frame is not a TCP frame (over IPv4 or IPv6) of this connection.
+    pub fn observe_at(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        frame: &[u8],
+    ) -> Result<FrameCheck, ModelError> {
+        let o = Observed::read(number, time, frame)?;
+        if let Some((n, last)) = &self.last_frame {
+            if last.as_slice() == frame {
+                return Err(ModelError::Duplicate(number, *n));
+            }
+        }
+        let from = event::side_of(o.src, &self.sides[Side::Client], &self.sides[Side::Server])
+            .ok_or(ModelError::OtherConnection(number))?;
+        let ctl_rst = event::from_control_socket(&self.sides[from], o.kind);
+        let syn_again = o.kind.is_syn() && self.sides[from].isn == Some(o.seq());
+        self.learn_handshake(from, &o, ctl_rst);
+        let ev = event::Event {
+            syn_again,
+            ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
+        };
+        let pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
+        let facts = Facts {
+            o: &o,
+            ev: &ev,
+            pred: &pred,
+            me: &self.sides[from],
+            peer: &self.sides[!from],
+            ecn: self.ecn,
+            settings_known: self.settings.is_some(),
+        };
+        let mut fields = compare::compare(&o, pred.frame.frame(), &facts);
+        if let Some(expected) = pred.unfit.clone() {
+            fields.push(compare::unfit_options(&o, expected));
+        }
+        self.learn(from, &o, &ev, &pred);
+        Ok(self.finish(from, &o, fields, pred.frame.frame()))
+    }
+
+    /// Moves both sides' states for this frame, remembers it (a copy would be captured twice),
+    /// and puts its check together, sequence numbers relative to the ISNs.
+    fn finish(
+        &mut self,
+        from: Side,
+        o: &Observed<'_>,
+        fields: Vec<FieldCheck>,
+        model_frame: &[u8],
+    ) -> FrameCheck {
+        state::step(&mut self.sides, from, o.kind, o.has_ack(), o.ack());
+        // The buffer is reused: one copy per frame, no allocation once it is large enough.
+        let last = self.last_frame.get_or_insert_with(|| (0, Vec::new()));
+        last.0 = o.number;
+        last.1.clear();
+        last.1.extend_from_slice(o.frame);
+        FrameCheck {
+            number: o.number,
+            from,
+            kind: o.kind,
+            flags: o.flags(),
+            // (The control socket's RST has no ISN of its own: 0.)
+            rel_seq: o
+                .seq()
+                .wrapping_sub(self.sides[from].isn.unwrap_or(o.seq())),
+            rel_ack: if o.has_ack() {
+                o.ack().wrapping_sub(self.sides[!from].isn.unwrap_or(0))
+            } else {
+                0
+            },
+            len: o.len(),
+            states: [
+                self.sides[Side::Client].state,
+                self.sides[Side::Server].state,
+            ],
+            fields,
+            wire_fcs: crate::layers::ethernet::WireView::of(o.frame).fcs,
+            model_frame: model_frame.to_vec(),
+        }
+    }
+}
+
+/// Splits the TCP frames of a capture into connections by their address pair, in order of first
+/// appearance; the client is the side that sent the first frame (the SYN, when captured).
+#[must_use]
+pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    let s = slice(frame);
+    match (&s.net, s.transport, &s.error) {
+        (Net::Ipv4(ip), Transport::Tcp(t), None) => Some((
+            SocketAddr::new(ip.source().into(), t.src_port()),
+            SocketAddr::new(ip.destination().into(), t.dst_port()),
+        )),
+        (Net::Ipv6(ip, _), Transport::Tcp(t), None) if ip.extensions.is_empty() => Some((
+            SocketAddr::new(ip.source.into(), t.src_port()),
+            SocketAddr::new(ip.destination.into(), t.dst_port()),
+        )),
+        _ => None,
+    }
+}

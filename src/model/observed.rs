@@ -1,0 +1,189 @@
+//! What one captured frame says, read once through the layers' accessors: the model's every
+//! later step works on these values, never on header bytes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::event::Kind;
+use super::verdict::ModelError;
+use crate::dissect::{slice, Net, Transport};
+use crate::layers::tcp::{self, field as tf, TcpOption, TcpSegment};
+
+/// One TCP frame, as the model reads it.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    /// Its number in the capture.
+    pub number: u64,
+    /// When it was captured, if known.
+    pub time: Option<Duration>,
+    /// The whole frame.
+    pub frame: &'a [u8],
+    /// Where the TCP header starts in the frame.
+    pub transport_at: usize,
+    /// The TCP segment.
+    pub segment: TcpSegment<'a>,
+    /// The sender's address and port.
+    pub src: SocketAddr,
+    /// IPv4's identification (`None` over IPv6).
+    pub ip_id: Option<u16>,
+    /// IPv6's flow label (`None` over IPv4).
+    pub flow: Option<u32>,
+    /// DSCP.
+    pub dscp: u8,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// What kind of segment.
+    pub kind: Kind,
+    /// Its options, well-formed ones only.
+    pub options: Vec<TcpOption>,
+    /// The timestamps option's TSval and TSecr.
+    pub tsval: Option<u32>,
+    /// TSecr.
+    pub tsecr: Option<u32>,
+    /// The window scale option.
+    pub wscale: Option<u8>,
+    /// The MSS option.
+    pub mss: Option<u16>,
+    /// The SACK-permitted option.
+    pub sack_permitted: bool,
+    /// The SACK blocks.
+    pub sack: Vec<(u32, u32)>,
+    /// A TCP Fast Open option (kind 34), in a SYN or SYN-ACK.
+    pub fastopen: Option<TcpOption>,
+}
+
+impl<'a> Observed<'a> {
+    /// Reads frame `number`, captured at `time`.
+    ///
+    /// # Errors
+    /// [`ModelError::NotTcp`] for anything but a well-formed TCP segment over IPv4 or over IPv6
+    /// without extension headers.
+    pub fn read(number: u64, time: Option<Duration>, frame: &'a [u8]) -> Result<Self, ModelError> {
+        let s = slice(frame);
+        let (Transport::Tcp(segment), None) = (s.transport, &s.error) else {
+            return Err(ModelError::NotTcp(number));
+        };
+        let (src_ip, ip_id, flow, dscp, ttl) = match &s.net {
+            Net::Ipv4(ip) => (
+                IpAddr::V4(ip.source()),
+                Some(ip.identification()),
+                None,
+                ip.dscp(),
+                ip.ttl(),
+            ),
+            Net::Ipv6(ip, _) if ip.extensions.is_empty() => (
+                IpAddr::V6(ip.source),
+                None,
+                Some(ip.flow_label),
+                ip.traffic_class >> 2,
+                ip.hop_limit,
+            ),
+            _ => return Err(ModelError::NotTcp(number)),
+        };
+        let options: Vec<TcpOption> = tcp::options(segment.options_raw())
+            .filter_map(|o| o.ok().map(|(_, o)| o))
+            .collect();
+        let kind = Kind::of(segment.flags(), segment.payload().len());
+        let mut o = Observed {
+            number,
+            time,
+            frame,
+            transport_at: s.transport_at,
+            segment,
+            src: SocketAddr::new(src_ip, segment.src_port()),
+            ip_id,
+            flow,
+            dscp,
+            ttl,
+            kind,
+            options: Vec::new(),
+            tsval: None,
+            tsecr: None,
+            wscale: None,
+            mss: None,
+            sack_permitted: false,
+            sack: Vec::new(),
+            fastopen: None,
+        };
+        o.read_options(options);
+        Ok(o)
+    }
+
+    fn read_options(&mut self, options: Vec<TcpOption>) {
+        for opt in &options {
+            match opt {
+                TcpOption::Timestamps { tsval, tsecr } if self.tsval.is_none() => {
+                    self.tsval = Some(*tsval);
+                    self.tsecr = Some(*tsecr);
+                }
+                TcpOption::WindowScale(s) if self.wscale.is_none() => self.wscale = Some(*s),
+                TcpOption::Mss(m) if self.mss.is_none() => self.mss = Some(*m),
+                TcpOption::SackPermitted => self.sack_permitted = true,
+                TcpOption::Sack(b) if self.sack.is_empty() => self.sack.clone_from(b),
+                TcpOption::Unknown { kind: 34, .. } if self.kind.is_syn() => {
+                    self.fastopen.get_or_insert_with(|| opt.clone());
+                }
+                _ => {}
+            }
+        }
+        self.options = options;
+    }
+
+    /// Sequence number.
+    #[must_use]
+    pub fn seq(&self) -> u32 {
+        self.segment.seq()
+    }
+    /// Acknowledgment number.
+    #[must_use]
+    pub fn ack(&self) -> u32 {
+        self.segment.ack()
+    }
+    /// The flags.
+    #[must_use]
+    pub fn flags(&self) -> u16 {
+        self.segment.flags()
+    }
+    /// One flag (`tcp::field::FLG_*`) is set.
+    #[must_use]
+    pub fn has(&self, flag: u16) -> bool {
+        self.segment.flags() & flag != 0
+    }
+    /// ACK is set.
+    #[must_use]
+    pub fn has_ack(&self) -> bool {
+        self.has(tf::FLG_ACK)
+    }
+    /// The window field.
+    #[must_use]
+    pub fn window(&self) -> u16 {
+        self.segment.window()
+    }
+    /// The payload.
+    #[must_use]
+    pub fn payload(&self) -> &'a [u8] {
+        self.segment.payload()
+    }
+    /// The payload's length.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.segment.payload().len()
+    }
+    /// No payload.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// How far the segment moves its sender's stream: its payload, plus one for a SYN and
+    /// one for a FIN.
+    #[must_use]
+    pub fn advance(&self) -> u32 {
+        self.len() as u32 + u32::from(self.kind.is_syn()) + u32::from(self.has(tf::FLG_FIN))
+    }
+    /// URG is set and the urgent pointer lies within the segment (Linux points just past the
+    /// last urgent byte: within the segment, never 0).
+    #[must_use]
+    pub fn urgent(&self) -> bool {
+        self.has(tf::FLG_URG) && (1..=self.len()).contains(&usize::from(self.segment.urgent()))
+    }
+}

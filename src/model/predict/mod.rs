@@ -1,0 +1,92 @@
+//! The frame the kernel would send for a classified event: the network layer ([`ip`]), the TCP
+//! header ([`tcp`]), its options ([`options`]) and the payload ([`payload`]), put together by
+//! the same pipeline as `encap show`.
+
+pub mod ip;
+pub mod options;
+pub mod payload;
+pub mod tcp;
+
+use super::event::Event;
+use super::observed::Observed;
+use super::side::Side;
+use super::Connection;
+use crate::layers::ethernet::{EtherType, EthernetHeader};
+use crate::pipeline::{encapsulate, ChecksumMode, Encapsulated, Params};
+
+pub use payload::PayloadPlan;
+
+/// The model's frame and what went into it that the verdicts need.
+#[derive(Debug)]
+pub struct Prediction {
+    /// The frame the model built.
+    pub frame: Encapsulated,
+    /// How its payload was chosen.
+    pub payload: PayloadPlan,
+    /// The window predicted for this frame, if any.
+    pub window: Option<u16>,
+    /// The TSval was checked against the sender's millisecond clock.
+    pub tsval_on_time: bool,
+    /// The MSS option is below the link's: asked for by the application or the route.
+    pub mss_app: bool,
+    /// The window's edge moved left of this one, offered before.
+    pub shrunk: Option<u32>,
+    /// The right edge of the window this frame offers (its ACK plus its scaled window).
+    pub edge: Option<u32>,
+    /// The model's options did not fit where the kernel's did: what they were, and why.
+    pub unfit: Option<String>,
+}
+
+/// Builds the model's frame for frame `o` from `from`, classified as `ev`.
+///
+/// # Errors
+/// `None` when not even the frame's own options let the pipeline build it.
+pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Option<Prediction> {
+    let (me, peer) = (&c.sides[from], &c.sides[!from]);
+    let mut p = Params::between_any(me.addr, peer.addr);
+    p.checksum = ChecksumMode::Offloaded;
+    p.ethernet = EthernetHeader {
+        destination: [0; 6],
+        source: [0; 6],
+        ethertype: EtherType::Ipv4,
+    };
+    ip::network(c, from, o, ev, &mut p);
+    tcp::header(c, from, o, ev, &mut p);
+    let window = tcp::window(c, from, o, ev, &mut p);
+    let tsval_on_time = options::options(c, from, o, ev, &mut p);
+    let mss_app = options::mss_below_link(c, from, o, &p);
+    let plan = payload::plan(c, from, o, ev);
+    let (edge, shrunk) = tcp::window_edge(c, from, o, ev);
+    let (frame, unfit) = build(&plan.bytes, &mut p, o)?;
+    Some(Prediction {
+        frame,
+        payload: plan,
+        window,
+        tsval_on_time,
+        mss_app,
+        shrunk,
+        edge,
+        unfit,
+    })
+}
+
+/// The model's frame may not fit where the kernel's did (its options are longer than the ones
+/// this frame carries): then it keeps the frame's options, so every other field is still
+/// compared, and the options are reported as a MISMATCH.
+fn build(
+    payload: &[u8],
+    p: &mut Params,
+    o: &Observed<'_>,
+) -> Option<(Encapsulated, Option<String>)> {
+    match encapsulate(payload, p) {
+        Ok(m) => Some((m, None)),
+        Err(e) => {
+            let unfit = format!(
+                "{} (the model's frame would not fit: {e})",
+                options::text(&p.tcp.options)
+            );
+            p.tcp.options.clone_from(&o.options);
+            encapsulate(payload, p).ok().map(|m| (m, Some(unfit)))
+        }
+    }
+}

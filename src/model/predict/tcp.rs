@@ -1,0 +1,145 @@
+//! The TCP header of the model's frame: sequence and acknowledgment numbers, flags, urgent
+//! pointer and window, and the window's right edge (which Linux never moves left).
+
+use super::super::event::{Event, Kind};
+use super::super::linux::first_scaled_window;
+use super::super::observed::Observed;
+use super::super::seq;
+use super::super::side::Side;
+use super::super::Connection;
+use crate::layers::tcp::field as tf;
+use crate::pipeline::Params;
+
+/// Fills in sequence and acknowledgment numbers, flags and urgent pointer.
+pub fn header(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut Params) {
+    let (me, peer) = (&c.sides[from], &c.sides[!from]);
+    let kind = o.kind;
+    p.tcp.seq = if ev.probe || ev.gap || ev.retrans || ev.fills.is_some() {
+        o.seq()
+    } else {
+        me.next_seq
+    };
+    p.tcp.ack = if kind == Kind::Syn { 0 } else { o.ack() };
+    if !ev.ack_ok && !ev.ack_ahead && kind != Kind::Syn {
+        p.tcp.ack = peer.next_seq;
+    }
+    // Urgent data (MSG_OOB) is the application's: URG and the pointer past the urgent byte,
+    // taken from the frame.
+    if o.urgent() {
+        p.tcp.urgent = o.segment.urgent();
+    }
+    p.tcp.flags = flags(c, from, o, ev);
+    if ev.ctl_rst {
+        // It answers the segment that reached no socket: seq its acknowledgment (or 0), ack
+        // its end.
+        p.tcp.seq = peer.last_ack.unwrap_or(0);
+        p.tcp.ack = if peer.last_ack.is_some() {
+            0
+        } else {
+            peer.next_seq
+        };
+    }
+}
+
+/// The flags Linux sets for this kind of segment.
+fn flags(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> u16 {
+    let peer = &c.sides[!from];
+    // ECN (RFC 3168): a SYN asks with ECE and CWR, the SYN-ACK agrees with ECE (Linux's
+    // default, tcp_ecn = 2, agrees when asked).
+    let ecn = match o.kind {
+        Kind::Syn => o.flags() & (tf::FLG_ECE | tf::FLG_CWR),
+        Kind::SynAck if c.ecn_asked => tf::FLG_ECE,
+        _ => 0,
+    };
+    let urg = if o.urgent() { tf::FLG_URG } else { 0 };
+    ecn | urg
+        | match o.kind {
+            Kind::Syn => tf::FLG_SYN,
+            Kind::SynAck => tf::FLG_SYN | tf::FLG_ACK,
+            Kind::Data if !o.has(tf::FLG_PSH) => tf::FLG_ACK,
+            Kind::Data => tf::FLG_PSH | tf::FLG_ACK,
+            Kind::Ack => tf::FLG_ACK,
+            Kind::Fin if o.is_empty() => tf::FLG_FIN | tf::FLG_ACK,
+            Kind::Fin => tf::FLG_FIN | tf::FLG_ACK | tf::FLG_PSH,
+            // The control socket answers a segment without ACK with RST+ACK, one with ACK with
+            // a bare RST; a socket resetting its connection sends RST+ACK.
+            Kind::Rst if ev.ctl_rst && peer.last_ack.is_some() => tf::FLG_RST,
+            Kind::Rst => tf::FLG_RST | tf::FLG_ACK,
+        }
+}
+
+/// Fills in the window, and returns the one predicted, if any. A SYN's or SYN-ACK's follows
+/// from the host's settings and the MSS it announces (less the timestamps option on a SYN-ACK
+/// that carries it); a side's first segment after the handshake offers its SYN's window
+/// rounded up to its scale. Any later one is the receive buffer's free space, which autotuning
+/// and unread data move: the frame's.
+pub fn window(
+    c: &Connection,
+    from: Side,
+    o: &Observed<'_>,
+    ev: &Event,
+    p: &mut Params,
+) -> Option<u16> {
+    let me = &c.sides[from];
+    let predicted = match (o.kind, c.settings, me.mss) {
+        (Kind::Syn | Kind::SynAck, Some(set), Some(mss)) => {
+            let less = if o.kind == Kind::SynAck && o.tsval.is_some() {
+                12
+            } else {
+                0
+            };
+            Some(set.initial_window(u32::from(mss).saturating_sub(less)))
+        }
+        (Kind::Syn | Kind::SynAck, ..) => None,
+        _ => match (
+            me.syn_window,
+            me.after_syn,
+            c.sides[Side::Client].wscale,
+            c.sides[Side::Server].wscale,
+        ) {
+            (Some(w), false, Some(_), Some(_)) => {
+                Some(first_scaled_window(w, me.wscale.unwrap_or(0)))
+            }
+            _ => None,
+        },
+    };
+    p.tcp.window = match (o.kind, predicted) {
+        _ if ev.ctl_rst => 0,
+        (Kind::Syn | Kind::SynAck, Some(w)) => w,
+        _ => o.window(),
+    };
+    predicted
+}
+
+/// The window scale that applies to `from`'s window field in a segment of `kind`: its own,
+/// once both sides announced one; never on a SYN.
+#[must_use]
+pub fn scale(c: &Connection, from: Side, kind: Kind) -> u32 {
+    match (c.sides[Side::Client].wscale, c.sides[Side::Server].wscale) {
+        (Some(_), Some(_)) if !kind.is_syn() => {
+            u32::from(c.sides[from].wscale.unwrap_or(0).min(14))
+        }
+        _ => 0,
+    }
+}
+
+/// The right edge of the window this frame offers, and the edge offered before if this one
+/// lies left of it (RFC 7323 §2.4: tcp_select_window keeps at least what was offered).
+pub fn window_edge(
+    c: &Connection,
+    from: Side,
+    o: &Observed<'_>,
+    ev: &Event,
+) -> (Option<u32>, Option<u32>) {
+    let offers = o.has_ack() && !matches!(o.kind, Kind::Syn | Kind::SynAck | Kind::Rst);
+    let edge = offers.then(|| {
+        o.ack()
+            .wrapping_add(u32::from(o.window()) << scale(c, from, o.kind))
+    });
+    let shrunk = match (edge, c.sides[from].wnd_edge) {
+        _ if ev.stale => None,
+        (Some(now), Some(before)) if seq::after(before, now) => Some(before),
+        _ => None,
+    };
+    (edge, shrunk)
+}

@@ -1,0 +1,157 @@
+//! TCP states (RFC 9293 §3.3.2) and how a frame moves both sides' states, as the ladder shows
+//! them.
+
+use std::fmt;
+
+use super::event::Kind;
+use super::side::{Pair, Side, SideState};
+
+/// A TCP state (RFC 9293 §3.3.2), as the ladder shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum TcpState {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpState::Closed => "CLOSED",
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynReceived => "SYN_RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN_WAIT_1",
+            TcpState::FinWait2 => "FIN_WAIT_2",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+        })
+    }
+}
+
+/// The states of the sender and of its peer after a segment of `kind` from the sender;
+/// `acks_peer_fin` when it acknowledges the peer's FIN.
+#[must_use]
+pub fn next_states(
+    kind: Kind,
+    me: TcpState,
+    peer: TcpState,
+    acks_peer_fin: bool,
+) -> (TcpState, TcpState) {
+    use TcpState::*;
+    match kind {
+        Kind::Rst => (Closed, Closed),
+        Kind::Syn => (
+            SynSent,
+            if peer == Listen || peer == Closed {
+                SynReceived
+            } else {
+                peer
+            },
+        ),
+        Kind::SynAck => (SynReceived, Established),
+        Kind::Fin => {
+            let me_next = match me {
+                CloseWait => LastAck,
+                Established | SynReceived => FinWait1,
+                other => other,
+            };
+            let peer_next = match peer {
+                Established => CloseWait,
+                FinWait1 if acks_peer_fin => TimeWait,
+                FinWait1 => Closing,
+                FinWait2 => TimeWait,
+                other => other,
+            };
+            (me_next, peer_next)
+        }
+        Kind::Data | Kind::Ack => {
+            let me_next = if me == SynReceived { Established } else { me };
+            let peer_next = match peer {
+                SynReceived => Established,
+                FinWait1 if acks_peer_fin => FinWait2,
+                Closing if acks_peer_fin => TimeWait,
+                LastAck if acks_peer_fin => Closed,
+                other => other,
+            };
+            (me_next, peer_next)
+        }
+    }
+}
+
+/// Moves both sides' states for a segment of `kind` from `from` with these flags and ack.
+pub fn step(sides: &mut Pair<SideState>, from: Side, kind: Kind, has_ack: bool, ack: u32) {
+    let acks_peer_fin = has_ack
+        && sides[!from]
+            .fin_seq
+            .is_some_and(|f| ack == f.wrapping_add(1));
+    let (me, peer) = (sides[from].state, sides[!from].state);
+    let (me_next, peer_next) = next_states(kind, me, peer, acks_peer_fin);
+    if peer_next == TcpState::FinWait2 && peer != TcpState::FinWait2 {
+        sides[!from].fin_wait2 = true;
+    }
+    sides[from].state = me_next;
+    sides[!from].state = peer_next;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TcpState::*;
+
+    #[test]
+    fn the_blog_close_goes_fin_wait_1_close_wait_then_time_wait_last_ack() {
+        assert_eq!(
+            next_states(Kind::Fin, Established, Established, false),
+            (FinWait1, CloseWait)
+        );
+        assert_eq!(
+            next_states(Kind::Fin, CloseWait, FinWait1, true),
+            (LastAck, TimeWait)
+        );
+        assert_eq!(
+            next_states(Kind::Ack, TimeWait, LastAck, true),
+            (TimeWait, Closed)
+        );
+        assert_eq!(
+            next_states(Kind::Ack, CloseWait, FinWait1, true),
+            (CloseWait, FinWait2)
+        );
+        assert_eq!(
+            next_states(Kind::Fin, Established, FinWait1, false),
+            (FinWait1, Closing)
+        );
+    }
+
+    #[test]
+    fn a_handshake_moves_listen_to_established_and_rst_closes_both() {
+        assert_eq!(
+            next_states(Kind::Syn, Closed, Listen, false),
+            (SynSent, SynReceived)
+        );
+        assert_eq!(
+            next_states(Kind::SynAck, SynReceived, SynSent, false),
+            (SynReceived, Established)
+        );
+        assert_eq!(
+            next_states(Kind::Ack, Established, SynReceived, false),
+            (Established, Established)
+        );
+        assert_eq!(
+            next_states(Kind::Rst, Established, Established, false),
+            (Closed, Closed)
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! What the comparison says: a [`Verdict`] per field, a [`FrameCheck`] per frame, [`Counts`]
+//! over many, and the [`Gap`]s a connection leaves open.
+
+use std::fmt;
+
+use super::event::Kind;
+use super::side::Side;
+use super::state::TcpState;
+use crate::layers::tcp;
+use crate::layers::{Field, Layer};
+
+/// What the comparison says of one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Equal to the model's value, computed from protocol rules and the connection's state.
+    Predicted,
+    /// Taken from an earlier frame and consistent with it (`seq = ISN + bytes sent`).
+    Learned {
+        /// From what.
+        from: &'static str,
+    },
+    /// Chosen by the kernel where no model can know it in advance; taken from this frame.
+    KernelChosen {
+        /// Why it cannot be predicted.
+        why: &'static str,
+    },
+    /// What `lo` omits or changes, predicted exactly and checked.
+    Loopback {
+        /// What lo does.
+        why: &'static str,
+    },
+    /// Anything else: the model expected `expected`.
+    Mismatch {
+        /// The model's value, as shown to users.
+        expected: String,
+    },
+}
+
+impl Verdict {
+    /// The short label used in tables.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Predicted => "predicted",
+            Verdict::Learned { .. } => "learned",
+            Verdict::KernelChosen { .. } => "kernel-chosen",
+            Verdict::Loopback { .. } => "loopback",
+            Verdict::Mismatch { .. } => "MISMATCH",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Predicted => f.write_str("predicted"),
+            Verdict::Learned { from } => write!(f, "learned: {from}"),
+            Verdict::KernelChosen { why } => write!(f, "kernel-chosen: {why}"),
+            Verdict::Loopback { why } => write!(f, "loopback: {why}"),
+            Verdict::Mismatch { expected } => write!(f, "MISMATCH: the model expected {expected}"),
+        }
+    }
+}
+
+/// One field of one frame: the kernel's value, the model's, and the verdict.
+#[derive(Debug, Clone)]
+pub struct FieldCheck {
+    /// The layer.
+    pub layer: Layer,
+    /// The kernel's field.
+    pub field: Field,
+    /// The model's value as shown.
+    pub model: String,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The comparison of one frame.
+#[derive(Debug, Clone)]
+pub struct FrameCheck {
+    /// Frame number in the capture.
+    pub number: u64,
+    /// Which side sent it.
+    pub from: Side,
+    /// What kind of segment.
+    pub kind: Kind,
+    /// Flags.
+    pub flags: u16,
+    /// Sequence number relative to the sender's ISN.
+    pub rel_seq: u32,
+    /// Acknowledgment number relative to the receiver's ISN (0 without ACK).
+    pub rel_ack: u32,
+    /// Payload length.
+    pub len: usize,
+    /// Each side's state after this frame.
+    pub states: [TcpState; 2],
+    /// Every field.
+    pub fields: Vec<FieldCheck>,
+    /// The frame the model built.
+    pub model_frame: Vec<u8>,
+    /// The CRC-32 this frame would carry as FCS on a real wire.
+    pub wire_fcs: u32,
+}
+
+impl FrameCheck {
+    /// How many fields have each verdict: predicted, learned, kernel-chosen, loopback, mismatch.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for f in &self.fields {
+            c.add(&f.verdict);
+        }
+        c
+    }
+}
+
+/// Verdict counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Predicted.
+    pub predicted: usize,
+    /// Learned.
+    pub learned: usize,
+    /// Kernel-chosen.
+    pub kernel: usize,
+    /// Loopback.
+    pub loopback: usize,
+    /// MISMATCH.
+    pub mismatch: usize,
+}
+
+impl Counts {
+    fn add(&mut self, v: &Verdict) {
+        match v {
+            Verdict::Predicted => self.predicted += 1,
+            Verdict::Learned { .. } => self.learned += 1,
+            Verdict::KernelChosen { .. } => self.kernel += 1,
+            Verdict::Loopback { .. } => self.loopback += 1,
+            Verdict::Mismatch { .. } => self.mismatch += 1,
+        }
+    }
+
+    /// All fields.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.predicted + self.learned + self.kernel + self.loopback + self.mismatch
+    }
+
+    /// The share of fields predicted or learned, in percent: of all fields, and of the fields
+    /// `lo` leaves as a wire would have them (all but the loopback ones, which the model
+    /// predicts exactly too, as lo has them).
+    #[must_use]
+    pub fn shares(&self) -> (f64, f64) {
+        let pct = |n: usize, of: usize| {
+            if of == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / of as f64
+            }
+        };
+        let known = self.predicted + self.learned;
+        (
+            pct(known, self.total()),
+            pct(known, self.total() - self.loopback),
+        )
+    }
+
+    /// Adds another count.
+    pub fn merge(&mut self, o: Counts) {
+        self.predicted += o.predicted;
+        self.learned += o.learned;
+        self.kernel += o.kernel;
+        self.loopback += o.loopback;
+        self.mismatch += o.mismatch;
+    }
+}
+
+/// Bytes of one side's stream that a frame skipped and no later frame brought: a sequence
+/// number that was wrong, or a segment the capture missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The frame that skipped them.
+    pub frame: u64,
+    /// Whose stream.
+    pub from: Side,
+    /// The sequence number the model expected there.
+    pub start: u32,
+    /// Where the frame's bytes began (or, `acked`, what it acknowledged).
+    pub end: u32,
+    /// The frame is the peer's ACK of bytes the capture never showed, not a segment ahead.
+    pub acked: bool,
+}
+
+impl Gap {
+    /// The field the gap is reported on: the frame's sequence or acknowledgment number.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        if self.acked {
+            tcp::key::ACK_RAW
+        } else {
+            tcp::key::SEQ_RAW
+        }
+    }
+
+    /// What can have left it open.
+    #[must_use]
+    pub fn why(&self) -> &'static str {
+        if self.acked {
+            "a segment the capture missed, or a wrong acknowledgment number"
+        } else {
+            "a wrong sequence number, or a segment the capture missed"
+        }
+    }
+}
+
+/// Why a frame cannot be checked at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// Not IPv4 or IPv6 TCP (without IPv6 extension headers), or malformed.
+    #[error("frame {0} is not a well-formed TCP frame over IPv4 or IPv6")]
+    NotTcp(u64),
+    /// Not of this connection.
+    #[error("frame {0} belongs to another connection")]
+    OtherConnection(u64),
+    /// The same bytes as an earlier frame: captured twice.
+    #[error("frame {0} is byte for byte frame {1}: captured twice (as a capture on \"any\", or a raw socket on lo, sees frames), not checked again")]
+    Duplicate(u64, u64),
+}
