@@ -14,3 +14,4 @@ pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;
+pub mod verify;

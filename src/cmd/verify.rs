@@ -1,7 +1,6 @@
 //! `encap verify FILE`: the model's prediction of every frame of every TCP connection in a
 //! capture, checked field by field against what the kernel sent.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::net::SocketAddr;
@@ -12,8 +11,9 @@ use anyhow::Context;
 use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
-use encap::model::{connection_key, Connection, Counts, FrameCheck, Side, TcpSettings};
+use encap::model::{Counts, FrameCheck, TcpSettings};
 use encap::render::{ladder, verdicts};
+use encap::verify::{Outcome, Verifier};
 
 /// Arguments of `encap verify`.
 #[derive(Debug, clap::Args)]
@@ -78,8 +78,9 @@ fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<Vec<u8>>; 2]> 
     Ok(sent)
 }
 
+/// What the command keeps of one connection besides its model.
+#[derive(Default)]
 struct Followed {
-    conn: Connection,
     checks: Vec<FrameCheck>,
     counts: Counts,
     frames: usize,
@@ -93,8 +94,6 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let mut reader = CaptureReader::new(BufReader::new(file)).with_context(|| name.to_string())?;
-    let mut order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
-    let mut conns: HashMap<(SocketAddr, SocketAddr), Followed> = HashMap::new();
     let mut skipped = 0u64;
     let transcript = args
         .transcript
@@ -111,6 +110,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         ),
         _ => None,
     };
+    let mut verifier = Verifier::new(settings, transcript);
+    let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
     let read = loop {
         let p = match reader.next_packet() {
@@ -118,38 +119,13 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let Some((src, dst)) = connection_key(p.data) else {
-            skipped += 1;
-            continue;
-        };
-        let key = if conns.contains_key(&(dst, src)) {
-            (dst, src)
-        } else {
-            (src, dst)
-        };
-        let followed = conns.entry(key).or_insert_with(|| {
-            order.push(key);
-            let mut conn = Connection::new(key.0, key.1).with_settings(settings);
-            if let Some(sent) = &transcript {
-                for (side, writes) in sent.iter().enumerate() {
-                    for w in writes {
-                        conn.expect_sent(Side::from_index(side), w);
-                    }
-                }
+        let (stream, check) = match verifier.feed(p.number, Some(p.timestamp), p.data) {
+            Outcome::Checked(stream, check) => (stream, check),
+            Outcome::Skipped => {
+                skipped += 1;
+                continue;
             }
-            Followed {
-                conn,
-                checks: Vec::new(),
-                counts: Counts::default(),
-                frames: 0,
-            }
-        });
-        let check = match followed
-            .conn
-            .observe_at(p.number, Some(p.timestamp), p.data)
-        {
-            Ok(c) => c,
-            Err(e @ encap::model::ModelError::Duplicate(..)) => {
+            Outcome::NotChecked(e @ encap::model::ModelError::Duplicate(..)) => {
                 if args.json {
                     let o =
                         serde_json::json!({"frame.number": p.number, "duplicate": e.to_string()});
@@ -159,7 +135,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 }
                 continue;
             }
-            Err(e) => {
+            Outcome::NotChecked(e) => {
                 if args.json {
                     let o = serde_json::json!({"frame.number": p.number, "error": e.to_string()});
                     writeln!(out, "{o}")?;
@@ -171,57 +147,59 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         };
         if args.json {
-            let stream = order.iter().position(|k| *k == key).unwrap_or(0);
             writeln!(out, "{}", verdicts::json_frame(&check, stream))?;
+            for r in verdicts::json_revisions(&check) {
+                writeln!(out, "{r}")?;
+            }
         } else if args.verbose {
             verdicts::table(out, &check)?;
         } else {
             verdicts::summary(out, &check)?;
         }
-        followed.counts.merge(check.counts());
-        followed.frames += 1;
+        if followed.len() <= stream {
+            followed.resize_with(stream + 1, Followed::default);
+        }
+        let f = &mut followed[stream];
+        f.counts.merge(check.counts());
+        f.frames += 1;
         if args.ladder {
-            followed.checks.push(check);
+            f.checks.push(check);
         }
     };
+    let order: Vec<(SocketAddr, SocketAddr)> = verifier.connections().map(|(k, _)| k).collect();
+    followed.resize_with(order.len(), Followed::default);
     // Bytes a frame skipped that no later frame brought: reported once all frames are seen.
     if !args.json {
-        for k in &order {
-            if let Some(f) = conns.get_mut(k) {
-                let n = verdicts::open_gaps(out, &f.conn)?;
-                f.counts.mismatch += n;
-            }
+        for ((_, conn), f) in verifier.connections().zip(followed.iter_mut()) {
+            f.counts.mismatch += verdicts::open_gaps(out, conn)?;
         }
     } else {
-        for k in &order {
-            if let Some(f) = conns.get_mut(k) {
-                for g in f.conn.open_gaps() {
-                    let what = if g.acked {
-                        "it acknowledges bytes that never appeared"
-                    } else {
-                        "the bytes before it never appeared"
-                    };
-                    let reason = format!("{what} ({})", g.why());
-                    let o = serde_json::json!({"frame.number": g.frame, "field": g.key(), "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
-                    writeln!(out, "{o}")?;
-                    f.counts.mismatch += 1;
-                }
-                for (frame, _, ids) in f.conn.open_ids() {
-                    let o = serde_json::json!({"frame.number": frame, "field": "ip.id", "skipped": ids, "verdict": "MISMATCH", "reason": "it skipped IP IDs no later frame carried (a wrong IP ID, or a frame the capture missed)"});
-                    writeln!(out, "{o}")?;
-                    f.counts.mismatch += 1;
-                }
+        for ((_, conn), f) in verifier.connections().zip(followed.iter_mut()) {
+            for g in conn.open_gaps() {
+                let what = if g.acked {
+                    "it acknowledges bytes that never appeared"
+                } else {
+                    "the bytes before it never appeared"
+                };
+                let reason = format!("{what} ({})", g.why());
+                let o = serde_json::json!({"frame.number": g.frame, "field": g.key(), "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
+                writeln!(out, "{o}")?;
+                f.counts.mismatch += 1;
+            }
+            for (frame, _, ids) in conn.open_ids() {
+                let o = serde_json::json!({"frame.number": frame, "field": "ip.id", "skipped": ids, "verdict": "MISMATCH", "reason": "it skipped IP IDs no later frame carried (a wrong IP ID, or a frame the capture missed)"});
+                writeln!(out, "{o}")?;
+                f.counts.mismatch += 1;
             }
         }
     }
     let rows: Vec<verdicts::ConnectionRow> = order
         .iter()
-        .filter_map(|k| {
-            conns.get(k).map(|f| verdicts::ConnectionRow {
-                name: format!("{} -> {}", k.0, k.1),
-                frames: f.frames,
-                counts: f.counts,
-            })
+        .zip(&followed)
+        .map(|(k, f)| verdicts::ConnectionRow {
+            name: format!("{} -> {}", k.0, k.1),
+            frames: f.frames,
+            counts: f.counts,
         })
         .collect();
     if args.json {
@@ -242,11 +220,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         )?;
     }
     if args.ladder {
-        for k in &order {
-            if let Some(f) = conns.get(k) {
-                writeln!(out)?;
-                ladder::write(out, &k.0.to_string(), &k.1.to_string(), &f.checks)?;
-            }
+        for (k, f) in order.iter().zip(&followed) {
+            writeln!(out)?;
+            ladder::write(out, &k.0.to_string(), &k.1.to_string(), &f.checks)?;
         }
     }
     out.flush()?;

@@ -426,6 +426,21 @@ impl<'a> Ipv4Packet<'a> {
     }
 }
 
+/// Recomputes the header checksum of the IPv4 header at the start of `header` (after an edit),
+/// as a sender writes it. Does nothing to bytes too short to be a header.
+pub fn refresh_checksum(header: &mut [u8]) {
+    let len = header
+        .first()
+        .map_or(0, |b| usize::from(b & 0x0f) * 4)
+        .max(field::HEADER_LEN);
+    let Some(h) = header.get_mut(..len) else {
+        return;
+    };
+    h[field::CHECKSUM].fill(0);
+    let sum = !checksum::fold(checksum::add(0, h));
+    h[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+}
+
 fn addr(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
 }

@@ -156,6 +156,31 @@ impl Field {
             Value::Bytes(_) => None,
         }
     }
+
+    /// Writes `value` into this field of `frame` (its bytes, under its mask), as a sender that
+    /// chose another value would have written it; checksums are left as they were. False when
+    /// the field is not a number of at most 4 bytes or lies outside `frame`.
+    pub fn write(&self, frame: &mut [u8], value: u64) -> bool {
+        let Some(raw) = frame.get_mut(self.bytes.clone()) else {
+            return false;
+        };
+        if raw.is_empty() || raw.len() > 4 || self.number().is_none() {
+            return false;
+        }
+        let old = raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let new = match self.mask {
+            Some(m) => {
+                let m = u64::from(m);
+                (old & !m) | ((value << m.trailing_zeros()) & m)
+            }
+            None => value,
+        };
+        let n = raw.len();
+        for (i, b) in raw.iter_mut().enumerate() {
+            *b = (new >> (8 * (n - 1 - i))) as u8;
+        }
+        true
+    }
 }
 
 /// Why bytes could not be decoded, or a header could not be built: always naming the layer, the

@@ -71,6 +71,18 @@ pub fn from_control_socket(me: &SideState, kind: Kind) -> bool {
             ))
 }
 
+/// A SYN (or SYN-ACK) with a new sequence number from a side that is past its own SYN: only a
+/// closed socket, a listener or a TIME_WAIT one (reused by a new connection) starts anew.
+#[must_use]
+pub fn syn_out_of_place(me: &SideState, o: &Observed<'_>) -> bool {
+    o.kind.is_syn()
+        && me.isn.is_some_and(|isn| isn != o.seq())
+        && !matches!(
+            me.state,
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait
+        )
+}
+
 /// The circumstances of one frame: what the kernel was doing when it sent it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Event {
@@ -98,6 +110,8 @@ pub struct Event {
     pub id_ahead: bool,
     /// The acknowledgment is one the peer's stream reached.
     pub ack_ok: bool,
+    /// The sender received a SYN and has not answered it yet: its answer is a SYN-ACK.
+    pub answers_syn: bool,
 }
 
 /// How far ahead of a socket's IP ID counter an ID may be and still be taken as its frames not

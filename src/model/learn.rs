@@ -6,7 +6,9 @@ use super::event::{Event, Kind};
 use super::observed::Observed;
 use super::predict::{tcp::scale, Prediction};
 use super::seq::Span;
-use super::side::{Hole, Marking, Side, SideState, SkippedId, TsClock, TsMark, KEEP};
+use super::side::{
+    Hole, Marked, Marking, Opener, Side, SideState, SkippedId, TsClock, TsMark, KEEP,
+};
 use super::state::TcpState;
 use super::Connection;
 use crate::layers::tcp::field as tf;
@@ -99,10 +101,15 @@ impl Connection {
             me.last_ack = Some(o.ack());
         }
         if !ev.timewait_reply {
-            me.marking.get_or_insert(Marking {
-                dscp: o.dscp,
-                ttl: o.ttl,
+            let m = me.marking.get_or_insert(Marked {
+                marking: Marking {
+                    dscp: o.dscp,
+                    ttl: o.ttl,
+                },
+                first: o.number,
+                frames: 0,
             });
+            m.frames = m.frames.saturating_add(1);
         }
         let (me, peer) = self.sides.both_mut(from);
         learn_peer(me, peer, o, ev);
@@ -193,6 +200,11 @@ fn learn_stream(me: &mut SideState, o: &Observed<'_>, ev: &Event) {
                 span: Span::new(me.next_seq, o.seq()),
                 frame: o.number,
                 acked: false,
+                opener: Opener {
+                    ip_id: o.ip_id,
+                    ts: o.tsval,
+                    advance,
+                },
             });
         }
         me.next_seq = o.seq().wrapping_add(advance);
@@ -238,6 +250,11 @@ fn learn_peer(me: &mut SideState, peer: &mut SideState, o: &Observed<'_>, ev: &E
                 span: Span::new(peer.next_seq, o.ack()),
                 frame: o.number,
                 acked: true,
+                opener: Opener {
+                    ip_id: None,
+                    ts: o.tsecr,
+                    advance: 0,
+                },
             });
         }
         peer.next_seq = o.ack();
@@ -250,6 +267,7 @@ fn learn_peer(me: &mut SideState, peer: &mut SideState, o: &Observed<'_>, ev: &E
 fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32) {
     if o.has(tf::FLG_FIN) {
         me.fin_seq = Some(o.seq().wrapping_add(o.len() as u32));
+        me.fin_frame = o.number;
     }
     me.remember_boundary();
     if let (Some(v), Some(t), None) = (o.tsval, o.time, me.ts_clock) {

@@ -26,6 +26,7 @@ pub mod learn;
 pub mod linux;
 pub mod observed;
 pub mod predict;
+pub mod revise;
 pub mod rules;
 pub mod seq;
 pub mod side;
@@ -40,7 +41,7 @@ pub use event::Kind;
 pub use linux::{first_scaled_window, TcpSettings, LO_MSS, LO_MSS_V6, TSVAL_SLACK_MS};
 pub use side::Side;
 pub use state::TcpState;
-pub use verdict::{Counts, FieldCheck, FrameCheck, Gap, ModelError, Verdict};
+pub use verdict::{Counts, FieldCheck, FrameCheck, Gap, ModelError, Revision, Verdict};
 
 use crate::dissect::{slice, Net, Transport};
 use crate::pipeline::{ChecksumMode, Params};
@@ -62,6 +63,8 @@ pub struct Connection {
     last_frame: Option<(u64, Vec<u8>)>,
     /// The host's receive-buffer settings, when known: SYN windows and window scales predicted.
     settings: Option<TcpSettings>,
+    /// The last RST a socket sent, until a later frame shows whether it was one.
+    reset: Option<revise::Reset>,
 }
 
 impl Connection {
@@ -79,6 +82,7 @@ impl Connection {
             ecn: false,
             settings: None,
             last_frame: None,
+            reset: None,
         }
     }
 
@@ -232,7 +236,7 @@ impl Connection {
         time: Option<Duration>,
         frame: &[u8],
     ) -> Result<FrameCheck, ModelError> {
-        let o = Observed::read(number, time, frame)?;
+        let mut o = Observed::read(number, time, frame)?;
         if let Some((n, last)) = &self.last_frame {
             if last.as_slice() == frame {
                 return Err(ModelError::Duplicate(number, *n));
@@ -240,11 +244,19 @@ impl Connection {
         }
         let from = event::side_of(o.src, &self.sides[Side::Client], &self.sides[Side::Server])
             .ok_or(ModelError::OtherConnection(number))?;
+        if event::syn_out_of_place(&self.sides[from], &o) {
+            // Checked as the segment it is without its SYN, whose flag the model then misses.
+            o.kind = Kind::of(o.flags() & !crate::layers::tcp::field::FLG_SYN, o.len());
+        }
+        let revisions = self.revise(from, &o);
         let ctl_rst = event::from_control_socket(&self.sides[from], o.kind);
         let syn_again = o.kind.is_syn() && self.sides[from].isn == Some(o.seq());
+        let answers_syn =
+            self.sides[from].state == TcpState::SynReceived && self.sides[from].isn.is_none();
         self.learn_handshake(from, &o, ctl_rst);
         let ev = event::Event {
             syn_again,
+            answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
         let pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
@@ -262,7 +274,7 @@ impl Connection {
             fields.push(compare::unfit_options(&o, expected));
         }
         self.learn(from, &o, &ev, &pred);
-        Ok(self.finish(from, &o, fields, pred.frame.frame()))
+        Ok(self.finish(from, &o, ctl_rst, fields, revisions, pred.frame.frame()))
     }
 
     /// Moves both sides' states for this frame, remembers it (a copy would be captured twice),
@@ -271,9 +283,21 @@ impl Connection {
         &mut self,
         from: Side,
         o: &Observed<'_>,
+        ctl_rst: bool,
         fields: Vec<FieldCheck>,
+        revisions: Vec<Revision>,
         model_frame: &[u8],
     ) -> FrameCheck {
+        if o.kind == Kind::Rst && !ctl_rst {
+            self.reset = Some(revise::Reset {
+                frame: o.number,
+                from,
+                before: [
+                    self.sides[Side::Client].state,
+                    self.sides[Side::Server].state,
+                ],
+            });
+        }
         state::step(&mut self.sides, from, o.kind, o.has_ack(), o.ack());
         // The buffer is reused: one copy per frame, no allocation once it is large enough.
         let last = self.last_frame.get_or_insert_with(|| (0, Vec::new()));
@@ -302,6 +326,7 @@ impl Connection {
             fields,
             wire_fcs: crate::layers::ethernet::WireView::of(o.frame).fcs,
             model_frame: model_frame.to_vec(),
+            revisions,
         }
     }
 }

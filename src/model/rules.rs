@@ -145,7 +145,7 @@ fn transport(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::FLAGS | tcp::key::URGENT if o.urgent() => kc(
             "urgent data: the application sent a byte with MSG_OOB; URG and the pointer past it",
         ),
-        tcp::key::FLAGS if o.kind == Kind::Data && !o.has(tf::FLG_PSH) => {
+        tcp::key::FLAGS if o.kind == Kind::Data && !o.has(tf::FLG_PSH) && f.pred.push.is_none() => {
             kc("PSH marks the last segment of a write; this one is not")
         }
         tcp::key::DSTPORT if o.kind == Kind::Syn => {
@@ -202,7 +202,9 @@ fn window(key: &str, f: &Facts<'_>) -> Option<Rule> {
         _ if f.ev.ctl_rst => predicted(),
         _ if pred.shrunk.is_some() => Some(Rule::Broken(format!("a window reaching at least {} (Linux never moves the edge of a window it offered to the left, RFC 7323 §2.4)", pred.shrunk.unwrap_or(0)))),
         _ if o.kind.is_syn() && pred.window.is_some() => predicted(),
-        _ if pred.window == Some(o.window()) => predicted(),
+        // The first window after the handshake may only have grown (rcv_ssthresh grows as
+        // data arrives), never be smaller.
+        _ if pred.window.is_some_and(|w| o.window() <= w) => predicted(),
         _ if f.me.window == Some(o.window()) => learned("unchanged since this side's previous segment"),
         _ => kc("receive window from the socket buffer and its autotuning"),
     }

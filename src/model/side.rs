@@ -101,6 +101,22 @@ pub struct Hole {
     pub frame: u64,
     /// The peer acknowledged them: it has the bytes, only the capture lacks them.
     pub acked: bool,
+    /// When the bytes come, what tells whether they were sent before the frame that skipped
+    /// them (as a capture may reorder) or after it (then that frame was wrong).
+    pub opener: Opener,
+}
+
+/// What the frame that opened a hole carried: for a frame whose sequence number skipped bytes,
+/// its IP ID and TSval (a segment sent after it has later ones); for a frame that acknowledged
+/// bytes not seen, its TSecr (the bytes, if sent after that ACK was built, have a later TSval).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Opener {
+    /// Its IPv4 identification.
+    pub ip_id: Option<u16>,
+    /// Its TSval (a gap) or TSecr (an acknowledgment).
+    pub ts: Option<u32>,
+    /// How far it moved its own stream.
+    pub advance: u32,
 }
 
 /// A side's TCP timestamp clock (Linux counts milliseconds): the capture time and TSval of its
@@ -167,6 +183,17 @@ impl Marking {
     pub const DEFAULT: Marking = Marking { dscp: 0, ttl: 64 };
 }
 
+/// A socket's marking as the model learned it: from which frame, and how many showed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marked {
+    /// DSCP and TTL.
+    pub marking: Marking,
+    /// The frame that showed them first.
+    pub first: u64,
+    /// How many frames of the socket showed them.
+    pub frames: u32,
+}
+
 /// One write of the application not yet wholly sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Write {
@@ -229,7 +256,7 @@ pub struct SideState {
     /// The capture missed segments of this side since its last frame (its IP ID may skip).
     pub missed: bool,
     /// Its DSCP and TTL, once seen.
-    pub marking: Option<Marking>,
+    pub marking: Option<Marked>,
     /// The byte ranges of its latest data segments, in capture order: what the peer can have
     /// received when it acknowledges.
     pub sent: VecDeque<Span>,
@@ -243,6 +270,8 @@ pub struct SideState {
     pub state: TcpState,
     /// Where its FIN sits in its stream, once sent.
     pub fin_seq: Option<u32>,
+    /// The frame that carried its FIN.
+    pub fin_frame: u64,
     /// What its application wrote and the kernel has not sent yet.
     pub queue: WriteQueue,
 }
@@ -281,6 +310,7 @@ impl SideState {
             mss: None,
             state,
             fin_seq: None,
+            fin_frame: 0,
             queue: WriteQueue::default(),
         }
     }

@@ -91,6 +91,25 @@ pub fn next_states(
     }
 }
 
+/// The states of a side and its peer had the side not sent the FIN the model took it to send.
+#[must_use]
+pub fn without_fin(me: TcpState, peer: TcpState) -> (TcpState, TcpState) {
+    use TcpState::*;
+    let me = match me {
+        FinWait1 | FinWait2 => Established,
+        LastAck | Closing => CloseWait,
+        other => other,
+    };
+    let peer = match peer {
+        CloseWait => Established,
+        Closing => FinWait1,
+        TimeWait => FinWait2,
+        LastAck => FinWait1,
+        other => other,
+    };
+    (me, peer)
+}
+
 /// Moves both sides' states for a segment of `kind` from `from` with these flags and ack.
 pub fn step(sides: &mut Pair<SideState>, from: Side, kind: Kind, has_ack: bool, ack: u32) {
     let acks_peer_fin = has_ack

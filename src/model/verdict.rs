@@ -100,16 +100,36 @@ pub struct FrameCheck {
     pub model_frame: Vec<u8>,
     /// The CRC-32 this frame would carry as FCS on a real wire.
     pub wire_fcs: u32,
+    /// Fields of earlier frames that this frame proves wrong: each is a MISMATCH of that
+    /// frame, counted here, with this frame as the evidence.
+    pub revisions: Vec<Revision>,
+}
+
+/// A field of an earlier frame that a later frame proves wrong: the verdict goes back to the
+/// frame where the change happened, and names the frame that showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The frame whose field was wrong.
+    pub frame: u64,
+    /// Its field (Wireshark's name).
+    pub key: &'static str,
+    /// What the model now expects it to have been.
+    pub expected: String,
+    /// How the later frame shows it.
+    pub why: &'static str,
 }
 
 impl FrameCheck {
-    /// How many fields have each verdict: predicted, learned, kernel-chosen, loopback, mismatch.
+    /// How many fields have each verdict: predicted, learned, kernel-chosen, loopback, mismatch
+    /// (the revisions of earlier frames' fields included).
     #[must_use]
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for f in &self.fields {
             c.add(&f.verdict);
         }
+        // Each revision is a MISMATCH of an earlier frame's field, found with this one.
+        c.mismatch += self.revisions.len();
         c
     }
 }

@@ -95,7 +95,44 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
             shorten(&x.model, 80)
         )?;
     }
+    revisions(w, f)
+}
+
+/// One line per field of an earlier frame that this frame proves wrong.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn revisions<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
+    for r in &f.revisions {
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        writeln!(
+            w,
+            " frame {} {}: the model now expects {}: shown by frame {}: {}",
+            r.frame, r.key, r.expected, f.number, r.why
+        )?;
+    }
     Ok(())
+}
+
+/// The revisions this frame makes, one JSON object each, as a MISMATCH of the earlier frame
+/// with this one as the evidence.
+#[must_use]
+pub fn json_revisions(f: &FrameCheck) -> Vec<serde_json::Value> {
+    f.revisions
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "frame.number": r.frame,
+                "field": r.key,
+                "verdict": "MISMATCH",
+                "model": r.expected,
+                "evidence": f.number,
+                "reason": r.why,
+            })
+        })
+        .collect()
 }
 
 /// `s` cut to `max` characters, with `…` where it was cut: a 100 kB payload's display must not

@@ -25,10 +25,13 @@ pub fn network(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut
     let mark = if ev.ctl_rst {
         Marking::DEFAULT
     } else {
-        me.marking.unwrap_or(Marking {
-            dscp: o.dscp,
-            ttl: o.ttl,
-        })
+        me.marking.map_or(
+            Marking {
+                dscp: o.dscp,
+                ttl: o.ttl,
+            },
+            |m| m.marking,
+        )
     };
     p.ip.dscp = mark.dscp;
     p.ip.ttl = mark.ttl;

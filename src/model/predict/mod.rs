@@ -25,6 +25,8 @@ pub struct Prediction {
     pub payload: PayloadPlan,
     /// The window predicted for this frame, if any.
     pub window: Option<u16>,
+    /// Whether a data segment must carry PSH (`None`: the frame decides).
+    pub push: Option<bool>,
     /// The TSval was checked against the sender's millisecond clock.
     pub tsval_on_time: bool,
     /// The MSS option is below the link's: asked for by the application or the route.
@@ -50,18 +52,21 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
         source: [0; 6],
         ethertype: EtherType::Ipv4,
     };
-    ip::network(c, from, o, ev, &mut p);
-    tcp::header(c, from, o, ev, &mut p);
-    let window = tcp::window(c, from, o, ev, &mut p);
-    let tsval_on_time = options::options(c, from, o, ev, &mut p);
-    let mss_app = options::mss_below_link(c, from, o, &p);
     let plan = payload::plan(c, from, o, ev);
+    let contradicted = options::mss_contradicted(c, from, o);
+    ip::network(c, from, o, ev, &mut p);
+    tcp::header(c, from, o, ev, &plan, &mut p);
+    let window = tcp::window(c, from, o, ev, contradicted, &mut p);
+    let tsval_on_time = options::options(c, from, o, ev, contradicted, &mut p);
+    let mss_app = !contradicted && options::mss_below_link(c, from, o);
     let (edge, shrunk) = tcp::window_edge(c, from, o, ev);
+    let push = tcp::push(c, from, o, ev, &plan);
     let (frame, unfit) = build(&plan.bytes, &mut p, o)?;
     Some(Prediction {
         frame,
         payload: plan,
         window,
+        push,
         tsval_on_time,
         mss_app,
         shrunk,

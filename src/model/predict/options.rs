@@ -13,7 +13,14 @@ use crate::pipeline::Params;
 use std::collections::VecDeque;
 
 /// Fills in the options; true when the TSval was checked against the sender's clock.
-pub fn options(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut Params) -> bool {
+pub fn options(
+    c: &Connection,
+    from: Side,
+    o: &Observed<'_>,
+    ev: &Event,
+    contradicted: bool,
+    p: &mut Params,
+) -> bool {
     let (me, peer) = (&c.sides[from], &c.sides[!from]);
     // The echo is the peer's most recent TSval, or an earlier one when this segment was built
     // before the peer's latest arrived; anything else the peer never sent.
@@ -25,7 +32,7 @@ pub fn options(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut
     let ws = o
         .wscale
         .map(|w| c.settings.map_or(w, |set| set.window_scale()));
-    let own_mss = own_mss(c, from, p);
+    let own_mss = own_mss(c, from, o).filter(|_| !contradicted);
     p.tcp.options = match o.kind {
         Kind::Syn => syn_options(o, own_mss, Some(0), ws).collect_with(tsval),
         Kind::SynAck => syn_options(o, own_mss, Some(tsecr), ws).collect_with(tsval),
@@ -66,17 +73,43 @@ fn tsval(me: &SideState, o: &Observed<'_>) -> (u32, bool) {
     }
 }
 
-/// The MSS the link gives (lo's), or this side's own when smaller: asked for by the application
+/// The MSS Linux announces on `lo`, for this frame's IP version.
+#[must_use]
+pub fn link_mss(o: &Observed<'_>) -> u16 {
+    if o.src.is_ipv6() {
+        LO_MSS_V6
+    } else {
+        LO_MSS
+    }
+}
+
+/// This side's own MSS when smaller than the link's: asked for by the application
 /// (TCP_MAXSEG) or set on the route.
-fn own_mss(c: &Connection, from: Side, p: &Params) -> Option<u16> {
-    let lo = if p.ipv6.is_some() { LO_MSS_V6 } else { LO_MSS };
-    c.sides[from].mss.filter(|&m| m < lo)
+fn own_mss(c: &Connection, from: Side, o: &Observed<'_>) -> Option<u16> {
+    c.sides[from].mss.filter(|&m| m < link_mss(o))
 }
 
 /// A SYN or SYN-ACK announcing an MSS below the link's.
 #[must_use]
-pub fn mss_below_link(c: &Connection, from: Side, o: &Observed<'_>, p: &Params) -> bool {
-    own_mss(c, from, p).is_some() && o.kind.is_syn()
+pub fn mss_below_link(c: &Connection, from: Side, o: &Observed<'_>) -> bool {
+    own_mss(c, from, o).is_some() && o.kind.is_syn()
+}
+
+/// A SYN or SYN-ACK whose MSS is below the link's but whose window is the one the link's MSS
+/// gives (Linux rounds the window to whole segments of the MSS it announces): the MSS is
+/// wrong, not the application's.
+#[must_use]
+pub fn mss_contradicted(c: &Connection, from: Side, o: &Observed<'_>) -> bool {
+    let (Some(set), Some(own), true) = (c.settings, own_mss(c, from, o), o.kind.is_syn()) else {
+        return false;
+    };
+    let less = if o.kind == Kind::SynAck && o.tsval.is_some() {
+        12
+    } else {
+        0
+    };
+    let by_link = set.initial_window(u32::from(link_mss(o)).saturating_sub(less));
+    by_link != set.initial_window(u32::from(own).saturating_sub(less)) && o.window() == by_link
 }
 
 /// The options of a SYN or SYN-ACK, before the TSval is known: which it carries follows the

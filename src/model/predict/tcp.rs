@@ -7,11 +7,19 @@ use super::super::observed::Observed;
 use super::super::seq;
 use super::super::side::Side;
 use super::super::Connection;
+use super::PayloadPlan;
 use crate::layers::tcp::field as tf;
 use crate::pipeline::Params;
 
 /// Fills in sequence and acknowledgment numbers, flags and urgent pointer.
-pub fn header(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut Params) {
+pub fn header(
+    c: &Connection,
+    from: Side,
+    o: &Observed<'_>,
+    ev: &Event,
+    plan: &PayloadPlan,
+    p: &mut Params,
+) {
     let (me, peer) = (&c.sides[from], &c.sides[!from]);
     let kind = o.kind;
     p.tcp.seq = if ev.probe || ev.gap || ev.retrans || ev.fills.is_some() {
@@ -28,7 +36,7 @@ pub fn header(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut 
     if o.urgent() {
         p.tcp.urgent = o.segment.urgent();
     }
-    p.tcp.flags = flags(c, from, o, ev);
+    p.tcp.flags = flags(c, from, o, ev, push(c, from, o, ev, plan));
     if ev.ctl_rst {
         // It answers the segment that reached no socket: seq its acknowledgment (or 0), ack
         // its end.
@@ -41,24 +49,67 @@ pub fn header(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut 
     }
 }
 
-/// The flags Linux sets for this kind of segment.
-fn flags(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> u16 {
-    let peer = &c.sides[!from];
-    // ECN (RFC 3168): a SYN asks with ECE and CWR, the SYN-ACK agrees with ECE (Linux's
-    // default, tcp_ecn = 2, agrees when asked).
+/// Whether a data segment must carry PSH: Linux marks the last segment of each write
+/// (tcp_push), so a segment that ends a write has it. `None` where the frame decides: in the
+/// middle of a large write (PSH there marks a forced push, when half the peer's window went
+/// out unpushed), and where nothing is known of the writes but the segment is a full one.
+#[must_use]
+pub fn push(
+    c: &Connection,
+    from: Side,
+    o: &Observed<'_>,
+    ev: &Event,
+    plan: &PayloadPlan,
+) -> Option<bool> {
+    if o.kind != Kind::Data || ev.retrans || ev.gap || ev.fills.is_some() {
+        return None;
+    }
+    if plan.predicted {
+        let ends = plan.coalesced > 0
+            || c.sides[from]
+                .queue
+                .writes
+                .front()
+                .is_some_and(|w| o.len() >= w.left);
+        return ends.then_some(true);
+    }
+    let mss = c.send_mss(from)?;
+    (o.len() < mss).then_some(true)
+}
+
+/// The flags Linux sets for this kind of segment; `push` as [`push`] says.
+fn flags(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, push: Option<bool>) -> u16 {
+    let (me, peer) = (&c.sides[from], &c.sides[!from]);
+    // ECN (RFC 3168): a SYN asks with ECE and CWR together (tcp_ecn_send_syn), the SYN-ACK
+    // agrees with ECE (Linux's default, tcp_ecn = 2, agrees when asked).
     let ecn = match o.kind {
-        Kind::Syn => o.flags() & (tf::FLG_ECE | tf::FLG_CWR),
+        Kind::Syn if o.has(tf::FLG_ECE | tf::FLG_CWR) => tf::FLG_ECE | tf::FLG_CWR,
+        Kind::Syn => 0,
         Kind::SynAck if c.ecn_asked => tf::FLG_ECE,
         _ => 0,
     };
     let urg = if o.urgent() { tf::FLG_URG } else { 0 };
     ecn | urg
         | match o.kind {
+            // A side that received a SYN answers it with a SYN-ACK, nothing else.
+            Kind::Syn | Kind::Data | Kind::Ack | Kind::Fin if ev.answers_syn => {
+                tf::FLG_SYN | tf::FLG_ACK
+            }
             Kind::Syn => tf::FLG_SYN,
             Kind::SynAck => tf::FLG_SYN | tf::FLG_ACK,
-            Kind::Data if !o.has(tf::FLG_PSH) => tf::FLG_ACK,
-            Kind::Data => tf::FLG_PSH | tf::FLG_ACK,
+            Kind::Data if push == Some(true) || (push.is_none() && o.has(tf::FLG_PSH)) => {
+                tf::FLG_PSH | tf::FLG_ACK
+            }
+            Kind::Data => tf::FLG_ACK,
             Kind::Ack => tf::FLG_ACK,
+            // A side sends one FIN: a second one at another place is not Linux's.
+            Kind::Fin
+                if me
+                    .fin_seq
+                    .is_some_and(|f| f != o.seq().wrapping_add(o.len() as u32)) =>
+            {
+                tf::FLG_ACK | if o.is_empty() { 0 } else { tf::FLG_PSH }
+            }
             Kind::Fin if o.is_empty() => tf::FLG_FIN | tf::FLG_ACK,
             Kind::Fin => tf::FLG_FIN | tf::FLG_ACK | tf::FLG_PSH,
             // The control socket answers a segment without ACK with RST+ACK, one with ACK with
@@ -78,10 +129,16 @@ pub fn window(
     from: Side,
     o: &Observed<'_>,
     ev: &Event,
+    mss_contradicted: bool,
     p: &mut Params,
 ) -> Option<u16> {
     let me = &c.sides[from];
-    let predicted = match (o.kind, c.settings, me.mss) {
+    let mss = if mss_contradicted {
+        Some(super::options::link_mss(o))
+    } else {
+        me.mss
+    };
+    let predicted = match (o.kind, c.settings, mss) {
         (Kind::Syn | Kind::SynAck, Some(set), Some(mss)) => {
             let less = if o.kind == Kind::SynAck && o.tsval.is_some() {
                 12
@@ -106,6 +163,8 @@ pub fn window(
     p.tcp.window = match (o.kind, predicted) {
         _ if ev.ctl_rst => 0,
         (Kind::Syn | Kind::SynAck, Some(w)) => w,
+        // The first window after the handshake may have grown, never shrunk.
+        (_, Some(w)) if o.window() < w => w,
         _ => o.window(),
     };
     predicted

@@ -1,0 +1,87 @@
+//! Following every TCP connection of a capture through the model: frames are handed in one by
+//! one, split into connections by their address pair (in order of first appearance; the client
+//! is the side that sent the first frame), and each is checked by its connection's model.
+//! Pure, as the model is: the command `encap verify`, the live views and the tests drive it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::model::{connection_key, Connection, FrameCheck, ModelError, Side, TcpSettings};
+
+/// What the applications of each side wrote, one entry per write, client first.
+pub type Transcript = [Vec<Vec<u8>>; 2];
+
+/// A connection's address pair: client, server.
+pub type Key = (SocketAddr, SocketAddr);
+
+/// What became of one frame handed to the [`Verifier`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// Checked: the connection's number (in order of first appearance) and the check.
+    Checked(usize, FrameCheck),
+    /// Of a connection, but not checked (captured twice, or not a well-formed segment of it).
+    NotChecked(ModelError),
+    /// Not TCP over IPv4 or IPv6, or malformed: no connection's.
+    Skipped,
+}
+
+/// Every connection of a capture, each with its model.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    order: Vec<Key>,
+    conns: HashMap<Key, Connection>,
+    settings: Option<TcpSettings>,
+    transcript: Option<Transcript>,
+}
+
+impl Verifier {
+    /// A verifier for a capture taken on a host with these settings (if known), whose
+    /// applications wrote what `transcript` says (if known).
+    #[must_use]
+    pub fn new(settings: Option<TcpSettings>, transcript: Option<Transcript>) -> Verifier {
+        Verifier {
+            settings,
+            transcript,
+            ..Verifier::default()
+        }
+    }
+
+    /// Checks frame `number`, captured at `time`.
+    pub fn feed(&mut self, number: u64, time: Option<Duration>, frame: &[u8]) -> Outcome {
+        let Some((src, dst)) = connection_key(frame) else {
+            return Outcome::Skipped;
+        };
+        let key = if self.conns.contains_key(&(dst, src)) {
+            (dst, src)
+        } else {
+            (src, dst)
+        };
+        let conn = self.conns.entry(key).or_insert_with(|| {
+            self.order.push(key);
+            let mut conn = Connection::new(key.0, key.1).with_settings(self.settings);
+            if let Some(sent) = &self.transcript {
+                for side in Side::BOTH {
+                    for w in &sent[side.index()] {
+                        conn.expect_sent(side, w);
+                    }
+                }
+            }
+            conn
+        });
+        match conn.observe_at(number, time, frame) {
+            Ok(check) => {
+                let stream = self.order.iter().position(|k| *k == key).unwrap_or(0);
+                Outcome::Checked(stream, check)
+            }
+            Err(e) => Outcome::NotChecked(e),
+        }
+    }
+
+    /// The connections in order of first appearance, each with its model.
+    pub fn connections(&self) -> impl Iterator<Item = (Key, &Connection)> + '_ {
+        self.order
+            .iter()
+            .filter_map(|k| self.conns.get(k).map(|c| (*k, c)))
+    }
+}
