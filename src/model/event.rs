@@ -94,6 +94,10 @@ pub struct Event {
     pub timewait_reply: bool,
     /// A keepalive or zero-window probe: an empty ACK at `snd_una - 1`.
     pub probe: bool,
+    /// An empty ACK that acknowledges nothing new and updates no window, with nothing from the
+    /// peer to answer since this side's previous segment: Linux sends that only as a probe, one
+    /// below.
+    pub redundant: bool,
     /// Ahead of the next sequence number: bytes before it are not in the capture (yet).
     pub gap: bool,
     /// Fills a gap left by the frame with this number.
@@ -137,6 +141,12 @@ pub fn classify(o: &Observed<'_>, me: &SideState, peer: &SideState, ctl_rst: boo
         && o.is_empty()
         && me.isn.is_some()
         && o.seq() == me.next_seq.wrapping_sub(1);
+    let redundant = kind == Kind::Ack
+        && o.is_empty()
+        && me.last_frame > peer.last_answerable
+        && o.seq() == me.next_seq
+        && me.last_ack == Some(o.ack())
+        && me.window == Some(o.window());
     let in_stream = !matches!(kind, Kind::Syn | Kind::SynAck | Kind::Rst) && me.isn.is_some();
     let gap = in_stream && !probe && seq::after(o.seq(), me.next_seq);
     let fills = me
@@ -156,6 +166,7 @@ pub fn classify(o: &Observed<'_>, me: &SideState, peer: &SideState, ctl_rst: boo
         syn_again,
         timewait_reply,
         probe,
+        redundant,
         gap,
         fills,
         retrans,

@@ -111,6 +111,9 @@ impl Connection {
             });
             m.frames = m.frames.saturating_add(1);
         }
+        if o.advance() > 0 || ev.probe {
+            me.last_answerable = o.number;
+        }
         let (me, peer) = self.sides.both_mut(from);
         learn_peer(me, peer, o, ev);
         learn_side(me, o, advertised);
@@ -268,7 +271,10 @@ fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32) {
     if o.has(tf::FLG_FIN) {
         me.fin_seq = Some(o.seq().wrapping_add(o.len() as u32));
         me.fin_frame = o.number;
+        me.fin_time = o.time;
     }
+    me.last_empty = (o.advance() == 0).then_some((o.number, o.seq()));
+    me.last_frame = o.number;
     me.remember_boundary();
     if let (Some(v), Some(t), None) = (o.tsval, o.time, me.ts_clock) {
         me.ts_clock = Some(TsClock { at: t, tsval: v });

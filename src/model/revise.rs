@@ -9,11 +9,18 @@ use super::linux::DEFAULT_TTL;
 use super::observed::Observed;
 use super::seq;
 use super::side::Side;
-use super::state::{without_fin, TcpState};
+use super::state::{with_acked_fin, without_fin, TcpState};
 use super::verdict::Revision;
 use super::Connection;
 use crate::layers::tcp::field as tf;
 use crate::layers::{ipv4, ipv6, tcp};
+
+/// The shortest time after which Linux sends a segment again (a tail loss probe's floor,
+/// TCP_TIMEOUT_MIN; the RTO is at least 200 ms).
+pub const TIMER_MIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The longest a Linux receiver delays an ACK (TCP_DELACK_MAX).
+pub const DELACK_MAX: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// An RST a socket sent (not the control socket): the frame and both states before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +41,39 @@ impl Connection {
         self.revise_fin(from, o, &mut out);
         self.revise_marking(from, o, &mut out);
         self.revise_hole(from, o, &mut out);
+        self.revise_missing_fin(from, o, &mut out);
         out
+    }
+
+    /// The peer acknowledged one byte more than this side's stream, right after its latest bare
+    /// ACK, and this side goes on from there: that ACK carried a FIN.
+    fn revise_missing_fin(&mut self, from: Side, o: &Observed<'_>, out: &mut Vec<Revision>) {
+        let me = &self.sides[from];
+        let Some((frame, at)) = me.last_empty else {
+            return;
+        };
+        let Some(i) = me.holes.iter().position(|h| {
+            h.acked
+                && h.span.start == at
+                && h.span.end == at.wrapping_add(1)
+                && o.seq() == h.span.end
+        }) else {
+            return;
+        };
+        out.push(Revision {
+            frame,
+            key: tcp::key::FLAGS,
+            expected: "FIN".into(),
+            why: "the peer acknowledged one byte more, right after this segment, and the side's stream goes on from there: it carried a FIN",
+        });
+        let (me_state, peer_state) = with_acked_fin(me.state, self.sides[!from].state);
+        let me = &mut self.sides[from];
+        me.holes.remove(i);
+        me.fin_seq = Some(at);
+        me.fin_frame = frame;
+        me.missed = false;
+        me.state = me_state;
+        self.sides[!from].state = peer_state;
     }
 
     /// The bytes a hole lacked arrive, sent after the frame that opened it: a later IP ID or
@@ -53,13 +92,12 @@ impl Connection {
         let h = me.holes[i];
         let later_id = matches!((o.ip_id, h.opener.ip_id), (Some(a), Some(b)) if a.wrapping_sub(b).wrapping_sub(1) < 0x7fff);
         let later_ts = matches!((o.tsval, h.opener.ts), (Some(a), Some(b)) if seq::after(a, b));
+        // Linux acknowledges whole segments: never a point inside one that arrives later.
+        let crosses = seq::after(o.seq().wrapping_add(o.len() as u32), h.span.end);
         let (key, why, last) = if h.acked {
-            let why = "the bytes it acknowledged were sent after it (a later TSval than it had seen), so its acknowledgment number was wrong";
-            (
-                tcp::key::ACK_RAW,
-                why,
-                me.next_seq == h.span.end && later_ts,
-            )
+            let why = "the bytes it acknowledged were sent after it (a later TSval than it had seen, or a segment it acknowledged only part of), so its acknowledgment number was wrong";
+            let last = me.next_seq == h.span.end;
+            (tcp::key::ACK_RAW, why, last && (later_ts || crosses))
         } else {
             let why = "the bytes it skipped were sent after it (a later IP ID or TSval), so its sequence number was wrong";
             let last = me.next_seq == h.span.end.wrapping_add(h.opener.advance);
@@ -113,6 +151,26 @@ impl Connection {
                 return;
             }
         }
+        // The same FIN again sooner than any retransmission timer fires: the first was none.
+        if let (Some(fin), Some(then), Some(now)) = (me.fin_seq, me.fin_time, o.time) {
+            let same = o.has(tf::FLG_FIN) && o.seq().wrapping_add(o.len() as u32) == fin;
+            if same && o.number != me.fin_frame && now.saturating_sub(then) < TIMER_MIN {
+                let why = "the same FIN came again sooner than any retransmission timer fires (2 ms, TCP_TIMEOUT_MIN), so the earlier segment carried none";
+                self.unsend_fin(from, why, out);
+                return;
+            }
+        }
+        // The same FIN again though the peer, which lo loses nothing to, never acknowledged the
+        // first within its longest delayed ACK: the first was none.
+        if let (Some(fin), Some(then), Some(now)) = (me.fin_seq, me.fin_time, o.time) {
+            let same = o.has(tf::FLG_FIN) && o.seq().wrapping_add(o.len() as u32) == fin;
+            let unanswered = peer.last_frame < me.fin_frame && o.src.ip().is_loopback();
+            if same && unanswered && now.saturating_sub(then) > DELACK_MAX {
+                let why = "the same FIN came again, but the peer had not acknowledged the first within its longest delayed ACK (200 ms, TCP_DELACK_MAX), which it would have on lo: the earlier segment carried none";
+                self.unsend_fin(from, why, out);
+                return;
+            }
+        }
         // The peer echoes the FIN's TSval, so it had received the FIN's segment, yet does not
         // acknowledge the FIN.
         if let Some(fin) = peer.fin_seq.filter(|&f| o.has_ack() && o.ack() == f) {
@@ -120,8 +178,19 @@ impl Connection {
             let echoed = o
                 .tsecr
                 .is_some_and(|e| peer.ts_marks.iter().any(|m| m.tsval == e && m.end == end));
+            // On lo a segment arrives within microseconds: one built milliseconds after the FIN
+            // was sent had it.
+            let arrived = match (peer.fin_time, o.time) {
+                (Some(then), Some(now)) => {
+                    o.src.ip().is_loopback() && now.saturating_sub(then) > TIMER_MIN
+                }
+                _ => false,
+            };
             if echoed {
                 let why = "the peer echoes the FIN's timestamp, so it had the segment, yet does not acknowledge a FIN: none was sent";
+                self.unsend_fin(!from, why, out);
+            } else if arrived {
+                let why = "the peer sent this segment well after the FIN reached it on lo, yet does not acknowledge a FIN: none was sent";
                 self.unsend_fin(!from, why, out);
             }
         }

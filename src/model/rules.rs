@@ -166,6 +166,8 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::SEQ_RAW if ev.ctl_rst => predicted(),
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
         tcp::key::SEQ_RAW if ev.retrans => kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)"),
+        tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK acknowledging nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
+        tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK that acknowledges nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
         tcp::key::SEQ_RAW if ev.probe => learned("one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK"),
         tcp::key::SEQ_RAW if ev.gap => kc("ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)"),
         tcp::key::SEQ_RAW if ev.fills.is_some() => learned("fills a gap an earlier frame left: these bytes were sent out of order"),

@@ -270,8 +270,17 @@ pub struct SideState {
     pub state: TcpState,
     /// Where its FIN sits in its stream, once sent.
     pub fin_seq: Option<u32>,
-    /// The frame that carried its FIN.
+    /// The frame that carried its FIN, and when it was captured.
     pub fin_frame: u64,
+    /// When the FIN was captured.
+    pub fin_time: Option<Duration>,
+    /// The number of its latest frame.
+    pub last_frame: u64,
+    /// The number of its latest frame that the peer answers with an ACK: one that carried
+    /// bytes, a SYN or a FIN, or a probe.
+    pub last_answerable: u64,
+    /// Its latest segment without payload, SYN or FIN: frame number and sequence number.
+    pub last_empty: Option<(u64, u32)>,
     /// What its application wrote and the kernel has not sent yet.
     pub queue: WriteQueue,
 }
@@ -311,6 +320,10 @@ impl SideState {
             state,
             fin_seq: None,
             fin_frame: 0,
+            fin_time: None,
+            last_empty: None,
+            last_frame: 0,
+            last_answerable: 0,
             queue: WriteQueue::default(),
         }
     }

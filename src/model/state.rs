@@ -110,6 +110,25 @@ pub fn without_fin(me: TcpState, peer: TcpState) -> (TcpState, TcpState) {
     (me, peer)
 }
 
+/// The states of a side and its peer had the side sent a FIN, which the peer acknowledged, in
+/// the segment the model took for a bare ACK.
+#[must_use]
+pub fn with_acked_fin(me: TcpState, peer: TcpState) -> (TcpState, TcpState) {
+    use TcpState::*;
+    let me = match me {
+        Established | FinWait1 => FinWait2,
+        CloseWait => TimeWait,
+        other => other,
+    };
+    let peer = match peer {
+        Established => CloseWait,
+        FinWait1 => LastAck,
+        FinWait2 => TimeWait,
+        other => other,
+    };
+    (me, peer)
+}
+
 /// Moves both sides' states for a segment of `kind` from `from` with these flags and ack.
 pub fn step(sides: &mut Pair<SideState>, from: Side, kind: Kind, has_ack: bool, ack: u32) {
     let acks_peer_fin = has_ack

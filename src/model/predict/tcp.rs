@@ -24,6 +24,8 @@ pub fn header(
     let kind = o.kind;
     p.tcp.seq = if ev.probe || ev.gap || ev.retrans || ev.fills.is_some() {
         o.seq()
+    } else if ev.redundant {
+        me.next_seq.wrapping_sub(1)
     } else {
         me.next_seq
     };
@@ -190,7 +192,9 @@ pub fn window_edge(
     o: &Observed<'_>,
     ev: &Event,
 ) -> (Option<u32>, Option<u32>) {
-    let offers = o.has_ack() && !matches!(o.kind, Kind::Syn | Kind::SynAck | Kind::Rst);
+    // Every segment but a SYN and the control socket's RST offers a window (a socket's RST
+    // too: tcp_transmit_skb selects it as for any segment).
+    let offers = o.has_ack() && !o.kind.is_syn() && !ev.ctl_rst;
     let edge = offers.then(|| {
         o.ack()
             .wrapping_add(u32::from(o.window()) << scale(c, from, o.kind))
