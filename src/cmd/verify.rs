@@ -13,7 +13,7 @@ use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
 use encap::model::{connection_key, Connection, Counts, FrameCheck, TcpSettings};
-use encap::render::{ladder, verdicts};
+use encap::render::{html, ladder, svg, verdicts};
 
 /// Arguments of `encap verify`.
 #[derive(Debug, clap::Args)]
@@ -47,6 +47,13 @@ pub struct Args {
     /// The capture was taken on this host: read --tcp-rmem and --rmem-max from /proc/sys.
     #[arg(long, conflicts_with_all = ["tcp_rmem", "rmem_max"])]
     pub this_host: bool,
+    /// Write each connection's ladder as an SVG sequence diagram.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained page: the summary, the ladders, and every frame's fields (kernel,
+    /// model, verdict) with both hex dumps, a field's bytes lit up when it is clicked.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// Reads a transcript: each write of each side's application, in order (one line, one write).
@@ -81,8 +88,54 @@ fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<Vec<u8>>; 2]> 
 struct Followed {
     conn: Connection,
     checks: Vec<FrameCheck>,
+    /// The kernel's frame of each check, kept for `--html`.
+    raw: Vec<Vec<u8>>,
     counts: Counts,
     frames: usize,
+}
+
+/// Writes `--svg` (the ladders) and `--html` (the page), if asked for.
+fn pictures(
+    args: &Args,
+    order: &[(SocketAddr, SocketAddr)],
+    conns: &HashMap<(SocketAddr, SocketAddr), Followed>,
+    rows: &[verdicts::ConnectionRow],
+) -> anyhow::Result<()> {
+    let names: Vec<(String, String)> = order
+        .iter()
+        .map(|k| (k.0.to_string(), k.1.to_string()))
+        .collect();
+    let followed: Vec<&Followed> = order.iter().filter_map(|k| conns.get(k)).collect();
+    let ladders: Vec<svg::Ladder<'_>> = names
+        .iter()
+        .zip(&followed)
+        .map(|((client, server), f)| svg::Ladder {
+            client,
+            server,
+            frames: &f.checks,
+        })
+        .collect();
+    if let Some(path) = &args.svg {
+        super::write_file(path, |w| svg::ladders(w, &ladders, true, false))?;
+    }
+    if let Some(path) = &args.html {
+        let title = format!("encap verify {}", args.file.display());
+        super::write_file(path, |w| {
+            let intro = "Every frame of every TCP connection of the capture, checked field by field against the model.";
+            let mut page = html::Page::start(w, &title, intro)?;
+            page.heading("summary")?;
+            page.summary(rows)?;
+            for (l, f) in ladders.iter().zip(&followed) {
+                page.heading(&format!("{} -> {}", l.client, l.server))?;
+                page.ladders(std::slice::from_ref(l))?;
+                for (raw, check) in f.raw.iter().zip(&f.checks) {
+                    page.checked(raw, check)?;
+                }
+            }
+            page.finish().map(drop)
+        })?;
+    }
+    Ok(())
 }
 
 /// Runs `encap verify`: exit status 1 if any field is a MISMATCH.
@@ -140,6 +193,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Followed {
                 conn,
                 checks: Vec::new(),
+                raw: Vec::new(),
                 counts: Counts::default(),
                 frames: 0,
             }
@@ -180,7 +234,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         followed.counts.merge(check.counts());
         followed.frames += 1;
-        if args.ladder {
+        if args.html.is_some() {
+            followed.raw.push(p.data.to_vec());
+        }
+        if args.ladder || args.svg.is_some() || args.html.is_some() {
             followed.checks.push(check);
         }
     };
@@ -249,6 +306,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         }
     }
+    pictures(args, &order, &conns, &rows)?;
     out.flush()?;
     // The summary of every good frame is out; now the file's own problem, if it had one.
     read.with_context(|| format!("{name}: stopped early"))?;
