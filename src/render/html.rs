@@ -161,6 +161,27 @@ impl<W: Write> Page<W> {
             Esc(stage.layer.name()),
             Esc(&adds(stage))
         )?;
+        let mut marks = vec![Marked {
+            range: stage.header.clone(),
+            class,
+        }];
+        if !stage.trailer.is_empty() {
+            let fcs_at = stage
+                .trailer
+                .end
+                .saturating_sub(crate::layers::ethernet::field::FCS_LEN);
+            marks.push(Marked {
+                range: stage.trailer.start..fcs_at,
+                class: "l-pad",
+            });
+            marks.push(Marked {
+                range: fcs_at..stage.trailer.end,
+                class: "l-fcs",
+            });
+        }
+        writeln!(self.w, r#"<div class="dumps">"#)?;
+        hexdump(&mut self.w, stage.bytes, &marks, None, "stage")?;
+        writeln!(self.w, r#"<p class="sel" aria-live="polite"></p></div>"#)?;
         writeln!(self.w, "<table class=\"fields\"><tr><th>Bytes</th><th>Field</th><th>Value</th><th>Meaning</th></tr>")?;
         for f in &stage.fields {
             let (range, bits) = field_position(f, 0, stage.bytes);
@@ -182,26 +203,7 @@ impl<W: Write> Page<W> {
                 Esc(&f.meaning)
             )?;
         }
-        writeln!(self.w, "</table><p class=\"sel\" aria-live=\"polite\"></p>")?;
-        let mut marks = vec![Marked {
-            range: stage.header.clone(),
-            class,
-        }];
-        if !stage.trailer.is_empty() {
-            let fcs_at = stage
-                .trailer
-                .end
-                .saturating_sub(crate::layers::ethernet::field::FCS_LEN);
-            marks.push(Marked {
-                range: stage.trailer.start..fcs_at,
-                class: "l-pad",
-            });
-            marks.push(Marked {
-                range: fcs_at..stage.trailer.end,
-                class: "l-fcs",
-            });
-        }
-        hexdump(&mut self.w, stage.bytes, &marks, None, "stage")?;
+        writeln!(self.w, "</table>")?;
         writeln!(self.w, "</section>")
     }
 
@@ -255,11 +257,15 @@ impl<W: Write> Page<W> {
             &[Figure::of_frame(&title, kernel, false, false)],
             false,
         )?;
+        self.frame_dumps(kernel, check)?;
         self.verdict_table(check)?;
-        writeln!(
-            self.w,
-            "<p class=\"sel\" aria-live=\"polite\"></p><div class=\"dumps\">"
-        )?;
+        writeln!(self.w, "</div></details>")
+    }
+
+    /// The kernel's frame and the model's as hex dumps side by side, the model's bytes that
+    /// differ from the kernel's marked, then the line that names the selection.
+    fn frame_dumps(&mut self, kernel: &[u8], check: &FrameCheck) -> io::Result<()> {
+        writeln!(self.w, r#"<div class="dumps">"#)?;
         let kernel_marks = layer_marks(kernel);
         writeln!(
             self.w,
@@ -279,7 +285,10 @@ impl<W: Write> Page<W> {
                 "model",
             )?;
         }
-        writeln!(self.w, "</figure></div></div></details>")
+        writeln!(
+            self.w,
+            r#"</figure><p class="sel" aria-live="polite"></p></div>"#
+        )
     }
 
     fn verdict_table(&mut self, check: &FrameCheck) -> io::Result<()> {

@@ -57,7 +57,8 @@ impl Part {
 
     fn fill(&self) -> &'static str {
         match (self.role, self.layer) {
-            (Role::Preamble | Role::Padding, _) => "#d0d0d0",
+            (Role::Preamble, _) => "#b8b8b8",
+            (Role::Padding, _) => "#e4e4e4",
             (Role::Fcs, _) => "#f0a0a0",
             (Role::Data, _) => "#e2b4ea",
             (_, Layer::Tcp | Layer::Udp | Layer::Icmp | Layer::Icmpv6) => "#f5dc7a",
@@ -214,6 +215,11 @@ impl Figure {
             .chain(&self.trailer)
     }
 
+    /// Caption lines the bottom row has beyond its header's: one per preamble and trailer box.
+    fn extra_lines(&self) -> f64 {
+        (usize::from(self.preamble.is_some()) + self.trailer.len()) as f64
+    }
+
     /// Bytes of the widest row.
     #[must_use]
     pub fn total(&self) -> usize {
@@ -226,6 +232,8 @@ const LEFT: f64 = 20.0;
 const BYTES_WIDTH: f64 = WIDTH - 2.0 * LEFT;
 const ROW: f64 = 74.0;
 const BOX: f64 = 30.0;
+/// The height of one caption line under a row.
+const CAPTION: f64 = 16.0;
 /// A generous average width of one character at the figures' 12 px font.
 const CHAR: f64 = 7.0;
 
@@ -258,7 +266,7 @@ fn open_svg<W: Write>(w: &mut W, height: f64, label: &str, standalone: bool) -> 
 pub fn encapsulation<W: Write>(w: &mut W, figures: &[Figure], standalone: bool) -> io::Result<()> {
     let heights: Vec<f64> = figures
         .iter()
-        .map(|f| 56.0 + ROW * (f.headers.len() + 1) as f64)
+        .map(|f| 56.0 + ROW * (f.headers.len() + 1) as f64 + CAPTION * f.extra_lines())
         .collect();
     let label = figures
         .first()
@@ -327,20 +335,26 @@ fn figure<W: Write>(w: &mut W, f: &Figure, y: f64) -> io::Result<()> {
         };
         row(w, &parts, x0, row_y, scale, &title)?;
         let new = if k == 0 { &f.data } else { &f.headers[first] };
-        let mut line = format!("{}: {}", new.name(), new.caption);
+        let mut lines = vec![format!("{}: {}", new.name(), new.caption)];
         if k + 1 == rows {
             for t in f.preamble.iter().chain(&f.trailer) {
-                line.push_str(&format!("; {} {} bytes: {}", t.name(), t.bytes, t.caption));
+                lines.push(format!("{} {} bytes: {}", t.name(), t.bytes, t.caption));
             }
         }
-        writeln!(
-            w,
-            r##"<text x="{LEFT}" y="{}" fill="#333333">{}</text>"##,
-            fmt_num(row_y + 14.0 + BOX + 14.0),
-            Esc(&line)
-        )?;
+        for (j, line) in lines.iter().enumerate() {
+            writeln!(
+                w,
+                r##"<text x="{LEFT}" y="{}" fill="#333333">{}</text>"##,
+                fmt_num(row_y + 14.0 + BOX + 14.0 + CAPTION * j as f64),
+                Esc(line)
+            )?;
+        }
     }
-    legend(w, f, y + 26.0 + ROW * rows as f64)?;
+    legend(
+        w,
+        f,
+        y + 26.0 + ROW * rows as f64 + CAPTION * f.extra_lines(),
+    )?;
     writeln!(w, "</g>")
 }
 
