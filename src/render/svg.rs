@@ -576,3 +576,70 @@ fn arrow<W: Write>(w: &mut W, f: &FrameCheck, y: f64, links: bool) -> io::Result
     )?;
     writeln!(w, "{}", if links { "</a>" } else { "</g>" })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Connection;
+    use crate::pipeline::{encapsulate, linux_syn_options, ChecksumMode, Params};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    /// A SYN the model has checked, as the ladder gets it.
+    fn syn_check() -> FrameCheck {
+        let c = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6666);
+        let mut p = Params::between(c, s);
+        p.checksum = ChecksumMode::Offloaded;
+        p.tcp.flags = crate::layers::tcp::field::FLG_SYN;
+        p.tcp.ack = 0;
+        p.tcp.options = linux_syn_options(65495, 7, 0, 10);
+        let frame = encapsulate(b"", &p).unwrap();
+        Connection::new(c, s).observe(1, frame.frame()).unwrap()
+    }
+
+    fn render(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        roxmltree::Document::parse(&text).expect("well-formed XML");
+        text
+    }
+
+    #[test]
+    fn a_mismatch_frame_is_red_dashed_and_labelled() {
+        let ok = syn_check();
+        let mut bad = ok.clone();
+        bad.number = 2;
+        bad.fields[0].verdict = Verdict::Mismatch {
+            expected: "<b>&".into(),
+        };
+        let l = Ladder {
+            client: "127.0.0.1:40000",
+            server: "127.0.0.1:6666",
+            frames: &[ok, bad],
+        };
+        let text = render(|w| ladders(w, &[l], true, false));
+        assert_eq!(
+            text.matches("✗ MISMATCH (1) SYN seq 0 len 0").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(text.matches("stroke-dasharray").count(), 1, "{text}");
+        assert!(text.contains(">SYN_SENT<") && text.contains(">SYN_RECEIVED<"));
+        let linked = render(|w| ladders(w, &[l], false, true));
+        assert!(linked.contains(r##"<a href="#frame-2" class="ladder-frame" data-frame="2">"##));
+    }
+
+    #[test]
+    fn payload_markup_stays_text() {
+        let e = encapsulate(b"<script>x</script>&\x01", &Params::default()).unwrap();
+        let f = Figure::of_frame("a <title> & more", e.frame(), true, true);
+        let text = render(|w| encapsulation(w, &[f], true));
+        assert!(!text.contains("<script>"));
+        assert!(
+            text.contains("&quot;&lt;script&gt;x&lt;/script&gt;&amp;\\x01&quot;"),
+            "{text}"
+        );
+        assert!(text.contains("a &lt;title&gt; &amp; more"));
+    }
+}
