@@ -468,26 +468,16 @@ fn hexdump<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Connection;
-    use crate::pipeline::{encapsulate, ChecksumMode, Params};
-    use std::net::{Ipv4Addr, SocketAddrV4};
 
     #[test]
     fn a_mismatch_row_has_colour_symbol_and_word_and_differing_bytes_are_marked() {
-        let c = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
-        let s = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6666);
-        let mut p = Params::between(c, s);
-        p.checksum = ChecksumMode::Offloaded;
-        p.tcp.flags = crate::layers::tcp::field::FLG_SYN;
-        p.tcp.ack = 0;
-        let frame = encapsulate(b"", &p).unwrap();
-        let mut check = Connection::new(c, s).observe(1, frame.frame()).unwrap();
+        let (frame, mut check) = crate::render::svg::tests::checked_syn();
         check.fields[0].verdict = Verdict::Mismatch {
             expected: "<i>".into(),
         };
         check.model_frame[0] ^= 1;
         let mut page = Page::start(Vec::new(), "t", "i").unwrap();
-        page.checked(frame.frame(), &check).unwrap();
+        page.checked(&frame, &check).unwrap();
         let html = String::from_utf8(page.finish().unwrap()).unwrap();
         assert!(html.contains(r#"<details class="frame mismatch" id="frame-1""#));
         assert!(html.contains(r#"<tr class="f v-mismatch" tabindex="0" data-from="0" data-to="6""#));

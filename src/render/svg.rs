@@ -578,14 +578,14 @@ fn arrow<W: Write>(w: &mut W, f: &FrameCheck, y: f64, links: bool) -> io::Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Connection;
     use crate::pipeline::{encapsulate, linux_syn_options, ChecksumMode, Params};
     use std::net::{Ipv4Addr, SocketAddrV4};
 
-    /// A SYN the model has checked, as the ladder gets it.
-    fn syn_check() -> FrameCheck {
+    /// A SYN the model has checked, as the ladder and the page get it, with the frame.
+    pub(crate) fn checked_syn() -> (Vec<u8>, FrameCheck) {
         let c = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
         let s = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6666);
         let mut p = Params::between(c, s);
@@ -594,7 +594,8 @@ mod tests {
         p.tcp.ack = 0;
         p.tcp.options = linux_syn_options(65495, 7, 0, 10);
         let frame = encapsulate(b"", &p).unwrap();
-        Connection::new(c, s).observe(1, frame.frame()).unwrap()
+        let check = Connection::new(c, s).observe(1, frame.frame()).unwrap();
+        (frame.frame().to_vec(), check)
     }
 
     fn render(f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
@@ -607,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_mismatch_frame_is_red_dashed_and_labelled() {
-        let ok = syn_check();
+        let (_, ok) = checked_syn();
         let mut bad = ok.clone();
         bad.number = 2;
         bad.fields[0].verdict = Verdict::Mismatch {
