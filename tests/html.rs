@@ -349,10 +349,9 @@ fn boxes(svg: &str) -> Vec<(f64, f64, f64, usize, String)> {
         .collect()
 }
 
-#[test]
-fn svg_boxes_are_as_wide_as_their_bytes_and_every_figure_renders() {
-    let test = "svg_boxes_are_as_wide_as_their_bytes_and_every_figure_renders";
-    let dir = scratch("svg");
+/// Writes three SVGs into `dir`: hello's boxes with --wire, a 54-byte ACK's (padded), and the
+/// chat capture's ladder.
+fn write_svgs(dir: &Path) -> [PathBuf; 3] {
     let (enc, short, ladder) = (
         dir.join("hello.svg"),
         dir.join("ack.svg"),
@@ -382,6 +381,12 @@ fn svg_boxes_are_as_wide_as_their_bytes_and_every_figure_renders() {
         &ladder,
     ]);
 
+    [enc, short, ladder]
+}
+
+#[test]
+fn svg_boxes_are_as_wide_as_their_bytes() {
+    let [enc, short, _] = write_svgs(&scratch("svg-boxes"));
     let b = boxes(&std::fs::read_to_string(&enc).unwrap());
     let scale = b[0].2 / b[0].3 as f64;
     for (y, x, w, bytes, role) in &b {
@@ -423,7 +428,13 @@ fn svg_boxes_are_as_wide_as_their_bytes_and_every_figure_renders() {
     // A 54-byte ACK: 6 bytes of padding before the FCS.
     let b = boxes(&std::fs::read_to_string(&short).unwrap());
     assert!(b.iter().any(|r| r.4 == "Padding" && r.3 == 6), "{b:?}");
+}
 
+#[test]
+fn svg_ladder_has_every_frame_and_every_figure_renders() {
+    let test = "svg_ladder_has_every_frame_and_every_figure_renders";
+    let dir = scratch("svg-render");
+    let [enc, short, ladder] = write_svgs(&dir);
     let text = std::fs::read_to_string(&ladder).unwrap();
     let doc = roxmltree::Document::parse(&text).expect("the ladder SVG is XML");
     let frames = doc

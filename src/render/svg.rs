@@ -121,6 +121,45 @@ fn caption(layer: Layer, frame: &[u8]) -> String {
     }
 }
 
+/// What Ethernet adds after the frame: padding to 60 bytes (if any) and the FCS; unless
+/// `carried` (the pipeline's frame), drawn as what only a wire has, except padding lo captured.
+fn ethernet_trailer(frame: &[u8], captured_padding: usize, carried: bool) -> Vec<Part> {
+    let part = |role, bytes, caption: String, wire_only| Part {
+        layer: Layer::Ethernet,
+        role,
+        bytes,
+        caption,
+        wire_only,
+    };
+    let v = WireView::of(frame);
+    let mut trailer = Vec::new();
+    let padding = captured_padding.max(v.padding);
+    if padding > 0 {
+        let wire_only = !carried && captured_padding == 0;
+        trailer.push(part(
+            Role::Padding,
+            padding,
+            format!(
+                "{padding} zero bytes: a frame is at least 60 bytes before its FCS{}",
+                if wire_only { " (not on lo)" } else { "" }
+            ),
+            wire_only,
+        ));
+    }
+    let fcs_caption = if carried {
+        format!("CRC-32 0x{:08x}", v.fcs)
+    } else {
+        format!("CRC-32 0x{:08x}: a wire would carry it, lo does not", v.fcs)
+    };
+    trailer.push(part(
+        Role::Fcs,
+        ethernet::field::FCS_LEN,
+        fcs_caption,
+        !carried,
+    ));
+    trailer
+}
+
 impl Figure {
     /// The figure of `frame` (without FCS, as captures store it). `carried`: the frame is the
     /// pipeline's, whose FCS (and padding) are part of it; otherwise it was captured on lo and
@@ -158,35 +197,7 @@ impl Figure {
                 l => headers.push(part(l, Role::Header, len, caption(l, frame), false)),
             }
         }
-        let captured_padding = frame.len().saturating_sub(padding_at);
-        let v = WireView::of(frame);
-        let mut trailer = Vec::new();
-        let padding = captured_padding.max(v.padding);
-        if padding > 0 {
-            let wire_only = !carried && captured_padding == 0;
-            trailer.push(part(
-                Layer::Ethernet,
-                Role::Padding,
-                padding,
-                format!(
-                    "{padding} zero bytes: a frame is at least 60 bytes before its FCS{}",
-                    if wire_only { " (not on lo)" } else { "" }
-                ),
-                wire_only,
-            ));
-        }
-        let fcs_caption = if carried {
-            format!("CRC-32 0x{:08x}", v.fcs)
-        } else {
-            format!("CRC-32 0x{:08x}: a wire would carry it, lo does not", v.fcs)
-        };
-        trailer.push(part(
-            Layer::Ethernet,
-            Role::Fcs,
-            ethernet::field::FCS_LEN,
-            fcs_caption,
-            !carried,
-        ));
+        let trailer = ethernet_trailer(frame, frame.len().saturating_sub(padding_at), carried);
         let preamble = wire.then(|| {
             part(
                 Layer::Ethernet,
