@@ -45,7 +45,7 @@ fn run_browser(dir: &Path, job: &Value) -> Value {
     std::fs::write(&path, job.to_string()).unwrap();
     let mut cmd = std::process::Command::new("node");
     cmd.arg(root().join("tests/browser/check.mjs")).arg(&path);
-    let out = with_timeout(cmd, Duration::from_secs(150));
+    let out = with_timeout(cmd, Duration::from_secs(200));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -260,6 +260,7 @@ fn verify_page_shows_every_frame_and_lights_up_exactly_a_fields_bytes() {
     assert_highlights(p, &fields, &bytes, &["kernel", "model"]);
     assert_quiet(p);
     assert_not_blank(&shot);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -329,6 +330,7 @@ fn show_page_lights_up_each_stages_fields_and_escapes_the_payload() {
     assert_eq!(seen["images"][0]["requests"], json!([]));
     assert_not_blank(&shot);
     assert_not_blank(&dir.join("show-svg.png"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The `rect class="part"` boxes of an encapsulation SVG: (y, x, width, bytes, role).
@@ -386,7 +388,8 @@ fn write_svgs(dir: &Path) -> [PathBuf; 3] {
 
 #[test]
 fn svg_boxes_are_as_wide_as_their_bytes() {
-    let [enc, short, _] = write_svgs(&scratch("svg-boxes"));
+    let dir = scratch("svg-boxes");
+    let [enc, short, _] = write_svgs(&dir);
     let b = boxes(&std::fs::read_to_string(&enc).unwrap());
     let scale = b[0].2 / b[0].3 as f64;
     for (y, x, w, bytes, role) in &b {
@@ -428,6 +431,7 @@ fn svg_boxes_are_as_wide_as_their_bytes() {
     // A 54-byte ACK: 6 bytes of padding before the FCS.
     let b = boxes(&std::fs::read_to_string(&short).unwrap());
     assert!(b.iter().any(|r| r.4 == "Padding" && r.3 == 6), "{b:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -460,6 +464,7 @@ fn svg_ladder_has_every_frame_and_every_figure_renders() {
         assert_eq!(i["errors"], json!([]));
         assert_not_blank(&f.with_extension("png"));
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -531,4 +536,5 @@ fn demo_live_writes_a_page_with_every_frame_and_its_ladder() {
     assert_quiet(p);
     assert_not_blank(&shot);
     assert_not_blank(&dir.join("demo-svg.png"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

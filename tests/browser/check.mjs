@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const LIMIT_MS = 100_000;
-const STEP_MS = 15_000;
+const LIMIT_MS = 180_000;
+const STEP_MS = 30_000;
 setTimeout(() => {
   console.error(`check.mjs: gave up after ${LIMIT_MS} ms`);
   process.exit(3);
