@@ -538,3 +538,37 @@ fn demo_live_writes_a_page_with_every_frame_and_its_ladder() {
     assert_not_blank(&dir.join("demo-svg.png"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_without_a_capture_still_writes_its_messages_and_says_why_no_frame_is_checked() {
+    let test = "demo_without_a_capture_still_writes_its_messages";
+    if !is_root(test) || !have("setpriv", test) {
+        return;
+    }
+    let dir = scratch("demo-nocap");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let page = dir.join("demo.html");
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_encap"))
+        .args(["demo", "--port", &port, "--view", "summary", "--html"])
+        .arg(&page);
+    let out = with_timeout(cmd, Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The blog's four lines and the client's exit, each through the pipeline; no frame checked.
+    assert_eq!(html.matches(r#"<section class="message">"#).count(), 5);
+    assert!(html.contains("nothing was captured: run as root, or with CAP_NET_RAW"));
+    assert!(!html.contains(r#"<details class="frame"#));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -372,7 +372,11 @@ fn pictures(args: &Args, frames: &[Encapsulated]) -> anyhow::Result<()> {
     if let Some(path) = &args.html {
         super::write_file(path, |w| {
             let mut page = render::html::Page::start(w, &title, "encap show: one message, built layer by layer by the pipeline (no kernel involved)")?;
-            page.message(&title, frames, args.wire)?;
+            let what = match frames.len() {
+                1 => "the frame, stage by stage".to_string(),
+                n => format!("{n} segments, each stage by stage"),
+            };
+            page.message(&what, frames, args.wire)?;
             page.finish().map(drop)
         })?;
     }
