@@ -200,6 +200,12 @@ fn run_ok(args: &[&dyn AsRef<std::ffi::OsStr>]) {
     );
 }
 
+/// A port nothing listens on now, for a demo's server.
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port().to_string()
+}
+
 fn chat_capture() -> (PathBuf, PathBuf) {
     (
         root().join("captures/chat-hello-hi.pcap"),
@@ -474,12 +480,7 @@ fn demo_live_writes_a_page_with_every_frame_and_its_ladder() {
         return;
     }
     let dir = scratch("demo");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port();
     let (page, svg, pcap) = (
         dir.join("demo.html"),
         dir.join("demo.svg"),
@@ -546,12 +547,7 @@ fn demo_without_a_capture_still_writes_its_messages_and_says_why_no_frame_is_che
         return;
     }
     let dir = scratch("demo-nocap");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port();
     let page = dir.join("demo.html");
     let mut cmd = std::process::Command::new("setpriv");
     cmd.args(["--inh-caps=-all", "--bounding-set=-net_raw"])
