@@ -568,3 +568,47 @@ fn demo_without_a_capture_still_writes_its_messages_and_says_why_no_frame_is_che
     assert!(!html.contains(r#"<details class="frame"#));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn verify_page_opens_mismatch_frames_and_says_what_the_capture_left_open() {
+    // The chat without frame 4 (the client's "hello\n"): later frames carry its bytes' numbers.
+    let dir = scratch("gap");
+    let pcap = dir.join("gap.pcap");
+    let mut w = encap::pcap::FrameWriter::new(std::fs::File::create(&pcap).unwrap()).unwrap();
+    for (i, f) in common::capture_frames("chat-hello-hi.pcap")
+        .iter()
+        .enumerate()
+    {
+        if i != 3 {
+            w.write(Duration::from_secs(1_700_000_000 + i as u64), f)
+                .unwrap();
+        }
+    }
+    drop(w);
+    let page = dir.join("gap.html");
+    let (_, transcript) = chat_capture();
+    let out = encap()
+        .arg("verify")
+        .arg(&pcap)
+        .arg("--transcript")
+        .arg(&transcript)
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a MISMATCH is found");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let open = html.matches(r#"<details class="frame mismatch""#).count();
+    assert!(open > 0, "some frame is a MISMATCH");
+    assert_eq!(
+        html.matches(r#"data-frame="5" open>"#).count(),
+        1,
+        "{open} open"
+    );
+    assert!(
+        html.contains(r#"<p class="v-mismatch">✗ MISMATCH frame"#),
+        "the gap's MISMATCH line"
+    );
+    assert!(html.contains("never appeared"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

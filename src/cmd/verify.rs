@@ -127,6 +127,10 @@ fn pictures(
             page.summary(rows)?;
             for (l, f) in ladders.iter().zip(&followed) {
                 page.heading(&format!("{} -> {}", l.client, l.server))?;
+                // What the capture left open, as the text view says it.
+                let mut gaps = termcolor::NoColor::new(Vec::new());
+                verdicts::open_gaps(&mut gaps, &f.conn)?;
+                page.lines(&String::from_utf8_lossy(gaps.get_ref()))?;
                 page.ladders(std::slice::from_ref(l))?;
                 for (raw, check) in f.raw.iter().zip(&f.checks) {
                     page.checked(raw, check)?;

@@ -98,6 +98,25 @@ impl<W: Write> Page<W> {
         writeln!(self.w, "<h2>{}</h2>", Esc(text))
     }
 
+    /// Lines of text kept as they are (the text views' MISMATCH lines, for instance), each line
+    /// naming MISMATCH marked as one.
+    ///
+    /// # Errors
+    /// An I/O error.
+    pub fn lines(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.w, r#"<div class="lines">"#)?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let class = if line.contains("MISMATCH") {
+                " class=\"v-mismatch\""
+            } else {
+                ""
+            };
+            let sym = if class.is_empty() { "" } else { "✗ " };
+            writeln!(self.w, "<p{class}>{sym}{}</p>", Esc(line.trim()))?;
+        }
+        writeln!(self.w, "</div>")
+    }
+
     /// A paragraph of text.
     ///
     /// # Errors
@@ -242,10 +261,12 @@ impl<W: Write> Page<W> {
         };
         writeln!(
             self.w,
-            r#"<details class="frame{class}" id="frame-{n}" data-frame="{n}"><summary>{}{}</summary><div class="scope">"#,
+            r#"<details class="frame{class}" id="frame-{n}" data-frame="{n}"{open}><summary>{}{}</summary><div class="scope">"#,
             Esc(&line),
             Esc(&verdict),
-            n = check.number
+            n = check.number,
+            // A MISMATCH frame is open from the start: it is what a reader looks for.
+            open = if c.mismatch > 0 { " open" } else { "" },
         )?;
         let title = format!(
             "frame {} as the kernel sent it ({} bytes on lo)",
