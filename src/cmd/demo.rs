@@ -405,6 +405,9 @@ fn pictures<W: WriteColor>(
         page.heading("summary")?;
         page.summary(std::slice::from_ref(&row))?;
         page.heading("the connection as a ladder")?;
+        let mut gaps = termcolor::NoColor::new(Vec::new());
+        encap::render::verdicts::open_gaps(&mut gaps, checked.followed.conn())?;
+        page.lines(&String::from_utf8_lossy(gaps.get_ref()))?;
         page.ladders(&ladder)?;
         page.heading("each message through the pipeline, before send()")?;
         for (title, frames) in messages {
