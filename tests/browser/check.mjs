@@ -63,6 +63,7 @@ async function checkPage(p) {
   const url = pathToFileURL(p.file).href;
   const page = await context.newPage();
   const seen = watch(page, url);
+  if (p.viewport) await page.setViewportSize(p.viewport);
   await page.goto(url, { waitUntil: "load" });
   const result = { ...seen };
   result.frames = await page.$$eval("details.frame", (ds) => ds.map((d) => d.id));
@@ -92,7 +93,8 @@ async function checkPage(p) {
     await page.mouse.move(1, 1);
     await open(page, p.scrollTo);
     await page.locator(p.scrollTo).first().scrollIntoViewIfNeeded();
-    if (p.thenClick) await page.locator(p.thenClick).first().click();
+    // A click event without the scroll a pointer click makes: the screenshot keeps its place.
+    if (p.thenClick) await page.locator(p.thenClick).first().dispatchEvent("click");
   }
   if (p.screenshot) await page.screenshot({ path: p.screenshot, fullPage: p.fullPage ?? false });
   result.requests = seen.requests;
