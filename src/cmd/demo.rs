@@ -399,32 +399,31 @@ fn pictures<W: WriteColor>(
         frames: checks.len(),
         counts: checked.followed.counts(),
     };
-    super::write_file(path, |w| {
-        let intro = format!("The blog's dialogue between a client ({client}) and a server ({server}) in one process over real kernel sockets on lo: each message through the pipeline before send(), then every frame the kernel sent, captured on lo and checked against the model.");
-        let mut page = encap::render::html::Page::start(w, "encap demo", &intro)?;
-        page.heading("summary")?;
-        page.summary(std::slice::from_ref(&row))?;
-        page.heading("the connection as a ladder")?;
-        let mut gaps = termcolor::NoColor::new(Vec::new());
-        encap::render::verdicts::open_gaps(&mut gaps, checked.followed.conn())?;
-        page.lines(&String::from_utf8_lossy(gaps.get_ref()))?;
-        page.ladders(&ladder)?;
-        page.heading("each message through the pipeline, before send()")?;
-        for (title, frames) in messages {
-            page.message(title, frames, false)?;
-        }
-        page.heading("every frame the kernel sent, next to the model's")?;
-        if checks.is_empty() {
-            page.paragraph("nothing was captured: run as root, or with CAP_NET_RAW, to check the kernel's frames")?;
-        }
-        for c in checks {
-            let n = usize::try_from(c.number).unwrap_or(usize::MAX);
-            if let Some(frame) = n.checked_sub(1).and_then(|i| raw.get(i)) {
-                page.checked(frame, c)?;
-            }
-        }
-        page.finish().map(drop)
-    })?;
+    // A check's number is its frame's place in `raw`, from 1.
+    let kernel = checks
+        .iter()
+        .map(|c| {
+            let at = usize::try_from(c.number)
+                .ok()
+                .and_then(|n| n.checked_sub(1));
+            at.and_then(|i| raw.get(i)).map_or(&[][..], Vec::as_slice)
+        })
+        .collect();
+    let intro = format!("The blog's dialogue between a client ({client}) and a server ({server}) in one process over real kernel sockets on lo: each message through the pipeline before send(), then every frame the kernel sent, captured on lo and checked against the model.");
+    let s = encap::render::html::Session {
+        title: "encap demo",
+        intro: &intro,
+        rows: std::slice::from_ref(&row),
+        connections: vec![encap::render::html::ConnectionView {
+            ladder: ladder[0],
+            conn: checked.followed.conn(),
+            kernel,
+        }],
+        messages,
+        none_captured:
+            "nothing was captured: run as root, or with CAP_NET_RAW, to check the kernel's frames",
+    };
+    super::write_file(path, |w| encap::render::html::session(w, &s).map(drop))?;
     writeln!(out, "wrote the page to {}", path.display())?;
     Ok(())
 }

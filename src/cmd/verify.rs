@@ -119,25 +119,25 @@ fn pictures(
         super::write_file(path, |w| svg::ladders(w, &ladders, true, false))?;
     }
     if let Some(path) = &args.html {
+        let connections = ladders
+            .iter()
+            .zip(&followed)
+            .map(|(l, f)| html::ConnectionView {
+                ladder: *l,
+                conn: &f.conn,
+                kernel: f.raw.iter().map(Vec::as_slice).collect(),
+            })
+            .collect();
         let title = format!("encap verify {}", args.file.display());
-        super::write_file(path, |w| {
-            let intro = "Every frame of every TCP connection of the capture, checked field by field against the model.";
-            let mut page = html::Page::start(w, &title, intro)?;
-            page.heading("summary")?;
-            page.summary(rows)?;
-            for (l, f) in ladders.iter().zip(&followed) {
-                page.heading(&format!("{} -> {}", l.client, l.server))?;
-                // What the capture left open, as the text view says it.
-                let mut gaps = termcolor::NoColor::new(Vec::new());
-                verdicts::open_gaps(&mut gaps, &f.conn)?;
-                page.lines(&String::from_utf8_lossy(gaps.get_ref()))?;
-                page.ladders(std::slice::from_ref(l))?;
-                for (raw, check) in f.raw.iter().zip(&f.checks) {
-                    page.checked(raw, check)?;
-                }
-            }
-            page.finish().map(drop)
-        })?;
+        let s = html::Session {
+            title: &title,
+            intro: "Every frame of every TCP connection of the capture, checked field by field against the model.",
+            rows,
+            connections,
+            messages: &[],
+            none_captured: "no frame of this connection could be checked",
+        };
+        super::write_file(path, |w| html::session(w, &s).map(drop))?;
     }
     Ok(())
 }

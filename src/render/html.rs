@@ -19,13 +19,82 @@ use super::{field_position, pipeline::adds};
 use crate::dissect::dissect;
 use crate::layers::tcp::flag_names;
 use crate::layers::Layer;
-use crate::model::{FrameCheck, Verdict};
+use crate::model::{Connection, FrameCheck, Verdict};
 use crate::pipeline::{Encapsulated, Stage};
 
 const CSS: &str = include_str!("page/page.css");
 const JS: &str = include_str!("page/page.js");
 /// Bytes shown of one hex dump at most: a 100 kB write would make the page unwieldy.
 const MAX_DUMP: usize = 4096;
+
+/// One connection as a session's page shows it.
+#[derive(Debug)]
+pub struct ConnectionView<'a> {
+    /// Its endpoints and its checked frames.
+    pub ladder: Ladder<'a>,
+    /// The model, for what the capture left open (gaps, skipped IP IDs).
+    pub conn: &'a Connection,
+    /// The kernel's bytes of each frame of `ladder.frames`, in the same order.
+    pub kernel: Vec<&'a [u8]>,
+}
+
+/// What `verify --html` and `demo --html` show: the summary, each connection's ladder, the
+/// messages through the pipeline (the demo's), and every frame the kernel sent.
+#[derive(Debug)]
+pub struct Session<'a> {
+    /// The page's title.
+    pub title: &'a str,
+    /// A sentence on what the page shows.
+    pub intro: &'a str,
+    /// The summary rows, one per connection.
+    pub rows: &'a [ConnectionRow],
+    /// The connections.
+    pub connections: Vec<ConnectionView<'a>>,
+    /// Messages shown through the pipeline before they were sent, each with its title.
+    pub messages: &'a [(String, Vec<Encapsulated>)],
+    /// Said where the frames would be when no frame was captured.
+    pub none_captured: &'a str,
+}
+
+/// Writes a session's page.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn session<W: Write>(w: W, s: &Session<'_>) -> io::Result<W> {
+    let mut page = Page::start(w, s.title, s.intro)?;
+    page.heading("summary")?;
+    page.summary(s.rows)?;
+    for c in &s.connections {
+        page.heading(&format!(
+            "{} -> {}: the connection as a ladder",
+            c.ladder.client, c.ladder.server
+        ))?;
+        // What the capture left open, as the text view says it.
+        let mut gaps = termcolor::NoColor::new(Vec::new());
+        super::verdicts::open_gaps(&mut gaps, c.conn)?;
+        page.lines(&String::from_utf8_lossy(gaps.get_ref()))?;
+        page.ladders(std::slice::from_ref(&c.ladder))?;
+    }
+    if !s.messages.is_empty() {
+        page.heading("each message through the pipeline, before send()")?;
+    }
+    for (title, frames) in s.messages {
+        page.message(title, frames, false)?;
+    }
+    for c in &s.connections {
+        page.heading(&format!(
+            "{} -> {}: every frame the kernel sent, next to the model's",
+            c.ladder.client, c.ladder.server
+        ))?;
+        if c.ladder.frames.is_empty() {
+            page.paragraph(s.none_captured)?;
+        }
+        for (kernel, check) in c.kernel.iter().zip(c.ladder.frames) {
+            page.checked(kernel, check)?;
+        }
+    }
+    page.finish()
+}
 
 /// A page being written: [`Page::start`], the sections in order, [`Page::finish`].
 #[derive(Debug)]
