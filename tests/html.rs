@@ -241,6 +241,7 @@ fn verify_page_shows_every_frame_and_lights_up_exactly_a_fields_bytes() {
         "rows": row_clicks(scope, &fields),
         "bytes": bytes.iter().map(|i| json!({"scope": scope, "dump": "kernel", "i": i})).collect::<Vec<_>>(),
         "ladder": 6,
+        "print": true,
         "screenshot": shot,
         "scrollTo": "#frame-4 table",
         "thenClick": "#frame-4 tr.f[data-key=\"tcp.seq_raw\"]",
@@ -258,6 +259,12 @@ fn verify_page_shows_every_frame_and_lights_up_exactly_a_fields_bytes() {
         (1..=frames.len()).collect::<Vec<_>>(),
         "every frame is in the ladder"
     );
+    assert_eq!(
+        p["unprinted"],
+        json!(0),
+        "printed, every frame's table shows"
+    );
+    assert_eq!(p["printed"], json!(frames.len()));
     assert_eq!(
         p["ladderOpened"],
         json!(true),

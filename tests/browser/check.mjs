@@ -88,6 +88,13 @@ async function checkPage(p) {
     await page.locator(`.ladder-frame[data-frame="${p.ladder}"]`).click();
     result.ladderOpened = await page.evaluate((n) => document.getElementById(`frame-${n}`)?.open === true, p.ladder);
   }
+  if (p.print) {
+    // As on paper: how many frames' field tables would not be printed.
+    await page.emulateMedia({ media: "print" });
+    result.unprinted = await page.$$eval("details.frame table", (ts) => ts.filter((t) => !t.checkVisibility()).length);
+    result.printed = await page.$$eval("details.frame table", (ts) => ts.length);
+    await page.emulateMedia({ media: "screen" });
+  }
   if (p.scrollTo) {
     // Out of the way first: a pointer that a scroll moves over a field would select it.
     await page.mouse.move(1, 1);
