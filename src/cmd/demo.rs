@@ -52,6 +52,13 @@ pub struct Args {
     /// becomes that many bytes of text (repeatable: --extra 1 --extra 1460 --extra 100000).
     #[arg(long, value_name = "BYTES")]
     pub extra: Vec<usize>,
+    /// Write the connection's ladder as an SVG sequence diagram.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained page: each message through the pipeline, every frame the kernel sent
+    /// next to the model's, the ladder and the summary.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// The blog's dialogue: (0 = client, 1 = server, line).
@@ -77,6 +84,8 @@ fn side_name(side: usize) -> &'static str {
 struct Checked {
     followed: Followed,
     pcap: Option<FrameWriter<BufWriter<File>>>,
+    /// Every frame fed, in order, for `--html` (a check's number is its place here, from 1).
+    raw: Option<Vec<Vec<u8>>>,
 }
 
 impl Checked {
@@ -90,6 +99,9 @@ impl Checked {
         for frame in frames {
             if let Some(w) = &mut self.pcap {
                 w.write(frame.0, &frame.1)?;
+            }
+            if let Some(raw) = &mut self.raw {
+                raw.push(frame.1.clone());
             }
             self.followed.check(out, &frame, full)?;
         }
@@ -174,7 +186,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             ))?),
             _ => None,
         },
+        raw: args.html.as_ref().map(|_| Vec::new()),
     };
+    let mut messages: Vec<(String, Vec<Encapsulated>)> = Vec::new();
     if let Some(s) = &sniffer {
         heading(
             out,
@@ -270,6 +284,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 break;
             }
         }
+        if args.html.is_some() {
+            let title = format!(
+                "message {}: the {} sends \"{}\"",
+                i + 1,
+                side_name(*from),
+                preview(message)
+            );
+            messages.push((title, frames.clone()));
+        }
         checked
             .followed
             .conn_mut()
@@ -336,10 +359,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
 
     if checked.followed.checks().is_empty() {
+        pictures(out, args, &messages, &mut checked)?;
         heading(out, "what TCP_INFO says, without a capture")?;
         return without_capture(out, info);
     }
     checked.followed.report(out)?;
+    pictures(out, args, &messages, &mut checked)?;
     let c = checked.followed.counts();
     let (share, beyond_lo) = c.shares();
     writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH; {share:.1}% predicted or learned ({beyond_lo:.1}% of the fields lo leaves alone)", checked.followed.checks().len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
@@ -349,6 +374,65 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes `--svg` (the ladder) and `--html` (the page), if asked for, and says so.
+fn pictures<W: WriteColor>(
+    out: &mut W,
+    args: &Args,
+    messages: &[(String, Vec<Encapsulated>)],
+    checked: &mut Checked,
+) -> anyhow::Result<()> {
+    let (client, server) = checked.followed.conn().endpoints();
+    let (client, server) = (client.to_string(), server.to_string());
+    let checks = checked.followed.checks();
+    let ladder = [encap::render::svg::Ladder {
+        client: &client,
+        server: &server,
+        frames: checks,
+    }];
+    if let Some(path) = &args.svg {
+        super::write_file(path, |w| {
+            encap::render::svg::ladders(w, &ladder, true, false)
+        })?;
+        writeln!(out, "wrote the ladder to {}", path.display())?;
+    }
+    let Some(path) = &args.html else {
+        return Ok(());
+    };
+    let raw = checked.raw.take().unwrap_or_default();
+    let row = encap::render::verdicts::ConnectionRow {
+        name: format!("{client} -> {server}"),
+        frames: checks.len(),
+        counts: checked.followed.counts(),
+    };
+    // A check's number is its frame's place in `raw`, from 1.
+    let kernel = checks
+        .iter()
+        .map(|c| {
+            let at = usize::try_from(c.number)
+                .ok()
+                .and_then(|n| n.checked_sub(1));
+            at.and_then(|i| raw.get(i)).map_or(&[][..], Vec::as_slice)
+        })
+        .collect();
+    let intro = format!("The blog's dialogue between a client ({client}) and a server ({server}) in one process over real kernel sockets on lo: each message through the pipeline before send(), then every frame the kernel sent, captured on lo and checked against the model.");
+    let s = encap::render::html::Session {
+        title: "encap demo",
+        intro: &intro,
+        rows: std::slice::from_ref(&row),
+        connections: vec![encap::render::html::ConnectionView {
+            ladder: ladder[0],
+            conn: checked.followed.conn(),
+            kernel,
+        }],
+        messages,
+        none_captured:
+            "nothing was captured: run as root, or with CAP_NET_RAW, to check the kernel's frames",
+    };
+    super::write_file(path, |w| encap::render::html::session(w, &s).map(drop))?;
+    writeln!(out, "wrote the page to {}", path.display())?;
+    Ok(())
 }
 
 /// How the frames the pipeline showed before `send()` compare with the ones the kernel sent,

@@ -26,3 +26,22 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
         1
     }
 }
+
+/// Creates `path` and writes it through a buffer with `write`: the one way the commands put a figure
+/// or a page in a file.
+///
+/// # Errors
+/// The file cannot be created or written; the error names it.
+pub fn write_file(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("writing {}", path.display()))
+}

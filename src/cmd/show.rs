@@ -122,6 +122,12 @@ pub struct Args {
     /// Write the frame(s) to a pcap file (without FCS, as captures store frames).
     #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
     pub write: Option<std::path::PathBuf>,
+    /// Write the encapsulation figure (boxes to scale in bytes; preamble with --wire) as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<std::path::PathBuf>,
+    /// Write a self-contained page: the figure, each stage's field table and hex dump.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// Parses `IP:PORT` for an IPv4 or IPv6 endpoint (`[::1]:6666`).
@@ -310,6 +316,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .flush()
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    pictures(args, &frames)?;
     for (i, frame) in frames.iter().enumerate() {
         if args.json {
             writeln!(out, "{}", json(frame))?;
@@ -340,6 +347,40 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `--svg` and `--html`, if asked for.
+fn pictures(args: &Args, frames: &[Encapsulated]) -> anyhow::Result<()> {
+    let title = format!(
+        "\"{}\" through the pipeline",
+        encap::layers::payload::escape(&args.message)
+    );
+    if let Some(path) = &args.svg {
+        let figures: Vec<_> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let t = match frames.len() {
+                    1 => title.clone(),
+                    n => format!("{title}: segment {} of {n}", i + 1),
+                };
+                render::svg::Figure::of_frame(&t, e.frame(), true, args.wire)
+            })
+            .collect();
+        super::write_file(path, |w| render::svg::encapsulation(w, &figures, true))?;
+    }
+    if let Some(path) = &args.html {
+        super::write_file(path, |w| {
+            let mut page = render::html::Page::start(w, &title, "encap show: one message, built layer by layer by the pipeline (no kernel involved)")?;
+            let what = match frames.len() {
+                1 => "the frame, stage by stage".to_string(),
+                n => format!("{n} segments, each stage by stage"),
+            };
+            page.message(&what, frames, args.wire)?;
+            page.finish().map(drop)
+        })?;
+    }
+    Ok(())
 }
 
 /// One JSON object for a frame: every field by its Wireshark name, plus the frame length and FCS.

@@ -12,7 +12,7 @@ use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
 use encap::model::{Counts, FrameCheck, TcpSettings};
-use encap::render::{ladder, verdicts};
+use encap::render::{html, ladder, svg, verdicts};
 use encap::verify::{Outcome, Verifier};
 
 /// Arguments of `encap verify`.
@@ -47,6 +47,13 @@ pub struct Args {
     /// The capture was taken on this host: read --tcp-rmem and --rmem-max from /proc/sys.
     #[arg(long, conflicts_with_all = ["tcp_rmem", "rmem_max"])]
     pub this_host: bool,
+    /// Write each connection's ladder as an SVG sequence diagram.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained page: the summary, the ladders, and every frame's fields (kernel,
+    /// model, verdict) with both hex dumps, a field's bytes lit up when it is clicked.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// Reads a transcript: each write of each side's application, in order (one line, one write).
@@ -82,8 +89,58 @@ fn read_transcript(path: &std::path::Path) -> anyhow::Result<[Vec<Vec<u8>>; 2]> 
 #[derive(Default)]
 struct Followed {
     checks: Vec<FrameCheck>,
+    /// The kernel's frame of each check, kept for `--html`.
+    raw: Vec<Vec<u8>>,
     counts: Counts,
     frames: usize,
+}
+
+/// Writes `--svg` (the ladders) and `--html` (the page), if asked for.
+fn pictures(
+    args: &Args,
+    verifier: &Verifier,
+    followed: &[Followed],
+    rows: &[verdicts::ConnectionRow],
+) -> anyhow::Result<()> {
+    let order: Vec<(SocketAddr, SocketAddr)> = verifier.connections().map(|(k, _)| k).collect();
+    let names: Vec<(String, String)> = order
+        .iter()
+        .map(|k| (k.0.to_string(), k.1.to_string()))
+        .collect();
+    let ladders: Vec<svg::Ladder<'_>> = names
+        .iter()
+        .zip(followed)
+        .map(|((client, server), f)| svg::Ladder {
+            client,
+            server,
+            frames: &f.checks,
+        })
+        .collect();
+    if let Some(path) = &args.svg {
+        super::write_file(path, |w| svg::ladders(w, &ladders, true, false))?;
+    }
+    if let Some(path) = &args.html {
+        let connections = ladders
+            .iter()
+            .zip(followed.iter().zip(verifier.connections()))
+            .map(|(l, (f, (_, conn)))| html::ConnectionView {
+                ladder: *l,
+                conn,
+                kernel: f.raw.iter().map(Vec::as_slice).collect(),
+            })
+            .collect();
+        let title = format!("encap verify {}", args.file.display());
+        let s = html::Session {
+            title: &title,
+            intro: "Every frame of every TCP connection of the capture, checked field by field against the model.",
+            rows,
+            connections,
+            messages: &[],
+            none_captured: "no frame of this connection could be checked",
+        };
+        super::write_file(path, |w| html::session(w, &s).map(drop))?;
+    }
+    Ok(())
 }
 
 /// Runs `encap verify`: exit status 1 if any field is a MISMATCH.
@@ -162,7 +219,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         let f = &mut followed[stream];
         f.counts.merge(check.counts());
         f.frames += 1;
-        if args.ladder {
+        if args.html.is_some() {
+            f.raw.push(p.data.to_vec());
+        }
+        if args.ladder || args.svg.is_some() || args.html.is_some() {
             f.checks.push(check);
         }
     };
@@ -225,6 +285,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             ladder::write(out, &k.0.to_string(), &k.1.to_string(), &f.checks)?;
         }
     }
+    pictures(args, &verifier, &followed, &rows)?;
     out.flush()?;
     // The summary of every good frame is out; now the file's own problem, if it had one.
     read.with_context(|| format!("{name}: stopped early"))?;

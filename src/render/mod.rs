@@ -3,9 +3,12 @@
 
 pub mod frames;
 pub mod hexdump;
+pub mod html;
 pub mod json;
 pub mod ladder;
+pub mod markup;
 pub mod pipeline;
+pub mod svg;
 pub mod verdicts;
 
 use termcolor::Color;

@@ -15,7 +15,7 @@ use crate::layers::Layer;
 use crate::pipeline::{Encapsulated, Stage};
 
 /// What a stage's heading says the layer adds.
-fn adds(stage: &Stage<'_>) -> String {
+pub(crate) fn adds(stage: &Stage<'_>) -> String {
     let h = stage.header.len();
     let n = stage.bytes.len();
     match stage.layer {

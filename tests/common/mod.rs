@@ -11,14 +11,11 @@ pub fn have(tool: &str, test: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success() || !o.stderr.is_empty());
-    if !ok {
-        let why = format!("{test}: `{tool}` is not installed (apt-get install it, or run .ci/run)");
-        if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
-        }
-        eprintln!("SKIPPED {why}");
-    }
-    ok
+    ready(
+        ok,
+        test,
+        &format!("`{tool}` is not installed (apt-get install it, or run .ci/run)"),
+    )
 }
 
 /// The built `encap` binary.
@@ -31,14 +28,11 @@ pub fn encap() -> Command {
 pub fn is_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        let why = format!("{test}: needs root (CAP_NET_RAW) to capture on lo; run it with sudo");
-        if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
-        }
-        eprintln!("SKIPPED {why}");
-    }
-    root
+    ready(
+        root,
+        test,
+        "needs root (CAP_NET_RAW) to capture on lo; run it with sudo",
+    )
 }
 
 /// Runs `cmd` to completion, killing it after `limit` so a hung child cannot hang the test.
@@ -139,4 +133,17 @@ pub fn capture_frames(name: &str) -> Vec<Vec<u8>> {
         out.push(p.data.to_vec());
     }
     out
+}
+
+/// True when `ready`. When not: panics with `why` if `ENCAP_REQUIRE_ALL=1` (CI), else prints it
+/// as the reason the test is skipped and returns false. For what `have` cannot ask a tool.
+pub fn ready(ready: bool, test: &str, why: &str) -> bool {
+    if !ready {
+        let why = format!("{test}: {why}");
+        if std::env::var("ENCAP_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("{why}; ENCAP_REQUIRE_ALL=1 forbids skipping");
+        }
+        eprintln!("SKIPPED {why}");
+    }
+    ready
 }
