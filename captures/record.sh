@@ -85,9 +85,9 @@ stop_tcpdump
 # 7. What the model must know beyond the chat (captures/scenarios.py): an RST from a socket
 #    (SO_LINGER 0), a refused connect answered by the control socket, TCP_MAXSEG / IP_TOS /
 #    IP_TTL with a write cut into 988-byte segments, keepalive probes, Nagle coalescing, data
-#    sent after the peer closed (the control socket's RST).
+#    sent after the peer closed (the control socket's RST), a zero window and its probes.
 p=$((port+7))
-for s in reset refused options keepalive nagle latedata; do
+for s in reset refused options keepalive nagle latedata zerowindow; do
   start_tcpdump $out/scenario-$s.pcap $p
   python3 captures/scenarios.py $s $p
   stop_tcpdump

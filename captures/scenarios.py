@@ -11,6 +11,8 @@ nagle     no TCP_NODELAY, 20 small writes at once: several leave in one segment
 latedata  the server closes first; the client sends after the server's FIN: the closed
           socket's stand-in answers with the control socket's RST
 ecn       a short dialogue; record.sh runs it in a network namespace with net.ipv4.tcp_ecn = 1
+zerowindow the server's receive buffer is small (SO_RCVBUF 4096) and it reads nothing for
+          1.2 s: its window closes, the client probes it, the server's reads reopen it
 fastopen  two connections with MSG_FASTOPEN: the first asks for a cookie, the second sends its
           data in the SYN with it; record.sh runs it with net.ipv4.tcp_fastopen = 3
 """
@@ -117,6 +119,26 @@ elif name == "ecn":
     for line in (b"hello\n", b"hi\n", b"exit\n"):
         c.sendall(line)
         c.recv(100)
+    c.close()
+    t.join()
+elif name == "zerowindow":
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ls.bind(addr)
+    ls.listen(1)
+
+    def slow():
+        conn, _ = ls.accept()
+        time.sleep(1.2)
+        drain(conn)
+        ls.close()
+
+    t = threading.Thread(target=slow)
+    t.start()
+    c = socket.create_connection(addr)
+    c.sendall(b"z" * 20000)
+    time.sleep(0.2)
     c.close()
     t.join()
 elif name == "fastopen":

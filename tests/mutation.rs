@@ -4,6 +4,8 @@
 //! the model declares the field kernel-chosen in that frame (an ISN, a first IP ID...), the
 //! edit is listed as an exception with the model's reason.
 
+mod common;
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
@@ -39,18 +41,8 @@ fn frames(path: &Path) -> Vec<Frame> {
 }
 
 fn settings() -> TcpSettings {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/host-tcp-settings.txt"),
-    )
-    .unwrap();
-    let get = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|l| l.trim().strip_prefix('='))
-            .unwrap_or_else(|| panic!("{key} in host-tcp-settings.txt"))
-            .to_string()
-    };
-    TcpSettings::parse(&get("net.ipv4.tcp_rmem"), &get("net.core.rmem_max")).unwrap()
+    let (rmem, max) = common::capture_settings();
+    TcpSettings::parse(&rmem, &max).unwrap()
 }
 
 fn transcript(capture: &Path) -> Option<Transcript> {
@@ -317,6 +309,7 @@ fn score_capture(path: &Path, score: &mut Score) {
             } else if !r.mismatches.is_empty() || !r.not_checked.is_empty() {
                 let mut at: Vec<_> = r.mismatches.iter().collect();
                 at.sort();
+                at.truncate(6);
                 let nc: Vec<_> = r.not_checked.iter().collect();
                 score
                     .elsewhere

@@ -212,17 +212,8 @@ fn scenarios_beyond_the_chat_verify_and_say_what_the_kernel_did() {
     );
 }
 
-/// The recording host's `net.ipv4.tcp_rmem` and `net.core.rmem_max`, as `record.sh` saved them.
 fn recorded_settings() -> (String, String) {
-    let text = std::fs::read_to_string(capture("host-tcp-settings.txt")).unwrap();
-    let value = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|r| r.trim_start().strip_prefix('='))
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| panic!("{key} in host-tcp-settings.txt"))
-    };
-    (value("net.ipv4.tcp_rmem"), value("net.core.rmem_max"))
+    common::capture_settings()
 }
 
 #[test]

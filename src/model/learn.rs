@@ -2,6 +2,7 @@
 //! (before the frame is predicted), then, after the comparison, where each side's stream,
 //! counters, clocks and windows now stand.
 
+use super::analysis::Analysis;
 use super::event::{Event, Kind};
 use super::observed::Observed;
 use super::predict::{tcp::scale, Prediction};
@@ -120,6 +121,27 @@ impl Connection {
         if pred.payload.predicted {
             self.learn_writes(from, o, pred.payload.regrown);
         }
+    }
+
+    /// What the frame's events teach: a probe to be answered, a run of duplicate ACKs.
+    pub(super) fn learn_events(&mut self, from: Side, o: &Observed<'_>, events: &[Analysis]) {
+        let me = &mut self.sides[from];
+        if events
+            .iter()
+            .any(|e| matches!(e, Analysis::KeepAlive | Analysis::ZeroWindowProbe))
+        {
+            me.probed = Some(o.number);
+        }
+        me.dup_acks = if events
+            .iter()
+            .any(|e| matches!(e, Analysis::DuplicateAck(_)))
+        {
+            me.dup_acks + 1
+        } else if o.kind == Kind::Ack && !o.has_ack() {
+            me.dup_acks
+        } else {
+            0
+        };
     }
 
     /// What this segment carried comes off the writes it belongs to.

@@ -20,6 +20,7 @@
 //! Each side's state is in [`side`], sequence arithmetic in [`seq`], Linux's own numbers in
 //! [`linux`].
 
+pub mod analysis;
 pub mod compare;
 pub mod event;
 pub mod learn;
@@ -37,6 +38,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use analysis::Analysis;
 pub use event::Kind;
 pub use linux::{first_scaled_window, TcpSettings, LO_MSS, LO_MSS_V6, TSVAL_SLACK_MS};
 pub use side::Side;
@@ -273,8 +275,13 @@ impl Connection {
         if let Some(expected) = pred.unfit.clone() {
             fields.push(compare::unfit_options(&o, expected));
         }
+        let peer_scale = predict::tcp::scale(self, !from, Kind::Ack);
+        let events = analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
         self.learn(from, &o, &ev, &pred);
-        Ok(self.finish(from, &o, ctl_rst, fields, revisions, pred.frame.frame()))
+        self.learn_events(from, &o, &events);
+        let mut check = self.finish(from, &o, ctl_rst, fields, revisions, pred.frame.frame());
+        check.events = events;
+        Ok(check)
     }
 
     /// Moves both sides' states for this frame, remembers it (a copy would be captured twice),
@@ -327,6 +334,7 @@ impl Connection {
             wire_fcs: crate::layers::ethernet::WireView::of(o.frame).fcs,
             model_frame: model_frame.to_vec(),
             revisions,
+            events: Vec::new(),
         }
     }
 }

@@ -200,14 +200,17 @@ fn window(key: &str, f: &Facts<'_>) -> Option<Rule> {
         return None;
     }
     let (o, pred) = (f.o, f.pred);
+    let w = o.window();
     match () {
         _ if f.ev.ctl_rst => predicted(),
         _ if pred.shrunk.is_some() => Some(Rule::Broken(format!("a window reaching at least {} (Linux never moves the edge of a window it offered to the left, RFC 7323 §2.4)", pred.shrunk.unwrap_or(0)))),
-        _ if o.kind.is_syn() && pred.window.is_some() => predicted(),
-        // The first window after the handshake may only have grown (rcv_ssthresh grows as
-        // data arrives), never be smaller.
-        _ if pred.window.is_some_and(|w| o.window() <= w) => predicted(),
-        _ if f.me.window == Some(o.window()) => learned("unchanged since this side's previous segment"),
+        _ if o.kind.is_syn() && pred.window.exact.is_some() => predicted(),
+        _ if pred.window.locked => kc("a receive buffer the application set (SO_RCVBUF): the SYN's window and scale follow from it, not from tcp_rmem"),
+        _ if pred.window.exact == Some(w) => predicted(),
+        // Below the SYN's window less all that arrived: never (IfEqual against the floor).
+        _ if pred.window.floor.is_some_and(|floor| w < floor) => predicted(),
+        _ if pred.window.floor.is_some() => kc("the SYN's window less the bytes received and not read yet"),
+        _ if f.me.window == Some(w) => learned("unchanged since this side's previous segment"),
         _ => kc("receive window from the socket buffer and its autotuning"),
     }
 }
@@ -226,6 +229,7 @@ fn option(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::TSECR => learned("a TSval the peer sent, echoed (RFC 7323 TS.Recent)"),
         tcp::key::OPTION_KIND if o.fastopen.is_some() => kc("TCP Fast Open (RFC 7413): the client asks for a cookie or presents one (net.ipv4.tcp_fastopen, MSG_FASTOPEN), the server's cookie is a keyed hash of the client's address"),
         tcp::key::MSS_VAL if f.pred.mss_app => kc("an MSS below lo's: asked for by the application (TCP_MAXSEG) or set on the route (advmss)"),
+        tcp::key::WSCALE_SHIFT if f.pred.window.locked => kc("a receive buffer the application set (SO_RCVBUF): the scale follows from it"),
         tcp::key::WSCALE_SHIFT if f.settings_known => predicted(),
         tcp::key::WSCALE_SHIFT => kc("window scale from the receive buffer size (tcp_rmem)"),
         _ => None,

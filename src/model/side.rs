@@ -276,6 +276,10 @@ pub struct SideState {
     pub fin_time: Option<Duration>,
     /// The number of its latest frame.
     pub last_frame: u64,
+    /// The frame of its latest keepalive or zero-window probe.
+    pub probed: Option<u64>,
+    /// How many duplicate ACKs it has sent in a row.
+    pub dup_acks: u32,
     /// The number of its latest frame that the peer answers with an ACK: one that carried
     /// bytes, a SYN or a FIN, or a probe.
     pub last_answerable: u64,
@@ -324,6 +328,8 @@ impl SideState {
             last_empty: None,
             last_frame: 0,
             last_answerable: 0,
+            probed: None,
+            dup_acks: 0,
             queue: WriteQueue::default(),
         }
     }

@@ -100,6 +100,8 @@ pub struct FrameCheck {
     pub model_frame: Vec<u8>,
     /// The CRC-32 this frame would carry as FCS on a real wire.
     pub wire_fcs: u32,
+    /// Its TCP analysis events (Wireshark's `tcp.analysis.*`), as the model classified it.
+    pub events: Vec<super::analysis::Analysis>,
     /// Fields of earlier frames that this frame proves wrong: each is a MISMATCH of that
     /// frame, counted here, with this frame as the evidence.
     pub revisions: Vec<Revision>,

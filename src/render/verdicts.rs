@@ -45,11 +45,12 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
     let c = f.counts();
     write!(
         w,
-        "frame {}: {} [{}] len {}: ",
+        "frame {}: {} [{}] len {}{}: ",
         f.number,
         direction(f),
         flag_names(f.flags),
-        f.len
+        f.len,
+        events(f)
     )?;
     let ok = c.total() - c.mismatch;
     w.set_color(&outcome_color(c))?;
@@ -133,6 +134,16 @@ pub fn json_revisions(f: &FrameCheck) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+/// The frame's analysis events, as ` (keep alive, duplicate ACK #2)`, or nothing.
+#[must_use]
+pub fn events(f: &FrameCheck) -> String {
+    if f.events.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = f.events.iter().map(ToString::to_string).collect();
+    format!(" ({})", names.join(", "))
 }
 
 /// `s` cut to `max` characters, with `…` where it was cut: a 100 kB payload's display must not
@@ -294,6 +305,7 @@ pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
         "direction": if f.from == crate::model::Side::Client { "client->server" } else { "server->client" },
         "flags": flag_names(f.flags),
         "tcp.len": f.len,
+        "tcp.analysis.flags": f.events.iter().map(|e| e.key()).collect::<Vec<_>>(),
         "states": [f.states[0].to_string(), f.states[1].to_string()],
         "predicted": c.predicted,
         "learned": c.learned,

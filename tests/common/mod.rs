@@ -147,3 +147,19 @@ pub fn ready(ready: bool, test: &str, why: &str) -> bool {
     }
     ready
 }
+
+/// The recording host's `net.ipv4.tcp_rmem` and `net.core.rmem_max`, as `captures/record.sh`
+/// saved them in `captures/host-tcp-settings.txt`.
+pub fn capture_settings() -> (String, String) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/host-tcp-settings.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|r| r.trim_start().strip_prefix('='))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("{key} in host-tcp-settings.txt"))
+    };
+    (value("net.ipv4.tcp_rmem"), value("net.core.rmem_max"))
+}

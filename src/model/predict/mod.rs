@@ -23,8 +23,8 @@ pub struct Prediction {
     pub frame: Encapsulated,
     /// How its payload was chosen.
     pub payload: PayloadPlan,
-    /// The window predicted for this frame, if any.
-    pub window: Option<u16>,
+    /// What the model says of the window.
+    pub window: tcp::WindowPrediction,
     /// Whether a data segment must carry PSH (`None`: the frame decides).
     pub push: Option<bool>,
     /// The TSval was checked against the sender's millisecond clock.
@@ -57,7 +57,7 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
     ip::network(c, from, o, ev, &mut p);
     tcp::header(c, from, o, ev, &plan, &mut p);
     let window = tcp::window(c, from, o, ev, contradicted, &mut p);
-    let tsval_on_time = options::options(c, from, o, ev, contradicted, &mut p);
+    let tsval_on_time = options::options(c, from, o, ev, contradicted, window.locked, &mut p);
     let mss_app = !contradicted && options::mss_below_link(c, from, o);
     let (edge, shrunk) = tcp::window_edge(c, from, o, ev);
     let push = tcp::push(c, from, o, ev, &plan);

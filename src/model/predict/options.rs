@@ -19,6 +19,7 @@ pub fn options(
     o: &Observed<'_>,
     ev: &Event,
     contradicted: bool,
+    rcvbuf_locked: bool,
     p: &mut Params,
 ) -> bool {
     let (me, peer) = (&c.sides[from], &c.sides[!from]);
@@ -29,9 +30,11 @@ pub fn options(
         _ => peer.last_tsval().unwrap_or(0),
     };
     let (tsval, on_time) = tsval(me, o);
-    let ws = o
-        .wscale
-        .map(|w| c.settings.map_or(w, |set| set.window_scale()));
+    // The scale follows the host's settings, or a receive buffer the application set.
+    let ws = o.wscale.map(|w| match c.settings {
+        Some(set) if !rcvbuf_locked => set.window_scale(),
+        _ => w,
+    });
     let own_mss = own_mss(c, from, o).filter(|_| !contradicted);
     p.tcp.options = match o.kind {
         Kind::Syn => syn_options(o, own_mss, Some(0), ws).collect_with(tsval),

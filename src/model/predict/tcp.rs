@@ -121,11 +121,44 @@ fn flags(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, push: Option<
         }
 }
 
-/// Fills in the window, and returns the one predicted, if any. A SYN's or SYN-ACK's follows
+/// What the model says of a frame's window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowPrediction {
+    /// The window exactly, where Linux's rules fix it: a SYN's from the host's settings, a
+    /// side's first after the handshake from its SYN's.
+    pub exact: Option<u16>,
+    /// The least it may be: a side's first window after the handshake is its SYN's less the
+    /// bytes it received and may not have read yet.
+    pub floor: Option<u16>,
+    /// A SYN's window and scale below the host's settings, consistent with a receive buffer
+    /// the application set (SO_RCVBUF locks it, and Linux derives both from it).
+    pub locked: bool,
+}
+
+/// A SYN or SYN-ACK whose window is below what the host's settings give and whose window
+/// scale is the one that window's buffer gives (`tcp_select_initial_window` clamps the scale
+/// to a locked buffer's space): the application set SO_RCVBUF.
+#[must_use]
+pub fn rcvbuf_locked(c: &Connection, o: &Observed<'_>, settings_window: Option<u16>) -> bool {
+    let (Some(full), Some(ws), true) = (settings_window, o.wscale, o.kind.is_syn()) else {
+        return false;
+    };
+    let scale_of = |space: u32| (space.max(1).ilog2().saturating_sub(15)).min(14) as u8;
+    let w = u32::from(o.window());
+    let mss = u32::from(
+        c.sides[Side::Client]
+            .mss
+            .max(c.sides[Side::Server].mss)
+            .unwrap_or(0),
+    );
+    o.window() < full && (ws == scale_of(w) || ws == scale_of(w + mss))
+}
+
+/// Fills in the window, and says what the model predicts of it. A SYN's or SYN-ACK's follows
 /// from the host's settings and the MSS it announces (less the timestamps option on a SYN-ACK
 /// that carries it); a side's first segment after the handshake offers its SYN's window
-/// rounded up to its scale. Any later one is the receive buffer's free space, which autotuning
-/// and unread data move: the frame's.
+/// rounded up to its scale, less what it received unread. Any later one is the receive
+/// buffer's free space, which autotuning and unread data move: the frame's.
 pub fn window(
     c: &Connection,
     from: Side,
@@ -133,43 +166,47 @@ pub fn window(
     ev: &Event,
     mss_contradicted: bool,
     p: &mut Params,
-) -> Option<u16> {
+) -> WindowPrediction {
     let me = &c.sides[from];
     let mss = if mss_contradicted {
         Some(super::options::link_mss(o))
     } else {
         me.mss
     };
-    let predicted = match (o.kind, c.settings, mss) {
-        (Kind::Syn | Kind::SynAck, Some(set), Some(mss)) => {
-            let less = if o.kind == Kind::SynAck && o.tsval.is_some() {
-                12
-            } else {
-                0
-            };
-            Some(set.initial_window(u32::from(mss).saturating_sub(less)))
+    let mut w = WindowPrediction::default();
+    if let (true, Some(set), Some(mss)) = (o.kind.is_syn(), c.settings, mss) {
+        let less = if o.kind == Kind::SynAck && o.tsval.is_some() {
+            12
+        } else {
+            0
+        };
+        w.exact = Some(set.initial_window(u32::from(mss).saturating_sub(less)));
+        w.locked = rcvbuf_locked(c, o, w.exact);
+        if w.locked {
+            w.exact = None;
         }
-        (Kind::Syn | Kind::SynAck, ..) => None,
-        _ => match (
-            me.syn_window,
-            me.after_syn,
-            c.sides[Side::Client].wscale,
-            c.sides[Side::Server].wscale,
-        ) {
-            (Some(w), false, Some(_), Some(_)) => {
-                Some(first_scaled_window(w, me.wscale.unwrap_or(0)))
-            }
-            _ => None,
-        },
-    };
-    p.tcp.window = match (o.kind, predicted) {
+    } else if let (Some(syn), false, Some(_), Some(_)) = (
+        me.syn_window,
+        me.after_syn || o.kind.is_syn(),
+        c.sides[Side::Client].wscale,
+        c.sides[Side::Server].wscale,
+    ) {
+        let scale = me.wscale.unwrap_or(0);
+        let peer = &c.sides[!from];
+        let received = peer
+            .next_seq
+            .wrapping_sub(peer.isn.unwrap_or(0).wrapping_add(1));
+        let unread = u16::try_from(received).unwrap_or(u16::MAX);
+        w.exact = Some(first_scaled_window(syn, scale));
+        w.floor = Some(first_scaled_window(syn.saturating_sub(unread), scale));
+    }
+    p.tcp.window = match (o.kind.is_syn(), w.exact, w.floor) {
         _ if ev.ctl_rst => 0,
-        (Kind::Syn | Kind::SynAck, Some(w)) => w,
-        // The first window after the handshake may have grown, never shrunk.
-        (_, Some(w)) if o.window() < w => w,
+        (true, Some(exact), _) => exact,
+        (false, _, Some(floor)) if o.window() < floor => floor,
         _ => o.window(),
     };
-    predicted
+    w
 }
 
 /// The window scale that applies to `from`'s window field in a segment of `kind`: its own,

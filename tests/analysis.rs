@@ -1,0 +1,163 @@
+//! TCP analysis events (issue 9): on every capture in `captures/`, each frame's events as
+//! `encap verify --json` gives them equal tshark's `tcp.analysis.*` flags on the same frame, or
+//! differ in one of the ways listed here, each with its reason.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FLAGS: [&str; 14] = [
+    "retransmission",
+    "fast_retransmission",
+    "spurious_retransmission",
+    "out_of_order",
+    "lost_segment",
+    "ack_lost_segment",
+    "duplicate_ack",
+    "zero_window",
+    "zero_window_probe",
+    "zero_window_probe_ack",
+    "keep_alive",
+    "keep_alive_ack",
+    "window_update",
+    "window_full",
+];
+
+type Events = BTreeMap<u64, BTreeSet<String>>;
+
+fn tshark(capture: &Path) -> Events {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(capture)
+        .args(["-T", "fields", "-e", "frame.number"]);
+    for f in FLAGS {
+        cmd.args(["-e", &format!("tcp.analysis.{f}")]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    let mut events = Events::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut cols = line.split('\t');
+        let n: u64 = cols.next().unwrap().parse().unwrap();
+        let set: BTreeSet<String> = cols
+            .zip(FLAGS)
+            .filter(|(v, _)| !v.is_empty())
+            .map(|(_, f)| format!("tcp.analysis.{f}"))
+            .collect();
+        events.insert(n, set);
+    }
+    events
+}
+
+fn encap(capture: &Path) -> Events {
+    let settings = common::capture_settings();
+    let out = Command::new(env!("CARGO_BIN_EXE_encap"))
+        .arg("verify")
+        .arg(capture)
+        .args([
+            "--json",
+            "--tcp-rmem",
+            &settings.0,
+            "--rmem-max",
+            &settings.1,
+        ])
+        .output()
+        .unwrap();
+    let mut events = Events::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (Some(n), Some(flags)) = (
+            v["frame.number"].as_u64(),
+            v["tcp.analysis.flags"].as_array(),
+        ) else {
+            continue;
+        };
+        let set = flags
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
+        events.insert(n, set);
+    }
+    events
+}
+
+/// Why the model's events of a frame may differ from tshark's: each difference allowed is
+/// named with its reason.
+fn explained(
+    model_only: &BTreeSet<String>,
+    tshark_only: &BTreeSet<String>,
+) -> Option<&'static str> {
+    let m: Vec<&str> = model_only.iter().map(String::as_str).collect();
+    let t: Vec<&str> = tshark_only.iter().map(String::as_str).collect();
+    match (m.as_slice(), t.as_slice()) {
+        (["tcp.analysis.zero_window_probe"], ["tcp.analysis.keep_alive"]) => Some(
+            "Linux probes a zero window as it probes an idle connection (tcp_xmit_probe_skb: \
+             snd_una - 1, no data); Wireshark expects a zero-window probe to carry one byte at \
+             the next sequence number, so it sees a keep-alive",
+        ),
+        (["tcp.analysis.zero_window_probe_ack"], []) => Some(
+            "the model knows it answers the probe; Wireshark, having taken the probe for a \
+             keep-alive, marks an answer as keep_alive_ack only with an unchanged, non-zero window",
+        ),
+        (["tcp.analysis.window_full"], []) => Some(
+            "the segment ends exactly at the peer's last acknowledgment plus its window \
+             (SND.UNA + SND.WND, RFC 9293); tshark's own window tracking does not flag it",
+        ),
+        _ => None,
+    }
+}
+
+fn captures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn each_frames_events_are_tsharks_or_differ_with_a_reason() {
+    if !common::have("tshark", "each_frames_events_are_tsharks") {
+        return;
+    }
+    let (mut same, mut differ, mut events) = (0, Vec::new(), 0);
+    for c in captures() {
+        let (ours, theirs) = (encap(&c), tshark(&c));
+        assert!(
+            !theirs.is_empty(),
+            "tshark read no frame of {}",
+            c.display()
+        );
+        for (n, t) in &theirs {
+            let m = ours.get(n).cloned().unwrap_or_default();
+            events += m.len();
+            let model_only: BTreeSet<String> = m.difference(t).cloned().collect();
+            let tshark_only: BTreeSet<String> = t.difference(&m).cloned().collect();
+            if model_only.is_empty() && tshark_only.is_empty() {
+                same += 1;
+                continue;
+            }
+            let name = c.file_name().unwrap().to_string_lossy();
+            match explained(&model_only, &tshark_only) {
+                Some(why) => differ.push(format!(
+                    "{name} frame {n}: model {model_only:?}, tshark {tshark_only:?}: {why}"
+                )),
+                None => panic!(
+                    "{name} frame {n}: the model says {m:?}, tshark {t:?}, and no reason covers it"
+                ),
+            }
+        }
+    }
+    println!(
+        "{same} frames with the same events as tshark; {} differ, each for a reason:",
+        differ.len()
+    );
+    for d in &differ {
+        println!("  {d}");
+    }
+    assert!(events >= 10, "only {events} events in all captures: the scenarios should show keep-alives and zero windows");
+}
