@@ -806,3 +806,57 @@ mod model_on_any_bytes {
         }
     }
 }
+
+#[test]
+fn a_transcript_naming_text_never_sent_is_a_finding_that_names_what_the_capture_lacks() {
+    let mut lines = std::fs::read_to_string(capture("chat-hello-hi.transcript.jsonl")).unwrap();
+    lines.push_str("{\"from\": \"client\", \"text\": \"never sent\\n\"}\n");
+    let t = std::env::temp_dir().join(format!("encap-unsent-{}.jsonl", std::process::id()));
+    std::fs::write(&t, lines).unwrap();
+    let out = common::encap()
+        .arg("verify")
+        .arg(capture("chat-hello-hi.pcap"))
+        .arg("--transcript")
+        .arg(&t)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&t).ok();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "the transcript says the client wrote 11 byte(s) that no frame of the capture carries"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_ladder_names_each_frames_analysis_events() {
+    let out = common::encap()
+        .arg("verify")
+        .arg(capture("scenario-keepalive.pcap"))
+        .arg("--ladder")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let probes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with("(keep alive)"))
+        .collect();
+    let acks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with("(keep alive ack)"))
+        .collect();
+    assert_eq!((probes.len(), acks.len()), (2, 2), "ladder lines: {text}");
+    assert!(
+        text.contains("frame 6: client -> server [ACK] len 0 (keep alive): "),
+        "{text}"
+    );
+    assert!(
+        probes
+            .iter()
+            .any(|l| l.contains("-- ACK seq 6 ack 1 len 0 ---")),
+        "{text}"
+    );
+}

@@ -232,6 +232,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     if !args.json {
         for ((_, conn), f) in verifier.connections().zip(followed.iter_mut()) {
             f.counts.mismatch += verdicts::open_gaps(out, conn)?;
+            f.counts.mismatch += verdicts::unsent(out, conn)?;
         }
     } else {
         for ((_, conn), f) in verifier.connections().zip(followed.iter_mut()) {
@@ -243,6 +244,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 };
                 let reason = format!("{what} ({})", g.why());
                 let o = serde_json::json!({"frame.number": g.frame, "field": g.key(), "kernel": g.end, "model": g.start, "verdict": "MISMATCH", "reason": reason});
+                writeln!(out, "{o}")?;
+                f.counts.mismatch += 1;
+            }
+            for (side, bytes) in conn.unsent() {
+                let o = serde_json::json!({"field": "data.data", "from": side.name(), "unsent": bytes, "verdict": "MISMATCH", "reason": "the transcript says this side wrote bytes that no frame of the capture carries"});
                 writeln!(out, "{o}")?;
                 f.counts.mismatch += 1;
             }

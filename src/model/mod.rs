@@ -136,6 +136,23 @@ impl Connection {
         out
     }
 
+    /// The bytes each side's application wrote (as [`Connection::expect_sent`] said) that no
+    /// frame has carried: what the capture lacks. Ask once the connection's frames are all seen.
+    #[must_use]
+    pub fn unsent(&self) -> Vec<(Side, usize)> {
+        Side::BOTH
+            .into_iter()
+            .filter_map(|side| {
+                let left = self.sides[side]
+                    .queue
+                    .bytes
+                    .as_ref()
+                    .map_or(0, VecDeque::len);
+                (left > 0).then_some((side, left))
+            })
+            .collect()
+    }
+
     /// The two endpoints: client, server.
     #[must_use]
     pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {

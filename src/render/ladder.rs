@@ -41,12 +41,19 @@ pub fn write<W: WriteColor>(
         } else {
             format!("<-{label:-<width$}--")
         };
+        // A retransmission, a probe, a duplicate ACK... is named after the states, so the
+        // arrows stay aligned.
+        let events: Vec<String> = f.events.iter().map(ToString::to_string).collect();
+        let right = if events.is_empty() {
+            f.states[1].to_string()
+        } else {
+            format!("{:<16}  ({})", f.states[1].to_string(), events.join(", "))
+        };
         writeln!(
             w,
-            "{:>5} {:<16}{arrow}  {}",
+            "{:>5} {:<16}{arrow}  {right}",
             f.number,
             f.states[0].to_string(),
-            f.states[1]
         )?;
     }
     Ok(())

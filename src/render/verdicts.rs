@@ -146,6 +146,26 @@ pub fn events(f: &FrameCheck) -> String {
     format!(" ({})", names.join(", "))
 }
 
+/// One line per side whose transcript holds bytes no frame carried (what the capture lacks);
+/// returns how many. For a transcript of a capture: live, bytes may still wait in a queue.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn unsent<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> io::Result<usize> {
+    let unsent = conn.unsent();
+    for (side, bytes) in &unsent {
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        writeln!(
+            w,
+            " the transcript says the {} wrote {bytes} byte(s) that no frame of the capture carries",
+            side.name()
+        )?;
+    }
+    Ok(unsent.len())
+}
+
 /// `s` cut to `max` characters, with `…` where it was cut: a 100 kB payload's display must not
 /// flood the terminal.
 fn shorten(s: &str, max: usize) -> String {
