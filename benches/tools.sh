@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-tool comparison: encap decode, tcpdump -nn -r and tshark -r on one generated capture of a
+# Whole-tool comparison: encap decode and verify, tcpdump -nn -r and tshark -r on one generated capture of a
 # million chat frames, side by side in one run, with wall time and peak memory (max RSS).
 #   benches/tools.sh [FRAMES]      (default 1000000; needs tcpdump, tshark, GNU time)
 set -euo pipefail
@@ -29,3 +29,4 @@ run "TZ=UTC tcpdump -nn -r" env TZ=UTC tcpdump -nn -r "$file"
 run "tshark -r" tshark -r "$file"
 run "encap decode --json" target/release/encap decode --json "$file"
 run "tshark -r -T ek" tshark -r "$file" -T ek
+run "encap verify (one line per frame)" target/release/encap verify "$file"

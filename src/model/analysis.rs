@@ -96,7 +96,7 @@ pub fn events(
 ) -> Vec<Analysis> {
     let mut out = Vec::new();
     if ev.retrans {
-        out.push(retransmission(o, me, peer));
+        out.push(retransmission(o, peer));
     }
     if ev.fills.is_some() {
         out.push(Analysis::OutOfOrder);
@@ -137,21 +137,24 @@ pub fn events(
 
 /// A retransmission: spurious when the peer had acknowledged the bytes, fast after its
 /// duplicate ACKs, else after a timer.
-fn retransmission(o: &Observed<'_>, me: &SideState, peer: &SideState) -> Analysis {
+fn retransmission(o: &Observed<'_>, peer: &SideState) -> Analysis {
     let end = o.seq().wrapping_add(o.len() as u32);
     match peer.last_ack {
         Some(a) if !o.is_empty() && !seq::after(end, a) => Analysis::SpuriousRetransmission,
         Some(a) if a == o.seq() && peer.dup_acks >= DUP_THRESH => Analysis::FastRetransmission,
-        _ => {
-            let _ = me;
-            Analysis::Retransmission
-        }
+        _ => Analysis::Retransmission,
     }
 }
 
 /// A pure ACK that repeats the last one (a duplicate) or changes only the window (an update).
 fn acknowledgments(o: &Observed<'_>, ev: &Event, me: &SideState, out: &mut Vec<Analysis>) {
-    if o.kind != Kind::Ack || ev.probe || ev.redundant || me.last_ack != Some(o.ack()) {
+    // (After the SYN's unscaled window, a side's first window is no update.)
+    if o.kind != Kind::Ack
+        || ev.probe
+        || ev.redundant
+        || !me.after_syn
+        || me.last_ack != Some(o.ack())
+    {
         return;
     }
     if me.window != Some(o.window()) {

@@ -373,3 +373,6 @@ pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+//! The model driven frame by frame, in quinn-proto's `Pair` style: two endpoints build their
+//! frames with the pipeline as Linux would on `lo` (ISNs, IP IDs, TSvals handed in), the
+//! connection model checks each, and each test looks at one rule's event and verdicts.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::*;
+use crate::layers::tcp::{field as tf, key};
+use crate::pipeline::{encapsulate, linux_data_options, linux_syn_options, Params};
+
+/// One end: where its stream, IP ID counter and clock stand.
+struct End {
+    addr: SocketAddrV4,
+    seq: u32,
+    id: u16,
+    tsval: u32,
+    window: u16,
+}
+
+/// Both ends and the model between them.
+struct Pair {
+    conn: Connection,
+    ends: [End; 2],
+    frames: u64,
+}
+
+impl Pair {
+    /// A connection whose handshake the model has seen (frames 1-3).
+    fn established() -> Pair {
+        let c = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6666);
+        // The first window after a SYN of 65495 with scale 7: 65495 rounded up to 128s, in 128s.
+        let end = |addr, seq, id, tsval| End {
+            addr,
+            seq,
+            id,
+            tsval,
+            window: 512,
+        };
+        let mut p = Pair {
+            conn: Connection::new(c, s),
+            ends: [end(c, 1000, 100, 5000), end(s, 9000, 0, 7000)],
+            frames: 0,
+        };
+        let syn = p.frame(Side::Client, tf::FLG_SYN, b"", 0);
+        assert_eq!(syn.counts().mismatch, 0, "{syn:?}");
+        let synack = p.frame(Side::Server, tf::FLG_SYN | tf::FLG_ACK, b"", 0);
+        assert_eq!(synack.counts().mismatch, 0, "{synack:?}");
+        p.ack(Side::Client);
+        p
+    }
+
+    /// Sends a segment from `from` with these flags and payload, its sequence number `back`
+    /// bytes behind where the stream stands (0: in order), and checks it.
+    fn frame(&mut self, from: Side, flags: u16, payload: &[u8], back: u32) -> FrameCheck {
+        let (i, j) = (from.index(), (!from).index());
+        let (me, peer) = (&self.ends[i], &self.ends[j]);
+        let mut p = Params::between(me.addr, peer.addr);
+        p.checksum = crate::pipeline::ChecksumMode::Offloaded;
+        p.ip.identification = me.id;
+        p.tcp.seq = me.seq.wrapping_sub(back);
+        p.tcp.ack = if flags & tf::FLG_ACK != 0 {
+            peer.seq
+        } else {
+            0
+        };
+        p.tcp.flags = flags;
+        let tsecr = if from == Side::Client && flags == tf::FLG_SYN {
+            0
+        } else {
+            peer.tsval
+        };
+        p.tcp.window = if flags & tf::FLG_SYN != 0 {
+            65495
+        } else {
+            me.window
+        };
+        p.tcp.options = if flags & tf::FLG_SYN != 0 {
+            linux_syn_options(65495, me.tsval, tsecr, 7)
+        } else {
+            linux_data_options(me.tsval, tsecr)
+        };
+        let frame = encapsulate(payload, &p).unwrap();
+        self.frames += 1;
+        let check = self.conn.observe(self.frames, frame.frame()).unwrap();
+        let me = &mut self.ends[i];
+        if back == 0 {
+            me.seq = me.seq.wrapping_add(payload.len() as u32)
+                + u32::from(flags & (tf::FLG_SYN | tf::FLG_FIN) != 0);
+        }
+        me.id = if flags == tf::FLG_SYN | tf::FLG_ACK {
+            me.id
+        } else {
+            me.id.wrapping_add(1)
+        };
+        check
+    }
+
+    fn ack(&mut self, from: Side) -> FrameCheck {
+        self.frame(from, tf::FLG_ACK, b"", 0)
+    }
+
+    fn data(&mut self, from: Side, payload: &[u8]) -> FrameCheck {
+        self.frame(from, tf::FLG_PSH | tf::FLG_ACK, payload, 0)
+    }
+}
+
+fn verdict<'a>(c: &'a FrameCheck, key: &str) -> &'a Verdict {
+    &c.fields
+        .iter()
+        .find(|f| f.field.key == key)
+        .unwrap()
+        .verdict
+}
+
+#[test]
+fn a_dialogue_is_as_the_model_says_with_no_events() {
+    let mut p = Pair::established();
+    for (from, text) in [(Side::Client, &b"hello\n"[..]), (Side::Server, b"hi\n")] {
+        let d = p.data(from, text);
+        let a = p.ack(!from);
+        assert_eq!(
+            (d.counts().mismatch, a.counts().mismatch),
+            (0, 0),
+            "{d:?} {a:?}"
+        );
+        assert!(d.events.is_empty() && a.events.is_empty());
+    }
+}
+
+#[test]
+fn a_keepalive_probe_is_one_below_and_its_answer_repeats_the_ack() {
+    let mut p = Pair::established();
+    let probe = p.frame(Side::Client, tf::FLG_ACK, b"", 1);
+    assert_eq!(probe.events, vec![Analysis::KeepAlive]);
+    assert!(matches!(
+        verdict(&probe, key::SEQ_RAW),
+        Verdict::Learned { .. }
+    ));
+    let answer = p.ack(Side::Server);
+    assert_eq!(answer.events, vec![Analysis::KeepAliveAck]);
+    assert_eq!(probe.counts().mismatch + answer.counts().mismatch, 0);
+}
+
+#[test]
+fn a_pure_ack_that_acknowledges_nothing_new_is_a_probe_missing_its_one_below() {
+    let mut p = Pair::established();
+    let again = p.ack(Side::Client);
+    assert!(
+        matches!(verdict(&again, key::SEQ_RAW), Verdict::Mismatch { .. }),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn bytes_sent_again_are_a_retransmission() {
+    let mut p = Pair::established();
+    p.data(Side::Client, b"hello\n");
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, b"hello\n", 6);
+    assert_eq!(again.events, vec![Analysis::Retransmission]);
+    assert!(matches!(
+        verdict(&again, key::SEQ_RAW),
+        Verdict::KernelChosen { .. }
+    ));
+}
+
+#[test]
+fn a_segment_ahead_opens_a_gap_that_the_end_reports() {
+    let mut p = Pair::established();
+    p.ends[0].seq = p.ends[0].seq.wrapping_add(10); // ten bytes the capture never shows
+    let ahead = p.data(Side::Client, b"late\n");
+    assert_eq!(ahead.events, vec![Analysis::LostSegment]);
+    let gaps = p.conn.open_gaps();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!((gaps[0].frame, gaps[0].key()), (ahead.number, key::SEQ_RAW));
+}
+
+#[test]
+fn an_rst_after_which_its_sender_goes_on_is_revised_at_the_rst() {
+    let mut p = Pair::established();
+    let rst = p.frame(Side::Client, tf::FLG_RST | tf::FLG_ACK, b"", 0);
+    assert_eq!(rst.counts().mismatch, 0);
+    let after = p.data(Side::Client, b"still here\n");
+    assert_eq!(after.revisions.len(), 1, "{after:?}");
+    assert_eq!(
+        (after.revisions[0].frame, after.revisions[0].key),
+        (rst.number, key::FLAGS)
+    );
+}
+
+#[test]
+fn the_first_window_after_the_handshake_never_shrinks_below_the_syns() {
+    let mut p = Pair::established();
+    p.ends[1].window = 511; // the server's SYN offered 65495, scale 7: 512 in units
+    let small = p.data(Side::Server, b"hi\n");
+    assert!(
+        matches!(verdict(&small, key::WINDOW), Verdict::Mismatch { .. }),
+        "{small:?}"
+    );
+}
