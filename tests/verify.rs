@@ -860,3 +860,22 @@ fn the_ladder_names_each_frames_analysis_events() {
         "{text}"
     );
 }
+
+#[test]
+fn the_ladder_of_a_refused_connect_shows_nothing_listening() {
+    let out = common::encap()
+        .arg("verify")
+        .arg(capture("scenario-refused.pcap"))
+        .arg("--ladder")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("LISTEN") && !text.contains("SYN_RECEIVED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-- SYN seq 0 len 0 -------------------------->  CLOSED"),
+        "{text}"
+    );
+}

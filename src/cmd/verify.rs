@@ -228,6 +228,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     let order: Vec<(SocketAddr, SocketAddr)> = verifier.connections().map(|(k, _)| k).collect();
     followed.resize_with(order.len(), Followed::default);
+    for f in &mut followed {
+        encap::model::state::restate(&mut f.checks);
+    }
     // Bytes a frame skipped that no later frame brought: reported once all frames are seen.
     if !args.json {
         for ((_, conn), f) in verifier.connections().zip(followed.iter_mut()) {

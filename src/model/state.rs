@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::event::Kind;
 use super::side::{Pair, Side, SideState};
+use super::verdict::FrameCheck;
 
 /// A TCP state (RFC 9293 §3.3.2), as the ladder shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +143,39 @@ pub fn step(sides: &mut Pair<SideState>, from: Side, kind: Kind, has_ack: bool, 
     }
     sides[from].state = me_next;
     sides[!from].state = peer_next;
+}
+
+/// A server that answered the connection only with the control socket's RST (a refused
+/// connect): nothing listened, so it was CLOSED throughout. The model cannot know that at the
+/// SYN, only once the RST came: the ladder is drawn from the states as the whole connection
+/// shows them.
+pub fn restate(checks: &mut [FrameCheck]) {
+    let server_frames = || checks.iter().filter(|c| c.from == Side::Server);
+    let refused = server_frames().next().is_some()
+        && server_frames().all(|c| c.kind == Kind::Rst && c.rel_seq == 0)
+        && checks.iter().all(|c| c.kind != Kind::SynAck);
+    if refused {
+        for c in checks.iter_mut() {
+            c.states[Side::Server.index()] = TcpState::Closed;
+        }
+    }
+}
+
+/// The states both sides started in, client first, as a connection's checks show them: the
+/// client CLOSED, the server LISTEN (or CLOSED, when [`restate`] found that nothing listened).
+#[must_use]
+pub fn initial(checks: &[FrameCheck]) -> [TcpState; 2] {
+    let refused = checks
+        .first()
+        .is_some_and(|c| c.kind == Kind::Syn && c.states[Side::Server.index()] == TcpState::Closed);
+    [
+        TcpState::Closed,
+        if refused {
+            TcpState::Closed
+        } else {
+            TcpState::Listen
+        },
+    ]
 }
 
 #[cfg(test)]

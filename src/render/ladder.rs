@@ -6,7 +6,7 @@ use std::io;
 use termcolor::WriteColor;
 
 use crate::layers::tcp::flag_names;
-use crate::model::{FrameCheck, TcpState};
+use crate::model::FrameCheck;
 
 const ARROW: usize = 46;
 
@@ -23,11 +23,11 @@ pub fn write<W: WriteColor>(
     let gap = " ".repeat(ARROW);
     writeln!(w, "      {:<16}{gap}server", "client")?;
     writeln!(w, "      {client:<16}{gap}{server}")?;
+    let [client_state, server_state] = crate::model::state::initial(frames);
     writeln!(
         w,
-        "      {:<16}{gap}{}",
-        TcpState::Closed.to_string(),
-        TcpState::Listen
+        "      {:<16}{gap}{server_state}",
+        client_state.to_string()
     )?;
     for f in frames {
         let mut label = format!(" {} seq {}", flag_names(f.flags), f.rel_seq);

@@ -12,7 +12,7 @@ use crate::layers::ethernet::{self, WireView};
 use crate::layers::payload::escape_bytes;
 use crate::layers::tcp::{field::FLG_ACK, flag_names};
 use crate::layers::Layer;
-use crate::model::{FrameCheck, TcpState, Verdict};
+use crate::model::{FrameCheck, Verdict};
 
 /// What a box of the encapsulation figure is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,9 +498,10 @@ pub fn ladders<W: Write>(
 fn ladder<W: Write>(w: &mut W, l: &Ladder<'_>, y: f64, links: bool) -> io::Result<()> {
     let bottom = y + 80.0 + LADDER_ROW * l.frames.len() as f64;
     writeln!(w, r#"<g class="ladder">"#)?;
+    let [client_state, server_state] = crate::model::state::initial(l.frames);
     for (x, who, addr, state) in [
-        (CLIENT_X, "client", l.client, TcpState::Closed),
-        (SERVER_X, "server", l.server, TcpState::Listen),
+        (CLIENT_X, "client", l.client, client_state),
+        (SERVER_X, "server", l.server, server_state),
     ] {
         writeln!(
             w,
