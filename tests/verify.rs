@@ -74,9 +74,30 @@ fn every_capture_verifies_with_no_mismatch() {
             // transcript lets the model predict; without the settings also the SYN windows and
             // window scales).
             assert!(loopback <= 3 * frames, "{name}: {loopback} loopback fields");
-            let share = 100.0 * (predicted + learned) as f64 / fields as f64;
-            let beyond_lo = 100.0 * (predicted + learned) as f64 / (fields - loopback) as f64;
-            let least = if settings.is_empty() { 93.0 } else { 95.0 };
+            // The addresses and ports that define the connection cannot fail: the shares leave
+            // them out (as many as --json's connection object counts).
+            let json = encap()
+                .args(["verify", "--json"])
+                .args(settings)
+                .arg(capture(name))
+                .output()
+                .unwrap();
+            let endpoints: usize = String::from_utf8_lossy(&json.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["endpoint_fields"].as_u64())
+                .sum::<u64>() as usize;
+            assert!(
+                endpoints >= 3 * frames,
+                "{name}: {endpoints} endpoint fields"
+            );
+            let known = predicted + learned - endpoints;
+            let share = 100.0 * known as f64 / (fields - endpoints) as f64;
+            let beyond_lo = 100.0 * known as f64 / (fields - endpoints - loopback) as f64;
+            // The shares leave the connection's addresses and ports out (they cannot fail): nc
+            // over ::1, whose 24-field frames have 4 of them, gives 92.7% without the settings
+            // and 94.9% with them (94.0% and 95.8% with the endpoints counted in).
+            let least = if settings.is_empty() { 92.0 } else { 94.5 };
             assert!(
                 beyond_lo >= least,
                 "{name} {settings:?}: {beyond_lo:.1}% of the fields lo leaves alone predicted or learned"

@@ -241,7 +241,7 @@ pub fn connections<W: WriteColor>(w: &mut W, rows: &[ConnectionRow]) -> io::Resu
         .max(10);
     writeln!(
         w,
-        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned (of fields lo leaves alone)",
+        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned, endpoints apart (of fields lo leaves alone)",
         "connection",
         "frames",
         "fields",
@@ -352,6 +352,7 @@ pub fn json_connection(r: &ConnectionRow, stream: usize) -> serde_json::Value {
         "kernel_chosen": c.kernel,
         "loopback": c.loopback,
         "mismatch": c.mismatch,
+        "endpoint_fields": c.endpoints,
         "predicted_or_learned_pct": (share * 10.0).round() / 10.0,
         "predicted_or_learned_beyond_lo_pct": (beyond_lo * 10.0).round() / 10.0,
     })
