@@ -32,7 +32,7 @@ pub struct Args {
 /// # Errors
 /// No server (ECONNREFUSED), a reset connection, or failing output: exit status 1.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    let mut session = args.chat.session(out, args.connect, "client")?;
+    let mut session = args.chat.session(out, args.connect, "client", true)?;
     let fd = sys::socket(session.trace());
     session.narrate()?;
     let fd = fd.context("cannot create a socket")?;
