@@ -740,3 +740,65 @@ fn setcap_lets_an_unprivileged_user_capture() {
     assert_eq!(f.stdout.lines().count(), 3, "{}", f.stdout);
     assert_eq!(summary(&f.stderr).1, 3);
 }
+
+/// Waits (at most 10 s) until the pcap file at `path` holds at least `n` whole frames; returns
+/// how many it holds.
+fn wait_for_frames(path: &Path, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let have = pcap_file::pcap::PcapReader::new(&bytes[..])
+            .map(|mut r| {
+                let mut k = 0;
+                while let Some(Ok(_)) = r.next_packet() {
+                    k += 1;
+                }
+                k
+            })
+            .unwrap_or(0);
+        if have >= n || Instant::now() > deadline {
+            return have;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_capture_file_survives_sigkill() {
+    if !common::is_root("a_capture_file_survives_sigkill") {
+        return;
+    }
+    let _turn = live_turn();
+    for (mode, extra) in [("-U", &["-U"][..]), ("buffered", &[][..])] {
+        let pcap = temp_path(&format!("kill{mode}.pcap"));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        let mut args = vec!["--port", &port, "-w", pcap.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut sniffer = Sniffer::start(&args);
+        // The header is written at once, before any frame.
+        assert!(
+            std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) >= 24,
+            "{mode}: no pcap header once listening"
+        );
+        let mut c =
+            TcpStream::connect(("127.0.0.1", listener.local_addr().unwrap().port())).unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        c.write_all(b"hello\n").unwrap();
+        let mut got = [0u8; 6];
+        s.read_exact(&mut got).unwrap();
+        // SYN, SYN-ACK, ACK, the data and its ACK: in the file within a second (-U: at once).
+        let have = wait_for_frames(&pcap, 5);
+        assert!(have >= 5, "{mode}: {have} frames in the file after 10 s");
+        // SIGKILL: no chance to flush; what is in the file is all there will be.
+        sniffer.child.kill().unwrap();
+        let _ = sniffer.child.wait();
+        let frames = read_frames(&pcap);
+        assert!(
+            frames.len() >= 5,
+            "{mode}: {} frames after SIGKILL",
+            frames.len()
+        );
+        let _ = std::fs::remove_file(&pcap);
+    }
+}

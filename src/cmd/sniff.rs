@@ -2,10 +2,13 @@
 //! Needs `CAP_NET_RAW`. The socket and its settings live in `crate::capture`; this file is the
 //! arguments and the loop.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use termcolor::WriteColor;
@@ -37,9 +40,14 @@ pub struct Args {
     /// Stop after this many frames shown.
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Also write every frame kept to this pcap file, with its receive time.
+    /// Also write every frame kept to this pcap file, with its receive time. The file header is
+    /// written at once and the frames reach the file at least once a second (every frame with
+    /// -U), so a capture killed outright still leaves a readable file.
     #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
     pub write: Option<PathBuf>,
+    /// With -w: write each frame to the file as soon as it is captured, as tcpdump -U does.
+    #[arg(short = 'U', long = "packet-buffered", requires = "write")]
+    pub packet_buffered: bool,
     /// Every field of every layer, not one line per frame.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -77,16 +85,34 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         e => anyhow::Error::new(e),
     })?;
-    let mut pcap = match &args.write {
-        Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            Some(
-                FrameWriter::new(BufWriter::new(file))
-                    .with_context(|| format!("writing {}", path.display()))?,
-            )
-        }
+    let file = match &args.write {
+        Some(path) => Some(SharedFile(Rc::new(RefCell::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ))))),
         None => None,
+    };
+    let mut pcap = match (&file, &args.write) {
+        (Some(f), Some(path)) => {
+            let w = FrameWriter::new(f.clone())
+                .with_context(|| format!("writing {}", path.display()))?;
+            // The header reaches the file before the first frame does.
+            f.0.borrow_mut()
+                .flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+            Some(w)
+        }
+        _ => None,
+    };
+    let mut policy = FlushPolicy::new(args.packet_buffered);
+    let mut flush = |wrote: bool| -> anyhow::Result<()> {
+        if let (Some(f), Some(path)) = (&file, &args.write) {
+            if policy.due(wrote, Instant::now()) {
+                f.0.borrow_mut()
+                    .flush()
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Ok(())
     };
     let filter = if args.all {
         "every frame".to_string()
@@ -119,13 +145,16 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         pcap.as_mut(),
         &mut counts,
         capture::stop_requested,
+        &mut flush,
     );
     // Whatever ended the loop, the file is completed and the counters printed.
-    let flushed = match (pcap, &args.write) {
-        (Some(w), Some(path)) => w
-            .into_inner()
-            .flush()
-            .with_context(|| format!("writing {}", path.display())),
+    drop(pcap);
+    let flushed = match (&file, &args.write) {
+        (Some(f), Some(path)) => {
+            f.0.borrow_mut()
+                .flush()
+                .with_context(|| format!("writing {}", path.display()))
+        }
         _ => Ok(()),
     };
     let _ = out.flush();
@@ -152,8 +181,60 @@ pub fn summary(counts: Counts, kernel: Option<KernelStats>) -> String {
     )
 }
 
+/// The pcap file of `-w`, shared by the writer that fills it and the loop that flushes it.
+#[derive(Clone)]
+struct SharedFile(Rc<RefCell<BufWriter<File>>>);
+
+impl Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// When the frames written to `-w`'s file are flushed to it: after each frame with `-U`, else
+/// once a second at most after the first frame not yet flushed (tcpdump's `-U` and its
+/// buffered default, with a bound on how much a kill can lose).
+#[derive(Debug)]
+struct FlushPolicy {
+    every_frame: bool,
+    /// When the oldest frame not yet flushed was written.
+    oldest: Option<Instant>,
+}
+
+/// How long a frame may wait in the buffer without `-U`.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+impl FlushPolicy {
+    fn new(every_frame: bool) -> FlushPolicy {
+        FlushPolicy {
+            every_frame,
+            oldest: None,
+        }
+    }
+
+    /// Whether to flush now; `wrote`: a frame was just written.
+    fn due(&mut self, wrote: bool, now: Instant) -> bool {
+        if wrote && self.oldest.is_none() {
+            self.oldest = Some(now);
+        }
+        let due = match self.oldest {
+            Some(t) => self.every_frame || now.duration_since(t) >= FLUSH_EVERY,
+            None => false,
+        };
+        if due {
+            self.oldest = None;
+        }
+        due
+    }
+}
+
 /// Reads frames until `stop()` says so or `-c` frames were shown; keeps those the port filter
-/// passes, writes them to `pcap` and renders them to `out`.
+/// passes, writes them to `pcap` and renders them to `out`. `flush(wrote)` is called after each
+/// frame written to `pcap` (true) and after each read that timed out (false).
 fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
     args: &Args,
     source: &mut S,
@@ -161,6 +242,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
     mut pcap: Option<&mut FrameWriter<P>>,
     counts: &mut Counts,
     stop: impl Fn() -> bool,
+    flush: &mut dyn FnMut(bool) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let options = FrameOptions {
         verbose: args.verbose,
@@ -172,6 +254,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             .next_frame()
             .context("reading from the capture socket")?
         else {
+            flush(false)?;
             continue;
         };
         counts.captured += 1;
@@ -186,6 +269,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
                 capture::original_len(frame.data),
             )
             .context("writing the pcap file")?;
+            flush(true)?;
         }
         let shown = Frame {
             number: counts.shown,
@@ -270,10 +354,18 @@ mod tests {
         let mut counts = Counts::default();
         let stop = std::cell::Cell::new(0);
         // Stops after a few idle reads, as Ctrl-C would.
-        sniff_loop(&a, &mut src, &mut out, Some(&mut pcap), &mut counts, || {
-            stop.set(stop.get() + 1);
-            stop.get() > 100
-        })
+        sniff_loop(
+            &a,
+            &mut src,
+            &mut out,
+            Some(&mut pcap),
+            &mut counts,
+            || {
+                stop.set(stop.get() + 1);
+                stop.get() > 100
+            },
+            &mut |_| Ok(()),
+        )
         .unwrap();
         (
             counts,
@@ -370,6 +462,27 @@ mod tests {
         assert_eq!(counts.shown, 1);
         let (counts, _, _) = run_on(vec![cut], &["--port", "1"]);
         assert_eq!(counts.shown, 0);
+    }
+
+    #[test]
+    fn flush_policy_bounds_what_a_kill_loses() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // -U: every frame written is flushed at once; idle reads flush nothing.
+        let mut u = FlushPolicy::new(true);
+        assert!(!u.due(false, at(0)));
+        assert!(u.due(true, at(1)));
+        assert!(!u.due(false, at(2)));
+        // Default: a frame waits at most a second, counted from the oldest unflushed one,
+        // whether more frames follow or the capture goes idle.
+        let mut d = FlushPolicy::new(false);
+        assert!(!d.due(true, at(0)));
+        assert!(!d.due(true, at(500)));
+        assert!(!d.due(false, at(999)));
+        assert!(d.due(false, at(1000)));
+        assert!(!d.due(false, at(5000)), "nothing left to flush");
+        assert!(!d.due(true, at(5001)));
+        assert!(d.due(true, at(6001)));
     }
 
     #[test]
