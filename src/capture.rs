@@ -88,6 +88,12 @@ pub enum CaptureError {
         /// The names of the interfaces that exist.
         available: Vec<String>,
     },
+    /// The interface exists but is down (`ip link set NAME up` brings it up).
+    #[error("{interface}: that device is not up")]
+    NotUp {
+        /// The interface.
+        interface: String,
+    },
     /// The interface does not carry Ethernet II frames (a tun device, a CAN bus...).
     #[error(
         "{interface} carries link type {hatype} ({}), not Ethernet: encap decodes Ethernet II \
@@ -164,7 +170,25 @@ impl Capture {
     /// [`CaptureError::NoPermission`] without `CAP_NET_RAW`, [`CaptureError::NoSuchInterface`]
     /// for an unknown name, [`CaptureError::Os`] for any other failed call.
     pub fn open_port(interface: &str, port: Option<u16>) -> Result<Capture, CaptureError> {
+        Capture::open_program(interface, port.map(port_filter))
+    }
+
+    /// As [`Capture::open`], with `program` (a classic BPF program, from [`compile_filter`] or
+    /// [`port_filter`]) deciding in the kernel which frames are queued, and how many bytes of
+    /// each.
+    ///
+    /// # Errors
+    /// As [`Capture::open_port`], and [`CaptureError::NotUp`] for an interface that is down.
+    pub fn open_program(
+        interface: &str,
+        program: Option<Vec<Insn>>,
+    ) -> Result<Capture, CaptureError> {
         let nic = find_interface(interface)?;
+        if !nic.is_up() {
+            return Err(CaptureError::NotUp {
+                interface: interface.to_string(),
+            });
+        }
         let os = |what: &'static str| {
             move |cause: io::Error| CaptureError::Os {
                 what,
@@ -193,8 +217,8 @@ impl Capture {
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         let receive_buffer = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map_err(os("cannot read the receive buffer size"))?;
-        if let Some(port) = port {
-            attach_filter(fd, &port_filter(port)).map_err(os("cannot attach the port filter"))?;
+        if let Some(program) = &program {
+            attach_filter(fd, program).map_err(os("cannot attach the capture filter"))?;
         }
         // Turns on kernel timestamps for this socket before any frame is queued (it fails with
         // ENOENT, as no frame was read yet).
@@ -467,6 +491,47 @@ pub fn port_filter(port: u16) -> Vec<Insn> {
         Ret(0),                      // 23: drop
     ];
     assemble(&steps)
+}
+
+/// The program that keeps every frame, `snaplen` bytes of each at most.
+pub fn keep_all(snaplen: u32) -> Vec<Insn> {
+    assemble(&[Step::Ret(snaplen)])
+}
+
+/// `program` with every "keep" return (`ret #k`, k > 0) keeping at most `snaplen` bytes, as
+/// tcpdump's `-s`: the kernel then queues only that much of each frame.
+#[must_use]
+pub fn with_snaplen(mut program: Vec<Insn>, snaplen: u32) -> Vec<Insn> {
+    for insn in &mut program {
+        if insn.code == op::RET && insn.k > 0 {
+            insn.k = snaplen;
+        }
+    }
+    program
+}
+
+/// Compiles a capture filter expression as tcpdump takes it (`tcp port 6666 or udp`,
+/// pcap-filter(7)) to classic BPF for an Ethernet link, with libpcap's own compiler
+/// (`pcap_compile`, optimised), keeping at most `snaplen` bytes of each frame.
+///
+/// # Errors
+/// libpcap's message for an expression it cannot compile.
+pub fn compile_filter(expression: &str, snaplen: u32) -> Result<Vec<Insn>, String> {
+    // libpcap's `struct bpf_insn` is the kernel's `struct sock_filter`: same fields, same order.
+    const _: () =
+        assert!(std::mem::size_of::<pcap::BpfInstruction>() == std::mem::size_of::<Insn>());
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
+    let program = dead
+        .compile(expression, true)
+        .map_err(|e| format!("cannot compile the filter {expression:?}: {e}"))?;
+    let insns = program.get_instructions();
+    // SAFETY: BpfInstruction is #[repr(transparent)] over libpcap's `struct bpf_insn`
+    // { u_short code; u_char jt; u_char jf; bpf_u_int32 k; }, which has the layout of the
+    // #[repr(C)] Insn (the size is checked above); the slice is copied before `program` frees it.
+    let copied =
+        unsafe { std::slice::from_raw_parts(insns.as_ptr().cast::<Insn>(), insns.len()) }.to_vec();
+    // The dead handle's snapshot length (65535) would cut a 64 KiB GSO frame on lo.
+    Ok(with_snaplen(copied, snaplen))
 }
 
 fn attach_filter(fd: RawFd, program: &[Insn]) -> io::Result<()> {

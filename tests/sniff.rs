@@ -802,3 +802,132 @@ fn a_capture_file_survives_sigkill() {
         let _ = std::fs::remove_file(&pcap);
     }
 }
+
+#[test]
+fn a_tcpdump_filter_expression_decides_what_is_kept() {
+    if !common::is_root("a_tcpdump_filter_expression_decides_what_is_kept") {
+        return;
+    }
+    let _turn = live_turn();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (udp, tcp) = (
+        rx.local_addr().unwrap().port(),
+        listener.local_addr().unwrap().port(),
+    );
+    // Two words, as a shell passes `encap sniff udp port A or tcp port B` unquoted.
+    let first = format!("udp dst port {udp}");
+    let rest = format!("or tcp port {tcp}");
+    let mut sniffer = Sniffer::start(&["--json", "-c", "4", &first, &rest]);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"not kept", other.local_addr().unwrap())
+        .unwrap();
+    tx.send_to(b"kept", ("127.0.0.1", udp)).unwrap();
+    let c = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let f = sniffer.finish();
+    drop((c, s));
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    assert!(
+        f.stderr.contains(&format!("filter \"{first} {rest}\"")),
+        "{}",
+        f.stderr
+    );
+    let objects: Vec<Json> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", f.stdout);
+    assert_eq!(objects[0]["udp.dstport"], udp, "{}", f.stdout);
+    // Then the handshake: SYN, SYN-ACK, ACK, each once.
+    assert_eq!(flags(&objects[1..]), [0x002, 0x012, 0x010], "{}", f.stdout);
+}
+
+#[test]
+fn a_filter_libpcap_cannot_compile_is_an_argument_error() {
+    let out = run_limited(&[env!("CARGO_BIN_EXE_encap"), "sniff", "tcp", "port"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot compile the filter \"tcp port\""),
+        "{err}"
+    );
+    assert!(err.contains("syntax error"), "{err}");
+}
+
+#[test]
+fn snapshot_length_cuts_each_frame_as_tcpdump_s() {
+    if !common::is_root("snapshot_length_cuts_each_frame_as_tcpdump_s") {
+        return;
+    }
+    let _turn = live_turn();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port().to_string();
+    let pcap = temp_path("snap.pcap");
+    let mut sniffer = Sniffer::start(&[
+        "--json",
+        "-c",
+        "1",
+        "-s",
+        "100",
+        "-w",
+        pcap.to_str().unwrap(),
+        "udp",
+        "port",
+        &port,
+    ]);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(&[b'y'; 500], ("127.0.0.1", rx.local_addr().unwrap().port()))
+        .unwrap();
+    let f = sniffer.finish();
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    assert!(
+        f.stderr.contains("snapshot length 100 bytes"),
+        "{}",
+        f.stderr
+    );
+    let o: Json = serde_json::from_str(f.stdout.trim()).unwrap();
+    assert_eq!(
+        (o["frame.cap_len"].clone(), o["frame.len"].clone()),
+        (100.into(), 542.into())
+    );
+    // The file says so as tcpdump -s 100 -w writes it: snaplen 100 in the header, the record
+    // 100 bytes captured of 542 (pcap_file's reader refuses orig_len > snaplen: read it here).
+    let bytes = std::fs::read(&pcap).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(bytes.len(), 24 + 16 + 100);
+    assert_eq!((u32_at(16), u32_at(32), u32_at(36)), (100, 100, 542));
+    if common::have("tcpdump", "snapshot_length_cuts_each_frame_as_tcpdump_s") {
+        let out = run_limited(&["tcpdump", "-nn", "-r", pcap.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("UDP, length 500"), "{text}");
+    }
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn a_device_that_is_down_is_named_as_tcpdump_does() {
+    let test = "a_device_that_is_down_is_named_as_tcpdump_does";
+    if !common::is_root(test) || !common::have("unshare", test) {
+        return;
+    }
+    // A new network namespace's lo is down.
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60", "unshare", "--net"])
+        .arg(env!("CARGO_BIN_EXE_encap"))
+        .args(["sniff", "-i", "lo", "-c", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lo: that device is not up"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+}

@@ -30,6 +30,22 @@ pub struct Args {
     /// The interface to capture on.
     #[arg(short = 'i', long, default_value = "lo")]
     pub interface: String,
+    /// A capture filter as tcpdump takes it (pcap-filter(7)), e.g. `tcp port 6666 or udp`;
+    /// several words are joined with spaces. Compiled by libpcap and run in the kernel; it
+    /// replaces --port.
+    #[arg(value_name = "EXPRESSION", conflicts_with = "all")]
+    pub expression: Vec<String>,
+    /// Keep at most this many bytes of each frame, as tcpdump -s (0: the default, 262144).
+    #[arg(
+        short = 's',
+        long = "snapshot-length",
+        value_name = "SNAPLEN",
+        default_value_t = 0
+    )]
+    pub snaplen: u32,
+    /// Accepted for tcpdump's habit: addresses and ports are always shown as numbers.
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub numeric: u8,
     /// Keep only frames whose TCP or UDP source or destination port is this (the chat's port by
     /// default). A kernel filter drops the others before they are queued, so they cost nothing.
     #[arg(long, default_value_t = 6666, conflicts_with = "all")]
@@ -76,10 +92,32 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     if args.count == Some(0) {
         return Err(super::UsageError("-c needs at least 1 frame".into()).into());
     }
+    let snaplen = match args.snaplen {
+        0 => encap::pcap::SNAPLEN,
+        n if n > encap::pcap::SNAPLEN => {
+            return Err(super::UsageError(format!(
+                "-s {n}: at most {} bytes of a frame are read",
+                encap::pcap::SNAPLEN
+            ))
+            .into())
+        }
+        n => n,
+    };
+    let expression = args.expression.join(" ");
+    let program = if !expression.is_empty() {
+        Some(capture::compile_filter(&expression, snaplen).map_err(super::UsageError)?)
+    } else if args.all {
+        Some(capture::keep_all(snaplen))
+    } else {
+        Some(capture::with_snaplen(
+            capture::port_filter(args.port),
+            snaplen,
+        ))
+    };
     capture::stop_on_signals().context("cannot install the Ctrl-C handler")?;
-    let port = (!args.all).then_some(args.port);
-    let mut source = Capture::open_port(&args.interface, port).map_err(|e| match e {
+    let mut source = Capture::open_program(&args.interface, program).map_err(|e| match e {
         e @ (capture::CaptureError::NoSuchInterface { .. }
+        | capture::CaptureError::NotUp { .. }
         | capture::CaptureError::NotEthernet { .. }) => {
             anyhow::Error::new(super::UsageError(e.to_string()))
         }
@@ -93,7 +131,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     let mut pcap = match (&file, &args.write) {
         (Some(f), Some(path)) => {
-            let w = FrameWriter::new(f.clone())
+            let w = FrameWriter::with_snaplen(f.clone(), snaplen)
                 .with_context(|| format!("writing {}", path.display()))?;
             // The header reaches the file before the first frame does.
             f.0.borrow_mut()
@@ -114,15 +152,16 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         Ok(())
     };
-    let filter = if args.all {
+    let filter = if !expression.is_empty() {
+        format!("filter {expression:?}")
+    } else if args.all {
         "every frame".to_string()
     } else {
         format!("TCP or UDP port {}", args.port)
     };
     eprintln!(
-        "encap: listening on {}, link-type EN10MB (Ethernet), snapshot length {} bytes, {filter}",
+        "encap: listening on {}, link-type EN10MB (Ethernet), snapshot length {snaplen} bytes, {filter}",
         source.interface(),
-        capture::READ_BUFFER
     );
     let granted = source.receive_buffer();
     // The kernel doubles what it is asked for; less than that means rmem_max capped it.
@@ -258,7 +297,9 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             continue;
         };
         counts.captured += 1;
-        if !args.all && !keep(frame.data, args.port) {
+        // An expression was decided in the kernel; the port filter lets some frames through for
+        // user space to decide (extension headers, VLAN tags).
+        if args.expression.is_empty() && !args.all && !keep(frame.data, args.port) {
             continue;
         }
         counts.shown += 1;
