@@ -12,7 +12,15 @@ use termcolor::{ColorChoice, StandardStream};
 
 /// See a chat message pass through TCP, IPv4 and Ethernet II, byte by byte.
 #[derive(Debug, Parser)]
-#[command(name = "encap", version, about, max_term_width = 100)]
+#[command(
+    name = "encap",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Exit status, for every command: 0 success; 1 a finding (a field that is a \
+MISMATCH: verify, demo, and server or client with --verify); 2 trouble (bad arguments, a file \
+that cannot be read, a device that is not up, no server listening, a connection that failed)."
+)]
 struct Cli {
     /// When to colour output: auto (only on a terminal, and not with NO_COLOR set), always, never.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
@@ -41,8 +49,8 @@ enum Command {
     /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
     Decode(cmd::decode::Args),
     /// Check every frame of a capture against the model's prediction, field by field. Exit
-    /// status 0: every frame as the model said; 1: a MISMATCH, or frames it could not check;
-    /// 2: trouble (the file, the arguments, nothing to check).
+    /// status 0: every frame checked as the model said (frames it does not cover are listed,
+    /// and do not fail); 1: a MISMATCH; 2: trouble (the file, the arguments, nothing to check).
     Verify(cmd::verify::Args),
     /// The whole story in one command: chat on lo, each message through the pipeline, every frame
     /// the kernel sends checked against the model, the ladder and a summary.
@@ -68,12 +76,6 @@ fn main() -> ExitCode {
         }
     };
     let mut out = StandardStream::stdout(choice);
-    // verify answers as diff and cmp do: 1 for a difference found, 2 for trouble.
-    let trouble = if matches!(cli.command, Command::Verify(_)) {
-        2
-    } else {
-        1
-    };
     let result = match cli.command {
         Command::Show(args) => cmd::show::run(&args, &mut out),
         Command::Server(args) => cmd::server::run(&args, &mut out),
@@ -92,7 +94,7 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("encap: error: {err:#}");
-            ExitCode::from(cmd::exit_status(&err).max(trouble))
+            ExitCode::from(cmd::TROUBLE)
         }
     }
 }

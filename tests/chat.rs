@@ -266,7 +266,7 @@ fn client_when_listening(port: u16, extra: &[&str]) -> Proc {
         }
         let (status, _, err) = p.finish();
         assert!(
-            err.contains("ECONNREFUSED") && status.code() == Some(1),
+            err.contains("ECONNREFUSED") && status.code() == Some(2),
             "unexpected client failure: {status:?} {err}"
         );
         assert!(
@@ -542,7 +542,7 @@ fn client_without_server_says_so() {
         .stdin(Stdio::null())
         .output()
         .expect("run encap client");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
@@ -566,7 +566,7 @@ fn busy_port_gives_eaddrinuse() {
         .stdin(Stdio::null())
         .output()
         .expect("run encap server");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
@@ -1057,7 +1057,7 @@ fn explain_matches_strace_when_refused() {
     .stdin(Stdio::null())
     .output()
     .expect("run strace");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stdout: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -1130,7 +1130,7 @@ fn bytes_received_before_a_reset_are_shown_not_lost() {
 }
 
 #[test]
-fn client_reports_a_reset_and_exits_1() {
+fn client_reports_a_reset_and_exits_2() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
     let mut c = client(port, &["--view", "none", "--explain"]);
@@ -1142,7 +1142,7 @@ fn client_reports_a_reset_and_exits_1() {
     c.expect_contains("= -1 ECONNRESET (Connection reset by peer)");
     c.expect_contains("ECONNRESET: the peer's kernel answered with a RST");
     let (status, _, err) = c.finish();
-    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(status.code(), Some(2), "{err}");
     assert!(
         err.contains(&format!("the dialogue with 127.0.0.1:{port} failed"))
             && err.contains("ECONNRESET"),
@@ -1185,13 +1185,13 @@ fn privileged_port_gives_eacces() {
         return;
     };
     let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() != Some(1) && !err.contains("EACCES") {
+    if out.status.code() != Some(2) && !err.contains("EACCES") {
         skip_or_fail(&format!(
             "privileged_port_gives_eacces: this user may bind port 81 ({err})"
         ));
         return;
     }
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("EACCES") && err.contains("below 1024"),
         "{err}"

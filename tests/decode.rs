@@ -167,7 +167,7 @@ fn edited(name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
 fn truncated_file_shows_every_good_frame_then_says_where() {
     let path = edited("truncated", |b| b.truncate(b.len() - 10));
     let out = encap().arg("decode").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text.lines().count(),
@@ -205,7 +205,7 @@ fn malformed_frame_is_reported_and_decoding_goes_on() {
 fn other_link_types_and_non_captures_get_clear_errors() {
     let sll = edited("sll", |b| b[20..24].copy_from_slice(&113u32.to_le_bytes()));
     let out = encap().arg("decode").arg(&sll).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("link type 113 (LINUX_SLL"),
         "{}",

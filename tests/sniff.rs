@@ -649,7 +649,7 @@ fn without_cap_net_raw_says_how_to_grant_it() {
         run_limited(&[exe, "sniff", "-c", "1"])
     };
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
     assert!(err.contains("sudo "), "{err}");
     let setcap = format!("sudo setcap cap_net_raw+ep {}", env!("CARGO_BIN_EXE_encap"));

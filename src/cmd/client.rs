@@ -30,7 +30,7 @@ pub struct Args {
 /// Runs `encap client`.
 ///
 /// # Errors
-/// No server (ECONNREFUSED), a reset connection, or failing output: exit status 1.
+/// No server (ECONNREFUSED), a reset connection, or failing output: exit status 2 (main).
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     let mut session = args.chat.session(out, args.connect, "client", true)?;
     let fd = sys::socket(session.trace());
