@@ -19,6 +19,7 @@ use encap::render;
 
 use super::framing::{Ending, LineFramer, Message, IDLE};
 use super::model::{segment_count, ConnModel};
+use super::narrate::Closing;
 use super::sys::{self, SysError, Trace};
 use super::verify::{self, Verifier};
 use super::View;
@@ -268,7 +269,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
             }
             Err(e) => {
                 self.say(&format!("a new connection failed during setup: {e}"))?;
-                sys::close(&mut self.trace, fd);
+                sys::close(&mut self.trace, fd, Closing::Connection);
                 self.narrate()?;
                 self.failure = Some(e);
             }
@@ -344,7 +345,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
             self.out.flush()?;
         }
         if let Some(l) = self.listener.take() {
-            sys::close(&mut self.trace, l);
+            sys::close(&mut self.trace, l, Closing::Listener);
             self.narrate()?;
         }
         self.out.flush()?;
@@ -644,7 +645,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
     fn begin_exit(&mut self, say_exit: bool) -> anyhow::Result<()> {
         self.exiting = true;
         if let Some(l) = self.listener.take() {
-            sys::close(&mut self.trace, l);
+            sys::close(&mut self.trace, l, Closing::Listener);
             self.narrate()?;
         }
         if say_exit && self.conns.iter().any(|c| c.state == State::Open && !c.done) {
@@ -703,7 +704,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
         while i < self.conns.len() {
             if self.conns[i].done {
                 let c = self.conns.remove(i);
-                sys::close(&mut self.trace, c.fd);
+                sys::close(&mut self.trace, c.fd, Closing::Connection);
                 self.narrate()?;
                 if self.is_server && !self.exiting {
                     self.say(&format!(

@@ -10,7 +10,7 @@ use std::mem;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::narrate::{self, Call, Outcome};
+use super::narrate::{self, Call, Closing, Outcome};
 
 /// Narrated calls not yet written out. Records nothing unless enabled.
 #[derive(Debug, Default)]
@@ -420,15 +420,19 @@ pub fn shutdown_write(t: &mut Trace, fd: &OwnedFd) -> Result<(), SysError> {
     check("shutdown", r.into(), e).map(drop)
 }
 
-/// `close(fd)`, narrated (dropping an `OwnedFd` would close it silently).
-pub fn close(t: &mut Trace, fd: OwnedFd) {
+/// `close(fd)` of a socket that `was` what it says, narrated (dropping an `OwnedFd` would close
+/// it silently).
+pub fn close(t: &mut Trace, fd: OwnedFd, was: Closing) {
     let raw = fd.as_raw_fd();
     // Take the descriptor out of the OwnedFd so it is closed exactly once, here.
     let raw_owned = std::os::fd::IntoRawFd::into_raw_fd(fd);
     // SAFETY: raw_owned is ours alone and is not used after this.
     let r = unsafe { libc::close(raw_owned) };
     let e = errno();
-    t.record(&Call::Close { fd: raw }, &Outcome::from_ret(r.into(), e));
+    t.record(
+        &Call::Close { fd: raw, was },
+        &Outcome::from_ret(r.into(), e),
+    );
 }
 
 /// Sets O_NONBLOCK (fcntl, not a network call, so not narrated).

@@ -39,7 +39,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let connected = sys::connect(session.trace(), &fd, args.connect);
     session.narrate()?;
     if let Err(e) = connected {
-        sys::close(session.trace(), fd);
+        sys::close(
+            session.trace(),
+            fd,
+            crate::chat::narrate::Closing::Unconnected,
+        );
         session.narrate()?;
         if e.errno == libc::ECONNREFUSED {
             anyhow::bail!(

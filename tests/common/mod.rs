@@ -129,10 +129,16 @@ pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
 
 /// The frames of a capture in `captures/`, in order.
 pub fn capture_frames(name: &str) -> Vec<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name);
-    let bytes = std::fs::read(&path).expect("read the capture");
+    capture_frames_at(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures")
+            .join(name),
+    )
+}
+
+/// The frames of the capture file at `path`, in order.
+pub fn capture_frames_at(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).expect("read the capture");
     let mut r = encap::capfile::CaptureReader::new(&bytes[..]).expect("a capture");
     let mut out = Vec::new();
     while let Some(p) = r.next_packet().expect("a frame") {
