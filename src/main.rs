@@ -46,7 +46,8 @@ enum Command {
     Client(cmd::client::Args),
     /// Live capture from an interface (default lo, port 6666), each frame decoded; needs CAP_NET_RAW.
     Sniff(cmd::sniff::Args),
-    /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
+    /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would (`encap -r
+    /// FILE` is the same; `-` reads standard input).
     Decode(cmd::decode::Args),
     /// Check every frame of a capture against the model's prediction, field by field. Exit
     /// status 0: every frame checked as the model said (frames it does not cover are listed,
@@ -58,7 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(tcpdump_read(std::env::args_os().collect()));
     let choice = match cli.color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
@@ -97,6 +98,25 @@ fn main() -> ExitCode {
             ExitCode::from(cmd::TROUBLE)
         }
     }
+}
+
+/// `encap -r FILE ...`, as tcpdump and tshark read a file, is `encap decode FILE ...`: the `-r`
+/// that comes where the subcommand would (after any `--color`) becomes `decode`.
+fn tcpdump_read(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        if a == "--color" {
+            i += 2;
+        } else if a.to_str().is_some_and(|a| a.starts_with("--color=")) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(i).is_some_and(|a| a == "-r") {
+        args[i] = "decode".into();
+    }
+    args
 }
 
 /// `encap ... | head` closes the pipe early: that is success, not an error.

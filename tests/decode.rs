@@ -470,3 +470,33 @@ fn checksums_over_ipv6_are_checked_against_the_ipv6_pseudo_header() {
     );
     assert!(verdicts[2].contains("[incorrect, should be 0x"), "{text}");
 }
+
+#[test]
+fn dash_r_and_standard_input_read_as_decode_file_does() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let want = encap().arg("decode").arg(&file).output().unwrap();
+    assert!(want.status.success());
+    // `encap -r FILE`, as tcpdump -r and tshark -r; also after --color.
+    for pre in [&[][..], &["--color", "never"][..], &["--color=never"][..]] {
+        let out = encap().args(pre).arg("-r").arg(&file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{pre:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, want.stdout, "{pre:?}");
+    }
+    // `decode -`: the capture on standard input, as `tcpdump -w - | encap decode -`.
+    let out = encap()
+        .args(["decode", "-"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("reading from file standard input (pcap)"),
+        "{err}"
+    );
+    assert_eq!(out.stdout, want.stdout);
+}

@@ -915,3 +915,25 @@ fn exit_statuses_follow_one_rule_for_every_command() {
     assert!(help.contains("do not fail"), "{help}");
     assert!(!help.contains("or frames it could not check"), "{help}");
 }
+
+#[test]
+fn count_stops_verify_after_n_frames() {
+    let out = encap()
+        .args(["verify", "-c", "3"])
+        .arg(capture("chat-hello-hi.pcap"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    // The handshake only: three frames checked, and the summary row counts three.
+    let checked: Vec<&str> = t.lines().filter(|l| l.starts_with("frame ")).collect();
+    assert_eq!(checked.len(), 3, "{t}");
+    assert!(checked[2].starts_with("frame 3:"), "{t}");
+    assert_eq!(totals(&t)[0], 3, "{t}");
+    let out = encap()
+        .args(["verify", "-c", "0"])
+        .arg(capture("chat-hello-hi.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

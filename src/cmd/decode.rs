@@ -2,7 +2,7 @@
 //! constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,8 @@ use encap::render::frames::{write_sliced, Frame, FrameOptions};
 /// Arguments of `encap decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes).
+    /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes);
+    /// `-` reads it from standard input (`tcpdump -w - | encap decode -`).
     pub file: PathBuf,
     /// Show the layer tree: every field with its byte offset and checksum verdicts.
     #[arg(short, long)]
@@ -47,11 +48,21 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     if args.count == Some(0) {
         return Err(super::UsageError("-c needs at least 1 frame".into()).into());
     }
-    let name = args.file.display();
-    let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 18, file))
-        .with_context(|| name.to_string())?;
+    let stdin = args.file.as_os_str() == "-";
+    let name = if stdin {
+        "standard input".to_string()
+    } else {
+        args.file.display().to_string()
+    };
+    let (input, size): (Box<dyn Read>, u64) = if stdin {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(file), size)
+    };
+    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 18, input))
+        .with_context(|| name.clone())?;
     if !args.json {
         let format = match reader.format() {
             Format::Pcap { nanos: true, .. } => "pcap, nanosecond timestamps",

@@ -47,6 +47,9 @@ pub struct Args {
     /// The capture was taken on this host: read --tcp-rmem and --rmem-max from /proc/sys.
     #[arg(long, conflicts_with_all = ["tcp_rmem", "rmem_max"])]
     pub this_host: bool,
+    /// Stop after the first N frames of the file, as tcpdump -c (the summary covers those).
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 /// Reads a transcript: each write of each side's application, in order (one line, one write).
@@ -119,6 +122,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
+        if args.count.is_some_and(|c| p.number > c) {
+            break Ok(());
+        }
         let Some((src, dst)) = connection_key(p.data) else {
             skipped += 1;
             continue;
