@@ -112,6 +112,10 @@ pub struct Packet<'a> {
     pub orig_len: usize,
     /// Byte offset of the frame's record in the file.
     pub offset: u64,
+    /// A pcap record whose timestamp fraction is out of range (a microsecond field of 1000000
+    /// or more, a nanosecond field of 10^9 or more): the value read. The timestamp then carries
+    /// it into the seconds as the arithmetic says, rather than clamping it.
+    pub bad_fraction: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -335,11 +339,19 @@ impl<R: Read> CaptureReader<R> {
         if !self.fill(16 + incl, 16, "frame")? {
             return Ok(None);
         }
-        let ticks = match self.pcap_units {
-            TsUnits::Pow10(9) => Duration::new(u64::from(sec), frac.min(999_999_999)),
-            _ => Duration::new(u64::from(sec), frac.min(999_999) * 1000),
+        let (ticks, limit) = match self.pcap_units {
+            TsUnits::Pow10(9) => (
+                Duration::from_secs(u64::from(sec)) + Duration::from_nanos(u64::from(frac)),
+                1_000_000_000,
+            ),
+            _ => (
+                Duration::from_secs(u64::from(sec)) + Duration::from_micros(u64::from(frac)),
+                1_000_000,
+            ),
         };
-        Ok(Some(self.emit(ticks, 16..16 + incl, orig.max(incl))))
+        let mut packet = self.emit(ticks, 16..16 + incl, orig.max(incl));
+        packet.bad_fraction = (frac >= limit).then_some(frac);
+        Ok(Some(packet))
     }
 
     fn emit(
@@ -357,6 +369,7 @@ impl<R: Read> CaptureReader<R> {
             data: &self.buf[data],
             orig_len,
             offset,
+            bad_fraction: None,
         }
     }
 

@@ -233,8 +233,15 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
         }
     };
     s.transport_at = upper_at;
+    // Bytes cut by the capture end a header early; in a packet captured whole, a header that
+    // runs past the end is a bad length field.
+    let whole = s.error.is_none();
     match protocol {
-        IpProtocol::Tcp => match TcpSegment::new_checked(upper) {
+        IpProtocol::Tcp => match if whole {
+            TcpSegment::new_checked_whole(upper)
+        } else {
+            TcpSegment::new_checked(upper)
+        } {
             Ok(t) => {
                 s.transport = Transport::Tcp(t);
                 s.payload = upper_at + t.header_len()..upper_at + upper.len();

@@ -500,3 +500,130 @@ fn dash_r_and_standard_input_read_as_decode_file_does() {
     );
     assert_eq!(out.stdout, want.stdout);
 }
+
+/// A pcap file (microseconds, little-endian, link type Ethernet) holding `frames`.
+fn pcap_of(name: &str, frames: &[Vec<u8>]) -> PathBuf {
+    write_pcap(name, frames, 262_144)
+}
+
+/// tcpdump -nn -S -r's lines for `path`, or None (skipped, or failing with ENCAP_REQUIRE_ALL)
+/// without tcpdump.
+fn tcpdump_lines(path: &Path, test: &str) -> Option<Vec<String>> {
+    if !have("tcpdump", test) {
+        return None;
+    }
+    let out = Command::new("tcpdump")
+        .args(["-nn", "-S", "-r"])
+        .arg(path)
+        .output()
+        .unwrap();
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// encap decode's one-line view of `path`, without the frame numbers.
+fn encap_lines(path: &Path) -> Vec<String> {
+    let out = encap().arg("decode").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.trim_start()
+                .split_once(' ')
+                .map_or(l, |(_, rest)| rest)
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_bad_tcp_data_offset_is_worded_as_tcpdump_words_it() {
+    let mut frames = common::capture_frames("chat-hello-hi.pcap");
+    let hello = frames.swap_remove(3);
+    let at = 14 + 20 + 12;
+    let mut long = hello.clone();
+    long[at] = 0xf0 | (long[at] & 0x0f); // 60 bytes in a 38-byte segment
+    let mut short = hello;
+    short[at] = 0x30 | (short[at] & 0x0f); // 12 bytes
+    let path = pcap_of("bad-offsets", &[long, short]);
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].contains("[bad hdr length 60 - too long, > 38]"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[0].contains("the data offset points past the end of the segment"),
+        "{ours:?}"
+    );
+    assert!(!ours[0].contains("cut short"), "{ours:?}");
+    assert!(
+        ours[1].contains("[bad hdr length 12 - too short, < 20]"),
+        "{ours:?}"
+    );
+    let Some(theirs) = tcpdump_lines(&path, "a_bad_tcp_data_offset_is_worded_as_tcpdump_words_it")
+    else {
+        return;
+    };
+    for (o, t) in ours.iter().zip(&theirs) {
+        let bad = t
+            .find(" [bad hdr length")
+            .map(|i| &t[i..])
+            .unwrap_or_default();
+        assert!(
+            !bad.is_empty() && o.contains(bad),
+            "ours {o:?}, tcpdump {t:?}"
+        );
+    }
+}
+
+#[test]
+fn ipv6_no_next_header_is_named_as_tcpdump_names_it() {
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 4, 59, 64]);
+    for _ in 0..2 {
+        frame.extend_from_slice(&[0; 15]);
+        frame.push(1);
+    }
+    frame.extend_from_slice(b"abcd");
+    let path = pcap_of("nh59", &[frame]);
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].ends_with("IP6 ::1 > ::1: no next header"),
+        "{ours:?}"
+    );
+    if let Some(theirs) = tcpdump_lines(&path, "ipv6_no_next_header_is_named_as_tcpdump_names_it") {
+        assert_eq!(ours, theirs);
+    }
+}
+
+#[test]
+fn an_out_of_range_timestamp_fraction_is_reported_not_clamped() {
+    // Frame 1's microseconds field set to 1,500,000: 1.5 s past its seconds.
+    let path = edited("bad-fraction", |b| {
+        b[28..32].copy_from_slice(&1_500_000u32.to_le_bytes())
+    });
+    let out = encap()
+        .args(["decode", "--json", "-c", "1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("frame 1: the timestamp's fraction at byte 28 is 1500000, out of range (microseconds, at most 999999)"),
+        "{err}"
+    );
+    let sec = {
+        let b = std::fs::read(&path).unwrap();
+        u32::from_le_bytes(b[24..28].try_into().unwrap())
+    };
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let t = v["frame.time_epoch"].as_f64().unwrap();
+    assert!(
+        (t - (f64::from(sec) + 1.5)).abs() < 1e-6,
+        "{t} for {sec} s + 1500000 µs"
+    );
+}

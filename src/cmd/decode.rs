@@ -86,6 +86,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         hex: args.hex,
         json: args.json,
     };
+    let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
     let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
     let result = loop {
         let packet = match reader.next_packet() {
@@ -94,6 +95,18 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Err(e) => break Err(e),
         };
         read = packet.number;
+        if let Some(frac) = packet.bad_fraction {
+            let unit = if nanos {
+                "nanoseconds, at most 999999999"
+            } else {
+                "microseconds, at most 999999"
+            };
+            eprintln!(
+                "{name}: frame {}: the timestamp's fraction at byte {} is {frac}, out of range ({unit}): shown carried into the seconds",
+                packet.number,
+                packet.offset + 4
+            );
+        }
         if let Some(bar) = &progress {
             if packet.number % 4096 == 0 {
                 bar.set_position(packet.offset);

@@ -14,7 +14,7 @@ use crate::layers::ethernet::mac_to_string;
 use crate::layers::icmp;
 use crate::layers::payload::escape_into;
 use crate::layers::tcp::{self, TcpOption};
-use crate::layers::Layer;
+use crate::layers::{DecodeError, Layer};
 
 /// Which views to print.
 #[derive(Debug, Clone, Copy, Default)]
@@ -416,6 +416,12 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 .s(", length ")
                 .n(s.payload.end - s.transport_at);
         }
+        Transport::Other(p, _) if u8::from(p) == crate::layers::ipv4::NO_NEXT_HEADER => {
+            // As tcpdump: the bytes after it, if any, are ignored (RFC 8200 4.7).
+            l.s(" > ");
+            dst.write(&mut l);
+            l.s(": no next header");
+        }
         Transport::Other(p, b) => {
             l.s(" > ");
             dst.write(&mut l);
@@ -440,7 +446,34 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 if let Some(seq) = s.cut_tcp("tcp.seq_raw") {
                     l.s(", seq ").n(seq);
                 }
-                l.s(" [TCP header cut short]");
+                // tcpdump's words for a data offset that cannot be right.
+                let segment = s.end.saturating_sub(s.transport_at);
+                let bad = matches!(
+                    s.error,
+                    Some((
+                        DecodeError::Invalid {
+                            field: "Header length",
+                            ..
+                        },
+                        Layer::Tcp,
+                        _
+                    ))
+                );
+                match s.cut_tcp("tcp.hdr_len").map(|w| w * 4) {
+                    Some(hlen) if bad && hlen < 20 => {
+                        l.s(" [bad hdr length ").n(hlen).s(" - too short, < 20]");
+                    }
+                    Some(hlen) if bad => {
+                        l.s(" [bad hdr length ")
+                            .n(hlen)
+                            .s(" - too long, > ")
+                            .n(segment)
+                            .s("]");
+                    }
+                    _ => {
+                        l.s(" [TCP header cut short]");
+                    }
+                }
             }
             _ => {
                 l.s(" > ");
