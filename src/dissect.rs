@@ -248,7 +248,12 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
             }
             Err(e) => return stop(s, e, Layer::Tcp, upper_at),
         },
-        IpProtocol::Udp => match udp::parse(upper) {
+        // A first fragment holds the UDP header, and only part of the data its Length counts.
+        IpProtocol::Udp => match if s.fragment == Some((0, true)) {
+            udp::parse_first_fragment(upper)
+        } else {
+            udp::parse(upper)
+        } {
             Ok((src, dst, data)) => {
                 s.transport = Transport::Udp(src, dst, data);
                 s.payload = upper_at + udp::field::HEADER_LEN

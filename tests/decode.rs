@@ -627,3 +627,49 @@ fn an_out_of_range_timestamp_fraction_is_reported_not_clamped() {
         "{t} for {sec} s + 1500000 µs"
     );
 }
+
+#[test]
+fn a_first_ipv4_fragment_is_decoded_as_far_as_it_holds() {
+    // UDP 5000 > 5001, a 48-byte datagram (40 bytes of data) of which this first fragment (MF
+    // set, offset 0) carries the header and 16 bytes.
+    let mut ip = vec![
+        0x45, 0, 0, 44, 0x12, 0x34, 0x20, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    let folded = {
+        let s: u32 = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        !(((s & 0xffff) + (s >> 16)) as u16)
+    };
+    ip[10..12].copy_from_slice(&folded.to_be_bytes());
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&[0x13, 0x88, 0x13, 0x89, 0, 48, 0, 0]);
+    frame.extend_from_slice(&[b'x'; 16]);
+    let path = pcap_of("first-fragment", &[frame]);
+    let out = encap()
+        .args(["decode", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["udp.srcport"].clone(), v["udp.dstport"].clone()),
+        (5000.into(), 5001.into()),
+        "{v}"
+    );
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].contains("IP 127.0.0.1.5000 > 127.0.0.1.5001: UDP, length 40"),
+        "{ours:?}"
+    );
+    assert!(!ours[0].contains("malformed"), "{ours:?}");
+    if let Some(theirs) =
+        tcpdump_lines(&path, "a_first_ipv4_fragment_is_decoded_as_far_as_it_holds")
+    {
+        let t = theirs[0].split_once(' ').map(|x| x.1).unwrap_or_default();
+        assert!(ours[0].contains(t), "ours {:?}, tcpdump {t:?}", ours[0]);
+    }
+}

@@ -394,7 +394,16 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
         Transport::Udp(sp, dp, p) => {
             l.s(".").n(sp).s(" > ");
             dst.write(&mut l);
-            l.s(".").n(dp).s(": UDP, length ").n(p.len());
+            // A first fragment: the whole datagram's length, as its header says (as tcpdump).
+            let len = match s.fragment {
+                Some(_) => s
+                    .frame
+                    .get(s.transport_at..)
+                    .and_then(crate::layers::udp::data_len)
+                    .unwrap_or(p.len()),
+                None => p.len(),
+            };
+            l.s(".").n(dp).s(": UDP, length ").n(len);
             payload_preview(&mut l, p);
         }
         Transport::Icmp(layer, t, c) => {
