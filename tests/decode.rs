@@ -238,6 +238,7 @@ fn read_everything(bytes: &[u8]) {
             timestamp: p.timestamp,
             data: p.data,
             orig_len: p.orig_len,
+            utc_offset: -12 * 3600,
         };
         let mut out = termcolor::NoColor::new(Vec::new());
         encap::render::frames::write_frame(
@@ -247,6 +248,7 @@ fn read_everything(bytes: &[u8]) {
                 verbose: true,
                 hex: true,
                 json: false,
+                date: true,
             },
         )
         .unwrap();
@@ -672,4 +674,56 @@ fn a_first_ipv4_fragment_is_decoded_as_far_as_it_holds() {
         let t = theirs[0].split_once(' ').map(|x| x.1).unwrap_or_default();
         assert!(ours[0].contains(t), "ours {:?}, tcpdump {t:?}", ours[0]);
     }
+}
+
+#[test]
+fn times_are_shown_in_the_local_time_zone_as_tcpdump_shows_them() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let time = |tz: &str, args: &[&str]| {
+        let out = encap()
+            .env("TZ", tz)
+            .args(["decode", "-c", "1"])
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Frame 1 was taken at 20:53:37.845949 UTC on 2026-11-25. POSIX TZ strings need no zone
+    // files: 8 hours east, and New York's rule (EST in November).
+    assert!(time("UTC", &[]).starts_with("20:53:37.845949 "));
+    assert!(time("CST-8", &[]).starts_with("04:53:37.845949 "));
+    assert_eq!(time("CST-8", &["-tttt"]), "2026-11-26 04:53:37.845949");
+    assert_eq!(
+        time("EST5EDT,M3.2.0,M11.1.0", &["-tttt"]),
+        "2026-11-25 15:53:37.845949"
+    );
+    assert!(time("CST-8", &["--utc"]).starts_with("20:53:37.845949 "));
+    let tcpdump = |tz: &str| {
+        let out = Command::new("tcpdump")
+            .env("TZ", tz)
+            .args(["-tttt", "-nn", "-c", "1", "-r"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    };
+    if have("tcpdump", "times_are_shown_in_the_local_time_zone") {
+        for tz in ["CST-8", "EST5EDT,M3.2.0,M11.1.0", "UTC"] {
+            assert_eq!(time(tz, &["-tttt"]), tcpdump(tz), "TZ={tz}");
+        }
+    }
+    let out = encap().args(["decode", "-tt"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

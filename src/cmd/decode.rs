@@ -34,6 +34,9 @@ pub struct Args {
     /// Stop after this many frames shown.
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
+    /// The time zone and form of the times shown.
+    #[command(flatten)]
+    pub time: super::TimeFlags,
 }
 
 /// Files larger than this get a progress bar when stderr is a terminal.
@@ -85,6 +88,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         verbose: args.verbose,
         hex: args.hex,
         json: args.json,
+        date: args.time.date()?,
     };
     let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
     let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
@@ -124,6 +128,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             timestamp: packet.timestamp,
             data: packet.data,
             orig_len: packet.orig_len,
+            utc_offset: args.time.offset_at(packet.timestamp),
         };
         write_sliced(out, &frame, &sliced, &opts)?;
         shown += 1;

@@ -73,6 +73,9 @@ pub struct Args {
     /// One JSON object per frame, with Wireshark's field names.
     #[arg(long)]
     pub json: bool,
+    /// The time zone and form of the times shown.
+    #[command(flatten)]
+    pub time: super::TimeFlags,
 }
 
 /// What the loop counted.
@@ -287,6 +290,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
         verbose: args.verbose,
         hex: args.hex,
         json: args.json,
+        date: args.time.date()?,
     };
     while !stop() && args.count.map_or(true, |c| counts.shown < c) {
         let Some(frame) = source
@@ -317,6 +321,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             timestamp: frame.timestamp,
             data: frame.data,
             orig_len: capture::original_len(frame.data),
+            utc_offset: args.time.offset_at(frame.timestamp),
         };
         write_frame(out, &shown, &options).context("writing the frame")?;
     }

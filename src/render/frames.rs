@@ -25,6 +25,8 @@ pub struct FrameOptions {
     pub hex: bool,
     /// One JSON object per frame instead of text.
     pub json: bool,
+    /// The date before the time of day, as tcpdump -tttt: `2026-12-01 10:48:09.123456`.
+    pub date: bool,
 }
 
 /// One captured frame.
@@ -38,6 +40,9 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Its length on the link.
     pub orig_len: usize,
+    /// Seconds east of UTC of the clock its time is shown in (0: UTC); the caller, who may read
+    /// the time zone, says.
+    pub utc_offset: i32,
 }
 
 /// Most payload characters the one-line view shows.
@@ -72,7 +77,7 @@ pub fn write_sliced<W: WriteColor>(
         line.push(b'\n');
         return w.write_all(&line);
     }
-    line(w, frame, s)?;
+    line(w, frame, s, opts.date)?;
     if opts.verbose || opts.hex {
         let d = dissect(frame.data);
         if opts.verbose {
@@ -199,9 +204,19 @@ impl Line {
     }
 }
 
-/// Writes `HH:MM:SS.ffffff` (UTC) of a time since the epoch.
-fn clock(l: &mut Line, t: Duration) {
-    let day = t.as_secs() % 86_400;
+/// Writes `HH:MM:SS.ffffff` of a time since the epoch, `offset` seconds east of UTC, after
+/// `YYYY-MM-DD ` when `date`.
+fn clock(l: &mut Line, t: Duration, offset: i32, date: bool) {
+    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX) + i64::from(offset);
+    if date {
+        let (y, m, d) = civil_date(secs.div_euclid(86_400));
+        l.n(y);
+        for v in [m, d] {
+            l.s(if v < 10 { "-0" } else { "-" }).n(v);
+        }
+        l.s(" ");
+    }
+    let day = secs.rem_euclid(86_400).unsigned_abs();
     let mut text = *b"00:00:00.000000";
     for (at, value, width) in [
         (0, day / 3600, 2),
@@ -216,6 +231,21 @@ fn clock(l: &mut Line, t: Duration) {
         }
     }
     l.0.extend_from_slice(&text);
+}
+
+/// The proleptic Gregorian date of a day number since 1970-01-01, by the days-to-civil
+/// arithmetic Howard Hinnant published (eras of 400 years, years that start in March).
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// tcpdump's flag letters, in its order: `F` FIN, `S` SYN, `R` RST, `P` PSH, `.` ACK, `U` URG,
@@ -316,7 +346,7 @@ fn payload_preview(l: &mut Line, p: &[u8]) {
 }
 
 /// The one-line view.
-fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
+fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> io::Result<()> {
     let mut l = Line(LINE.take());
     l.0.clear();
     let mut num = itoa::Buffer::new();
@@ -325,7 +355,7 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
         l.0.push(b' ');
     }
     l.s(num).s(" ");
-    clock(&mut l, f.timestamp);
+    clock(&mut l, f.timestamp, f.utc_offset, date);
     if let Some(id) = s.vlan {
         l.s(" vlan ").n(id).s(",");
     }
@@ -600,9 +630,34 @@ mod tests {
             timestamp: Duration::new(1_700_000_000, 123_456_789),
             data,
             orig_len: data.len(),
+            utc_offset: 0,
         };
         write_frame(&mut out, &f, &opts).unwrap();
         String::from_utf8(out.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(civil_date(19_782), (2024, 2, 29));
+        assert_eq!(civil_date(19_783), (2024, 3, 1));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn clock_with_offset_and_date() {
+        let t = Duration::new(1_700_000_000, 123_456_789); // 2023-11-14 22:13:20 UTC
+        let mut l = Line(Vec::new());
+        clock(&mut l, t, 8 * 3600, true);
+        assert_eq!(
+            String::from_utf8(l.0).unwrap(),
+            "2023-11-15 06:13:20.123456"
+        );
+        let mut l = Line(Vec::new());
+        clock(&mut l, Duration::new(3600, 0), -5 * 3600, false);
+        // 01:00 UTC, five hours west: 20:00 the day before.
+        assert_eq!(String::from_utf8(l.0).unwrap(), "20:00:00.000000");
     }
 
     #[test]
@@ -631,7 +686,7 @@ mod tests {
             FrameOptions {
                 verbose: true,
                 hex: true,
-                json: false,
+                ..FrameOptions::default()
             },
         );
         assert!(text.contains("    TCP, bytes 34-65"), "{text}");
@@ -658,6 +713,7 @@ mod tests {
             timestamp: Duration::ZERO,
             data: &e.frame()[..60],
             orig_len: 71,
+            utc_offset: 0,
         };
         write_frame(&mut out, &f, &FrameOptions::default()).unwrap();
         assert!(String::from_utf8(out.into_inner())
@@ -673,6 +729,7 @@ mod tests {
             timestamp: Duration::new(5, 0),
             data: e.frame(),
             orig_len: e.frame().len(),
+            utc_offset: 0,
         };
         let o = json(&f);
         assert_eq!(o["frame.number"], 3);
