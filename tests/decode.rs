@@ -727,3 +727,101 @@ fn times_are_shown_in_the_local_time_zone_as_tcpdump_shows_them() {
     let out = encap().args(["decode", "-tt"]).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// An IPv4/TCP frame on lo (pure ACK) whose TCP options are `options` (a multiple of 4 bytes).
+fn tcp_frame_with_options(options: &[u8]) -> Vec<u8> {
+    let tcp_len = 20 + options.len();
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[
+        0x08,
+        0x00,
+        0x45,
+        0,
+        0,
+        (20 + tcp_len) as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+    f.extend_from_slice(&[0x9c, 0x40, 0x1a, 0x0a, 0, 0, 0, 100, 0, 0, 0, 200]);
+    f.extend_from_slice(&[((tcp_len / 4) << 4) as u8, 0x10, 0, 64, 0, 0, 0, 0]);
+    f.extend_from_slice(options);
+    f
+}
+
+#[test]
+fn json_has_every_sack_block_and_md5_mptcp_unknown_options_as_tshark() {
+    let mut sack = vec![1, 1, 5, 26];
+    for v in [1000u32, 2000, 3000, 4000, 5000, 6000] {
+        sack.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut other = vec![19, 18];
+    other.extend((1..=16).map(|i| i as u8));
+    other.extend_from_slice(&[1, 1, 30, 4, 0x21, 0, 77, 4, 0xbe, 0xef]);
+    let path = pcap_of(
+        "sack-md5",
+        &[
+            tcp_frame_with_options(&sack),
+            tcp_frame_with_options(&other),
+        ],
+    );
+    let ours = decode_json(&path);
+    assert_eq!(
+        ours[0]["tcp.options.sack_le"],
+        serde_json::json!([1000, 3000, 5000])
+    );
+    assert_eq!(
+        ours[0]["tcp.options.sack_re"],
+        serde_json::json!([2000, 4000, 6000])
+    );
+    assert_eq!(ours[0]["tcp.options.sack.count"], 3);
+    assert_eq!(ours[1]["tcp.options.mptcp.subtype"], 2);
+    assert_eq!(ours[1]["tcp.options.unknown.payload"], "be:ef");
+    assert!(ours[1]["tcp.options.md5.digest"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("01:02:03")));
+    if !have(
+        "tshark",
+        "json_has_every_sack_block_and_md5_mptcp_unknown_options_as_tshark",
+    ) {
+        return;
+    }
+    let keys: Vec<String> = [
+        "tcp.options.sack_le",
+        "tcp.options.sack_re",
+        "tcp.options.sack.count",
+        "tcp.options.md5.digest",
+        "tcp.options.mptcp.subtype",
+        "tcp.options.unknown.payload",
+    ]
+    .map(String::from)
+    .to_vec();
+    let theirs = common::tshark_fields(
+        &path,
+        &keys,
+        &[
+            "tcp.relative_sequence_numbers:FALSE",
+            "tcp.check_checksum:FALSE",
+        ],
+    );
+    for (o, t) in ours.iter().zip(&theirs) {
+        for k in &keys {
+            match (o.get(k), t[k].as_str()) {
+                (None, "") => {}
+                (Some(v), tv) => {
+                    assert!(
+                        common::same_as_tshark(v, tv),
+                        "{k}: encap {v}, tshark {tv:?}"
+                    )
+                }
+                (None, tv) => panic!("{k}: encap has none, tshark {tv:?}"),
+            }
+        }
+    }
+}

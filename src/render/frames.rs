@@ -610,6 +610,7 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     let s = slice(frame.data);
     if let Transport::Tcp(t) = s.transport {
         obj.insert("tcp.len".into(), Json::from(t.payload().len()));
+        super::json::add_tcp_options(&mut obj, t.options_raw());
     }
     if let Some((e, ..)) = &s.error {
         obj.insert("_ws.malformed".into(), Json::from(e.to_string()));

@@ -101,11 +101,19 @@ pub fn tshark_fields(
 
 /// Whether encap's JSON value equals tshark's text for the same field: numbers against decimal,
 /// `0x` hex or True/False; floats within 2 µs; strings ignoring colons and case. tshark's
-/// comma-separated occurrences match if any does.
+/// comma-separated occurrences match if any does; a list of ours matches them one by one, in
+/// order.
 pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
     use serde_json::Value as Json;
     let candidates: Vec<&str> = theirs.split(',').collect();
     match ours {
+        Json::Array(list) => {
+            list.len() == candidates.len()
+                && list
+                    .iter()
+                    .zip(&candidates)
+                    .all(|(o, t)| same_as_tshark(o, t))
+        }
         Json::Number(n) if n.is_f64() => theirs
             .parse::<f64>()
             .is_ok_and(|t| (t - n.as_f64().unwrap_or(f64::NAN)).abs() < 2e-6),
