@@ -203,11 +203,11 @@ fn malformed_frame_is_reported_and_decoding_goes_on() {
 
 #[test]
 fn other_link_types_and_non_captures_get_clear_errors() {
-    let sll = edited("sll", |b| b[20..24].copy_from_slice(&113u32.to_le_bytes()));
-    let out = encap().arg("decode").arg(&sll).output().unwrap();
+    let wifi = edited("wifi", |b| b[20..24].copy_from_slice(&105u32.to_le_bytes()));
+    let out = encap().arg("decode").arg(&wifi).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("link type 113 (LINUX_SLL"),
+        String::from_utf8_lossy(&out.stderr).contains("link type 105 (IEEE802_11"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -239,6 +239,7 @@ fn read_everything(bytes: &[u8]) {
             data: p.data,
             orig_len: p.orig_len,
             utc_offset: -12 * 3600,
+            link_type: 1,
         };
         let mut out = termcolor::NoColor::new(Vec::new());
         encap::render::frames::write_frame(
@@ -824,4 +825,132 @@ fn json_has_every_sack_block_and_md5_mptcp_unknown_options_as_tshark() {
             }
         }
     }
+}
+
+/// A pcap file (microseconds, little-endian) of link-type field `link` holding `frames`.
+fn pcap_with_link(name: &str, link: u32, frames: &[Vec<u8>]) -> PathBuf {
+    let path = write_pcap(name, frames, 262_144);
+    let mut b = std::fs::read(&path).unwrap();
+    b[20..24].copy_from_slice(&link.to_le_bytes());
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
+/// The one-line view without frame numbers and times, one line per frame.
+fn lines_after_time(path: &Path) -> Vec<String> {
+    let out = encap()
+        .args(["decode", "--utc"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_link_types_users_meet_are_decoded_as_tcpdump_decodes_them() {
+    let eth = common::capture_frames("chat-hello-hi.pcap");
+    let ip: Vec<Vec<u8>> = eth.iter().map(|f| f[14..].to_vec()).collect();
+    let ip6: Vec<Vec<u8>> = common::capture_frames("nc-nc-ipv6.pcap")
+        .iter()
+        .map(|f| f[14..].to_vec())
+        .collect();
+    let with = |head: &[u8], packets: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        packets.iter().map(|p| [head, p].concat()).collect()
+    };
+    let mut sll = vec![0, 0, 3, 4, 0, 6];
+    sll.extend_from_slice(&[0; 8]);
+    sll.extend_from_slice(&[0x08, 0x00]);
+    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 3, 4, 0, 6];
+    sll2.extend_from_slice(&[0; 8]);
+    let want = lines_after_time(&pcap_of("eth", &eth));
+    let want6 = lines_after_time(&pcap_of("eth6", &common::capture_frames("nc-nc-ipv6.pcap")));
+    let cases = [
+        ("null", 0, with(&2u32.to_le_bytes(), &ip), &want),
+        ("loop", 108, with(&2u32.to_be_bytes(), &ip), &want),
+        ("raw", 101, ip.clone(), &want),
+        ("ipv4", 228, ip.clone(), &want),
+        ("ipv6", 229, ip6.clone(), &want6),
+        ("raw6", 101, ip6.clone(), &want6),
+        ("sll", 113, with(&sll, &ip), &want),
+        ("sll2", 276, with(&sll2, &ip), &want),
+    ];
+    let tcpdump = have("tcpdump", "the_link_types_users_meet_are_decoded");
+    for (name, link, frames, want) in cases {
+        let path = pcap_with_link(name, link, &frames);
+        let ours = lines_after_time(&path);
+        assert_eq!(&ours, want, "{name}: not as the same frames over Ethernet");
+        if tcpdump {
+            let out = Command::new("tcpdump")
+                .env("TZ", "UTC")
+                .args(["-nn", "-S", "-r"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(theirs.lines().count(), ours.len(), "{name}: {theirs}");
+            for (o, t) in ours.iter().zip(theirs.lines()) {
+                // tcpdump prints a cooked capture's direction first ("lo In"); the rest is ours.
+                let o = o.split(" [").next().unwrap_or(o);
+                let o = o.split(": \"").next().unwrap_or(o);
+                assert!(t.contains(o), "{name}: encap {o:?}\ntcpdump {t:?}");
+            }
+        }
+    }
+    // -v shows the cooked header's fields, as Wireshark names them.
+    let path = pcap_with_link("sll2-v", 276, &with(&sll2, &ip[..1]));
+    let out = encap().args(["decode", "-v"]).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Link layer, bytes 0-19"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Link-layer address type") && l.ends_with(" 772")),
+        "{text}"
+    );
+    // An address family that is neither IPv4 nor IPv6 is malformed, said where.
+    let path = pcap_with_link("null-bad", 0, &with(&9u32.to_le_bytes(), &ip[..1]));
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Link layer: Family at offset 0 is 9"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_link_type_with_fcs_bits_is_ethernet_with_its_fcs() {
+    let eth = common::capture_frames("chat-hello-hi.pcap");
+    let want = lines_after_time(&pcap_of("fcs-plain", &eth));
+    // FCS-length bits present, length 0: plain Ethernet (it was refused as link type 67108865).
+    let path = pcap_with_link("fcs0", 0x0400_0001, &eth);
+    assert_eq!(lines_after_time(&path), want);
+    // Two 16-bit words of FCS: each frame carries its 4-byte CRC-32, checked with -v.
+    let with_fcs: Vec<Vec<u8>> = eth
+        .iter()
+        .map(|f| [&f[..], &crc32fast::hash(f).to_le_bytes()[..]].concat())
+        .collect();
+    let path = pcap_with_link("fcs4", 0x2400_0001, &with_fcs);
+    assert_eq!(lines_after_time(&path), want);
+    let out = encap()
+        .args(["decode", "-v", "-c", "1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Ethernet FCS, bytes 74-77: 0x"), "{text}");
+    assert!(text.contains("[correct]"), "{text}");
+    // verify refuses other link types with a clear error, as before.
+    let path = pcap_with_link("verify-sll", 113, &eth);
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("link type 113 (LINUX_SLL"), "{err}");
 }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use termcolor::WriteColor;
 
-use encap::capfile::{CaptureReader, Format};
-use encap::dissect::slice;
+use encap::capfile::{linktype_name, CaptureReader, Format, DECODED_LINK_TYPES};
+use encap::dissect::slice_link;
 use encap::render::frames::{write_sliced, Frame, FrameOptions};
 
 /// Arguments of `encap decode`.
@@ -64,15 +64,24 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(file), size)
     };
-    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 18, input))
-        .with_context(|| name.clone())?;
+    let mut reader = CaptureReader::with_link_types(
+        BufReader::with_capacity(1 << 18, input),
+        &DECODED_LINK_TYPES,
+    )
+    .with_context(|| name.clone())?;
     if !args.json {
         let format = match reader.format() {
             Format::Pcap { nanos: true, .. } => "pcap, nanosecond timestamps",
             Format::Pcap { .. } => "pcap",
             Format::PcapNg => "pcapng",
         };
-        eprintln!("reading from file {name} ({format}), link-type EN10MB (Ethernet)");
+        // tcpdump's form: `link-type EN10MB (Ethernet)`.
+        let link = linktype_name(reader.link_type());
+        let link = match link.split_once(", ") {
+            Some((short, long)) => format!("{short} ({long})"),
+            None => link.to_string(),
+        };
+        eprintln!("reading from file {name} ({format}), link-type {link}");
     }
     let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_MIN_BYTES).then(|| {
         let bar = indicatif::ProgressBar::new(size);
@@ -116,7 +125,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 bar.set_position(packet.offset);
             }
         }
-        let sliced = slice(packet.data);
+        // A frame that carries its FCS (the pcap header says how long): decoded without it,
+        // the FCS checked and shown with -v.
+        let (data, fcs) = match packet.data.len().checked_sub(packet.fcs_len) {
+            Some(end) if packet.fcs_len > 0 && packet.data.len() == packet.orig_len => {
+                packet.data.split_at(end)
+            }
+            _ => (packet.data, &[][..]),
+        };
+        let sliced = slice_link(data, packet.link_type);
         if let Some(port) = args.port {
             if !sliced.ports().is_some_and(|(s, d)| s == port || d == port) {
                 continue;
@@ -126,11 +143,27 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         let frame = Frame {
             number: packet.number,
             timestamp: packet.timestamp,
-            data: packet.data,
-            orig_len: packet.orig_len,
+            data,
+            orig_len: packet.orig_len - fcs.len(),
             utc_offset: args.time.offset_at(packet.timestamp),
+            link_type: packet.link_type,
         };
         write_sliced(out, &frame, &sliced, &opts)?;
+        if let (true, Ok(found)) = (args.verbose, <[u8; 4]>::try_from(fcs)) {
+            let found = u32::from_le_bytes(found);
+            let want = encap::layers::ethernet::fcs(data);
+            let verdict = if found == want {
+                "[correct]".to_string()
+            } else {
+                format!("[incorrect, should be 0x{want:08x}]")
+            };
+            writeln!(
+                out,
+                "    Ethernet FCS, bytes {}-{}: 0x{found:08x} {verdict}",
+                data.len(),
+                data.len() + 3
+            )?;
+        }
         shown += 1;
         if args.count.is_some_and(|c| shown >= c) {
             break Ok(());

@@ -322,6 +322,7 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
             data: frame.data,
             orig_len: capture::original_len(frame.data),
             utc_offset: args.time.offset_at(frame.timestamp),
+            link_type: 1,
         };
         write_frame(out, &shown, &options).context("writing the frame")?;
     }

@@ -9,7 +9,7 @@ use termcolor::{ColorSpec, WriteColor};
 
 use super::hexdump::{self, Mark};
 use super::{field_position, layer_color, layer_letters};
-use crate::dissect::{dissect, slice, Net, Sliced, Transport};
+use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::mac_to_string;
 use crate::layers::icmp;
 use crate::layers::payload::escape_into;
@@ -43,6 +43,8 @@ pub struct Frame<'a> {
     /// Seconds east of UTC of the clock its time is shown in (0: UTC); the caller, who may read
     /// the time zone, says.
     pub utc_offset: i32,
+    /// Its pcap link type: Ethernet (1), or one [`crate::layers::link`] decodes.
+    pub link_type: u32,
 }
 
 /// Most payload characters the one-line view shows.
@@ -57,7 +59,7 @@ pub fn write_frame<W: WriteColor>(
     frame: &Frame<'_>,
     opts: &FrameOptions,
 ) -> io::Result<()> {
-    write_sliced(w, frame, &slice(frame.data), opts)
+    write_sliced(w, frame, &slice_link(frame.data, frame.link_type), opts)
 }
 
 /// Like [`write_frame`], for a frame the caller has already sliced (to filter it, say).
@@ -79,7 +81,7 @@ pub fn write_sliced<W: WriteColor>(
     }
     line(w, frame, s, opts.date)?;
     if opts.verbose || opts.hex {
-        let d = dissect(frame.data);
+        let d = dissect_link(frame.data, frame.link_type);
         if opts.verbose {
             for n in &d.nodes {
                 w.set_color(
@@ -603,11 +605,11 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     );
     obj.insert("frame.len".into(), Json::from(frame.orig_len));
     obj.insert("frame.cap_len".into(), Json::from(frame.data.len()));
-    let d = dissect(frame.data);
+    let d = dissect_link(frame.data, frame.link_type);
     let layers: Vec<(Layer, Vec<crate::layers::Field>)> =
         d.nodes.into_iter().map(|n| (n.layer, n.fields)).collect();
     super::json::add_fields(&mut obj, &layers);
-    let s = slice(frame.data);
+    let s = slice_link(frame.data, frame.link_type);
     if let Transport::Tcp(t) = s.transport {
         obj.insert("tcp.len".into(), Json::from(t.payload().len()));
         super::json::add_tcp_options(&mut obj, t.options_raw());
@@ -632,6 +634,7 @@ mod tests {
             data,
             orig_len: data.len(),
             utc_offset: 0,
+            link_type: 1,
         };
         write_frame(&mut out, &f, &opts).unwrap();
         String::from_utf8(out.into_inner()).unwrap()
@@ -715,6 +718,7 @@ mod tests {
             data: &e.frame()[..60],
             orig_len: 71,
             utc_offset: 0,
+            link_type: 1,
         };
         write_frame(&mut out, &f, &FrameOptions::default()).unwrap();
         assert!(String::from_utf8(out.into_inner())
@@ -731,6 +735,7 @@ mod tests {
             data: e.frame(),
             orig_len: e.frame().len(),
             utc_offset: 0,
+            link_type: 1,
         };
         let o = json(&f);
         assert_eq!(o["frame.number"], 3);
