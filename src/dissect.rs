@@ -56,8 +56,10 @@ pub struct Sliced<'a> {
     pub frame: &'a [u8],
     /// The Ethernet header, when the frame holds one.
     pub ethernet: Option<EthernetHeader>,
-    /// The VLAN ID of an 802.1Q tag.
+    /// The VLAN ID of an 802.1Q tag (the outer one of two).
     pub vlan: Option<u16>,
+    /// The VLAN ID of the inner tag of two (QinQ).
+    pub inner_vlan: Option<u16>,
     /// The network layer.
     pub net: Net<'a>,
     /// Offset of the network layer.
@@ -143,12 +145,16 @@ fn stop<'a>(mut s: Sliced<'a>, e: DecodeError, layer: Layer, at: usize) -> Slice
     s
 }
 
+/// The EtherType of an 802.1ad (QinQ) service tag.
+const QINQ: u16 = 0x88a8;
+
 /// Nothing decoded yet, the network layer expected at `net_at`.
 fn unsliced(frame: &[u8], net_at: usize) -> Sliced<'_> {
     Sliced {
         frame,
         ethernet: None,
         vlan: None,
+        inner_vlan: None,
         net: Net::None,
         net_at,
         transport: Transport::None,
@@ -187,15 +193,26 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
     };
     s.ethernet = Some(eth);
     let mut ethertype = eth.ethertype;
-    if ethertype == EtherType::Vlan {
+    // 802.1Q, and QinQ (802.1ad: an outer tag 0x88a8, or 0x8100 twice): two tags at most.
+    for depth in 0..2 {
+        if !matches!(ethertype, EtherType::Vlan | EtherType::Unknown(QINQ)) {
+            break;
+        }
         match vlan::parse(rest) {
             Ok((id, inner, after)) => {
-                s.vlan = Some(id);
+                if depth == 0 {
+                    s.vlan = Some(id);
+                } else {
+                    s.inner_vlan = Some(id);
+                }
                 ethertype = inner;
                 rest = after;
                 s.net_at += vlan::field::HEADER_LEN;
             }
-            Err(e) => return stop(s, e, Layer::Vlan, EthernetHeader::LEN),
+            Err(e) => {
+                let at = s.net_at;
+                return stop(s, e, Layer::Vlan, at);
+            }
         }
     }
     slice_net(s, ethertype, rest)
@@ -426,12 +443,14 @@ pub fn dissect_link(frame: &[u8], link: u32) -> Dissection {
             fields: link::fields(link, header, 0),
         });
     }
-    if s.vlan.is_some() || failed_layer == Some(Layer::Vlan) {
-        let b = tail(EthernetHeader::LEN);
+    let tags = usize::from(s.vlan.is_some()) + usize::from(s.inner_vlan.is_some());
+    let failed_tag = usize::from(failed_layer == Some(Layer::Vlan));
+    for k in 0..tags + failed_tag {
+        let at = EthernetHeader::LEN + k * vlan::field::HEADER_LEN;
         nodes.push(Node {
             layer: Layer::Vlan,
-            range: EthernetHeader::LEN..(EthernetHeader::LEN + 4).min(frame.len()),
-            fields: vlan::fields(b, EthernetHeader::LEN),
+            range: at.min(frame.len())..(at + vlan::field::HEADER_LEN).min(frame.len()),
+            fields: vlan::fields(tail(at), at),
         });
     }
     let at = s.net_at;
@@ -460,7 +479,14 @@ pub fn dissect_link(frame: &[u8], link: u32) -> Dissection {
                 at,
                 "payload of an EtherType this decoder does not know",
             );
-            n.fields[0].display = format!("{} bytes of EtherType 0x{:04x}", b.len(), u16::from(*t));
+            let t = u16::from(*t);
+            n.fields[0].display = match b {
+                [dsap, ssap, ctrl, ..] if usize::from(t) <= ethernet::MAX_8023_LENGTH => format!(
+                    "{} bytes of IEEE 802.3 payload: LLC, DSAP 0x{dsap:02x}, SSAP 0x{ssap:02x}, control 0x{ctrl:02x}",
+                    b.len()
+                ),
+                _ => format!("{} bytes of EtherType 0x{t:04x}", b.len()),
+            };
             nodes.push(n);
         }
         (Net::None, Some(Layer::Ipv4)) => nodes.push(Node {

@@ -954,3 +954,58 @@ fn a_link_type_with_fcs_bits_is_ethernet_with_its_fcs() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("link type 113 (LINUX_SLL"), "{err}");
 }
+
+#[test]
+fn qinq_tags_are_walked_and_an_8023_length_is_shown_as_one() {
+    let syn = common::capture_frames("chat-hello-hi.pcap").remove(0);
+    let mut qinq = syn[..12].to_vec();
+    qinq.extend_from_slice(&[0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 200, 0x08, 0x00]);
+    qinq.extend_from_slice(&syn[14..]);
+    let mut llc = vec![
+        0x01, 0x80, 0xc2, 0, 0, 0, 2, 2, 2, 2, 2, 2, 0, 38, 0x42, 0x42, 0x03,
+    ];
+    llc.resize(60, 0);
+    let path = pcap_of("qinq-llc", &[qinq, llc]);
+    let ours = lines_after_time(&path);
+    assert!(
+        ours[0].starts_with("vlan 100, vlan 200, IP 127.0.0.1.47472 > 127.0.0.1.46666: Flags [S]"),
+        "{ours:?}"
+    );
+    assert_eq!(
+        ours[1],
+        "802.3, length 38: LLC, dsap 0x42, ssap 0x42, ctrl 0x03"
+    );
+    let json = decode_json(&path);
+    assert_eq!(json[0]["tcp.srcport"], 47472, "{:?}", json[0]);
+    assert_eq!(json[1]["eth.len"], 38, "{:?}", json[1]);
+    assert!(!json[1].contains_key("eth.type"), "{:?}", json[1]);
+    let out = encap().args(["decode", "-v"]).arg(&path).output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        v.contains("802.1Q VLAN, bytes 14-17") && v.contains("802.1Q VLAN, bytes 18-21"),
+        "{v}"
+    );
+    assert!(v.contains("38 (a length, not a type: IEEE 802.3"), "{v}");
+    if have(
+        "tcpdump",
+        "qinq_tags_are_walked_and_an_8023_length_is_shown_as_one",
+    ) {
+        let out = Command::new("tcpdump")
+            .args(["-e", "-nn", "-r"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].contains(
+                "vlan 100, p 0, ethertype 802.1Q (0x8100), vlan 200, p 0, ethertype IPv4"
+            ),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("802.3, length 38: LLC, dsap STP (0x42)"),
+            "{t}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use termcolor::{ColorSpec, WriteColor};
 use super::hexdump::{self, Mark};
 use super::{field_position, layer_color, layer_letters};
 use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
-use crate::layers::ethernet::mac_to_string;
+use crate::layers::ethernet::{self, mac_to_string};
 use crate::layers::icmp;
 use crate::layers::payload::escape_into;
 use crate::layers::tcp::{self, TcpOption};
@@ -361,6 +361,9 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> 
     if let Some(id) = s.vlan {
         l.s(" vlan ").n(id).s(",");
     }
+    if let Some(id) = s.inner_vlan {
+        l.s(" vlan ").n(id).s(",");
+    }
     let (family, src, dst) = match &s.net {
         Net::Ipv4(p) => (
             "IP",
@@ -385,6 +388,16 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> 
                 }
                 _ => l.s(" ARP, opcode ").n(*op),
             };
+            return end_line(w, l, f, s);
+        }
+        Net::Other(t, b) if usize::from(u16::from(*t)) <= ethernet::MAX_8023_LENGTH => {
+            // IEEE 802.3: the Type field is a length, and an LLC header follows (as tcpdump -e).
+            l.s(" 802.3, length ").n(u16::from(*t));
+            if let [dsap, ssap, ctrl, ..] = b[..] {
+                l.s(&format!(
+                    ": LLC, dsap 0x{dsap:02x}, ssap 0x{ssap:02x}, ctrl 0x{ctrl:02x}"
+                ));
+            }
             return end_line(w, l, f, s);
         }
         Net::Other(t, b) => {
