@@ -1009,3 +1009,80 @@ fn qinq_tags_are_walked_and_an_8023_length_is_shown_as_one() {
         );
     }
 }
+
+/// An Ethernet frame with IPv4 (127.0.0.1 both ways, protocol `proto`) carrying `payload`.
+fn ipv4_frame(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    let s: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    let sum = !(((s & 0xffff) + (s >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn icmp_one_liners_have_id_seq_and_the_quoted_datagram_as_tcpdump() {
+    let mut request = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    request.extend_from_slice(&[b'p'; 56]);
+    let mut reply = request.clone();
+    reply[0] = 0;
+    // Port unreachable, quoting a UDP datagram to port 9.
+    let quoted = &ipv4_frame(17, &[0x9c, 0x40, 0, 9, 0, 18, 0, 0, b'x', b'x'])[14..];
+    let mut unreachable = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    unreachable.extend_from_slice(quoted);
+    let frames = [
+        ipv4_frame(1, &request),
+        ipv4_frame(1, &reply),
+        ipv4_frame(1, &unreachable),
+    ];
+    let path = pcap_of("icmp", &frames);
+    let ours = lines_after_time(&path);
+    assert_eq!(
+        ours,
+        [
+            "IP 127.0.0.1 > 127.0.0.1: ICMP echo request, id 4660, seq 1, length 64",
+            "IP 127.0.0.1 > 127.0.0.1: ICMP echo reply, id 4660, seq 1, length 64",
+            "IP 127.0.0.1 > 127.0.0.1: ICMP 127.0.0.1 udp port 9 unreachable, length 38",
+        ]
+    );
+    // ICMPv6's echo, as tcpdump words it.
+    let mut v6 = vec![0u8; 12];
+    v6.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 64, 58, 64]);
+    for _ in 0..2 {
+        v6.extend_from_slice(&[0; 15]);
+        v6.push(1);
+    }
+    let mut echo6 = request.clone();
+    echo6[0] = 128;
+    v6.extend_from_slice(&echo6);
+    let path6 = pcap_of("icmp6", &[v6]);
+    assert_eq!(
+        lines_after_time(&path6),
+        ["IP6 ::1 > ::1: ICMP6, echo request, id 4660, seq 1, length 64"]
+    );
+    if have(
+        "tcpdump",
+        "icmp_one_liners_have_id_seq_and_the_quoted_datagram",
+    ) {
+        let out = Command::new("tcpdump")
+            .args(["-nn", "-r"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |x| x.1).to_string())
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+}

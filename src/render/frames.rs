@@ -250,6 +250,67 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// tcpdump's one-liners for the ICMP messages users meet: echo with its identifier and sequence
+/// number, and a destination unreachable with the datagram it quotes (`ICMP 127.0.0.1 udp port 9
+/// unreachable`). `bytes`: the ICMP message, `len` its length. False for the others, which the
+/// caller writes with their type and code.
+fn icmp_as_tcpdump(l: &mut Line, layer: Layer, t: u8, c: u8, bytes: &[u8], len: usize) -> bool {
+    let be16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let v6 = layer == Layer::Icmpv6;
+    if icmp::is_echo(t, layer) {
+        let (Some(id), Some(seq)) = (be16(4), be16(6)) else {
+            return false;
+        };
+        let what = if matches!(t, 8 | 128) {
+            "request"
+        } else {
+            "reply"
+        };
+        l.s(if v6 { ": ICMP6, echo " } else { ": ICMP echo " })
+            .s(what)
+            .s(", id ")
+            .n(id)
+            .s(", seq ")
+            .n(seq)
+            .s(", length ")
+            .n(len);
+        return true;
+    }
+    // A destination unreachable quotes the IPv4 header and 8 bytes of what could not go.
+    let quoted = bytes.get(8..).unwrap_or_default();
+    let ihl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
+    let (false, 3, Some(q), true) = (v6, t, quoted.get(12..20), ihl >= 20) else {
+        return false;
+    };
+    let dst = std::net::Ipv4Addr::new(q[4], q[5], q[6], q[7]);
+    let proto = quoted.get(9).copied().unwrap_or(0);
+    let port = quoted
+        .get(ihl + 2..ihl + 4)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    l.s(": ICMP ");
+    match (c, proto, port) {
+        (0, ..) => l.s("net ").ip4(dst).s(" unreachable"),
+        (1, ..) => l.s("host ").ip4(dst).s(" unreachable"),
+        (2, p, _) => l.ip4(dst).s(" protocol ").n(p).s(" unreachable"),
+        (3, 6 | 17, Some(port)) => l
+            .ip4(dst)
+            .s(if proto == 6 {
+                " tcp port "
+            } else {
+                " udp port "
+            })
+            .n(port)
+            .s(" unreachable"),
+        _ => l.ip4(dst).s(" unreachable, code ").n(c),
+    };
+    l.s(", length ").n(len);
+    true
+}
+
 /// tcpdump's flag letters, in its order: `F` FIN, `S` SYN, `R` RST, `P` PSH, `.` ACK, `U` URG,
 /// `E` ECE, `W` CWR.
 fn flag_letters(l: &mut Line, flags: u16) {
@@ -459,6 +520,11 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> 
             };
             l.s(" > ");
             dst.write(&mut l);
+            let bytes = s.frame.get(s.transport_at..s.end).unwrap_or_default();
+            let len = s.payload.end - s.transport_at;
+            if icmp_as_tcpdump(&mut l, layer, t, c, bytes, len) {
+                return end_line(w, l, f, s);
+            }
             l.s(": ")
                 .s(layer.name())
                 .s(" ")
