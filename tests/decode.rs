@@ -250,6 +250,7 @@ fn read_everything(bytes: &[u8]) {
                 hex: true,
                 json: false,
                 date: true,
+                link: true,
             },
         )
         .unwrap();
@@ -681,19 +682,7 @@ fn a_first_ipv4_fragment_is_decoded_as_far_as_it_holds() {
 fn times_are_shown_in_the_local_time_zone_as_tcpdump_shows_them() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
     let time = |tz: &str, args: &[&str]| {
-        let out = encap()
-            .env("TZ", tz)
-            .args(["decode", "-c", "1"])
-            .args(args)
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8(out.stdout).unwrap();
+        let line = decode_stdout(tz, &[&["-c", "1"][..], args].concat(), &file);
         line.split_whitespace()
             .skip(1)
             .take(2)
@@ -1085,4 +1074,55 @@ fn icmp_one_liners_have_id_seq_and_the_quoted_datagram_as_tcpdump() {
             .collect();
         assert_eq!(ours, theirs);
     }
+}
+
+#[test]
+fn dash_e_vv_and_capital_x_as_tcpdump_users_type_them() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let run = |args: &[&str]| decode_stdout("UTC", args, &file);
+    // -vv is -v; -X is -x (whose dump has the ASCII column already).
+    assert_eq!(run(&["-vv"]), run(&["-v"]));
+    assert_eq!(run(&["-X"]), run(&["-x"]));
+    let e = run(&["-e"]);
+    let first = e.lines().next().unwrap();
+    assert!(
+        first.contains(" 00:00:00:00:00:00 > 00:00:00:00:00:00, ethertype IPv4 (0x0800), length 74: 127.0.0.1.47472 > 127.0.0.1.46666: Flags [S]"),
+        "{first}"
+    );
+    if have(
+        "tcpdump",
+        "dash_e_vv_and_capital_x_as_tcpdump_users_type_them",
+    ) {
+        let out = Command::new("tcpdump")
+            .env("TZ", "UTC")
+            .args(["-e", "-nn", "-S", "-r"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        for (o, t) in e.lines().zip(theirs.lines()) {
+            // Ours adds the frame number first and the payload's text last.
+            let o = o.trim_start().split_once(' ').map_or(o, |x| x.1);
+            let o = o.split(": \"").next().unwrap_or(o);
+            assert!(t.starts_with(o), "encap {o:?}\ntcpdump {t:?}");
+        }
+        assert_eq!(e.lines().count(), theirs.lines().count());
+    }
+}
+
+/// `encap decode ARGS FILE`'s output with `TZ` set to `tz`; fails unless it succeeds.
+fn decode_stdout(tz: &str, args: &[&str], file: &Path) -> String {
+    let out = encap()
+        .env("TZ", tz)
+        .arg("decode")
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -19,12 +19,17 @@ pub struct Args {
     /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes);
     /// `-` reads it from standard input (`tcpdump -w - | encap decode -`).
     pub file: PathBuf,
-    /// Show the layer tree: every field with its byte offset and checksum verdicts.
-    #[arg(short, long)]
-    pub verbose: bool,
-    /// Show the hex dump with each layer's bytes marked.
-    #[arg(short = 'x', long)]
+    /// Show the layer tree: every field with its byte offset and checksum verdicts (-vv, as
+    /// tcpdump users type it, is the same).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Show the hex dump with each layer's bytes marked, and their ASCII (-X, tcpdump's
+    /// letter for that, is the same).
+    #[arg(short = 'x', long, short_alias = 'X')]
     pub hex: bool,
+    /// Show each frame's link-level header in the one-line view, as tcpdump -e.
+    #[arg(short = 'e', long = "link-header")]
+    pub link: bool,
     /// One JSON object per frame, one per line, with Wireshark's field names.
     #[arg(long, conflicts_with_all = ["verbose", "hex"])]
     pub json: bool,
@@ -94,8 +99,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         bar
     });
     let opts = FrameOptions {
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         hex: args.hex,
+        link: args.link,
         json: args.json,
         date: args.time.date()?,
     };
@@ -149,7 +155,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             link_type: packet.link_type,
         };
         write_sliced(out, &frame, &sliced, &opts)?;
-        if let (true, Ok(found)) = (args.verbose, <[u8; 4]>::try_from(fcs)) {
+        if let (true, Ok(found)) = (args.verbose > 0, <[u8; 4]>::try_from(fcs)) {
             let found = u32::from_le_bytes(found);
             let want = encap::layers::ethernet::fcs(data);
             let verdict = if found == want {

@@ -64,12 +64,15 @@ pub struct Args {
     /// With -w: write each frame to the file as soon as it is captured, as tcpdump -U does.
     #[arg(short = 'U', long = "packet-buffered", requires = "write")]
     pub packet_buffered: bool,
-    /// Every field of every layer, not one line per frame.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    /// Add a hex dump of each frame.
-    #[arg(short = 'x', long)]
+    /// Every field of every layer, not one line per frame (-vv is the same).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Add a hex dump of each frame, with its ASCII (-X is the same).
+    #[arg(short = 'x', long, short_alias = 'X')]
     pub hex: bool,
+    /// Show each frame's link-level header in the one-line view, as tcpdump -e.
+    #[arg(short = 'e', long = "link-header")]
+    pub link: bool,
     /// One JSON object per frame, with Wireshark's field names.
     #[arg(long)]
     pub json: bool,
@@ -287,8 +290,9 @@ fn sniff_loop<W: WriteColor, S: FrameSource, P: Write>(
     flush: &mut dyn FnMut(bool) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let options = FrameOptions {
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         hex: args.hex,
+        link: args.link,
         json: args.json,
         date: args.time.date()?,
     };

@@ -27,6 +27,9 @@ pub struct FrameOptions {
     pub json: bool,
     /// The date before the time of day, as tcpdump -tttt: `2026-12-01 10:48:09.123456`.
     pub date: bool,
+    /// The link-level header in the one-line view, as tcpdump -e: the MAC addresses, the
+    /// EtherType and the frame's length.
+    pub link: bool,
 }
 
 /// One captured frame.
@@ -79,7 +82,7 @@ pub fn write_sliced<W: WriteColor>(
         line.push(b'\n');
         return w.write_all(&line);
     }
-    line(w, frame, s, opts.date)?;
+    line(w, frame, s, opts)?;
     if opts.verbose || opts.hex {
         let d = dissect_link(frame.data, frame.link_type);
         if opts.verbose {
@@ -409,7 +412,12 @@ fn payload_preview(l: &mut Line, p: &[u8]) {
 }
 
 /// The one-line view.
-fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> io::Result<()> {
+fn line<W: WriteColor>(
+    w: &mut W,
+    f: &Frame<'_>,
+    s: &Sliced<'_>,
+    opts: &FrameOptions,
+) -> io::Result<()> {
     let mut l = Line(LINE.take());
     l.0.clear();
     let mut num = itoa::Buffer::new();
@@ -418,7 +426,31 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> 
         l.0.push(b' ');
     }
     l.s(num).s(" ");
-    clock(&mut l, f.timestamp, f.utc_offset, date);
+    clock(&mut l, f.timestamp, f.utc_offset, opts.date);
+    let link = match (opts.link, s.ethernet) {
+        (true, Some(eth)) => {
+            l.s(" ")
+                .s(&mac_to_string(&eth.source))
+                .s(" > ")
+                .s(&mac_to_string(&eth.destination))
+                .s(",");
+            let t = u16::from(eth.ethertype);
+            // An 802.3 length is shown below, as tcpdump -e shows it.
+            if usize::from(t) > ethernet::MAX_8023_LENGTH {
+                let name = match t {
+                    0x88a8 => "802.1Q-QinQ",
+                    _ => eth.ethertype.name(),
+                };
+                l.s(" ethertype ")
+                    .s(name)
+                    .s(&format!(" (0x{t:04x}), length "))
+                    .n(f.orig_len)
+                    .s(":");
+            }
+            true
+        }
+        _ => false,
+    };
     if let Some(id) = s.vlan {
         l.s(" vlan ").n(id).s(",");
     }
@@ -468,7 +500,12 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>, date: bool) -> 
         }
         Net::None => return end_line(w, l, f, s),
     };
-    l.s(" ").s(family).s(" ");
+    // With the link header shown, tcpdump -e names no family: the EtherType said it.
+    if link {
+        l.s(" ");
+    } else {
+        l.s(" ").s(family).s(" ");
+    }
     src.write(&mut l);
     match s.transport {
         Transport::Tcp(t) => {
