@@ -466,8 +466,16 @@ fn every_frame_seen_once_and_whole() {
 /// Sniffs `-c 3 --json` while a connection to `listener` is made from `host`: the three JSON
 /// objects (the handshake, if each frame is seen once) and how the sniffer ended.
 fn three_frames(listener: &TcpListener, host: &str) -> (Vec<Json>, Finished) {
+    three_frames_on(listener, host, &[])
+}
+
+/// As [`three_frames`], with `extra` arguments to the sniffer (`-i any`).
+fn three_frames_on(listener: &TcpListener, host: &str, extra: &[&str]) -> (Vec<Json>, Finished) {
     let port = listener.local_addr().unwrap().port();
-    let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "3", "--json"]);
+    let port_arg = port.to_string();
+    let mut args = vec!["--port", &port_arg, "-c", "3", "--json"];
+    args.extend_from_slice(extra);
+    let mut sniffer = Sniffer::start(&args);
     let c = TcpStream::connect((host, port)).unwrap();
     let (s, _) = listener.accept().unwrap();
     let f = sniffer.finish();
@@ -674,18 +682,15 @@ fn an_interface_without_ethernet_framing_is_refused() {
         return;
     }
     let _turn = live_turn();
-    // A tun device (link type none: raw IP) in a network namespace of its own, gone at exit.
+    // A tun device (link type none: raw IP), up (a device that is down is said to be so first),
+    // in a network namespace of its own, gone at exit.
     let script = format!(
-        "ip tuntap add dev encaptun0 mode tun && exec timeout 30 {} sniff -i encaptun0",
+        "ip tuntap add dev encaptun0 mode tun && ip link set encaptun0 up \
+         && exec timeout 30 {} sniff -i encaptun0",
         env!("CARGO_BIN_EXE_encap")
     );
-    let out = std::process::Command::new("timeout")
-        .args(["-s", "KILL", "60", "unshare", "--net", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run unshare");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (status, err) = in_new_network_namespace(&script);
+    assert_eq!(status, Some(2), "{err}");
     assert!(err.contains("encaptun0 carries link type 65534"), "{err}");
     assert!(err.contains("not Ethernet"), "{err}");
 }
@@ -930,4 +935,51 @@ fn a_device_that_is_down_is_named_as_tcpdump_does() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("lo: that device is not up"), "{err}");
     assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
+fn any_interface_sees_each_lo_frame_once() {
+    if !common::is_root("any_interface_sees_each_lo_frame_once") {
+        return;
+    }
+    let _turn = live_turn();
+    // Every interface here must carry Ethernet frames for -i any (lo and Ethernet ones do).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (objects, f) = three_frames_on(&listener, "127.0.0.1", &["-i", "any"]);
+    assert!(f.stderr.contains("listening on any"), "{}", f.stderr);
+    // SYN, SYN-ACK, ACK: lo's outgoing copies are dropped, as libpcap drops them.
+    assert_eq!(flags(&objects), [0x002, 0x012, 0x010], "{}", f.stdout);
+}
+
+#[test]
+fn any_interface_refuses_an_interface_without_ethernet_framing() {
+    let test = "any_interface_refuses_an_interface_without_ethernet_framing";
+    if !common::is_root(test) || !common::have("unshare", test) || !common::have("ip", test) {
+        return;
+    }
+    let script = format!(
+        "ip link set lo up && ip tuntap add dev encaptun1 mode tun && ip link set encaptun1 up \
+         && exec timeout 30 {} sniff -i any -c 1",
+        env!("CARGO_BIN_EXE_encap")
+    );
+    let (status, err) = in_new_network_namespace(&script);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(
+        err.contains("-i any: encaptun1 carries link type 65534"),
+        "{err}"
+    );
+}
+
+/// Runs the shell `script` in a network namespace of its own (gone when it exits), killed after
+/// 60 s: its exit status and standard error.
+fn in_new_network_namespace(script: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60", "unshare", "--net", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

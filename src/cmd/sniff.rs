@@ -27,7 +27,8 @@ $(which encap)` once (a rebuild loses it). Ctrl-C stops and prints the counters.
 Example: sudo encap sniff -c 10 -v"
 )]
 pub struct Args {
-    /// The interface to capture on.
+    /// The interface to capture on; `any`, as tcpdump, for every interface (each must carry
+    /// Ethernet frames).
     #[arg(short = 'i', long, default_value = "lo")]
     pub interface: String,
     /// A capture filter as tcpdump takes it (pcap-filter(7)), e.g. `tcp port 6666 or udp`;
