@@ -78,7 +78,7 @@ impl Conn {
 /// How a client's dialogue ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Cleanly (exit, end of input, or the peer closed).
+    /// Cleanly (exit, end of input, SIGINT or SIGTERM, or the peer closed).
     Clean,
     /// The connection failed (reset, broken pipe).
     Failed(SysError),
@@ -186,7 +186,8 @@ impl<'w, W: WriteColor> Session<'w, W> {
         writeln!(self.out, "{text}")
     }
 
-    /// Serves on `listener` (already listening) until `exit` or end of input.
+    /// Serves on `listener` (already listening) until `exit`, SIGINT or SIGTERM (end of input
+    /// only ends the typing).
     ///
     /// # Errors
     /// An I/O error from the writer, or a failing `poll()`.

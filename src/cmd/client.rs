@@ -16,7 +16,8 @@ use super::show::parse_endpoint;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Each line typed is sent to the server; its messages are shown as they arrive. \
-`exit` (or end of input) ends the dialogue. Start `encap server` first."
+`exit`, end of input, Ctrl-C (SIGINT) or SIGTERM ends the dialogue cleanly (a FIN to the server). \
+Start `encap server` first."
 )]
 pub struct Args {
     /// Address and port of the server.
