@@ -33,7 +33,7 @@ pub enum CaptureError {
         found: String,
     },
     /// A link type other than Ethernet.
-    #[error("link type {linktype} ({name}) is not Ethernet: encap decodes captures of link type 1 (EN10MB), as `tcpdump -i lo -w` writes them")]
+    #[error("link type {linktype} ({name}) is not one this command reads: encap verify checks captures of link type 1 (EN10MB), as `tcpdump -i lo -w` writes them; encap decode also reads NULL (0), RAW (101), LOOP (108), LINUX_SLL (113), IPV4 (228), IPV6 (229) and LINUX_SLL2 (276)")]
     LinkType {
         /// The link type.
         linktype: u32,
@@ -75,6 +75,7 @@ pub fn linktype_name(l: u32) -> &'static str {
         0 => "NULL, BSD loopback",
         1 => "EN10MB, Ethernet",
         101 => "RAW, IP without link header",
+        108 => "LOOP, OpenBSD loopback",
         105 => "IEEE802_11, Wi-Fi",
         113 => "LINUX_SLL, Linux cooked capture (tcpdump -i any)",
         127 => "IEEE802_11_RADIOTAP",
@@ -112,6 +113,30 @@ pub struct Packet<'a> {
     pub orig_len: usize,
     /// Byte offset of the frame's record in the file.
     pub offset: u64,
+    /// A pcap record whose timestamp fraction is out of range (a microsecond field of 1000000
+    /// or more, a nanosecond field of 10^9 or more): the value read. The timestamp then carries
+    /// it into the seconds as the arithmetic says, rather than clamping it.
+    pub bad_fraction: Option<u32>,
+    /// The frame's link type (the file's, or its pcapng interface's).
+    pub link_type: u32,
+    /// Bytes of FCS at the end of the frame, as the pcap header's FCS-length bits say.
+    pub fcs_len: usize,
+}
+
+/// The link types [`CaptureReader::with_link_types`] may be asked for besides Ethernet, which
+/// [`crate::dissect::slice_link`] decodes: NULL and LOOP (the BSDs' and macOS's loopback), RAW,
+/// IPV4, IPV6, LINUX_SLL and LINUX_SLL2 (`tcpdump -i any`).
+pub const DECODED_LINK_TYPES: [u32; 8] = [1, 0, 101, 108, 113, 228, 229, 276];
+
+/// The pcap header's link-type field: the link type in the low 16 bits; bit 26 says that bits
+/// 28-31 hold the FCS length in 16-bit words (libpcap's `LT_FCS_LENGTH_PRESENT`).
+fn split_link_field(field: u32) -> (u32, usize) {
+    let fcs = if field & 0x0400_0000 != 0 {
+        ((field >> 28) & 0xf) as usize * 2
+    } else {
+        0
+    };
+    (field & 0xffff, fcs)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +180,10 @@ pub struct CaptureReader<R: Read> {
     interfaces: Vec<Interface>,
     pcap_units: TsUnits,
     snaplen: usize,
+    /// The link types this reader passes on (others are an error).
+    accept: &'static [u32],
+    /// pcap: the file's link type and FCS length.
+    pcap_link: (u32, usize),
 }
 
 /// Reads up to `out.len()` bytes; fewer only at the end of the input.
@@ -176,7 +205,19 @@ impl<R: Read> CaptureReader<R> {
     ///
     /// # Errors
     /// A [`CaptureError`] saying what is wrong and where.
-    pub fn new(mut r: R) -> Result<CaptureReader<R>, CaptureError> {
+    pub fn new(r: R) -> Result<CaptureReader<R>, CaptureError> {
+        CaptureReader::with_link_types(r, &[LINKTYPE_ETHERNET])
+    }
+
+    /// As [`CaptureReader::new`], passing on frames of the link types in `accept` (each
+    /// [`Packet`] says its own), such as [`DECODED_LINK_TYPES`].
+    ///
+    /// # Errors
+    /// A [`CaptureError`] saying what is wrong and where, or a link type not in `accept`.
+    pub fn with_link_types(
+        mut r: R,
+        accept: &'static [u32],
+    ) -> Result<CaptureReader<R>, CaptureError> {
         let mut head = [0u8; 24];
         let got = read_full(&mut r, &mut head)
             .map_err(|source| CaptureError::Io { offset: 0, source })?;
@@ -212,6 +253,8 @@ impl<R: Read> CaptureReader<R> {
             interfaces: Vec::new(),
             pcap_units: TsUnits::Pow10(6),
             snaplen: MAX_RECORD,
+            accept,
+            pcap_link: (LINKTYPE_ETHERNET, 0),
         };
         match format {
             Format::Pcap { big_endian, nanos } => {
@@ -226,13 +269,14 @@ impl<R: Read> CaptureReader<R> {
                 }
                 reader.big = big_endian;
                 reader.pcap_units = TsUnits::Pow10(if nanos { 9 } else { 6 });
-                let linktype = reader.u32(&head, 20) & 0x0fff_ffff;
-                if linktype != LINKTYPE_ETHERNET {
+                let (linktype, fcs) = split_link_field(reader.u32(&head, 20));
+                if !accept.contains(&linktype) {
                     return Err(CaptureError::LinkType {
                         linktype,
                         name: linktype_name(linktype),
                     });
                 }
+                reader.pcap_link = (linktype, fcs);
                 reader.offset = 24;
             }
             Format::PcapNg => {
@@ -242,6 +286,19 @@ impl<R: Read> CaptureReader<R> {
             }
         }
         Ok(reader)
+    }
+
+    /// The link type frames have so far: a pcap file's, or a pcapng file's first interface's
+    /// (Ethernet before its description is read).
+    #[must_use]
+    pub fn link_type(&self) -> u32 {
+        match self.format {
+            Format::Pcap { .. } => self.pcap_link.0,
+            Format::PcapNg => self
+                .interfaces
+                .first()
+                .map_or(LINKTYPE_ETHERNET, |i| i.linktype),
+        }
     }
 
     /// The file's format.
@@ -335,11 +392,22 @@ impl<R: Read> CaptureReader<R> {
         if !self.fill(16 + incl, 16, "frame")? {
             return Ok(None);
         }
-        let ticks = match self.pcap_units {
-            TsUnits::Pow10(9) => Duration::new(u64::from(sec), frac.min(999_999_999)),
-            _ => Duration::new(u64::from(sec), frac.min(999_999) * 1000),
+        let (ticks, limit) = match self.pcap_units {
+            TsUnits::Pow10(9) => (
+                Duration::from_secs(u64::from(sec)) + Duration::from_nanos(u64::from(frac)),
+                1_000_000_000,
+            ),
+            _ => (
+                Duration::from_secs(u64::from(sec)) + Duration::from_micros(u64::from(frac)),
+                1_000_000,
+            ),
         };
-        Ok(Some(self.emit(ticks, 16..16 + incl, orig.max(incl))))
+        let (link_type, fcs_len) = self.pcap_link;
+        let mut packet = self.emit(ticks, 16..16 + incl, orig.max(incl));
+        packet.bad_fraction = (frac >= limit).then_some(frac);
+        packet.link_type = link_type;
+        packet.fcs_len = fcs_len;
+        Ok(Some(packet))
     }
 
     fn emit(
@@ -357,6 +425,9 @@ impl<R: Read> CaptureReader<R> {
             data: &self.buf[data],
             orig_len,
             offset,
+            bad_fraction: None,
+            link_type: LINKTYPE_ETHERNET,
+            fcs_len: 0,
         }
     }
 
@@ -474,11 +545,10 @@ impl<R: Read> CaptureReader<R> {
                     }
                     let i = self.interface(iface)?;
                     let start = body.start + 20;
-                    return Ok(Some(self.emit(
-                        i.units.duration(ticks),
-                        start..start + cap,
-                        orig.max(cap),
-                    )));
+                    let mut packet =
+                        self.emit(i.units.duration(ticks), start..start + cap, orig.max(cap));
+                    packet.link_type = i.linktype;
+                    return Ok(Some(packet));
                 }
                 3 => {
                     if body.len() < 4 {
@@ -488,11 +558,13 @@ impl<R: Read> CaptureReader<R> {
                         ));
                     }
                     let orig = self.u32(&self.buf, 8) as usize;
-                    self.interface(0)?;
+                    let i = self.interface(0)?;
                     let cap = orig.min(body.len() - 4).min(self.snaplen);
                     let start = body.start + 4;
                     // A simple packet block carries no timestamp.
-                    return Ok(Some(self.emit(Duration::ZERO, start..start + cap, orig)));
+                    let mut packet = self.emit(Duration::ZERO, start..start + cap, orig);
+                    packet.link_type = i.linktype;
+                    return Ok(Some(packet));
                 }
                 _ => self.offset += len as u64,
             }
@@ -501,7 +573,7 @@ impl<R: Read> CaptureReader<R> {
 
     fn interface(&self, index: usize) -> Result<Interface, CaptureError> {
         let i = *self.interfaces.get(index).ok_or_else(|| self.corrupt("pcapng packet block", format!("interface {index} was never described (an interface description block must come first)")))?;
-        if i.linktype != LINKTYPE_ETHERNET {
+        if !self.accept.contains(&i.linktype) {
             return Err(CaptureError::LinkType {
                 linktype: i.linktype,
                 name: linktype_name(i.linktype),

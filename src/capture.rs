@@ -88,6 +88,12 @@ pub enum CaptureError {
         /// The names of the interfaces that exist.
         available: Vec<String>,
     },
+    /// The interface exists but is down (`ip link set NAME up` brings it up).
+    #[error("{interface}: that device is not up")]
+    NotUp {
+        /// The interface.
+        interface: String,
+    },
     /// The interface does not carry Ethernet II frames (a tun device, a CAN bus...).
     #[error(
         "{interface} carries link type {hatype} ({}), not Ethernet: encap decodes Ethernet II \
@@ -164,7 +170,38 @@ impl Capture {
     /// [`CaptureError::NoPermission`] without `CAP_NET_RAW`, [`CaptureError::NoSuchInterface`]
     /// for an unknown name, [`CaptureError::Os`] for any other failed call.
     pub fn open_port(interface: &str, port: Option<u16>) -> Result<Capture, CaptureError> {
-        let nic = find_interface(interface)?;
+        Capture::open_program(interface, port.map(port_filter))
+    }
+
+    /// As [`Capture::open`], with `program` (a classic BPF program, from [`compile_filter`] or
+    /// [`port_filter`]) deciding in the kernel which frames are queued, and how many bytes of
+    /// each.
+    ///
+    /// # Errors
+    /// As [`Capture::open_port`], and [`CaptureError::NotUp`] for an interface that is down.
+    pub fn open_program(
+        interface: &str,
+        program: Option<Vec<Insn>>,
+    ) -> Result<Capture, CaptureError> {
+        // `any`, as tcpdump -i any: every interface (index 0). Each frame then comes with its own
+        // interface's link header, which must be Ethernet's for all of them.
+        let any = interface == ANY;
+        let nic = if any {
+            every_interface_is_ethernet()?
+        } else {
+            find_interface(interface)?
+        };
+        if !any && !nic.is_up() {
+            return Err(CaptureError::NotUp {
+                interface: interface.to_string(),
+            });
+        }
+        // On `any`, PACKET_IGNORE_OUTGOING would drop what this host sends on every interface:
+        // the filter drops only lo's outgoing copies instead (lo shows each frame twice).
+        let program = match (any, program) {
+            (true, p) => Some(drop_lo_outgoing(p.unwrap_or_else(|| keep_all(u32::MAX)))),
+            (false, p) => p,
+        };
         let os = |what: &'static str| {
             move |cause: io::Error| CaptureError::Os {
                 what,
@@ -187,21 +224,23 @@ impl Capture {
             }
         })?;
         let fd = socket.as_raw_fd();
-        set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1).map_err(os(
-            "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
-        ))?;
+        if !any {
+            set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1).map_err(os(
+                "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
+            ))?;
+        }
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         let receive_buffer = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map_err(os("cannot read the receive buffer size"))?;
-        if let Some(port) = port {
-            attach_filter(fd, &port_filter(port)).map_err(os("cannot attach the port filter"))?;
+        if let Some(program) = &program {
+            attach_filter(fd, program).map_err(os("cannot attach the capture filter"))?;
         }
         // Turns on kernel timestamps for this socket before any frame is queued (it fails with
         // ENOENT, as no frame was read yet).
         let _ = last_timestamp(fd);
         bind(fd, nic.index).map_err(os("cannot bind the packet socket"))?;
         let hatype = hardware_type(fd).map_err(os("cannot read the link type"))?;
-        if !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
+        if !any && !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK) {
             return Err(CaptureError::NotEthernet {
                 interface: interface.to_string(),
                 hatype,
@@ -297,6 +336,96 @@ impl FrameSource for Capture {
         self.totals.dropped += u64::from(st.tp_drops);
         Ok(self.totals)
     }
+}
+
+/// The interface name that captures on every interface, as tcpdump's.
+pub const ANY: &str = "any";
+
+/// The `ARPHRD_*` hardware type of the interface `name` (`SIOCGIFHWADDR`, which answers for
+/// this process's network namespace, as `/sys` may not), or `None` if it cannot be read.
+fn interface_hardware_type(name: &str) -> Option<u16> {
+    let probe = open_probe_socket()?;
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return None;
+    }
+    for (d, b) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads the name and writes the hardware address into `req`.
+    let rc = unsafe { libc::ioctl(probe.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success the kernel filled ifru_hwaddr.
+    Some(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
+}
+
+/// A datagram socket, only to ask the kernel about interfaces.
+fn open_probe_socket() -> Option<OwnedFd> {
+    // SAFETY: plain system call; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// For `-i any`: a pseudo-interface of index 0 (every interface), once every interface is known
+/// to carry Ethernet II frames (ARPHRD 1 or 772); those that are down too, as they may come up
+/// while the capture runs.
+///
+/// # Errors
+/// [`CaptureError::NotEthernet`] naming the first interface that is not Ethernet.
+fn every_interface_is_ethernet() -> Result<NetworkInterface, CaptureError> {
+    for nic in &pnet_datalink::interfaces() {
+        let hatype = interface_hardware_type(&nic.name);
+        if let Some(hatype) = hatype.filter(|t| !matches!(*t, ARPHRD_ETHER | ARPHRD_LOOPBACK)) {
+            return Err(CaptureError::NotEthernet {
+                interface: format!("-i any: {}", nic.name),
+                hatype,
+            });
+        }
+    }
+    Ok(NetworkInterface {
+        name: ANY.to_string(),
+        description: String::new(),
+        index: 0,
+        mac: None,
+        ips: Vec::new(),
+        flags: 0,
+    })
+}
+
+/// The index of `lo`, 1 on Linux unless it cannot be read.
+fn lo_index() -> u32 {
+    pnet_datalink::interfaces()
+        .iter()
+        .find(|n| n.is_loopback())
+        .map_or(1, |n| n.index)
+}
+
+/// `program` after a prefix that drops the frames lo sends (its outgoing copy of each frame:
+/// the incoming one is kept), read from the kernel's packet type and interface index (classic
+/// BPF's Linux extensions, `SKF_AD_PKTTYPE` and `SKF_AD_IFINDEX`). The program's jumps are
+/// relative, so it runs unchanged after the prefix.
+fn drop_lo_outgoing(program: Vec<Insn>) -> Vec<Insn> {
+    /// `SKF_AD_OFF`: loads from here on are the kernel's ancillary data, not frame bytes.
+    const SKF_AD_OFF: u32 = 0xffff_f000;
+    const SKF_AD_PKTTYPE: u32 = 4;
+    const SKF_AD_IFINDEX: u32 = 8;
+    /// `A = u32 at [k]` (BPF_LD | BPF_W | BPF_ABS).
+    const LD_W_ABS: u16 = 0x20;
+    let insn = |code, jt, jf, k| Insn { code, jt, jf, k };
+    let mut out = vec![
+        insn(LD_W_ABS, 0, 0, SKF_AD_OFF + SKF_AD_PKTTYPE),
+        insn(op::JEQ, 0, 3, u32::from(libc::PACKET_OUTGOING)),
+        insn(LD_W_ABS, 0, 0, SKF_AD_OFF + SKF_AD_IFINDEX),
+        insn(op::JEQ, 0, 1, lo_index()),
+        insn(op::RET, 0, 0, 0),
+    ];
+    out.extend(program);
+    out
 }
 
 /// Looks an interface up by name among pnet's list.
@@ -467,6 +596,47 @@ pub fn port_filter(port: u16) -> Vec<Insn> {
         Ret(0),                      // 23: drop
     ];
     assemble(&steps)
+}
+
+/// The program that keeps every frame, `snaplen` bytes of each at most.
+pub fn keep_all(snaplen: u32) -> Vec<Insn> {
+    assemble(&[Step::Ret(snaplen)])
+}
+
+/// `program` with every "keep" return (`ret #k`, k > 0) keeping at most `snaplen` bytes, as
+/// tcpdump's `-s`: the kernel then queues only that much of each frame.
+#[must_use]
+pub fn with_snaplen(mut program: Vec<Insn>, snaplen: u32) -> Vec<Insn> {
+    for insn in &mut program {
+        if insn.code == op::RET && insn.k > 0 {
+            insn.k = snaplen;
+        }
+    }
+    program
+}
+
+/// Compiles a capture filter expression as tcpdump takes it (`tcp port 6666 or udp`,
+/// pcap-filter(7)) to classic BPF for an Ethernet link, with libpcap's own compiler
+/// (`pcap_compile`, optimised), keeping at most `snaplen` bytes of each frame.
+///
+/// # Errors
+/// libpcap's message for an expression it cannot compile.
+pub fn compile_filter(expression: &str, snaplen: u32) -> Result<Vec<Insn>, String> {
+    // libpcap's `struct bpf_insn` is the kernel's `struct sock_filter`: same fields, same order.
+    const _: () =
+        assert!(std::mem::size_of::<pcap::BpfInstruction>() == std::mem::size_of::<Insn>());
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
+    let program = dead
+        .compile(expression, true)
+        .map_err(|e| format!("cannot compile the filter {expression:?}: {e}"))?;
+    let insns = program.get_instructions();
+    // SAFETY: BpfInstruction is #[repr(transparent)] over libpcap's `struct bpf_insn`
+    // { u_short code; u_char jt; u_char jf; bpf_u_int32 k; }, which has the layout of the
+    // #[repr(C)] Insn (the size is checked above); the slice is copied before `program` frees it.
+    let copied =
+        unsafe { std::slice::from_raw_parts(insns.as_ptr().cast::<Insn>(), insns.len()) }.to_vec();
+    // The dead handle's snapshot length (65535) would cut a 64 KiB GSO frame on lo.
+    Ok(with_snaplen(copied, snaplen))
 }
 
 fn attach_filter(fd: RawFd, program: &[Insn]) -> io::Result<()> {

@@ -15,6 +15,7 @@ use crate::checksum::Pseudo;
 use crate::layers::ethernet::{self, EtherType, EthernetHeader};
 use crate::layers::ipv4::{self, IpProtocol, Ipv4Packet};
 use crate::layers::ipv6::{self, Ipv6Packet};
+use crate::layers::link::{self, link_type};
 use crate::layers::tcp::{self, TcpSegment};
 use crate::layers::{arp, icmp, payload, udp, vlan, DecodeError, Field, Layer, Value};
 
@@ -55,8 +56,10 @@ pub struct Sliced<'a> {
     pub frame: &'a [u8],
     /// The Ethernet header, when the frame holds one.
     pub ethernet: Option<EthernetHeader>,
-    /// The VLAN ID of an 802.1Q tag.
+    /// The VLAN ID of an 802.1Q tag (the outer one of two).
     pub vlan: Option<u16>,
+    /// The VLAN ID of the inner tag of two (QinQ).
+    pub inner_vlan: Option<u16>,
     /// The network layer.
     pub net: Net<'a>,
     /// Offset of the network layer.
@@ -142,39 +145,81 @@ fn stop<'a>(mut s: Sliced<'a>, e: DecodeError, layer: Layer, at: usize) -> Slice
     s
 }
 
-/// Walks `frame` once, layer by layer, as far as it decodes.
-#[must_use]
-pub fn slice(frame: &[u8]) -> Sliced<'_> {
-    let mut s = Sliced {
+/// The EtherType of an 802.1ad (QinQ) service tag.
+const QINQ: u16 = 0x88a8;
+
+/// Nothing decoded yet, the network layer expected at `net_at`.
+fn unsliced(frame: &[u8], net_at: usize) -> Sliced<'_> {
+    Sliced {
         frame,
         ethernet: None,
         vlan: None,
+        inner_vlan: None,
         net: Net::None,
-        net_at: EthernetHeader::LEN,
+        net_at,
         transport: Transport::None,
         transport_at: frame.len(),
         payload: frame.len()..frame.len(),
         end: frame.len(),
         error: None,
         fragment: None,
-    };
+    }
+}
+
+/// Walks a frame of link type `link` (a pcap link type: Ethernet, or one that
+/// [`crate::layers::link`] decodes) once, layer by layer, as far as it decodes.
+#[must_use]
+pub fn slice_link(frame: &[u8], link: u32) -> Sliced<'_> {
+    if link == link_type::ETHERNET {
+        return slice(frame);
+    }
+    let s = unsliced(frame, 0);
+    match link::parse(link, frame) {
+        Ok((ethertype, len)) => {
+            let rest = frame.get(len..).unwrap_or_default();
+            slice_net(unsliced(frame, len), ethertype, rest)
+        }
+        Err(e) => stop(s, e, Layer::Link, 0),
+    }
+}
+
+/// Walks `frame`, an Ethernet frame, once, layer by layer, as far as it decodes.
+#[must_use]
+pub fn slice(frame: &[u8]) -> Sliced<'_> {
+    let mut s = unsliced(frame, EthernetHeader::LEN);
     let (eth, mut rest) = match EthernetHeader::parse(frame) {
         Ok(x) => x,
         Err(e) => return stop(s, e, Layer::Ethernet, 0),
     };
     s.ethernet = Some(eth);
     let mut ethertype = eth.ethertype;
-    if ethertype == EtherType::Vlan {
+    // 802.1Q, and QinQ (802.1ad: an outer tag 0x88a8, or 0x8100 twice): two tags at most.
+    for depth in 0..2 {
+        if !matches!(ethertype, EtherType::Vlan | EtherType::Unknown(QINQ)) {
+            break;
+        }
         match vlan::parse(rest) {
             Ok((id, inner, after)) => {
-                s.vlan = Some(id);
+                if depth == 0 {
+                    s.vlan = Some(id);
+                } else {
+                    s.inner_vlan = Some(id);
+                }
                 ethertype = inner;
                 rest = after;
                 s.net_at += vlan::field::HEADER_LEN;
             }
-            Err(e) => return stop(s, e, Layer::Vlan, EthernetHeader::LEN),
+            Err(e) => {
+                let at = s.net_at;
+                return stop(s, e, Layer::Vlan, at);
+            }
         }
     }
+    slice_net(s, ethertype, rest)
+}
+
+/// The network layer (`ethertype`, its bytes `rest` at `s.net_at`) and everything above it.
+fn slice_net<'a>(mut s: Sliced<'a>, ethertype: EtherType, rest: &'a [u8]) -> Sliced<'a> {
     let at = s.net_at;
     let (protocol, upper, upper_at) = match ethertype {
         EtherType::Ipv4 => match Ipv4Packet::new_checked(rest).or_else(|e| {
@@ -233,15 +278,27 @@ pub fn slice(frame: &[u8]) -> Sliced<'_> {
         }
     };
     s.transport_at = upper_at;
+    // Bytes cut by the capture end a header early; in a packet captured whole, a header that
+    // runs past the end is a bad length field.
+    let whole = s.error.is_none();
     match protocol {
-        IpProtocol::Tcp => match TcpSegment::new_checked(upper) {
+        IpProtocol::Tcp => match if whole {
+            TcpSegment::new_checked_whole(upper)
+        } else {
+            TcpSegment::new_checked(upper)
+        } {
             Ok(t) => {
                 s.transport = Transport::Tcp(t);
                 s.payload = upper_at + t.header_len()..upper_at + upper.len();
             }
             Err(e) => return stop(s, e, Layer::Tcp, upper_at),
         },
-        IpProtocol::Udp => match udp::parse(upper) {
+        // A first fragment holds the UDP header, and only part of the data its Length counts.
+        IpProtocol::Udp => match if s.fragment == Some((0, true)) {
+            udp::parse_first_fragment(upper)
+        } else {
+            udp::parse(upper)
+        } {
             Ok((src, dst, data)) => {
                 s.transport = Transport::Udp(src, dst, data);
                 s.payload = upper_at + udp::field::HEADER_LEN
@@ -349,10 +406,18 @@ fn raw(
     }
 }
 
-/// Decodes `frame` into a tree of layers with every field from the layers' field tables.
+/// Decodes `frame`, an Ethernet frame, into a tree of layers with every field from the layers'
+/// field tables.
 #[must_use]
 pub fn dissect(frame: &[u8]) -> Dissection {
-    let s = slice(frame);
+    dissect_link(frame, link_type::ETHERNET)
+}
+
+/// As [`dissect`], for a frame of link type `link` (see [`slice_link`]). Over 80 lines: one
+/// arm per layer that may fail, each as short as the layer's own `fields` lets it be.
+#[must_use]
+pub fn dissect_link(frame: &[u8], link: u32) -> Dissection {
+    let s = slice_link(frame, link);
     let mut nodes = Vec::with_capacity(5);
     let (failed_layer, failed_at) = s
         .error
@@ -360,18 +425,32 @@ pub fn dissect(frame: &[u8]) -> Dissection {
         .map_or((None, 0), |(_, l, at)| (Some(*l), *at));
     let tail = |at: usize| frame.get(at..).unwrap_or_default();
 
-    let eth_end = EthernetHeader::LEN.min(frame.len());
-    nodes.push(Node {
-        layer: Layer::Ethernet,
-        range: 0..eth_end,
-        fields: ethernet::fields(frame, 0),
-    });
-    if s.vlan.is_some() || failed_layer == Some(Layer::Vlan) {
-        let b = tail(EthernetHeader::LEN);
+    if link == link_type::ETHERNET {
+        let eth_end = EthernetHeader::LEN.min(frame.len());
+        nodes.push(Node {
+            layer: Layer::Ethernet,
+            range: 0..eth_end,
+            fields: ethernet::fields(frame, 0),
+        });
+    } else if s.net_at > 0 || failed_layer == Some(Layer::Link) {
+        let end = s
+            .net_at
+            .max(link::table(link).last().map_or(0, |f| f.bytes.end));
+        let header = frame.get(..end.min(frame.len())).unwrap_or_default();
+        nodes.push(Node {
+            layer: Layer::Link,
+            range: 0..header.len(),
+            fields: link::fields(link, header, 0),
+        });
+    }
+    let tags = usize::from(s.vlan.is_some()) + usize::from(s.inner_vlan.is_some());
+    let failed_tag = usize::from(failed_layer == Some(Layer::Vlan));
+    for k in 0..tags + failed_tag {
+        let at = EthernetHeader::LEN + k * vlan::field::HEADER_LEN;
         nodes.push(Node {
             layer: Layer::Vlan,
-            range: EthernetHeader::LEN..(EthernetHeader::LEN + 4).min(frame.len()),
-            fields: vlan::fields(b, EthernetHeader::LEN),
+            range: at.min(frame.len())..(at + vlan::field::HEADER_LEN).min(frame.len()),
+            fields: vlan::fields(tail(at), at),
         });
     }
     let at = s.net_at;
@@ -400,7 +479,14 @@ pub fn dissect(frame: &[u8]) -> Dissection {
                 at,
                 "payload of an EtherType this decoder does not know",
             );
-            n.fields[0].display = format!("{} bytes of EtherType 0x{:04x}", b.len(), u16::from(*t));
+            let t = u16::from(*t);
+            n.fields[0].display = match b {
+                [dsap, ssap, ctrl, ..] if usize::from(t) <= ethernet::MAX_8023_LENGTH => format!(
+                    "{} bytes of IEEE 802.3 payload: LLC, DSAP 0x{dsap:02x}, SSAP 0x{ssap:02x}, control 0x{ctrl:02x}",
+                    b.len()
+                ),
+                _ => format!("{} bytes of EtherType 0x{t:04x}", b.len()),
+            };
             nodes.push(n);
         }
         (Net::None, Some(Layer::Ipv4)) => nodes.push(Node {
@@ -575,6 +661,32 @@ mod tests {
             "{err}"
         );
         assert!(d.nodes.iter().any(|n| n.layer == Layer::Tcp));
+    }
+
+    #[test]
+    fn every_link_type_never_panics_on_any_cut() {
+        let e = encapsulate(b"hello", &Params::default()).unwrap();
+        let ip = &e.frame()[14..];
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(ip);
+        for (link, frame) in [
+            (113, sll),
+            (101, ip.to_vec()),
+            (0, [&[2, 0, 0, 0][..], ip].concat()),
+        ] {
+            let whole = slice_link(&frame, link);
+            assert!(whole.error.is_none(), "{link}: {:?}", whole.error);
+            assert!(matches!(whole.transport, Transport::Tcp(_)), "{link}");
+            for n in 0..frame.len() {
+                let _ = slice_link(&frame[..n], link);
+                let d = dissect_link(&frame[..n], link);
+                assert!(
+                    d.nodes.iter().all(|x| x.range.end <= n),
+                    "{link} cut at {n}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,15 @@ use termcolor::{ColorChoice, StandardStream};
 
 /// See a chat message pass through TCP, IPv4 and Ethernet II, byte by byte.
 #[derive(Debug, Parser)]
-#[command(name = "encap", version, about, max_term_width = 100)]
+#[command(
+    name = "encap",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Exit status, for every command: 0 success; 1 a finding (a field that is a \
+MISMATCH: verify, demo, and server or client with --verify); 2 trouble (bad arguments, a file \
+that cannot be read, a device that is not up, no server listening, a connection that failed)."
+)]
 struct Cli {
     /// When to colour output: auto (only on a terminal, and not with NO_COLOR set), always, never.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
@@ -38,11 +46,12 @@ enum Command {
     Client(cmd::client::Args),
     /// Live capture from an interface (default lo, port 6666), each frame decoded; needs CAP_NET_RAW.
     Sniff(cmd::sniff::Args),
-    /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would.
+    /// Decode a pcap or pcapng file frame by frame, as tcpdump -r or tshark -r would (`encap -r
+    /// FILE` is the same; `-` reads standard input).
     Decode(cmd::decode::Args),
     /// Check every frame of a capture against the model's prediction, field by field. Exit
-    /// status 0: every frame as the model said; 1: a MISMATCH, or frames it could not check;
-    /// 2: trouble (the file, the arguments, nothing to check).
+    /// status 0: every frame checked as the model said (frames it does not cover are listed,
+    /// and do not fail); 1: a MISMATCH; 2: trouble (the file, the arguments, nothing to check).
     Verify(cmd::verify::Args),
     /// The whole story in one command: chat on lo, each message through the pipeline, every frame
     /// the kernel sends checked against the model, the ladder and a summary.
@@ -50,7 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(tcpdump_read(std::env::args_os().collect()));
     let choice = match cli.color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
@@ -68,12 +77,6 @@ fn main() -> ExitCode {
         }
     };
     let mut out = StandardStream::stdout(choice);
-    // verify answers as diff and cmp do: 1 for a difference found, 2 for trouble.
-    let trouble = if matches!(cli.command, Command::Verify(_)) {
-        2
-    } else {
-        1
-    };
     let result = match cli.command {
         Command::Show(args) => cmd::show::run(&args, &mut out),
         Command::Server(args) => cmd::server::run(&args, &mut out),
@@ -92,9 +95,28 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("encap: error: {err:#}");
-            ExitCode::from(cmd::exit_status(&err).max(trouble))
+            ExitCode::from(cmd::TROUBLE)
         }
     }
+}
+
+/// `encap -r FILE ...`, as tcpdump and tshark read a file, is `encap decode FILE ...`: the `-r`
+/// that comes where the subcommand would (after any `--color`) becomes `decode`.
+fn tcpdump_read(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        if a == "--color" {
+            i += 2;
+        } else if a.to_str().is_some_and(|a| a.starts_with("--color=")) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(i).is_some_and(|a| a == "-r") {
+        args[i] = "decode".into();
+    }
+    args
 }
 
 /// `encap ... | head` closes the pipe early: that is success, not an error.

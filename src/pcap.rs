@@ -25,8 +25,17 @@ impl<W: Write> FrameWriter<W> {
     /// # Errors
     /// An I/O error from `out`.
     pub fn new(out: W) -> Result<FrameWriter<W>, pcap_file::PcapError> {
+        FrameWriter::with_snaplen(out, SNAPLEN)
+    }
+
+    /// As [`FrameWriter::new`], with `snaplen` in the header: the most bytes of a frame the
+    /// capture kept (tcpdump's `-s`).
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn with_snaplen(out: W, snaplen: u32) -> Result<FrameWriter<W>, pcap_file::PcapError> {
         let header = PcapHeader {
-            snaplen: SNAPLEN,
+            snaplen,
             datalink: DataLink::ETHERNET,
             ts_resolution: TsResolution::MicroSecond,
             endianness: Endianness::Little,

@@ -494,8 +494,10 @@ impl Encapsulated {
 }
 
 /// Splits `message` into segments of at most `mss` payload bytes, each a frame of its own: the
-/// sequence number advances by each segment's length, the IP ID by one, and only the last segment
-/// carries PSH (as Linux sets it on the last segment of a write).
+/// sequence number advances by each segment's length (and by one after a SYN, which takes a
+/// sequence number of its own), the IP ID by one; SYN stays on the first segment only, FIN and
+/// PSH on the last only (as Linux sets PSH on the last segment of a write). `mss` above the most
+/// one packet holds ([`Params::max_payload`]) is taken as that most.
 ///
 /// # Errors
 /// [`EncapError`] when `mss` is 0 or a segment does not fit.
@@ -513,17 +515,40 @@ pub fn segment(
         message.chunks(mss).collect()
     };
     let last = chunks.len() - 1;
+    let (syn, fin) = (tcp::field::FLG_SYN, tcp::field::FLG_FIN);
     for (i, chunk) in chunks.into_iter().enumerate() {
+        p.tcp.flags = params.tcp.flags;
+        if i != 0 {
+            // The SYN opens the stream once; the segments after it are data segments, with the
+            // options Linux puts on those (the timestamps, if the SYN had them).
+            p.tcp.flags &= !syn;
+            if params.tcp.flags & syn != 0 {
+                p.tcp.options = after_syn_options(&params.tcp.options);
+            }
+        }
         if i != last {
-            p.tcp.flags &= !tcp::field::FLG_PSH;
-        } else {
-            p.tcp.flags = params.tcp.flags;
+            // The FIN closes the stream after the last byte; PSH marks the write's end.
+            p.tcp.flags &= !(tcp::field::FLG_PSH | fin);
         }
         out.push(encapsulate(chunk, &p)?);
-        p.tcp.seq = p.tcp.seq.wrapping_add(chunk.len() as u32);
+        // SYN takes a sequence number of its own, before the first data byte.
+        let consumed = chunk.len() as u32 + u32::from(p.tcp.flags & syn != 0);
+        p.tcp.seq = p.tcp.seq.wrapping_add(consumed);
         p.ip.identification = p.ip.identification.wrapping_add(1);
     }
     Ok(out)
+}
+
+/// The options of a data segment that follows a SYN with `syn_options`: the SYN's timestamps, as
+/// Linux sends them (`NOP, NOP, TS`), or none.
+fn after_syn_options(syn_options: &[TcpOption]) -> Vec<TcpOption> {
+    syn_options
+        .iter()
+        .find_map(|o| match *o {
+            TcpOption::Timestamps { tsval, tsecr } => Some(linux_data_options(tsval, tsecr)),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// A frame decoded back up through its layers: zero-copy views whose lengths are all checked.
@@ -748,6 +773,33 @@ mod tests {
             [0x10, 0x10, 0x18]
         );
         assert_eq!(d.iter().map(|x| x.payload().len()).sum::<usize>(), 3000);
+    }
+
+    #[test]
+    fn syn_on_the_first_segment_fin_on_the_last_and_the_syn_takes_a_number() {
+        let mut p = Params::default();
+        p.tcp.flags = tcp::field::FLG_SYN | tcp::field::FLG_FIN;
+        p.tcp.options = linux_syn_options(65495, 7, 0, 10);
+        let segs = segment(b"abcdefghij", &p, 4).unwrap();
+        let d: Vec<_> = segs
+            .iter()
+            .map(|s| decapsulate(s.frame()).unwrap())
+            .collect();
+        // S, then no flag, then F (tcpdump's [S], [none], [F]).
+        assert_eq!(
+            d.iter().map(|x| x.tcp.flags()).collect::<Vec<_>>(),
+            [0x002, 0x000, 0x001]
+        );
+        // The SYN's 4 bytes are 1..=4 after its own number 1: the next starts at 6, then 10.
+        assert_eq!(
+            d.iter().map(|x| x.tcp.seq()).collect::<Vec<_>>(),
+            [1, 6, 10]
+        );
+        // Only the SYN carries the SYN options; the others the timestamps, as Linux.
+        assert_eq!(
+            d.iter().map(|x| x.tcp.header_len()).collect::<Vec<_>>(),
+            [40, 32, 32]
+        );
     }
 
     #[test]

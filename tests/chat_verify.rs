@@ -155,11 +155,11 @@ fn dialogue(no_cap: bool) -> [(ExitStatus, String); 2] {
     let (mut server, addr) = start_server(&["--view", "summary"], no_cap);
     let mut client = start_client("client", &addr, "summary", no_cap);
     client.send(HELLO);
-    server.expect_contains("says (5 bytes): hello");
+    server.expect_contains("says (6 bytes): hello");
     server.send(NI_HAO_CLIENT);
-    client.expect_contains("says (23 bytes): 你好，客户端 👋");
+    client.expect_contains("says (24 bytes): 你好，客户端 👋");
     client.send(NI_HAO_SERVER);
-    server.expect_contains("says (21 bytes): 你好，服务器！");
+    server.expect_contains("says (22 bytes): 你好，服务器！");
     client.send("exit\n");
     let c = client.finish();
     server.expect_contains("ended the dialogue (exit)");
@@ -280,12 +280,12 @@ fn the_server_checks_each_client_on_its_own_connection() {
     let mut one = start_client("client1", &addr, "none", false);
     let mut two = start_client("client2", &addr, "none", false);
     one.send("one\n");
-    server.expect_contains("says (3 bytes): one");
+    server.expect_contains("says (4 bytes): one");
     two.send("two\n");
-    server.expect_contains("says (3 bytes): two");
+    server.expect_contains("says (4 bytes): two");
     server.send("both\n");
-    one.expect_contains("says (4 bytes): both");
-    two.expect_contains("says (4 bytes): both");
+    one.expect_contains("says (5 bytes): both");
+    two.expect_contains("says (5 bytes): both");
     one.send("exit\n");
     let (status, out_one) = one.finish();
     assert!(status.success(), "{out_one}");
@@ -343,8 +343,8 @@ fn without_cap_net_raw_the_chat_goes_on_and_says_how_to_grant_it() {
         // Without a capture the pipeline falls back to relative numbers.
         assert!(out.contains("relative to this connection"), "{who}:\n{out}");
     }
-    assert!(outs[0].1.contains("says (21 bytes): 你好，服务器！"));
-    assert!(outs[1].1.contains("says (23 bytes): 你好，客户端 👋"));
+    assert!(outs[0].1.contains("says (22 bytes): 你好，服务器！"));
+    assert!(outs[1].1.contains("says (24 bytes): 你好，客户端 👋"));
 }
 
 #[test]
@@ -375,7 +375,7 @@ fn ctrl_c_ends_the_chat_with_the_last_frames_checked_and_the_ladder_drawn() {
     let (mut server, addr) = start_server(&["--view", "summary"], false);
     let mut client = start_client("client", &addr, "summary", false);
     client.send(HELLO);
-    server.expect_contains("says (5 bytes): hello");
+    server.expect_contains("says (6 bytes): hello");
     client.expect_contains("frame 5: server -> client [ACK]");
     // Ctrl-C, as a terminal sends it: SIGINT to the client, whose stdin stays open.
     let pid = client.child.id().to_string();
@@ -401,5 +401,59 @@ fn ctrl_c_ends_the_chat_with_the_last_frames_checked_and_the_ladder_drawn() {
     server.send("exit\n");
     let (status, out) = server.finish();
     assert!(status.success(), "{out}");
+    assert_no_mismatch("server", &out);
+}
+
+#[test]
+fn a_server_on_port_0_verifies_the_port_the_kernel_chose() {
+    if !common::is_root("a_server_on_port_0_verifies_the_port_the_kernel_chose") {
+        return;
+    }
+    let mut server = Proc::spawn(
+        "server",
+        encap(
+            &[
+                "server",
+                "--verify",
+                "--listen",
+                "127.0.0.1:0",
+                "--view",
+                "none",
+            ],
+            false,
+        ),
+    );
+    let addr = server.poll("no listening line", |p| {
+        p.output().lines().find_map(|l| {
+            l.strip_prefix("listening on ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        })
+    });
+    let port = addr.rsplit(':').next().unwrap_or_default().to_string();
+    assert_ne!(port, "0", "the server printed port 0");
+    let out = server.output();
+    assert!(
+        out.contains(&format!("--verify: capturing on lo (port {port})")),
+        "{out}"
+    );
+    let mut client = start_client("client", &addr, "none", false);
+    client.send(HELLO);
+    server.expect_contains("says (6 bytes): hello");
+    client.send("exit\n");
+    let (status, cout) = client.finish();
+    assert!(status.success(), "{cout}");
+    server.expect_contains("is gone");
+    // SIGTERM ends the server as `exit` would: the closing lines, exit status 0.
+    let kill = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let (status, out) = server.finish();
+    assert!(status.success(), "{status}\n{out}");
+    assert!(out.contains("stopped listening on"), "{out}");
+    // The server checked its connection's frames (the handshake included) on the chosen port.
+    assert!(has_frame(&out, "client -> server", "SYN", 0), "{out}");
     assert_no_mismatch("server", &out);
 }

@@ -167,7 +167,7 @@ fn edited(name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
 fn truncated_file_shows_every_good_frame_then_says_where() {
     let path = edited("truncated", |b| b.truncate(b.len() - 10));
     let out = encap().arg("decode").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text.lines().count(),
@@ -203,11 +203,11 @@ fn malformed_frame_is_reported_and_decoding_goes_on() {
 
 #[test]
 fn other_link_types_and_non_captures_get_clear_errors() {
-    let sll = edited("sll", |b| b[20..24].copy_from_slice(&113u32.to_le_bytes()));
-    let out = encap().arg("decode").arg(&sll).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let wifi = edited("wifi", |b| b[20..24].copy_from_slice(&105u32.to_le_bytes()));
+    let out = encap().arg("decode").arg(&wifi).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("link type 113 (LINUX_SLL"),
+        String::from_utf8_lossy(&out.stderr).contains("link type 105 (IEEE802_11"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -238,6 +238,8 @@ fn read_everything(bytes: &[u8]) {
             timestamp: p.timestamp,
             data: p.data,
             orig_len: p.orig_len,
+            utc_offset: -12 * 3600,
+            link_type: 1,
         };
         let mut out = termcolor::NoColor::new(Vec::new());
         encap::render::frames::write_frame(
@@ -247,6 +249,8 @@ fn read_everything(bytes: &[u8]) {
                 verbose: true,
                 hex: true,
                 json: false,
+                date: true,
+                link: true,
             },
         )
         .unwrap();
@@ -469,4 +473,656 @@ fn checksums_over_ipv6_are_checked_against_the_ipv6_pseudo_header() {
         "{text}"
     );
     assert!(verdicts[2].contains("[incorrect, should be 0x"), "{text}");
+}
+
+#[test]
+fn dash_r_and_standard_input_read_as_decode_file_does() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let want = encap().arg("decode").arg(&file).output().unwrap();
+    assert!(want.status.success());
+    // `encap -r FILE`, as tcpdump -r and tshark -r; also after --color.
+    for pre in [&[][..], &["--color", "never"][..], &["--color=never"][..]] {
+        let out = encap().args(pre).arg("-r").arg(&file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{pre:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, want.stdout, "{pre:?}");
+    }
+    // `decode -`: the capture on standard input, as `tcpdump -w - | encap decode -`.
+    let out = encap()
+        .args(["decode", "-"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("reading from file standard input (pcap)"),
+        "{err}"
+    );
+    assert_eq!(out.stdout, want.stdout);
+}
+
+/// A pcap file (microseconds, little-endian, link type Ethernet) holding `frames`.
+fn pcap_of(name: &str, frames: &[Vec<u8>]) -> PathBuf {
+    write_pcap(name, frames, 262_144)
+}
+
+/// tcpdump -nn -S -r's lines for `path`, or None (skipped, or failing with ENCAP_REQUIRE_ALL)
+/// without tcpdump.
+fn tcpdump_lines(path: &Path, test: &str) -> Option<Vec<String>> {
+    if !have("tcpdump", test) {
+        return None;
+    }
+    let out = Command::new("tcpdump")
+        .args(["-nn", "-S", "-r"])
+        .arg(path)
+        .output()
+        .unwrap();
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// encap decode's one-line view of `path`, without the frame numbers.
+fn encap_lines(path: &Path) -> Vec<String> {
+    let out = encap().arg("decode").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.trim_start()
+                .split_once(' ')
+                .map_or(l, |(_, rest)| rest)
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_bad_tcp_data_offset_is_worded_as_tcpdump_words_it() {
+    let mut frames = common::capture_frames("chat-hello-hi.pcap");
+    let hello = frames.swap_remove(3);
+    let at = 14 + 20 + 12;
+    let mut long = hello.clone();
+    long[at] = 0xf0 | (long[at] & 0x0f); // 60 bytes in a 38-byte segment
+    let mut short = hello;
+    short[at] = 0x30 | (short[at] & 0x0f); // 12 bytes
+    let path = pcap_of("bad-offsets", &[long, short]);
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].contains("[bad hdr length 60 - too long, > 38]"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[0].contains("the data offset points past the end of the segment"),
+        "{ours:?}"
+    );
+    assert!(!ours[0].contains("cut short"), "{ours:?}");
+    assert!(
+        ours[1].contains("[bad hdr length 12 - too short, < 20]"),
+        "{ours:?}"
+    );
+    let Some(theirs) = tcpdump_lines(&path, "a_bad_tcp_data_offset_is_worded_as_tcpdump_words_it")
+    else {
+        return;
+    };
+    for (o, t) in ours.iter().zip(&theirs) {
+        let bad = t
+            .find(" [bad hdr length")
+            .map(|i| &t[i..])
+            .unwrap_or_default();
+        assert!(
+            !bad.is_empty() && o.contains(bad),
+            "ours {o:?}, tcpdump {t:?}"
+        );
+    }
+}
+
+#[test]
+fn ipv6_no_next_header_is_named_as_tcpdump_names_it() {
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 4, 59, 64]);
+    for _ in 0..2 {
+        frame.extend_from_slice(&[0; 15]);
+        frame.push(1);
+    }
+    frame.extend_from_slice(b"abcd");
+    let path = pcap_of("nh59", &[frame]);
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].ends_with("IP6 ::1 > ::1: no next header"),
+        "{ours:?}"
+    );
+    if let Some(theirs) = tcpdump_lines(&path, "ipv6_no_next_header_is_named_as_tcpdump_names_it") {
+        assert_eq!(ours, theirs);
+    }
+}
+
+#[test]
+fn an_out_of_range_timestamp_fraction_is_reported_not_clamped() {
+    // Frame 1's microseconds field set to 1,500,000: 1.5 s past its seconds.
+    let path = edited("bad-fraction", |b| {
+        b[28..32].copy_from_slice(&1_500_000u32.to_le_bytes())
+    });
+    let out = encap()
+        .args(["decode", "--json", "-c", "1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("frame 1: the timestamp's fraction at byte 28 is 1500000, out of range (microseconds, at most 999999)"),
+        "{err}"
+    );
+    let sec = {
+        let b = std::fs::read(&path).unwrap();
+        u32::from_le_bytes(b[24..28].try_into().unwrap())
+    };
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let t = v["frame.time_epoch"].as_f64().unwrap();
+    assert!(
+        (t - (f64::from(sec) + 1.5)).abs() < 1e-6,
+        "{t} for {sec} s + 1500000 µs"
+    );
+}
+
+#[test]
+fn a_first_ipv4_fragment_is_decoded_as_far_as_it_holds() {
+    // UDP 5000 > 5001, a 48-byte datagram (40 bytes of data) of which this first fragment (MF
+    // set, offset 0) carries the header and 16 bytes.
+    let mut ip = vec![
+        0x45, 0, 0, 44, 0x12, 0x34, 0x20, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    let folded = {
+        let s: u32 = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        !(((s & 0xffff) + (s >> 16)) as u16)
+    };
+    ip[10..12].copy_from_slice(&folded.to_be_bytes());
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&[0x13, 0x88, 0x13, 0x89, 0, 48, 0, 0]);
+    frame.extend_from_slice(&[b'x'; 16]);
+    let path = pcap_of("first-fragment", &[frame]);
+    let out = encap()
+        .args(["decode", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["udp.srcport"].clone(), v["udp.dstport"].clone()),
+        (5000.into(), 5001.into()),
+        "{v}"
+    );
+    let ours = encap_lines(&path);
+    assert!(
+        ours[0].contains("IP 127.0.0.1.5000 > 127.0.0.1.5001: UDP, length 40"),
+        "{ours:?}"
+    );
+    assert!(!ours[0].contains("malformed"), "{ours:?}");
+    if let Some(theirs) =
+        tcpdump_lines(&path, "a_first_ipv4_fragment_is_decoded_as_far_as_it_holds")
+    {
+        let t = theirs[0].split_once(' ').map(|x| x.1).unwrap_or_default();
+        assert!(ours[0].contains(t), "ours {:?}, tcpdump {t:?}", ours[0]);
+    }
+}
+
+#[test]
+fn times_are_shown_in_the_local_time_zone_as_tcpdump_shows_them() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let time = |tz: &str, args: &[&str]| {
+        let line = decode_stdout(tz, &[&["-c", "1"][..], args].concat(), &file);
+        line.split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Frame 1 was taken at 20:53:37.845949 UTC on 2026-11-25. POSIX TZ strings need no zone
+    // files: 8 hours east, and New York's rule (EST in November).
+    assert!(time("UTC", &[]).starts_with("20:53:37.845949 "));
+    assert!(time("CST-8", &[]).starts_with("04:53:37.845949 "));
+    assert_eq!(time("CST-8", &["-tttt"]), "2026-11-26 04:53:37.845949");
+    assert_eq!(
+        time("EST5EDT,M3.2.0,M11.1.0", &["-tttt"]),
+        "2026-11-25 15:53:37.845949"
+    );
+    assert!(time("CST-8", &["--utc"]).starts_with("20:53:37.845949 "));
+    let tcpdump = |tz: &str| {
+        let out = Command::new("tcpdump")
+            .env("TZ", tz)
+            .args(["-tttt", "-nn", "-c", "1", "-r"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    };
+    if have("tcpdump", "times_are_shown_in_the_local_time_zone") {
+        for tz in ["CST-8", "EST5EDT,M3.2.0,M11.1.0", "UTC"] {
+            assert_eq!(time(tz, &["-tttt"]), tcpdump(tz), "TZ={tz}");
+        }
+    }
+    let out = encap().args(["decode", "-tt"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// An IPv4/TCP frame on lo (pure ACK) whose TCP options are `options` (a multiple of 4 bytes).
+fn tcp_frame_with_options(options: &[u8]) -> Vec<u8> {
+    let tcp_len = 20 + options.len();
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[
+        0x08,
+        0x00,
+        0x45,
+        0,
+        0,
+        (20 + tcp_len) as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+    f.extend_from_slice(&[0x9c, 0x40, 0x1a, 0x0a, 0, 0, 0, 100, 0, 0, 0, 200]);
+    f.extend_from_slice(&[((tcp_len / 4) << 4) as u8, 0x10, 0, 64, 0, 0, 0, 0]);
+    f.extend_from_slice(options);
+    f
+}
+
+#[test]
+fn json_has_every_sack_block_and_md5_mptcp_unknown_options_as_tshark() {
+    let mut sack = vec![1, 1, 5, 26];
+    for v in [1000u32, 2000, 3000, 4000, 5000, 6000] {
+        sack.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut other = vec![19, 18];
+    other.extend((1..=16).map(|i| i as u8));
+    other.extend_from_slice(&[1, 1, 30, 4, 0x21, 0, 77, 4, 0xbe, 0xef]);
+    let path = pcap_of(
+        "sack-md5",
+        &[
+            tcp_frame_with_options(&sack),
+            tcp_frame_with_options(&other),
+        ],
+    );
+    let ours = decode_json(&path);
+    assert_eq!(
+        ours[0]["tcp.options.sack_le"],
+        serde_json::json!([1000, 3000, 5000])
+    );
+    assert_eq!(
+        ours[0]["tcp.options.sack_re"],
+        serde_json::json!([2000, 4000, 6000])
+    );
+    assert_eq!(ours[0]["tcp.options.sack.count"], 3);
+    assert_eq!(ours[1]["tcp.options.mptcp.subtype"], 2);
+    assert_eq!(ours[1]["tcp.options.unknown.payload"], "be:ef");
+    assert!(ours[1]["tcp.options.md5.digest"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("01:02:03")));
+    if !have(
+        "tshark",
+        "json_has_every_sack_block_and_md5_mptcp_unknown_options_as_tshark",
+    ) {
+        return;
+    }
+    let keys: Vec<String> = [
+        "tcp.options.sack_le",
+        "tcp.options.sack_re",
+        "tcp.options.sack.count",
+        "tcp.options.md5.digest",
+        "tcp.options.mptcp.subtype",
+        "tcp.options.unknown.payload",
+    ]
+    .map(String::from)
+    .to_vec();
+    let theirs = common::tshark_fields(
+        &path,
+        &keys,
+        &[
+            "tcp.relative_sequence_numbers:FALSE",
+            "tcp.check_checksum:FALSE",
+        ],
+    );
+    for (o, t) in ours.iter().zip(&theirs) {
+        for k in &keys {
+            match (o.get(k), t[k].as_str()) {
+                (None, "") => {}
+                (Some(v), tv) => {
+                    assert!(
+                        common::same_as_tshark(v, tv),
+                        "{k}: encap {v}, tshark {tv:?}"
+                    )
+                }
+                (None, tv) => panic!("{k}: encap has none, tshark {tv:?}"),
+            }
+        }
+    }
+}
+
+/// A pcap file (microseconds, little-endian) of link-type field `link` holding `frames`.
+fn pcap_with_link(name: &str, link: u32, frames: &[Vec<u8>]) -> PathBuf {
+    let path = write_pcap(name, frames, 262_144);
+    let mut b = std::fs::read(&path).unwrap();
+    b[20..24].copy_from_slice(&link.to_le_bytes());
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
+/// The one-line view without frame numbers and times, one line per frame.
+fn lines_after_time(path: &Path) -> Vec<String> {
+    let out = encap()
+        .args(["decode", "--utc"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_link_types_users_meet_are_decoded_as_tcpdump_decodes_them() {
+    let eth = common::capture_frames("chat-hello-hi.pcap");
+    let ip: Vec<Vec<u8>> = eth.iter().map(|f| f[14..].to_vec()).collect();
+    let ip6: Vec<Vec<u8>> = common::capture_frames("nc-nc-ipv6.pcap")
+        .iter()
+        .map(|f| f[14..].to_vec())
+        .collect();
+    let with = |head: &[u8], packets: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        packets.iter().map(|p| [head, p].concat()).collect()
+    };
+    let mut sll = vec![0, 0, 3, 4, 0, 6];
+    sll.extend_from_slice(&[0; 8]);
+    sll.extend_from_slice(&[0x08, 0x00]);
+    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 3, 4, 0, 6];
+    sll2.extend_from_slice(&[0; 8]);
+    let want = lines_after_time(&pcap_of("eth", &eth));
+    let want6 = lines_after_time(&pcap_of("eth6", &common::capture_frames("nc-nc-ipv6.pcap")));
+    let cases = [
+        ("null", 0, with(&2u32.to_le_bytes(), &ip), &want),
+        ("loop", 108, with(&2u32.to_be_bytes(), &ip), &want),
+        ("raw", 101, ip.clone(), &want),
+        ("ipv4", 228, ip.clone(), &want),
+        ("ipv6", 229, ip6.clone(), &want6),
+        ("raw6", 101, ip6.clone(), &want6),
+        ("sll", 113, with(&sll, &ip), &want),
+        ("sll2", 276, with(&sll2, &ip), &want),
+    ];
+    let tcpdump = have("tcpdump", "the_link_types_users_meet_are_decoded");
+    for (name, link, frames, want) in cases {
+        let path = pcap_with_link(name, link, &frames);
+        let ours = lines_after_time(&path);
+        assert_eq!(&ours, want, "{name}: not as the same frames over Ethernet");
+        if tcpdump {
+            let out = Command::new("tcpdump")
+                .env("TZ", "UTC")
+                .args(["-nn", "-S", "-r"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(theirs.lines().count(), ours.len(), "{name}: {theirs}");
+            for (o, t) in ours.iter().zip(theirs.lines()) {
+                // tcpdump prints a cooked capture's direction first ("lo In"); the rest is ours.
+                let o = o.split(" [").next().unwrap_or(o);
+                let o = o.split(": \"").next().unwrap_or(o);
+                assert!(t.contains(o), "{name}: encap {o:?}\ntcpdump {t:?}");
+            }
+        }
+    }
+    // -v shows the cooked header's fields, as Wireshark names them.
+    let path = pcap_with_link("sll2-v", 276, &with(&sll2, &ip[..1]));
+    let out = encap().args(["decode", "-v"]).arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Link layer, bytes 0-19"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Link-layer address type") && l.ends_with(" 772")),
+        "{text}"
+    );
+    // An address family that is neither IPv4 nor IPv6 is malformed, said where.
+    let path = pcap_with_link("null-bad", 0, &with(&9u32.to_le_bytes(), &ip[..1]));
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Link layer: Family at offset 0 is 9"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_link_type_with_fcs_bits_is_ethernet_with_its_fcs() {
+    let eth = common::capture_frames("chat-hello-hi.pcap");
+    let want = lines_after_time(&pcap_of("fcs-plain", &eth));
+    // FCS-length bits present, length 0: plain Ethernet (it was refused as link type 67108865).
+    let path = pcap_with_link("fcs0", 0x0400_0001, &eth);
+    assert_eq!(lines_after_time(&path), want);
+    // Two 16-bit words of FCS: each frame carries its 4-byte CRC-32, checked with -v.
+    let with_fcs: Vec<Vec<u8>> = eth
+        .iter()
+        .map(|f| [&f[..], &crc32fast::hash(f).to_le_bytes()[..]].concat())
+        .collect();
+    let path = pcap_with_link("fcs4", 0x2400_0001, &with_fcs);
+    assert_eq!(lines_after_time(&path), want);
+    let out = encap()
+        .args(["decode", "-v", "-c", "1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Ethernet FCS, bytes 74-77: 0x"), "{text}");
+    assert!(text.contains("[correct]"), "{text}");
+    // verify refuses other link types with a clear error, as before.
+    let path = pcap_with_link("verify-sll", 113, &eth);
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("link type 113 (LINUX_SLL"), "{err}");
+}
+
+#[test]
+fn qinq_tags_are_walked_and_an_8023_length_is_shown_as_one() {
+    let syn = common::capture_frames("chat-hello-hi.pcap").remove(0);
+    let mut qinq = syn[..12].to_vec();
+    qinq.extend_from_slice(&[0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 200, 0x08, 0x00]);
+    qinq.extend_from_slice(&syn[14..]);
+    let mut llc = vec![
+        0x01, 0x80, 0xc2, 0, 0, 0, 2, 2, 2, 2, 2, 2, 0, 38, 0x42, 0x42, 0x03,
+    ];
+    llc.resize(60, 0);
+    let path = pcap_of("qinq-llc", &[qinq, llc]);
+    let ours = lines_after_time(&path);
+    assert!(
+        ours[0].starts_with("vlan 100, vlan 200, IP 127.0.0.1.47472 > 127.0.0.1.46666: Flags [S]"),
+        "{ours:?}"
+    );
+    assert_eq!(
+        ours[1],
+        "802.3, length 38: LLC, dsap 0x42, ssap 0x42, ctrl 0x03"
+    );
+    let json = decode_json(&path);
+    assert_eq!(json[0]["tcp.srcport"], 47472, "{:?}", json[0]);
+    assert_eq!(json[1]["eth.len"], 38, "{:?}", json[1]);
+    assert!(!json[1].contains_key("eth.type"), "{:?}", json[1]);
+    let out = encap().args(["decode", "-v"]).arg(&path).output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        v.contains("802.1Q VLAN, bytes 14-17") && v.contains("802.1Q VLAN, bytes 18-21"),
+        "{v}"
+    );
+    assert!(v.contains("38 (a length, not a type: IEEE 802.3"), "{v}");
+    if have(
+        "tcpdump",
+        "qinq_tags_are_walked_and_an_8023_length_is_shown_as_one",
+    ) {
+        let out = Command::new("tcpdump")
+            .args(["-e", "-nn", "-r"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].contains(
+                "vlan 100, p 0, ethertype 802.1Q (0x8100), vlan 200, p 0, ethertype IPv4"
+            ),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("802.3, length 38: LLC, dsap STP (0x42)"),
+            "{t}"
+        );
+    }
+}
+
+/// An Ethernet frame with IPv4 (127.0.0.1 both ways, protocol `proto`) carrying `payload`.
+fn ipv4_frame(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    let s: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    let sum = !(((s & 0xffff) + (s >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn icmp_one_liners_have_id_seq_and_the_quoted_datagram_as_tcpdump() {
+    let mut request = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    request.extend_from_slice(&[b'p'; 56]);
+    let mut reply = request.clone();
+    reply[0] = 0;
+    // Port unreachable, quoting a UDP datagram to port 9.
+    let quoted = &ipv4_frame(17, &[0x9c, 0x40, 0, 9, 0, 18, 0, 0, b'x', b'x'])[14..];
+    let mut unreachable = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    unreachable.extend_from_slice(quoted);
+    let frames = [
+        ipv4_frame(1, &request),
+        ipv4_frame(1, &reply),
+        ipv4_frame(1, &unreachable),
+    ];
+    let path = pcap_of("icmp", &frames);
+    let ours = lines_after_time(&path);
+    assert_eq!(
+        ours,
+        [
+            "IP 127.0.0.1 > 127.0.0.1: ICMP echo request, id 4660, seq 1, length 64",
+            "IP 127.0.0.1 > 127.0.0.1: ICMP echo reply, id 4660, seq 1, length 64",
+            "IP 127.0.0.1 > 127.0.0.1: ICMP 127.0.0.1 udp port 9 unreachable, length 38",
+        ]
+    );
+    // ICMPv6's echo, as tcpdump words it.
+    let mut v6 = vec![0u8; 12];
+    v6.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 64, 58, 64]);
+    for _ in 0..2 {
+        v6.extend_from_slice(&[0; 15]);
+        v6.push(1);
+    }
+    let mut echo6 = request.clone();
+    echo6[0] = 128;
+    v6.extend_from_slice(&echo6);
+    let path6 = pcap_of("icmp6", &[v6]);
+    assert_eq!(
+        lines_after_time(&path6),
+        ["IP6 ::1 > ::1: ICMP6, echo request, id 4660, seq 1, length 64"]
+    );
+    if have(
+        "tcpdump",
+        "icmp_one_liners_have_id_seq_and_the_quoted_datagram",
+    ) {
+        let out = Command::new("tcpdump")
+            .args(["-nn", "-r"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |x| x.1).to_string())
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+}
+
+#[test]
+fn dash_e_vv_and_capital_x_as_tcpdump_users_type_them() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let run = |args: &[&str]| decode_stdout("UTC", args, &file);
+    // -vv is -v; -X is -x (whose dump has the ASCII column already).
+    assert_eq!(run(&["-vv"]), run(&["-v"]));
+    assert_eq!(run(&["-X"]), run(&["-x"]));
+    let e = run(&["-e"]);
+    let first = e.lines().next().unwrap();
+    assert!(
+        first.contains(" 00:00:00:00:00:00 > 00:00:00:00:00:00, ethertype IPv4 (0x0800), length 74: 127.0.0.1.47472 > 127.0.0.1.46666: Flags [S]"),
+        "{first}"
+    );
+    if have(
+        "tcpdump",
+        "dash_e_vv_and_capital_x_as_tcpdump_users_type_them",
+    ) {
+        let out = Command::new("tcpdump")
+            .env("TZ", "UTC")
+            .args(["-e", "-nn", "-S", "-r"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        for (o, t) in e.lines().zip(theirs.lines()) {
+            // Ours adds the frame number first and the payload's text last.
+            let o = o.trim_start().split_once(' ').map_or(o, |x| x.1);
+            let o = o.split(": \"").next().unwrap_or(o);
+            assert!(t.starts_with(o), "encap {o:?}\ntcpdump {t:?}");
+        }
+        assert_eq!(e.lines().count(), theirs.lines().count());
+    }
+}
+
+/// `encap decode ARGS FILE`'s output with `TZ` set to `tz`; fails unless it succeeds.
+fn decode_stdout(tz: &str, args: &[&str], file: &Path) -> String {
+    let out = encap()
+        .env("TZ", tz)
+        .arg("decode")
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

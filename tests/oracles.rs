@@ -451,3 +451,142 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Runs `encap show ARGS -w FILE` (standard input `stdin`): its stderr, and tshark's `fields` of
+/// every frame of the file.
+fn show_through_tshark(
+    args: &[&str],
+    stdin: &[u8],
+    fields: &[&str],
+) -> (String, Vec<std::collections::BTreeMap<String, String>>) {
+    let pcap = tempdir().join(format!("show-{}.pcap", args.join("_").len()));
+    let mut child = encap()
+        .arg("show")
+        .args(args)
+        .args(["--view", "summary", "-w"])
+        .arg(&pcap)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {err}");
+    let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    (err, common::tshark_fields(&pcap, &fields, &[]))
+}
+
+#[test]
+fn show_segments_a_syn_fin_message_as_tcp_numbers_it() {
+    if !have(
+        "tshark",
+        "show_segments_a_syn_fin_message_as_tcp_numbers_it",
+    ) {
+        return;
+    }
+    let (_, frames) = show_through_tshark(
+        &["abcdefghij", "--segment", "4", "--flags", "SF"],
+        b"",
+        &["tcp.flags", "tcp.seq_raw", "tcp.len", "_ws.expert"],
+    );
+    let got: Vec<(&str, &str, &str)> = frames
+        .iter()
+        .map(|f| {
+            (
+                f["tcp.flags"].as_str(),
+                f["tcp.seq_raw"].as_str(),
+                f["tcp.len"].as_str(),
+            )
+        })
+        .collect();
+    // SYN only on the first, FIN only on the last; the SYN takes sequence number 1.
+    assert_eq!(
+        got,
+        [
+            ("0x0002", "1", "4"),
+            ("0x0000", "6", "4"),
+            ("0x0001", "10", "2")
+        ]
+    );
+}
+
+#[test]
+fn show_without_ack_writes_ack_0_and_tshark_has_no_warning() {
+    if !have(
+        "tshark",
+        "show_without_ack_writes_ack_0_and_tshark_has_no_warning",
+    ) {
+        return;
+    }
+    for flags in ["R", "F", "S", ""] {
+        let (_, frames) = show_through_tshark(
+            &["", "--flags", flags],
+            b"",
+            &["tcp.ack_raw", "tcp.ack.nonzero"],
+        );
+        assert_eq!(frames[0]["tcp.ack_raw"], "0", "--flags {flags:?}");
+        assert_eq!(
+            frames[0]["tcp.ack.nonzero"], "",
+            "--flags {flags:?}: tshark warns"
+        );
+    }
+    let (_, frames) = show_through_tshark(&["", "--flags", "A"], b"", &["tcp.ack_raw"]);
+    assert_eq!(frames[0]["tcp.ack_raw"], "1");
+}
+
+#[test]
+fn show_reads_the_message_from_a_file_or_standard_input_and_says_when_it_caps() {
+    if !have(
+        "tshark",
+        "show_reads_the_message_from_a_file_or_standard_input",
+    ) {
+        return;
+    }
+    // 200 KiB: far more than an argument may hold, with bytes that are not UTF-8.
+    let big: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+    let file = tempdir().join("message.bin");
+    std::fs::write(&file, &big).unwrap();
+    let fields = ["tcp.len", "tcp.payload"];
+    for (args, stdin) in [
+        (
+            vec!["--file", file.to_str().unwrap(), "--segment", "100000"],
+            &[][..],
+        ),
+        (vec!["-", "--segment", "100000"], &big[..]),
+    ] {
+        let (err, frames) = show_through_tshark(&args, stdin, &fields);
+        assert!(
+            err.contains(
+                "--segment 100000 is more than one packet holds: segments of at most 65483 bytes"
+            ),
+            "{args:?}: {err}"
+        );
+        let lens: Vec<&str> = frames.iter().map(|f| f["tcp.len"].as_str()).collect();
+        assert_eq!(lens, ["65483", "65483", "65483", "8351"], "{args:?}");
+        let carried: Vec<u8> = frames
+            .iter()
+            .flat_map(|f| {
+                let hex = f["tcp.payload"].replace(':', "");
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect::<Vec<u8>>()
+            })
+            .collect();
+        assert!(
+            carried == big,
+            "{args:?}: the frames do not carry the message"
+        );
+    }
+}
+
+#[test]
+fn show_help_derives_the_mss_as_linux_does() {
+    let help =
+        String::from_utf8(encap().args(["show", "--help"]).output().unwrap().stdout).unwrap();
+    // 65495 is 65535 less 40 bytes of headers; lo's MTU 65536 less them would be 65496.
+    assert!(help.contains("65535 less the 40 bytes"), "{help}");
+    assert!(!help.contains("MTU 65536 less"), "{help}");
+}

@@ -466,8 +466,16 @@ fn every_frame_seen_once_and_whole() {
 /// Sniffs `-c 3 --json` while a connection to `listener` is made from `host`: the three JSON
 /// objects (the handshake, if each frame is seen once) and how the sniffer ended.
 fn three_frames(listener: &TcpListener, host: &str) -> (Vec<Json>, Finished) {
+    three_frames_on(listener, host, &[])
+}
+
+/// As [`three_frames`], with `extra` arguments to the sniffer (`-i any`).
+fn three_frames_on(listener: &TcpListener, host: &str, extra: &[&str]) -> (Vec<Json>, Finished) {
     let port = listener.local_addr().unwrap().port();
-    let mut sniffer = Sniffer::start(&["--port", &port.to_string(), "-c", "3", "--json"]);
+    let port_arg = port.to_string();
+    let mut args = vec!["--port", &port_arg, "-c", "3", "--json"];
+    args.extend_from_slice(extra);
+    let mut sniffer = Sniffer::start(&args);
     let c = TcpStream::connect((host, port)).unwrap();
     let (s, _) = listener.accept().unwrap();
     let f = sniffer.finish();
@@ -649,7 +657,7 @@ fn without_cap_net_raw_says_how_to_grant_it() {
         run_limited(&[exe, "sniff", "-c", "1"])
     };
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("CAP_NET_RAW"), "{err}");
     assert!(err.contains("sudo "), "{err}");
     let setcap = format!("sudo setcap cap_net_raw+ep {}", env!("CARGO_BIN_EXE_encap"));
@@ -674,18 +682,15 @@ fn an_interface_without_ethernet_framing_is_refused() {
         return;
     }
     let _turn = live_turn();
-    // A tun device (link type none: raw IP) in a network namespace of its own, gone at exit.
+    // A tun device (link type none: raw IP), up (a device that is down is said to be so first),
+    // in a network namespace of its own, gone at exit.
     let script = format!(
-        "ip tuntap add dev encaptun0 mode tun && exec timeout 30 {} sniff -i encaptun0",
+        "ip tuntap add dev encaptun0 mode tun && ip link set encaptun0 up \
+         && exec timeout 30 {} sniff -i encaptun0",
         env!("CARGO_BIN_EXE_encap")
     );
-    let out = std::process::Command::new("timeout")
-        .args(["-s", "KILL", "60", "unshare", "--net", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run unshare");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (status, err) = in_new_network_namespace(&script);
+    assert_eq!(status, Some(2), "{err}");
     assert!(err.contains("encaptun0 carries link type 65534"), "{err}");
     assert!(err.contains("not Ethernet"), "{err}");
 }
@@ -739,4 +744,242 @@ fn setcap_lets_an_unprivileged_user_capture() {
     assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
     assert_eq!(f.stdout.lines().count(), 3, "{}", f.stdout);
     assert_eq!(summary(&f.stderr).1, 3);
+}
+
+/// Waits (at most 10 s) until the pcap file at `path` holds at least `n` whole frames; returns
+/// how many it holds.
+fn wait_for_frames(path: &Path, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let have = pcap_file::pcap::PcapReader::new(&bytes[..])
+            .map(|mut r| {
+                let mut k = 0;
+                while let Some(Ok(_)) = r.next_packet() {
+                    k += 1;
+                }
+                k
+            })
+            .unwrap_or(0);
+        if have >= n || Instant::now() > deadline {
+            return have;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_capture_file_survives_sigkill() {
+    if !common::is_root("a_capture_file_survives_sigkill") {
+        return;
+    }
+    let _turn = live_turn();
+    for (mode, extra) in [("-U", &["-U"][..]), ("buffered", &[][..])] {
+        let pcap = temp_path(&format!("kill{mode}.pcap"));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        let mut args = vec!["--port", &port, "-w", pcap.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let mut sniffer = Sniffer::start(&args);
+        // The header is written at once, before any frame.
+        assert!(
+            std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) >= 24,
+            "{mode}: no pcap header once listening"
+        );
+        let mut c =
+            TcpStream::connect(("127.0.0.1", listener.local_addr().unwrap().port())).unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        c.write_all(b"hello\n").unwrap();
+        let mut got = [0u8; 6];
+        s.read_exact(&mut got).unwrap();
+        // SYN, SYN-ACK, ACK, the data and its ACK: in the file within a second (-U: at once).
+        let have = wait_for_frames(&pcap, 5);
+        assert!(have >= 5, "{mode}: {have} frames in the file after 10 s");
+        // SIGKILL: no chance to flush; what is in the file is all there will be.
+        sniffer.child.kill().unwrap();
+        let _ = sniffer.child.wait();
+        let frames = read_frames(&pcap);
+        assert!(
+            frames.len() >= 5,
+            "{mode}: {} frames after SIGKILL",
+            frames.len()
+        );
+        let _ = std::fs::remove_file(&pcap);
+    }
+}
+
+#[test]
+fn a_tcpdump_filter_expression_decides_what_is_kept() {
+    if !common::is_root("a_tcpdump_filter_expression_decides_what_is_kept") {
+        return;
+    }
+    let _turn = live_turn();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (udp, tcp) = (
+        rx.local_addr().unwrap().port(),
+        listener.local_addr().unwrap().port(),
+    );
+    // Two words, as a shell passes `encap sniff udp port A or tcp port B` unquoted.
+    let first = format!("udp dst port {udp}");
+    let rest = format!("or tcp port {tcp}");
+    let mut sniffer = Sniffer::start(&["--json", "-c", "4", &first, &rest]);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"not kept", other.local_addr().unwrap())
+        .unwrap();
+    tx.send_to(b"kept", ("127.0.0.1", udp)).unwrap();
+    let c = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let f = sniffer.finish();
+    drop((c, s));
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    assert!(
+        f.stderr.contains(&format!("filter \"{first} {rest}\"")),
+        "{}",
+        f.stderr
+    );
+    let objects: Vec<Json> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", f.stdout);
+    assert_eq!(objects[0]["udp.dstport"], udp, "{}", f.stdout);
+    // Then the handshake: SYN, SYN-ACK, ACK, each once.
+    assert_eq!(flags(&objects[1..]), [0x002, 0x012, 0x010], "{}", f.stdout);
+}
+
+#[test]
+fn a_filter_libpcap_cannot_compile_is_an_argument_error() {
+    let out = run_limited(&[env!("CARGO_BIN_EXE_encap"), "sniff", "tcp", "port"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot compile the filter \"tcp port\""),
+        "{err}"
+    );
+    assert!(err.contains("syntax error"), "{err}");
+}
+
+#[test]
+fn snapshot_length_cuts_each_frame_as_tcpdump_s() {
+    if !common::is_root("snapshot_length_cuts_each_frame_as_tcpdump_s") {
+        return;
+    }
+    let _turn = live_turn();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port().to_string();
+    let pcap = temp_path("snap.pcap");
+    let mut sniffer = Sniffer::start(&[
+        "--json",
+        "-c",
+        "1",
+        "-s",
+        "100",
+        "-w",
+        pcap.to_str().unwrap(),
+        "udp",
+        "port",
+        &port,
+    ]);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(&[b'y'; 500], ("127.0.0.1", rx.local_addr().unwrap().port()))
+        .unwrap();
+    let f = sniffer.finish();
+    assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
+    assert!(
+        f.stderr.contains("snapshot length 100 bytes"),
+        "{}",
+        f.stderr
+    );
+    let o: Json = serde_json::from_str(f.stdout.trim()).unwrap();
+    assert_eq!(
+        (o["frame.cap_len"].clone(), o["frame.len"].clone()),
+        (100.into(), 542.into())
+    );
+    // The file says so as tcpdump -s 100 -w writes it: snaplen 100 in the header, the record
+    // 100 bytes captured of 542 (pcap_file's reader refuses orig_len > snaplen: read it here).
+    let bytes = std::fs::read(&pcap).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(bytes.len(), 24 + 16 + 100);
+    assert_eq!((u32_at(16), u32_at(32), u32_at(36)), (100, 100, 542));
+    if common::have("tcpdump", "snapshot_length_cuts_each_frame_as_tcpdump_s") {
+        let out = run_limited(&["tcpdump", "-nn", "-r", pcap.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("UDP, length 500"), "{text}");
+    }
+    let _ = std::fs::remove_file(&pcap);
+}
+
+#[test]
+fn a_device_that_is_down_is_named_as_tcpdump_does() {
+    let test = "a_device_that_is_down_is_named_as_tcpdump_does";
+    if !common::is_root(test) || !common::have("unshare", test) {
+        return;
+    }
+    // A new network namespace's lo is down.
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60", "unshare", "--net"])
+        .arg(env!("CARGO_BIN_EXE_encap"))
+        .args(["sniff", "-i", "lo", "-c", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lo: that device is not up"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
+fn any_interface_sees_each_lo_frame_once() {
+    if !common::is_root("any_interface_sees_each_lo_frame_once") {
+        return;
+    }
+    let _turn = live_turn();
+    // Every interface here must carry Ethernet frames for -i any (lo and Ethernet ones do).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (objects, f) = three_frames_on(&listener, "127.0.0.1", &["-i", "any"]);
+    assert!(f.stderr.contains("listening on any"), "{}", f.stderr);
+    // SYN, SYN-ACK, ACK: lo's outgoing copies are dropped, as libpcap drops them.
+    assert_eq!(flags(&objects), [0x002, 0x012, 0x010], "{}", f.stdout);
+}
+
+#[test]
+fn any_interface_refuses_an_interface_without_ethernet_framing() {
+    let test = "any_interface_refuses_an_interface_without_ethernet_framing";
+    if !common::is_root(test) || !common::have("unshare", test) || !common::have("ip", test) {
+        return;
+    }
+    let script = format!(
+        "ip link set lo up && ip tuntap add dev encaptun1 mode tun && ip link set encaptun1 up \
+         && exec timeout 30 {} sniff -i any -c 1",
+        env!("CARGO_BIN_EXE_encap")
+    );
+    let (status, err) = in_new_network_namespace(&script);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(
+        err.contains("-i any: encaptun1 carries link type 65534"),
+        "{err}"
+    );
+}
+
+/// Runs the shell `script` in a network namespace of its own (gone when it exits), killed after
+/// 60 s: its exit status and standard error.
+fn in_new_network_namespace(script: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60", "unshare", "--net", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -708,6 +708,63 @@ fn demo_without_cap_net_raw_still_chats_and_says_how_to_grant_it() {
         "{t}"
     );
     assert!(!t.contains("MISMATCH"), "{t}");
+    // Relative IP IDs count each side's data segments, as the chat's client does: the client
+    // sends messages 1, 3, 5 (ids 1, 2, 3), the server 2 and 4 (ids 1, 2).
+    let ids: Vec<&str> = t
+        .lines()
+        .filter(|l| l.trim_start().starts_with("IPv4 "))
+        .filter_map(|l| l.split("  id ").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["1", "1", "2", "2", "3"], "{t}");
+}
+
+#[test]
+fn demo_extra_0_is_an_argument_error() {
+    let out = encap().args(["demo", "--extra", "0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("an empty send() puts nothing on the wire"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_writes_its_capture_with_w_as_the_other_commands_do() {
+    // --help shows -w like sniff and show; the old --pcap still works, unlisted.
+    let help = text(&encap().args(["demo", "--help"]).output().unwrap());
+    assert!(help.contains("-w, --write <FILE.pcap>"), "{help}");
+    assert!(!help.contains("--pcap"), "{help}");
+    if !common::is_root("demo_writes_its_capture_with_w") {
+        return;
+    }
+    for flag in ["-w", "--pcap"] {
+        let pcap = std::env::temp_dir().join(format!(
+            "encap-demo-{}-{}.pcap",
+            std::process::id(),
+            flag.trim_start_matches('-')
+        ));
+        let out = demo(&[flag, pcap.to_str().unwrap()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{flag}: {t}");
+        assert!(
+            t.contains(&format!("wrote the capture to {}", pcap.display())),
+            "{t}"
+        );
+        // The handshake heading says what the kernel did, not that accept() made it.
+        assert!(
+            t.contains("the kernel completed it before accept() was called")
+                && !t.contains("as connect() and accept() made it"),
+            "{t}"
+        );
+        let frames = common::capture_frames_at(&pcap);
+        assert!(
+            frames.len() >= 16,
+            "{flag}: {} frames in the file",
+            frames.len()
+        );
+        let _ = std::fs::remove_file(&pcap);
+    }
 }
 
 mod model_on_any_bytes {
@@ -899,4 +956,69 @@ fn the_ladder_of_a_refused_connect_shows_nothing_listening() {
         text.contains("-- SYN seq 0 len 0 -------------------------->  CLOSED"),
         "{text}"
     );
+}
+
+#[test]
+fn exit_statuses_follow_one_rule_for_every_command() {
+    let status = |args: &[&str]| {
+        encap()
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    // 2: trouble, whichever command meets it.
+    for args in [
+        &["verify", "Cargo.toml"][..],
+        &["decode", "Cargo.toml"],
+        &["decode", "/nonexistent.pcap"],
+        &["verify", "/nonexistent.pcap"],
+        &["show", "hello", "--flags", "Z"],
+        &["show", "hello", "--no-such-flag"],
+        &["sniff", "-i", "no-such-if0"],
+    ] {
+        let out = status(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // 0: a frame the model does not cover (here the last ACK, its data offset made 3) is listed
+    // in the summary and does not fail.
+    let path = edit_frame("chat-hello-hi.pcap", 16, 46, "bad-offset", |b| {
+        0x30 | (b & 0x0f)
+    });
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("(1 frames were not checked"), "{t}");
+    // verify's help says the same.
+    let out = status(&["verify", "--help"]);
+    let help = text(&out);
+    assert!(help.contains("do not fail"), "{help}");
+    assert!(!help.contains("or frames it could not check"), "{help}");
+}
+
+#[test]
+fn count_stops_verify_after_n_frames() {
+    let out = encap()
+        .args(["verify", "-c", "3"])
+        .arg(capture("chat-hello-hi.pcap"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    // The handshake only: three frames checked, and the summary row counts three.
+    let checked: Vec<&str> = t.lines().filter(|l| l.starts_with("frame ")).collect();
+    assert_eq!(checked.len(), 3, "{t}");
+    assert!(checked[2].starts_with("frame 3:"), "{t}");
+    assert_eq!(totals(&t)[0], 3, "{t}");
+    let out = encap()
+        .args(["verify", "-c", "0"])
+        .arg(capture("chat-hello-hi.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

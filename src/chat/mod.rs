@@ -44,23 +44,26 @@ pub struct ChatFlags {
 }
 
 impl ChatFlags {
-    /// Starts a session with these flags, and the capture for `--verify` when asked: `addr` is
-    /// the address the chat will use, `role` "server" or "client".
+    /// Starts a session with these flags, and the capture for `--verify` when asked and
+    /// `verify_now` (else the caller starts it with [`session::Session::start_verify`] once it
+    /// knows the port): `addr` is the address the chat will use, `role` "server" or "client".
     ///
     /// # Errors
-    /// Output failing while the capture's state is reported.
+    /// The signal handlers cannot be set, or output fails while the capture's state is reported.
     pub fn session<'w, W: termcolor::WriteColor>(
         &self,
         out: &'w mut W,
         addr: std::net::SocketAddrV4,
         role: &str,
+        verify_now: bool,
     ) -> anyhow::Result<session::Session<'w, W>> {
         let mut session = session::Session::new(
             out,
             sys::Trace::new(self.explain),
             session::Options { view: self.view },
         );
-        if self.verify {
+        session.stop_on_signals()?;
+        if self.verify && verify_now {
             session.start_verify(addr, role)?;
         }
         Ok(session)

@@ -113,7 +113,20 @@ pub enum Call {
     Close {
         /// Descriptor.
         fd: i32,
+        /// What the socket was, which decides what closing it does.
+        was: Closing,
     },
+}
+
+/// What a socket being closed was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// A connected socket.
+    Connection,
+    /// A listening socket.
+    Listener,
+    /// A socket that never got a connection (its connect() failed).
+    Unconnected,
 }
 
 /// What a call returned.
@@ -303,7 +316,7 @@ pub fn strace_line(call: &Call, out: &Outcome) -> String {
             format!("recvfrom({fd}, {buf}, {cap}, 0, NULL, NULL)")
         }
         Call::Shutdown { fd } => format!("shutdown({fd}, SHUT_WR)"),
-        Call::Close { fd } => format!("close({fd})"),
+        Call::Close { fd, .. } => format!("close({fd})"),
     };
     match out.errno {
         Some(e) => format!("{args} = -1 {} ({})", errno_name(e), errno_text(e)),
@@ -354,7 +367,9 @@ pub fn explain(call: &Call, out: &Outcome) -> String {
             }
         }
         Call::Shutdown { .. } => "the kernel sends FIN after any data still in the send buffer: this side will send nothing more, but can still receive".into(),
-        Call::Close { .. } => "releases the descriptor; the kernel finishes the connection on its own (FIN, then TIME_WAIT on the side that closed first)".into(),
+        Call::Close { was: Closing::Connection, .. } => "releases the descriptor; the kernel finishes the connection on its own (FIN, then TIME_WAIT on the side that closed first)".into(),
+        Call::Close { was: Closing::Listener, .. } => "releases the listening socket: the port stops accepting (a new SYN gets a RST) and handshakes completed but not yet accepted are reset; connections already accepted live on in their own sockets, untouched".into(),
+        Call::Close { was: Closing::Unconnected, .. } => "releases the descriptor; the socket never had a connection, so nothing goes on the wire".into(),
     }
 }
 
@@ -454,8 +469,18 @@ mod tests {
             "sendto(4, \"hello\\n\", 6, MSG_NOSIGNAL, NULL, 0) = 6"
         );
         assert!(explain(&c, &ok(3)).contains("3 of 6 bytes"));
-        assert!(explain(&Call::Close { fd: 4 }, &ok(0)).contains("descriptor"));
-        assert!(!Call::Close { fd: 4 }.is_network());
+        let close = |was| Call::Close { fd: 4, was };
+        assert!(explain(&close(Closing::Connection), &ok(0)).contains("descriptor"));
+        assert!(!close(Closing::Connection).is_network());
+        // A listening socket's close() ends no connection: no FIN, no TIME_WAIT.
+        let listener = explain(&close(Closing::Listener), &ok(0));
+        assert!(listener.contains("stops accepting"), "{listener}");
+        assert!(
+            !listener.contains("FIN") && !listener.contains("TIME_WAIT"),
+            "{listener}"
+        );
+        let refused = explain(&close(Closing::Unconnected), &ok(0));
+        assert!(refused.contains("never had a connection"), "{refused}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use encap::render;
 
 use super::framing::{Ending, LineFramer, Message, IDLE};
 use super::model::{segment_count, ConnModel};
+use super::narrate::Closing;
 use super::sys::{self, SysError, Trace};
 use super::verify::{self, Verifier};
 use super::View;
@@ -77,7 +78,7 @@ impl Conn {
 /// How a client's dialogue ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Cleanly (exit, end of input, or the peer closed).
+    /// Cleanly (exit, end of input, SIGINT or SIGTERM, or the peer closed).
     Clean,
     /// The connection failed (reset, broken pipe).
     Failed(SysError),
@@ -99,6 +100,8 @@ pub struct Session<'w, W: WriteColor> {
     failure: Option<SysError>,
     buf: Vec<u8>,
     verify: Option<Verifier>,
+    /// The signal mask `poll()` waits with (see [`Session::stop_on_signals`]).
+    poll_mask: Option<libc::sigset_t>,
 }
 
 impl<'w, W: WriteColor> Session<'w, W> {
@@ -117,7 +120,21 @@ impl<'w, W: WriteColor> Session<'w, W> {
             failure: None,
             buf: vec![0; RECV_SIZE],
             verify: None,
+            poll_mask: None,
         }
+    }
+
+    /// Makes SIGINT (Ctrl-C) and SIGTERM end the chat as `exit` does (a FIN to each peer, each
+    /// connection's closing line), with or without `--verify`; a second one quits at once
+    /// (one-shot handlers). Call it before the socket is set up, so no signal finds the
+    /// default action in place once the user sees the banner, and before `--verify` starts its
+    /// capture thread, so that thread never takes the signal in the main loop's place.
+    ///
+    /// # Errors
+    /// A failed `sigaction` or `pthread_sigmask`.
+    pub fn stop_on_signals(&mut self) -> std::io::Result<()> {
+        self.poll_mask = Some(sys::block_stop_signals().map_err(std::io::Error::other)?);
+        crate::capture::stop_on_signals()
     }
 
     /// The trace, for the setup calls made before the loop.
@@ -150,11 +167,6 @@ impl<'w, W: WriteColor> Session<'w, W> {
     ) -> std::io::Result<()> {
         let full = self.opts.view == View::Full;
         self.verify = Verifier::start(self.out, addr, full, command)?;
-        if self.verify.is_some() {
-            // Ctrl-C then ends the chat as end of input does, so the last frames are checked and
-            // each connection's ladder drawn; a second Ctrl-C quits at once (one-shot handler).
-            crate::capture::stop_on_signals()?;
-        }
         Ok(())
     }
 
@@ -174,7 +186,8 @@ impl<'w, W: WriteColor> Session<'w, W> {
         writeln!(self.out, "{text}")
     }
 
-    /// Serves on `listener` (already listening) until `exit` or end of input.
+    /// Serves on `listener` (already listening) until `exit`, SIGINT or SIGTERM (end of input
+    /// only ends the typing).
     ///
     /// # Errors
     /// An I/O error from the writer, or a failing `poll()`.
@@ -257,7 +270,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
             }
             Err(e) => {
                 self.say(&format!("a new connection failed during setup: {e}"))?;
-                sys::close(&mut self.trace, fd);
+                sys::close(&mut self.trace, fd, Closing::Connection);
                 self.narrate()?;
                 self.failure = Some(e);
             }
@@ -268,10 +281,12 @@ impl<'w, W: WriteColor> Session<'w, W> {
     fn run(&mut self) -> anyhow::Result<()> {
         if self.is_server {
             self.say(
-                "type a line to send it to every client; `exit` or end of input ends the server",
+                "type a line to send it to every client; `exit`, Ctrl-C or SIGTERM ends the server (end of input only ends the typing)",
             )?;
         } else {
-            self.say("type a line to send it; `exit` or end of input ends the dialogue")?;
+            self.say(
+                "type a line to send it; `exit`, end of input, Ctrl-C or SIGTERM ends the dialogue",
+            )?;
         }
         self.out.flush()?;
         loop {
@@ -301,7 +316,8 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 fds.push(pollfd(c.fd.as_raw_fd(), ev));
             }
             let timeout = self.next_timeout();
-            sys::poll(&mut fds, timeout).context("waiting for input with poll()")?;
+            sys::poll(&mut fds, timeout, self.poll_mask.as_ref())
+                .context("waiting for input with poll()")?;
 
             if read_stdin && fds[0].revents != 0 {
                 self.read_stdin()?;
@@ -322,21 +338,33 @@ impl<'w, W: WriteColor> Session<'w, W> {
                     self.receive(i)?;
                 }
             }
-            if self.verify.is_some() && !self.exiting && crate::capture::stop_requested() {
-                writeln!(self.out)?;
-                self.say("interrupted: ending the chat as end of input would (FIN to each peer), to check the last frames and draw each connection's ladder; Ctrl-C again quits at once")?;
-                self.begin_exit(false)?;
+            if !self.exiting && crate::capture::stop_requested() {
+                self.interrupted()?;
             }
             self.timers()?;
             self.advance_states()?;
             self.out.flush()?;
         }
         if let Some(l) = self.listener.take() {
-            sys::close(&mut self.trace, l);
+            sys::close(&mut self.trace, l, Closing::Listener);
             self.narrate()?;
         }
         self.out.flush()?;
         Ok(())
+    }
+
+    /// SIGINT or SIGTERM: ends the chat as `exit` does, without sending the word.
+    fn interrupted(&mut self) -> anyhow::Result<()> {
+        writeln!(self.out)?;
+        let why = if self.verify.is_some() {
+            ", so the last frames are checked and each connection's ladder drawn"
+        } else {
+            ""
+        };
+        self.say(&format!(
+            "interrupted: ending the chat (a FIN to each peer){why}; Ctrl-C again quits at once"
+        ))?;
+        self.begin_exit(false)
     }
 
     /// Milliseconds until the next idle flush or linger deadline, or -1.
@@ -385,7 +413,12 @@ impl<'w, W: WriteColor> Session<'w, W> {
             self.broadcast(&bytes)?;
         }
         if !self.stdin_open && !self.exiting {
-            self.begin_exit(false)?;
+            if self.is_server {
+                // `encap server &` from a script reads /dev/null: the server keeps serving.
+                self.say("end of input: nothing more will be typed, the server keeps serving; `exit` is no longer possible, Ctrl-C or SIGTERM ends it")?;
+            } else {
+                self.begin_exit(false)?;
+            }
         }
         Ok(())
     }
@@ -579,10 +612,11 @@ impl<'w, W: WriteColor> Session<'w, W> {
             Some(p) => format!(", part {}", p.index),
             None => String::new(),
         };
+        // What arrived: the text and the newline that ended it (not shown, but received).
+        let arrived = m.text.len() + usize::from(m.ending == Ending::Newline);
         writeln!(
             self.out,
-            "{name} says ({} bytes{part}): {}",
-            m.text.len(),
+            "{name} says ({arrived} bytes{part}): {}",
             escape_bytes(&m.text)
         )?;
         Ok(())
@@ -612,7 +646,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
     fn begin_exit(&mut self, say_exit: bool) -> anyhow::Result<()> {
         self.exiting = true;
         if let Some(l) = self.listener.take() {
-            sys::close(&mut self.trace, l);
+            sys::close(&mut self.trace, l, Closing::Listener);
             self.narrate()?;
         }
         if say_exit && self.conns.iter().any(|c| c.state == State::Open && !c.done) {
@@ -671,7 +705,7 @@ impl<'w, W: WriteColor> Session<'w, W> {
         while i < self.conns.len() {
             if self.conns[i].done {
                 let c = self.conns.remove(i);
-                sys::close(&mut self.trace, c.fd);
+                sys::close(&mut self.trace, c.fd, Closing::Connection);
                 self.narrate()?;
                 if self.is_server && !self.exiting {
                     self.say(&format!(

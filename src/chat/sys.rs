@@ -10,7 +10,7 @@ use std::mem;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::narrate::{self, Call, Outcome};
+use super::narrate::{self, Call, Closing, Outcome};
 
 /// Narrated calls not yet written out. Records nothing unless enabled.
 #[derive(Debug, Default)]
@@ -420,15 +420,19 @@ pub fn shutdown_write(t: &mut Trace, fd: &OwnedFd) -> Result<(), SysError> {
     check("shutdown", r.into(), e).map(drop)
 }
 
-/// `close(fd)`, narrated (dropping an `OwnedFd` would close it silently).
-pub fn close(t: &mut Trace, fd: OwnedFd) {
+/// `close(fd)` of a socket that `was` what it says, narrated (dropping an `OwnedFd` would close
+/// it silently).
+pub fn close(t: &mut Trace, fd: OwnedFd, was: Closing) {
     let raw = fd.as_raw_fd();
     // Take the descriptor out of the OwnedFd so it is closed exactly once, here.
     let raw_owned = std::os::fd::IntoRawFd::into_raw_fd(fd);
     // SAFETY: raw_owned is ours alone and is not used after this.
     let r = unsafe { libc::close(raw_owned) };
     let e = errno();
-    t.record(&Call::Close { fd: raw }, &Outcome::from_ret(r.into(), e));
+    t.record(
+        &Call::Close { fd: raw, was },
+        &Outcome::from_ret(r.into(), e),
+    );
 }
 
 /// Sets O_NONBLOCK (fcntl, not a network call, so not narrated).
@@ -444,14 +448,64 @@ pub fn set_nonblocking(fd: &OwnedFd) -> Result<(), SysError> {
     check("fcntl", r.into(), errno()).map(drop)
 }
 
-/// Waits with `poll()` for any of `fds` to become ready, or `timeout_ms` (-1: no limit).
+/// Blocks SIGINT and SIGTERM in this thread (and in the threads it starts from now on), and
+/// returns the signal mask to wait with in [`poll`]: the one before, with both unblocked. A
+/// signal can then only arrive while `ppoll()` waits, which it ends at once: one that arrives
+/// anywhere else waits for the next `ppoll()`, never for the next event.
+///
+/// # Errors
+/// A failed `pthread_sigmask` (it cannot fail with these arguments).
+pub fn block_stop_signals() -> Result<libc::sigset_t, SysError> {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; pthread_sigmask
+    // reads `stop` and writes `before`, both live.
+    unsafe {
+        let mut stop: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut stop);
+        libc::sigaddset(&mut stop, libc::SIGINT);
+        libc::sigaddset(&mut stop, libc::SIGTERM);
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &stop, &mut before);
+        if r != 0 {
+            return Err(SysError {
+                call: "pthread_sigmask",
+                errno: r,
+            });
+        }
+        libc::sigdelset(&mut before, libc::SIGINT);
+        libc::sigdelset(&mut before, libc::SIGTERM);
+        Ok(before)
+    }
+}
+
+/// Waits with `ppoll()` for any of `fds` to become ready, or `timeout_ms` (-1: no limit), with
+/// the signal mask `mask` while it waits (see [`block_stop_signals`]), or the current one.
 /// EINTR counts as nothing ready.
 ///
 /// # Errors
 /// Any other errno.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, SysError> {
-    // SAFETY: fds is a live slice of pollfd of the given length.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+pub fn poll(
+    fds: &mut [libc::pollfd],
+    timeout_ms: i32,
+    mask: Option<&libc::sigset_t>,
+) -> Result<usize, SysError> {
+    let timeout = (timeout_ms >= 0).then(|| libc::timespec {
+        tv_sec: libc::time_t::from(timeout_ms / 1000),
+        tv_nsec: libc::c_long::from(timeout_ms % 1000) * 1_000_000,
+    });
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), std::ptr::from_ref);
+    let mask_ptr = mask.map_or(std::ptr::null(), std::ptr::from_ref);
+    // SAFETY: fds is a live slice of pollfd of the given length; the timeout and the mask are
+    // null or point to live values.
+    let r = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            timeout_ptr,
+            mask_ptr,
+        )
+    };
     let e = errno();
     if r < 0 && e == libc::EINTR {
         return Ok(0);

@@ -85,12 +85,6 @@ impl Followed {
         self.counts
     }
 
-    /// How many frames the model could not take.
-    #[must_use]
-    pub fn unchecked(&self) -> u64 {
-        self.unchecked
-    }
-
     /// Checks one frame captured at `time` and shows its verdict: the field table for a data frame
     /// when `full`, one line otherwise. A frame the model cannot take is shown as not checked.
     ///

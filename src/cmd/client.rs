@@ -16,7 +16,8 @@ use super::show::parse_endpoint;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Each line typed is sent to the server; its messages are shown as they arrive. \
-`exit` (or end of input) ends the dialogue. Start `encap server` first."
+`exit`, end of input, Ctrl-C (SIGINT) or SIGTERM ends the dialogue cleanly (a FIN to the server). \
+Start `encap server` first."
 )]
 pub struct Args {
     /// Address and port of the server.
@@ -30,16 +31,20 @@ pub struct Args {
 /// Runs `encap client`.
 ///
 /// # Errors
-/// No server (ECONNREFUSED), a reset connection, or failing output: exit status 1.
+/// No server (ECONNREFUSED), a reset connection, or failing output: exit status 2 (main).
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    let mut session = args.chat.session(out, args.connect, "client")?;
+    let mut session = args.chat.session(out, args.connect, "client", true)?;
     let fd = sys::socket(session.trace());
     session.narrate()?;
     let fd = fd.context("cannot create a socket")?;
     let connected = sys::connect(session.trace(), &fd, args.connect);
     session.narrate()?;
     if let Err(e) = connected {
-        sys::close(session.trace(), fd);
+        sys::close(
+            session.trace(),
+            fd,
+            crate::chat::narrate::Closing::Unconnected,
+        );
         session.narrate()?;
         if e.errno == libc::ECONNREFUSED {
             anyhow::bail!(

@@ -2,28 +2,34 @@
 //! constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use termcolor::WriteColor;
 
-use encap::capfile::{CaptureReader, Format};
-use encap::dissect::slice;
+use encap::capfile::{linktype_name, CaptureReader, Format, DECODED_LINK_TYPES};
+use encap::dissect::slice_link;
 use encap::render::frames::{write_sliced, Frame, FrameOptions};
 
 /// Arguments of `encap decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes).
+    /// A pcap or pcapng capture of link type Ethernet (as `tcpdump -i lo -w FILE` writes);
+    /// `-` reads it from standard input (`tcpdump -w - | encap decode -`).
     pub file: PathBuf,
-    /// Show the layer tree: every field with its byte offset and checksum verdicts.
-    #[arg(short, long)]
-    pub verbose: bool,
-    /// Show the hex dump with each layer's bytes marked.
-    #[arg(short = 'x', long)]
+    /// Show the layer tree: every field with its byte offset and checksum verdicts (-vv, as
+    /// tcpdump users type it, is the same).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Show the hex dump with each layer's bytes marked, and their ASCII (-X, tcpdump's
+    /// letter for that, is the same).
+    #[arg(short = 'x', long, short_alias = 'X')]
     pub hex: bool,
+    /// Show each frame's link-level header in the one-line view, as tcpdump -e.
+    #[arg(short = 'e', long = "link-header")]
+    pub link: bool,
     /// One JSON object per frame, one per line, with Wireshark's field names.
     #[arg(long, conflicts_with_all = ["verbose", "hex"])]
     pub json: bool,
@@ -33,6 +39,9 @@ pub struct Args {
     /// Stop after this many frames shown.
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
+    /// The time zone and form of the times shown.
+    #[command(flatten)]
+    pub time: super::TimeFlags,
 }
 
 /// Files larger than this get a progress bar when stderr is a terminal.
@@ -47,18 +56,37 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     if args.count == Some(0) {
         return Err(super::UsageError("-c needs at least 1 frame".into()).into());
     }
-    let name = args.file.display();
-    let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = CaptureReader::new(BufReader::with_capacity(1 << 18, file))
-        .with_context(|| name.to_string())?;
+    let stdin = args.file.as_os_str() == "-";
+    let name = if stdin {
+        "standard input".to_string()
+    } else {
+        args.file.display().to_string()
+    };
+    let (input, size): (Box<dyn Read>, u64) = if stdin {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(file), size)
+    };
+    let mut reader = CaptureReader::with_link_types(
+        BufReader::with_capacity(1 << 18, input),
+        &DECODED_LINK_TYPES,
+    )
+    .with_context(|| name.clone())?;
     if !args.json {
         let format = match reader.format() {
             Format::Pcap { nanos: true, .. } => "pcap, nanosecond timestamps",
             Format::Pcap { .. } => "pcap",
             Format::PcapNg => "pcapng",
         };
-        eprintln!("reading from file {name} ({format}), link-type EN10MB (Ethernet)");
+        // tcpdump's form: `link-type EN10MB (Ethernet)`.
+        let link = linktype_name(reader.link_type());
+        let link = match link.split_once(", ") {
+            Some((short, long)) => format!("{short} ({long})"),
+            None => link.to_string(),
+        };
+        eprintln!("reading from file {name} ({format}), link-type {link}");
     }
     let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_MIN_BYTES).then(|| {
         let bar = indicatif::ProgressBar::new(size);
@@ -71,10 +99,13 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         bar
     });
     let opts = FrameOptions {
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         hex: args.hex,
+        link: args.link,
         json: args.json,
+        date: args.time.date()?,
     };
+    let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
     let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
     let result = loop {
         let packet = match reader.next_packet() {
@@ -83,12 +114,32 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Err(e) => break Err(e),
         };
         read = packet.number;
+        if let Some(frac) = packet.bad_fraction {
+            let unit = if nanos {
+                "nanoseconds, at most 999999999"
+            } else {
+                "microseconds, at most 999999"
+            };
+            eprintln!(
+                "{name}: frame {}: the timestamp's fraction at byte {} is {frac}, out of range ({unit}): shown carried into the seconds",
+                packet.number,
+                packet.offset + 4
+            );
+        }
         if let Some(bar) = &progress {
             if packet.number % 4096 == 0 {
                 bar.set_position(packet.offset);
             }
         }
-        let sliced = slice(packet.data);
+        // A frame that carries its FCS (the pcap header says how long): decoded without it,
+        // the FCS checked and shown with -v.
+        let (data, fcs) = match packet.data.len().checked_sub(packet.fcs_len) {
+            Some(end) if packet.fcs_len > 0 && packet.data.len() == packet.orig_len => {
+                packet.data.split_at(end)
+            }
+            _ => (packet.data, &[][..]),
+        };
+        let sliced = slice_link(data, packet.link_type);
         if let Some(port) = args.port {
             if !sliced.ports().is_some_and(|(s, d)| s == port || d == port) {
                 continue;
@@ -98,10 +149,27 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         let frame = Frame {
             number: packet.number,
             timestamp: packet.timestamp,
-            data: packet.data,
-            orig_len: packet.orig_len,
+            data,
+            orig_len: packet.orig_len - fcs.len(),
+            utc_offset: args.time.offset_at(packet.timestamp),
+            link_type: packet.link_type,
         };
         write_sliced(out, &frame, &sliced, &opts)?;
+        if let (true, Ok(found)) = (args.verbose > 0, <[u8; 4]>::try_from(fcs)) {
+            let found = u32::from_le_bytes(found);
+            let want = encap::layers::ethernet::fcs(data);
+            let verdict = if found == want {
+                "[correct]".to_string()
+            } else {
+                format!("[incorrect, should be 0x{want:08x}]")
+            };
+            writeln!(
+                out,
+                "    Ethernet FCS, bytes {}-{}: 0x{found:08x} {verdict}",
+                data.len(),
+                data.len() + 3
+            )?;
+        }
         shown += 1;
         if args.count.is_some_and(|c| shown >= c) {
             break Ok(());

@@ -9,21 +9,66 @@ pub mod show;
 pub mod sniff;
 pub mod verify;
 
-/// An error in what the user asked for (a bad address, flag letter or size): exit status 2, as for
-/// a usage error.
+/// An error in what the user asked for (a bad address, flag letter or size).
+///
+/// Every error ends a command with [`TROUBLE`]; this type only says that the user can fix it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Exit status for an error: 2 for usage errors, 1 for everything else.
-pub fn exit_status(err: &anyhow::Error) -> u8 {
-    if err
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<encap::pipeline::EncapError>())
-    {
-        2
-    } else {
-        1
+/// How the one-line view shows each frame's time: as tcpdump, in the local time zone (`TZ`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct TimeFlags {
+    /// Show times in UTC, not in the local time zone.
+    #[arg(long)]
+    pub utc: bool,
+    /// -tttt: the date before the time of day, as tcpdump -tttt (other counts of -t are not
+    /// supported).
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    pub t: u8,
+}
+
+extern "C" {
+    /// POSIX `tzset()` (the libc crate does not declare it on Linux): reads `TZ` once, for
+    /// `localtime_r`, which need not.
+    fn tzset();
+}
+
+impl TimeFlags {
+    /// Whether to show the date (`-tttt`).
+    ///
+    /// # Errors
+    /// A count of `-t` other than 4.
+    pub fn date(&self) -> Result<bool, UsageError> {
+        match self.t {
+            0 => Ok(false),
+            4 => Ok(true),
+            n => Err(UsageError(format!(
+                "-{}: only -tttt (the date and the time) is supported",
+                "t".repeat(usize::from(n))
+            ))),
+        }
+    }
+
+    /// The clock's offset east of UTC at `t` (since the epoch): 0 with `--utc`, else the local
+    /// time zone's (`TZ`, `/etc/localtime`), with its daylight saving time at that moment.
+    #[must_use]
+    pub fn offset_at(&self, t: std::time::Duration) -> i32 {
+        static TZSET: std::sync::Once = std::sync::Once::new();
+        if self.utc {
+            return 0;
+        }
+        // SAFETY: tzset has no preconditions; Once runs it before any localtime_r here.
+        TZSET.call_once(|| unsafe { tzset() });
+        let Ok(secs) = libc::time_t::try_from(t.as_secs()) else {
+            return 0;
+        };
+        // SAFETY: an all-zero tm is valid; localtime_r writes it and reads `secs`, both live.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+            return 0;
+        }
+        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
     }
 }
 
@@ -45,3 +90,8 @@ pub fn write_file(
         .and_then(|()| w.flush())
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// The exit status of every command that ends with an error (bad arguments, an unreadable file,
+/// a device that is not up, a failed connection), as clap's own for bad arguments; 1 is kept
+/// for a finding (a MISMATCH), 0 for success: one rule for every command (README).
+pub const TROUBLE: u8 = 2;

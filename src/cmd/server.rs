@@ -15,14 +15,18 @@ use super::show::parse_endpoint;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Each line typed goes to every connected client; each client's messages are shown \
-with its address. `exit` (or end of input) ends the server. Start it before any `encap client`."
+with its address. `exit`, Ctrl-C (SIGINT) or SIGTERM ends the server cleanly: a FIN to each \
+client, then each connection's closing line. End of input (`encap server &`, `< /dev/null`) only \
+ends the typing: the server keeps serving. Start it before any `encap client`."
 )]
 pub struct Args {
-    /// Address and port to listen on (loopback unless told otherwise).
+    /// Address and port to listen on (loopback unless told otherwise); port 0 lets the kernel
+    /// choose one, which is printed.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_endpoint)]
     pub listen: SocketAddrV4,
     /// Length of the queue of completed handshakes waiting for accept() (the blog's listen(1)).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(0..))]
     pub backlog: i32,
     /// View, --explain and --verify.
     #[command(flatten)]
@@ -35,21 +39,32 @@ pub struct Args {
 /// The listening socket cannot be set up (EADDRINUSE, EACCES, ...), or output fails. Exit
 /// status 1 when `--verify` found a MISMATCH.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    let mut session = args.chat.session(out, args.listen, "server")?;
-    let setup = (|| {
+    // Port 0: the port is the kernel's choice at bind(), so `--verify` starts capturing then
+    // (still before listen(), so no handshake is missed).
+    let chosen = args.listen.port() == 0;
+    let mut session = args.chat.session(out, args.listen, "server", !chosen)?;
+    let bound = (|| {
         let fd = sys::socket(session.trace())?;
         sys::set_reuseaddr(session.trace(), &fd)?;
         sys::bind(session.trace(), &fd, args.listen)?;
-        sys::listen(session.trace(), &fd, args.backlog)?;
-        Ok::<_, sys::SysError>(fd)
+        let addr = if chosen {
+            sys::name(session.trace(), &fd, sys::End::Local)?
+        } else {
+            args.listen
+        };
+        Ok::<_, sys::SysError>((fd, addr))
     })();
     session.narrate()?;
-    let fd = setup.with_context(|| format!("cannot listen on {}", args.listen))?;
-    session.say(&format!(
-        "listening on {} (backlog {})",
-        args.listen, args.backlog
-    ))?;
+    let (fd, addr) = bound.with_context(|| format!("cannot listen on {}", args.listen))?;
+    if chosen && args.chat.verify {
+        session.start_verify(addr, "server")?;
+    }
+    let listening = sys::listen(session.trace(), &fd, args.backlog);
+    session.narrate()?;
+    listening.with_context(|| format!("cannot listen on {addr}"))?;
+    session.say(&format!("listening on {addr} (backlog {})", args.backlog))?;
     let mismatches = session.serve(fd)?;
+    writeln!(out, "stopped listening on {addr}; the server is done")?;
     if mismatches > 0 {
         eprintln!("encap: --verify found {mismatches} field(s) that are a MISMATCH (listed above)");
         return Ok(ExitCode::from(1));

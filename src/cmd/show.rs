@@ -37,8 +37,14 @@ pub enum View {
 timestamps option, window 64 (scaled by 2^10). Example: encap show hello --flags PA --seq 1 --ack 1"
 )]
 pub struct Args {
-    /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show ""
-    pub message: String,
+    /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show "".
+    /// `-` reads it from standard input, as bytes.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub message: Option<String>,
+    /// Read the message from this file, as bytes (any size: --segment splits what one packet
+    /// cannot hold).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
     /// Source address and port: IPv4 (127.0.0.1:40000) or IPv6 in brackets ([::1]:40000).
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:40000", value_parser = parse_any_endpoint)]
     pub src: SocketAddr,
@@ -48,7 +54,8 @@ pub struct Args {
     /// Sequence number.
     #[arg(long, default_value_t = 1)]
     pub seq: u32,
-    /// Acknowledgment number [default: 1; 0 in a SYN without ACK, as Linux sends it].
+    /// Acknowledgment number [default: 1 when ACK is set; 0 otherwise, as Linux sends a SYN or a
+    /// RST without ACK].
     #[arg(long)]
     pub ack: Option<u32>,
     /// TCP flags as tcpdump's letters: S SYN, A ACK, P PSH, F FIN, R RST, U URG, E ECE, W CWR.
@@ -88,8 +95,8 @@ pub struct Args {
     /// Destination MAC address.
     #[arg(long, value_name = "MAC", default_value = "00:00:00:00:00:00", value_parser = parse_mac)]
     pub dst_mac: Mac,
-    /// MSS option value (SYN options default to lo's MTU 65536 less the headers: 65495 over
-    /// IPv4, 65476 over IPv6).
+    /// MSS option value (SYN options default to what Linux announces on lo: 65495 over IPv4,
+    /// 65535 less the 40 bytes of IPv4 and TCP headers; 65476 over IPv6).
     #[arg(long)]
     pub mss: Option<u16>,
     /// Window scale option value (SYN options default to 10).
@@ -194,13 +201,10 @@ impl Args {
     pub fn params(&self) -> Params {
         let mut p = Params::between_any(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
         p.tcp.seq = self.seq;
-        p.tcp.ack = self.ack.unwrap_or(
-            if self.flags & (tcp::field::FLG_SYN | tcp::field::FLG_ACK) == tcp::field::FLG_SYN {
-                0
-            } else {
-                1
-            },
-        );
+        // An acknowledgment number counts only with ACK set (RFC 9293 3.1): 0 otherwise.
+        p.tcp.ack = self
+            .ack
+            .unwrap_or(u32::from(self.flags & tcp::field::FLG_ACK != 0));
         p.tcp.flags = self.flags;
         let v6 = p.ipv6.is_some();
         p.tcp.window = self.window.unwrap_or(
@@ -292,12 +296,22 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
     }
     let params = args.params();
-    let msg = args.message.as_bytes();
+    let msg = message(args)?;
+    let msg = msg.as_slice();
     let frames: Vec<Encapsulated> = match args.segment {
         Some(0) => {
             return Err(UsageError("--segment needs a size of at least 1 byte".into()).into())
         }
-        Some(mss) => pipeline::segment(msg, &params, mss)?,
+        Some(mss) => {
+            let most = params.max_payload();
+            if mss > most {
+                eprintln!(
+                    "encap: note: --segment {mss} is more than one packet holds: segments of at \
+                     most {most} bytes, the most one packet holds with these headers"
+                );
+            }
+            pipeline::segment(msg, &params, mss)?
+        }
         None => vec![pipeline::encapsulate(msg, &params)?],
     };
     if let Some(path) = &args.write {
@@ -316,7 +330,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .flush()
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    pictures(args, &frames)?;
+    pictures(args, msg, &frames)?;
     for (i, frame) in frames.iter().enumerate() {
         if args.json {
             writeln!(out, "{}", json(frame))?;
@@ -350,10 +364,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
 }
 
 /// Writes `--svg` and `--html`, if asked for.
-fn pictures(args: &Args, frames: &[Encapsulated]) -> anyhow::Result<()> {
+fn pictures(args: &Args, message: &[u8], frames: &[Encapsulated]) -> anyhow::Result<()> {
     let title = format!(
         "\"{}\" through the pipeline",
-        encap::layers::payload::escape(&args.message)
+        encap::layers::payload::escape_bytes(message)
     );
     if let Some(path) = &args.svg {
         let figures: Vec<_> = frames
@@ -381,6 +395,23 @@ fn pictures(args: &Args, frames: &[Encapsulated]) -> anyhow::Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The message's bytes: the argument, standard input for `-`, or `--file`.
+fn message(args: &Args) -> anyhow::Result<Vec<u8>> {
+    match (&args.file, args.message.as_deref()) {
+        (Some(path), _) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        }
+        (None, Some("-")) => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)
+                .context("cannot read the message from standard input")?;
+            Ok(b)
+        }
+        (None, Some(m)) => Ok(m.as_bytes().to_vec()),
+        (None, None) => Err(UsageError("give a message, `-` or --file FILE".into()).into()),
+    }
 }
 
 /// One JSON object for a frame: every field by its Wireshark name, plus the frame length and FCS.

@@ -229,6 +229,10 @@ impl EthernetHeader {
     }
 }
 
+/// The largest value of the Type field that is an IEEE 802.3 length instead (EtherTypes start at
+/// 0x0600).
+pub const MAX_8023_LENGTH: usize = 1500;
+
 /// The fields of the Ethernet header at `frame[..14]`, which starts at absolute offset `base`.
 /// Returns as many fields as `frame` holds whole.
 #[must_use]
@@ -240,6 +244,19 @@ pub fn fields(frame: &[u8], base: usize) -> Vec<Field> {
         };
         let (value, display) = if spec.key == "eth.type" {
             let t = be16(bytes, 0);
+            if usize::from(t) <= MAX_8023_LENGTH {
+                // IEEE 802.3: a length, and an LLC header follows (Wireshark's eth.len).
+                let mut f = Field::from_spec(
+                    spec,
+                    base,
+                    Value::Number(u64::from(t)),
+                    format!("{t} (a length, not a type: IEEE 802.3, an LLC header follows)"),
+                );
+                f.key = "eth.len".into();
+                f.name = "Length".into();
+                out.push(f);
+                continue;
+            }
             (
                 Value::Number(u64::from(t)),
                 format!("0x{t:04x} ({})", EtherType::from(t).name()),

@@ -254,6 +254,9 @@ impl From<IpProtocol> for u8 {
     }
 }
 
+/// IPv6's "no next header" (59), as an IP protocol number.
+pub const NO_NEXT_HEADER: u8 = 59;
+
 impl IpProtocol {
     /// The protocol's name, or `unknown`.
     #[must_use]
@@ -263,6 +266,8 @@ impl IpProtocol {
             IpProtocol::Tcp => "TCP",
             IpProtocol::Udp => "UDP",
             IpProtocol::Icmpv6 => "ICMPv6",
+            // IPv6-NoNxt (RFC 8200 4.7): nothing follows; any bytes after are ignored.
+            IpProtocol::Unknown(NO_NEXT_HEADER) => "no next header",
             IpProtocol::Unknown(_) => "unknown",
         }
     }

@@ -11,6 +11,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod link;
 pub mod payload;
 pub mod tcp;
 pub mod udp;
@@ -45,6 +46,8 @@ pub enum Layer {
     Icmpv6,
     /// Bytes of a protocol this decoder does not know, kept raw.
     Raw,
+    /// The link header of a capture that is not Ethernet (Linux cooked, BSD loopback).
+    Link,
 }
 
 impl Layer {
@@ -63,6 +66,7 @@ impl Layer {
             Layer::Icmp => "ICMP",
             Layer::Icmpv6 => "ICMPv6",
             Layer::Raw => "Data",
+            Layer::Link => "Link layer",
         }
     }
 }

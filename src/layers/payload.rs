@@ -36,8 +36,11 @@ pub fn fields(payload: &[u8], base: usize) -> Vec<Field> {
 }
 
 /// Escapes text for a terminal: control characters (C0, DEL, C1), and the Unicode characters
-/// that reorder or hide text (bidi overrides, zero-width) become visible escapes; `\` is doubled.
-/// Printable text, Chinese and emoji included, is kept as it is.
+/// that reorder, hide or break text (bidi overrides, zero-width, the line and paragraph
+/// separators U+2028 and U+2029) become visible escapes; `\` is doubled. A character below
+/// U+0080 is written `\xNN`, any other `\u{NNNN}`, so the character U+009B (`\u{009b}`) never
+/// looks like the byte 0x9B that is not UTF-8 (`\x9b`, from [`escape_bytes`]). Printable text,
+/// Chinese and emoji included, is kept as it is.
 #[must_use]
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -75,7 +78,7 @@ pub fn escape_str_into(out: &mut String, s: &str) {
             } else {
                 let v = u32::from(c);
                 // Writing into a String cannot fail.
-                let _ = if v <= 0xff {
+                let _ = if v < 0x80 {
                     write!(out, "\\x{v:02x}")
                 } else {
                     write!(out, "\\u{{{v:04x}}}")
@@ -109,7 +112,7 @@ pub fn escape_into(out: &mut String, b: &[u8]) {
 
 /// Format characters that change how text is shown without being visible themselves.
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]
@@ -122,9 +125,25 @@ mod tests {
         assert_eq!(escape("你好 👋"), "你好 👋");
         assert_eq!(escape("\x1b[31mred\x07"), "\\x1b[31mred\\x07");
         assert_eq!(escape("a\\b\n"), "a\\\\b\\n");
-        assert_eq!(escape("\u{9b}2J"), "\\x9b2J");
         assert_eq!(escape("ab\u{202e}cd"), "ab\\u{202e}cd");
         assert_eq!(escape_bytes(b"ok\xff\xfe!"), "ok\\xff\\xfe!");
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_escaped() {
+        // Both break a terminal line as a newline would, so a peer could fake a line of output.
+        assert_eq!(escape("a\u{2028}b\u{2029}c"), "a\\u{2028}b\\u{2029}c");
+    }
+
+    #[test]
+    fn the_character_u009b_and_the_byte_0x9b_differ() {
+        // U+009B (CSI as a character, 2 bytes in UTF-8) and the lone byte 0x9B (not UTF-8) are
+        // different bytes on the wire: they must not print the same.
+        assert_eq!(escape("\u{9b}2J"), "\\u{009b}2J");
+        assert_eq!(escape_bytes(b"\x9b2J"), "\\x9b2J");
+        assert_eq!(escape_bytes("\u{9b}".as_bytes()), "\\u{009b}");
+        assert_eq!(escape("\u{85}"), "\\u{0085}");
+        assert_eq!(escape("\x7f"), "\\x7f");
     }
 
     #[test]

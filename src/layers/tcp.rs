@@ -554,6 +554,30 @@ impl<'a> TcpSegment<'a> {
         Ok(TcpSegment { bytes })
     }
 
+    /// As [`TcpSegment::new_checked`] for `bytes` known to be the whole segment (its IP packet
+    /// was captured whole): a data offset past their end is then a bad data offset, not a
+    /// header cut short.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the field; offsets are relative to `bytes`.
+    pub fn new_checked_whole(bytes: &'a [u8]) -> Result<TcpSegment<'a>, DecodeError> {
+        let offset = bytes.get(field::FLAGS.start).map(|b| usize::from(b >> 4));
+        match offset {
+            Some(words) if words >= 5 && words * 4 > bytes.len() => Err(DecodeError::Invalid {
+                layer: Layer::Tcp,
+                field: "Header length",
+                offset: field::FLAGS.start,
+                value: format!(
+                    "{words} ({} bytes, in a {}-byte segment)",
+                    words * 4,
+                    bytes.len()
+                ),
+                why: "the data offset points past the end of the segment",
+            }),
+            _ => TcpSegment::new_checked(bytes),
+        }
+    }
+
     /// Header length in bytes.
     #[must_use]
     pub fn header_len(&self) -> usize {

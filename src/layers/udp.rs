@@ -94,6 +94,33 @@ pub fn parse(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     Ok((be16(b, 0), be16(b, 2), &b[field::HEADER_LEN..len]))
 }
 
+/// As [`parse`] for the first fragment of a datagram (IP offset 0, more fragments follow): the
+/// header is whole but its Length counts the whole datagram, so the data is what the fragment
+/// holds, up to that length.
+///
+/// # Errors
+/// A header cut short, or a Length below 8.
+pub fn parse_first_fragment(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
+    match parse(b) {
+        Err(DecodeError::Truncated {
+            field: "Length", ..
+        }) => Ok((
+            be16(b, 0),
+            be16(b, 2),
+            b.get(field::HEADER_LEN..).unwrap_or_default(),
+        )),
+        other => other,
+    }
+}
+
+/// The Length field less the header: the data bytes of the whole datagram, when `b` holds at
+/// least the header.
+#[must_use]
+pub fn data_len(b: &[u8]) -> Option<usize> {
+    let len = usize::from(u16::from_be_bytes([*b.get(4)?, *b.get(5)?]));
+    len.checked_sub(field::HEADER_LEN)
+}
+
 /// The datagram's fields at absolute offset `base`; `addrs` are the IP addresses, for the
 /// checksum verdict.
 #[must_use]

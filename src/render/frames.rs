@@ -9,12 +9,12 @@ use termcolor::{ColorSpec, WriteColor};
 
 use super::hexdump::{self, Mark};
 use super::{field_position, layer_color, layer_letters};
-use crate::dissect::{dissect, slice, Net, Sliced, Transport};
-use crate::layers::ethernet::mac_to_string;
+use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
+use crate::layers::ethernet::{self, mac_to_string};
 use crate::layers::icmp;
 use crate::layers::payload::escape_into;
 use crate::layers::tcp::{self, TcpOption};
-use crate::layers::Layer;
+use crate::layers::{DecodeError, Layer};
 
 /// Which views to print.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,6 +25,11 @@ pub struct FrameOptions {
     pub hex: bool,
     /// One JSON object per frame instead of text.
     pub json: bool,
+    /// The date before the time of day, as tcpdump -tttt: `2026-12-01 10:48:09.123456`.
+    pub date: bool,
+    /// The link-level header in the one-line view, as tcpdump -e: the MAC addresses, the
+    /// EtherType and the frame's length.
+    pub link: bool,
 }
 
 /// One captured frame.
@@ -38,6 +43,11 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Its length on the link.
     pub orig_len: usize,
+    /// Seconds east of UTC of the clock its time is shown in (0: UTC); the caller, who may read
+    /// the time zone, says.
+    pub utc_offset: i32,
+    /// Its pcap link type: Ethernet (1), or one [`crate::layers::link`] decodes.
+    pub link_type: u32,
 }
 
 /// Most payload characters the one-line view shows.
@@ -52,7 +62,7 @@ pub fn write_frame<W: WriteColor>(
     frame: &Frame<'_>,
     opts: &FrameOptions,
 ) -> io::Result<()> {
-    write_sliced(w, frame, &slice(frame.data), opts)
+    write_sliced(w, frame, &slice_link(frame.data, frame.link_type), opts)
 }
 
 /// Like [`write_frame`], for a frame the caller has already sliced (to filter it, say).
@@ -72,9 +82,9 @@ pub fn write_sliced<W: WriteColor>(
         line.push(b'\n');
         return w.write_all(&line);
     }
-    line(w, frame, s)?;
+    line(w, frame, s, opts)?;
     if opts.verbose || opts.hex {
-        let d = dissect(frame.data);
+        let d = dissect_link(frame.data, frame.link_type);
         if opts.verbose {
             for n in &d.nodes {
                 w.set_color(
@@ -199,9 +209,19 @@ impl Line {
     }
 }
 
-/// Writes `HH:MM:SS.ffffff` (UTC) of a time since the epoch.
-fn clock(l: &mut Line, t: Duration) {
-    let day = t.as_secs() % 86_400;
+/// Writes `HH:MM:SS.ffffff` of a time since the epoch, `offset` seconds east of UTC, after
+/// `YYYY-MM-DD ` when `date`.
+fn clock(l: &mut Line, t: Duration, offset: i32, date: bool) {
+    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX) + i64::from(offset);
+    if date {
+        let (y, m, d) = civil_date(secs.div_euclid(86_400));
+        l.n(y);
+        for v in [m, d] {
+            l.s(if v < 10 { "-0" } else { "-" }).n(v);
+        }
+        l.s(" ");
+    }
+    let day = secs.rem_euclid(86_400).unsigned_abs();
     let mut text = *b"00:00:00.000000";
     for (at, value, width) in [
         (0, day / 3600, 2),
@@ -216,6 +236,82 @@ fn clock(l: &mut Line, t: Duration) {
         }
     }
     l.0.extend_from_slice(&text);
+}
+
+/// The proleptic Gregorian date of a day number since 1970-01-01, by the days-to-civil
+/// arithmetic Howard Hinnant published (eras of 400 years, years that start in March).
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// tcpdump's one-liners for the ICMP messages users meet: echo with its identifier and sequence
+/// number, and a destination unreachable with the datagram it quotes (`ICMP 127.0.0.1 udp port 9
+/// unreachable`). `bytes`: the ICMP message, `len` its length. False for the others, which the
+/// caller writes with their type and code.
+fn icmp_as_tcpdump(l: &mut Line, layer: Layer, t: u8, c: u8, bytes: &[u8], len: usize) -> bool {
+    let be16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let v6 = layer == Layer::Icmpv6;
+    if icmp::is_echo(t, layer) {
+        let (Some(id), Some(seq)) = (be16(4), be16(6)) else {
+            return false;
+        };
+        let what = if matches!(t, 8 | 128) {
+            "request"
+        } else {
+            "reply"
+        };
+        l.s(if v6 { ": ICMP6, echo " } else { ": ICMP echo " })
+            .s(what)
+            .s(", id ")
+            .n(id)
+            .s(", seq ")
+            .n(seq)
+            .s(", length ")
+            .n(len);
+        return true;
+    }
+    // A destination unreachable quotes the IPv4 header and 8 bytes of what could not go.
+    let quoted = bytes.get(8..).unwrap_or_default();
+    let ihl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
+    let (false, 3, Some(q), true) = (v6, t, quoted.get(12..20), ihl >= 20) else {
+        return false;
+    };
+    let dst = std::net::Ipv4Addr::new(q[4], q[5], q[6], q[7]);
+    let proto = quoted.get(9).copied().unwrap_or(0);
+    let port = quoted
+        .get(ihl + 2..ihl + 4)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    l.s(": ICMP ");
+    match (c, proto, port) {
+        (0, ..) => l.s("net ").ip4(dst).s(" unreachable"),
+        (1, ..) => l.s("host ").ip4(dst).s(" unreachable"),
+        (2, p, _) => l.ip4(dst).s(" protocol ").n(p).s(" unreachable"),
+        (3, 6 | 17, Some(port)) => l
+            .ip4(dst)
+            .s(if proto == 6 {
+                " tcp port "
+            } else {
+                " udp port "
+            })
+            .n(port)
+            .s(" unreachable"),
+        _ => l.ip4(dst).s(" unreachable, code ").n(c),
+    };
+    l.s(", length ").n(len);
+    true
 }
 
 /// tcpdump's flag letters, in its order: `F` FIN, `S` SYN, `R` RST, `P` PSH, `.` ACK, `U` URG,
@@ -316,7 +412,12 @@ fn payload_preview(l: &mut Line, p: &[u8]) {
 }
 
 /// The one-line view.
-fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
+fn line<W: WriteColor>(
+    w: &mut W,
+    f: &Frame<'_>,
+    s: &Sliced<'_>,
+    opts: &FrameOptions,
+) -> io::Result<()> {
     let mut l = Line(LINE.take());
     l.0.clear();
     let mut num = itoa::Buffer::new();
@@ -325,8 +426,35 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
         l.0.push(b' ');
     }
     l.s(num).s(" ");
-    clock(&mut l, f.timestamp);
+    clock(&mut l, f.timestamp, f.utc_offset, opts.date);
+    let link = match (opts.link, s.ethernet) {
+        (true, Some(eth)) => {
+            l.s(" ")
+                .s(&mac_to_string(&eth.source))
+                .s(" > ")
+                .s(&mac_to_string(&eth.destination))
+                .s(",");
+            let t = u16::from(eth.ethertype);
+            // An 802.3 length is shown below, as tcpdump -e shows it.
+            if usize::from(t) > ethernet::MAX_8023_LENGTH {
+                let name = match t {
+                    0x88a8 => "802.1Q-QinQ",
+                    _ => eth.ethertype.name(),
+                };
+                l.s(" ethertype ")
+                    .s(name)
+                    .s(&format!(" (0x{t:04x}), length "))
+                    .n(f.orig_len)
+                    .s(":");
+            }
+            true
+        }
+        _ => false,
+    };
     if let Some(id) = s.vlan {
+        l.s(" vlan ").n(id).s(",");
+    }
+    if let Some(id) = s.inner_vlan {
         l.s(" vlan ").n(id).s(",");
     }
     let (family, src, dst) = match &s.net {
@@ -355,6 +483,16 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
             };
             return end_line(w, l, f, s);
         }
+        Net::Other(t, b) if usize::from(u16::from(*t)) <= ethernet::MAX_8023_LENGTH => {
+            // IEEE 802.3: the Type field is a length, and an LLC header follows (as tcpdump -e).
+            l.s(" 802.3, length ").n(u16::from(*t));
+            if let [dsap, ssap, ctrl, ..] = b[..] {
+                l.s(&format!(
+                    ": LLC, dsap 0x{dsap:02x}, ssap 0x{ssap:02x}, ctrl 0x{ctrl:02x}"
+                ));
+            }
+            return end_line(w, l, f, s);
+        }
         Net::Other(t, b) => {
             l.s(&format!(" ethertype 0x{:04x}, length ", u16::from(*t)))
                 .n(b.len());
@@ -362,7 +500,12 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
         }
         Net::None => return end_line(w, l, f, s),
     };
-    l.s(" ").s(family).s(" ");
+    // With the link header shown, tcpdump -e names no family: the EtherType said it.
+    if link {
+        l.s(" ");
+    } else {
+        l.s(" ").s(family).s(" ");
+    }
     src.write(&mut l);
     match s.transport {
         Transport::Tcp(t) => {
@@ -394,7 +537,16 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
         Transport::Udp(sp, dp, p) => {
             l.s(".").n(sp).s(" > ");
             dst.write(&mut l);
-            l.s(".").n(dp).s(": UDP, length ").n(p.len());
+            // A first fragment: the whole datagram's length, as its header says (as tcpdump).
+            let len = match s.fragment {
+                Some(_) => s
+                    .frame
+                    .get(s.transport_at..)
+                    .and_then(crate::layers::udp::data_len)
+                    .unwrap_or(p.len()),
+                None => p.len(),
+            };
+            l.s(".").n(dp).s(": UDP, length ").n(len);
             payload_preview(&mut l, p);
         }
         Transport::Icmp(layer, t, c) => {
@@ -405,6 +557,11 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
             };
             l.s(" > ");
             dst.write(&mut l);
+            let bytes = s.frame.get(s.transport_at..s.end).unwrap_or_default();
+            let len = s.payload.end - s.transport_at;
+            if icmp_as_tcpdump(&mut l, layer, t, c, bytes, len) {
+                return end_line(w, l, f, s);
+            }
             l.s(": ")
                 .s(layer.name())
                 .s(" ")
@@ -415,6 +572,12 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 .n(c)
                 .s(", length ")
                 .n(s.payload.end - s.transport_at);
+        }
+        Transport::Other(p, _) if u8::from(p) == crate::layers::ipv4::NO_NEXT_HEADER => {
+            // As tcpdump: the bytes after it, if any, are ignored (RFC 8200 4.7).
+            l.s(" > ");
+            dst.write(&mut l);
+            l.s(": no next header");
         }
         Transport::Other(p, b) => {
             l.s(" > ");
@@ -440,7 +603,34 @@ fn line<W: WriteColor>(w: &mut W, f: &Frame<'_>, s: &Sliced<'_>) -> io::Result<(
                 if let Some(seq) = s.cut_tcp("tcp.seq_raw") {
                     l.s(", seq ").n(seq);
                 }
-                l.s(" [TCP header cut short]");
+                // tcpdump's words for a data offset that cannot be right.
+                let segment = s.end.saturating_sub(s.transport_at);
+                let bad = matches!(
+                    s.error,
+                    Some((
+                        DecodeError::Invalid {
+                            field: "Header length",
+                            ..
+                        },
+                        Layer::Tcp,
+                        _
+                    ))
+                );
+                match s.cut_tcp("tcp.hdr_len").map(|w| w * 4) {
+                    Some(hlen) if bad && hlen < 20 => {
+                        l.s(" [bad hdr length ").n(hlen).s(" - too short, < 20]");
+                    }
+                    Some(hlen) if bad => {
+                        l.s(" [bad hdr length ")
+                            .n(hlen)
+                            .s(" - too long, > ")
+                            .n(segment)
+                            .s("]");
+                    }
+                    _ => {
+                        l.s(" [TCP header cut short]");
+                    }
+                }
             }
             _ => {
                 l.s(" > ");
@@ -531,13 +721,14 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     );
     obj.insert("frame.len".into(), Json::from(frame.orig_len));
     obj.insert("frame.cap_len".into(), Json::from(frame.data.len()));
-    let d = dissect(frame.data);
+    let d = dissect_link(frame.data, frame.link_type);
     let layers: Vec<(Layer, Vec<crate::layers::Field>)> =
         d.nodes.into_iter().map(|n| (n.layer, n.fields)).collect();
     super::json::add_fields(&mut obj, &layers);
-    let s = slice(frame.data);
+    let s = slice_link(frame.data, frame.link_type);
     if let Transport::Tcp(t) = s.transport {
         obj.insert("tcp.len".into(), Json::from(t.payload().len()));
+        super::json::add_tcp_options(&mut obj, t.options_raw());
     }
     if let Some((e, ..)) = &s.error {
         obj.insert("_ws.malformed".into(), Json::from(e.to_string()));
@@ -558,9 +749,35 @@ mod tests {
             timestamp: Duration::new(1_700_000_000, 123_456_789),
             data,
             orig_len: data.len(),
+            utc_offset: 0,
+            link_type: 1,
         };
         write_frame(&mut out, &f, &opts).unwrap();
         String::from_utf8(out.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(civil_date(19_782), (2024, 2, 29));
+        assert_eq!(civil_date(19_783), (2024, 3, 1));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn clock_with_offset_and_date() {
+        let t = Duration::new(1_700_000_000, 123_456_789); // 2023-11-14 22:13:20 UTC
+        let mut l = Line(Vec::new());
+        clock(&mut l, t, 8 * 3600, true);
+        assert_eq!(
+            String::from_utf8(l.0).unwrap(),
+            "2023-11-15 06:13:20.123456"
+        );
+        let mut l = Line(Vec::new());
+        clock(&mut l, Duration::new(3600, 0), -5 * 3600, false);
+        // 01:00 UTC, five hours west: 20:00 the day before.
+        assert_eq!(String::from_utf8(l.0).unwrap(), "20:00:00.000000");
     }
 
     #[test]
@@ -589,7 +806,7 @@ mod tests {
             FrameOptions {
                 verbose: true,
                 hex: true,
-                json: false,
+                ..FrameOptions::default()
             },
         );
         assert!(text.contains("    TCP, bytes 34-65"), "{text}");
@@ -616,6 +833,8 @@ mod tests {
             timestamp: Duration::ZERO,
             data: &e.frame()[..60],
             orig_len: 71,
+            utc_offset: 0,
+            link_type: 1,
         };
         write_frame(&mut out, &f, &FrameOptions::default()).unwrap();
         assert!(String::from_utf8(out.into_inner())
@@ -631,6 +850,8 @@ mod tests {
             timestamp: Duration::new(5, 0),
             data: e.frame(),
             orig_len: e.frame().len(),
+            utc_offset: 0,
+            link_type: 1,
         };
         let o = json(&f);
         assert_eq!(o["frame.number"], 3);

@@ -47,7 +47,7 @@ pub fn layer_class(layer: crate::layers::Layer) -> &'static str {
         Layer::Application | Layer::Raw => "l-data",
         Layer::Tcp | Layer::Udp | Layer::Icmp | Layer::Icmpv6 => "l-tcp",
         Layer::Ipv4 | Layer::Ipv6 | Layer::Arp => "l-ip",
-        Layer::Ethernet | Layer::Vlan => "l-eth",
+        Layer::Ethernet | Layer::Vlan | Layer::Link => "l-eth",
     }
 }
 

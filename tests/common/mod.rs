@@ -95,11 +95,19 @@ pub fn tshark_fields(
 
 /// Whether encap's JSON value equals tshark's text for the same field: numbers against decimal,
 /// `0x` hex or True/False; floats within 2 µs; strings ignoring colons and case. tshark's
-/// comma-separated occurrences match if any does.
+/// comma-separated occurrences match if any does; a list of ours matches them one by one, in
+/// order.
 pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
     use serde_json::Value as Json;
     let candidates: Vec<&str> = theirs.split(',').collect();
     match ours {
+        Json::Array(list) => {
+            list.len() == candidates.len()
+                && list
+                    .iter()
+                    .zip(&candidates)
+                    .all(|(o, t)| same_as_tshark(o, t))
+        }
         Json::Number(n) if n.is_f64() => theirs
             .parse::<f64>()
             .is_ok_and(|t| (t - n.as_f64().unwrap_or(f64::NAN)).abs() < 2e-6),
@@ -123,10 +131,16 @@ pub fn same_as_tshark(ours: &serde_json::Value, theirs: &str) -> bool {
 
 /// The frames of a capture in `captures/`, in order.
 pub fn capture_frames(name: &str) -> Vec<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name);
-    let bytes = std::fs::read(&path).expect("read the capture");
+    capture_frames_at(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures")
+            .join(name),
+    )
+}
+
+/// The frames of the capture file at `path`, in order.
+pub fn capture_frames_at(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).expect("read the capture");
     let mut r = encap::capfile::CaptureReader::new(&bytes[..]).expect("a capture");
     let mut out = Vec::new();
     while let Some(p) = r.next_packet().expect("a frame") {
