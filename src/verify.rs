@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::model::{connection_key, Connection, FrameCheck, ModelError, Side, TcpSettings};
+use crate::layers::link::link_type;
+use crate::model::{connection_key_link, Connection, FrameCheck, ModelError, Side, TcpSettings};
 
 /// What the applications of each side wrote, one entry per write, client first.
 pub type Transcript = [Vec<Vec<u8>>; 2];
@@ -49,7 +50,19 @@ impl Verifier {
 
     /// Checks frame `number`, captured at `time`.
     pub fn feed(&mut self, number: u64, time: Option<Duration>, frame: &[u8]) -> Outcome {
-        let Some((src, dst)) = connection_key(frame) else {
+        self.feed_link(number, time, link_type::ETHERNET, frame)
+    }
+
+    /// Checks frame `number` of link type `link` (a pcap link type: Ethernet, a Linux cooked
+    /// capture, raw IP...), captured at `time`.
+    pub fn feed_link(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        frame: &[u8],
+    ) -> Outcome {
+        let Some((src, dst)) = connection_key_link(frame, link) else {
             return Outcome::Skipped;
         };
         let key = if self.conns.contains_key(&(dst, src)) {
@@ -69,7 +82,7 @@ impl Verifier {
             }
             conn
         });
-        match conn.observe_at(number, time, frame) {
+        match conn.observe_link_at(number, time, link, frame) {
             Ok(check) => {
                 let stream = self.order.iter().position(|k| *k == key).unwrap_or(0);
                 Outcome::Checked(stream, check)

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use encap::capfile::CaptureReader;
-use encap::dissect::dissect;
+use encap::dissect::dissect_link;
 use encap::layers::{ipv4, ipv6, payload, tcp, Field};
 use encap::model::{TcpSettings, Verdict};
 use encap::verify::{Outcome, Transcript, Verifier};
 
-type Frame = (u64, Duration, Vec<u8>);
+/// Number, time, link type, bytes.
+type Frame = (u64, Duration, u32, Vec<u8>);
 
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
@@ -32,10 +33,11 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn frames(path: &Path) -> Vec<Frame> {
-    let mut r = CaptureReader::new(BufReader::new(File::open(path).unwrap())).unwrap();
+    let file = BufReader::new(File::open(path).unwrap());
+    let mut r = CaptureReader::with_link_types(file, &encap::capfile::DECODED_LINK_TYPES).unwrap();
     let mut out = Vec::new();
     while let Some(p) = r.next_packet().unwrap() {
-        out.push((p.number, p.timestamp, p.data.to_vec()));
+        out.push((p.number, p.timestamp, p.link_type, p.data.to_vec()));
     }
     out
 }
@@ -73,8 +75,8 @@ fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
         mismatches: HashSet::new(),
         not_checked: HashSet::new(),
     };
-    for (n, time, data) in frames {
-        match v.feed(*n, Some(*time), data) {
+    for (n, time, link, data) in frames {
+        match v.feed_link(*n, Some(*time), *link, data) {
             Outcome::Checked(_, check) => {
                 for r in &check.revisions {
                     out.mismatches.insert((r.frame, r.key.to_string()));
@@ -209,7 +211,7 @@ fn edits() -> Vec<Edit> {
 
 /// Writes `value` into the last `width` bytes of `field`'s row, then refreshes the IPv4 header
 /// checksum; false when the frame has no such field.
-fn apply(frame: &mut [u8], field: &Field, width: usize, value: u64) -> bool {
+fn apply(frame: &mut [u8], link: u32, field: &Field, width: usize, value: u64) -> bool {
     let mut f = field.clone();
     if f.bytes.len() > width && f.mask.is_none() {
         f.bytes = f.bytes.end - width..f.bytes.end;
@@ -217,7 +219,7 @@ fn apply(frame: &mut [u8], field: &Field, width: usize, value: u64) -> bool {
     if !f.write(frame, value) {
         return false;
     }
-    if let Some(ip) = dissect(frame)
+    if let Some(ip) = dissect_link(frame, link)
         .nodes
         .iter()
         .find(|n| n.layer == encap::layers::Layer::Ipv4)
@@ -230,8 +232,8 @@ fn apply(frame: &mut [u8], field: &Field, width: usize, value: u64) -> bool {
 }
 
 /// Every edit of frame `i`: what was changed, the field key it must be named at, the new frame.
-fn mutants(frame: &[u8], with_transcript: bool) -> Vec<(String, String, Vec<u8>)> {
-    let tree = dissect(frame);
+fn mutants(frame: &[u8], link: u32, with_transcript: bool) -> Vec<(String, String, Vec<u8>)> {
+    let tree = dissect_link(frame, link);
     let fields: Vec<&Field> = tree.nodes.iter().flat_map(|n| n.fields.iter()).collect();
     let find = |key: &str| fields.iter().copied().find(|f| f.key == key);
     let mut out = Vec::new();
@@ -239,7 +241,7 @@ fn mutants(frame: &[u8], with_transcript: bool) -> Vec<(String, String, Vec<u8>)
         let Some(f) = find(e.key) else { continue };
         let Some(old) = f.number() else { continue };
         let mut m = frame.to_vec();
-        if apply(&mut m, f, e.width, (e.new)(old)) && m != frame {
+        if apply(&mut m, link, f, e.width, (e.new)(old)) && m != frame {
             out.push((e.what.to_string(), e.key.to_string(), m));
         }
     }
@@ -247,7 +249,7 @@ fn mutants(frame: &[u8], with_transcript: bool) -> Vec<(String, String, Vec<u8>)
         let old = f.number().unwrap_or(0);
         for (name, bit) in FLAGS {
             let mut m = frame.to_vec();
-            if apply(&mut m, f, 2, old ^ u64::from(bit)) {
+            if apply(&mut m, link, f, 2, old ^ u64::from(bit)) {
                 out.push((format!("flag {name}"), tcp::key::FLAGS.to_string(), m));
             }
         }
@@ -293,9 +295,9 @@ fn score_capture(path: &Path, score: &mut Score) {
     );
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     for (i, (n, ..)) in all.iter().enumerate() {
-        for (what, key, m) in mutants(&all[i].2, t.is_some()) {
+        for (what, key, m) in mutants(&all[i].3, all[i].2, t.is_some()) {
             let mut edited = all.clone();
-            edited[i].2 = m;
+            edited[i].3 = m;
             let r = verify(&edited, &t);
             let label = format!("{name} frame {n}: {what} ({key})");
             let before = base.verdicts.iter().find(|(f, k, _)| f == n && *k == key);

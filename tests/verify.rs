@@ -1022,3 +1022,22 @@ fn count_stops_verify_after_n_frames() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_capture_of_tcpdump_i_any_verifies_from_the_network_layer_on() {
+    // LINUX_SLL2: the cooked header is the capture's; IP and TCP are the kernel's, checked.
+    let out = encap()
+        .arg("verify")
+        .arg(capture("any-python-chat.pcap"))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let [frames, fields, .., mismatch] = totals(&t);
+    assert_eq!((frames, mismatch), (12, 0), "{t}");
+    assert!(fields >= 28 * frames, "{t}");
+    assert!(
+        !t.contains("Ethernet II"),
+        "no Ethernet field is judged: {t}"
+    );
+}

@@ -18,7 +18,8 @@ use encap::verify::{Outcome, Verifier};
 /// Arguments of `encap verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A pcap or pcapng capture (ours, or tcpdump's of any program) of link type Ethernet.
+    /// A pcap or pcapng capture (ours, or tcpdump's of any program): Ethernet, or a cooked or raw
+    /// one (`tcpdump -i any`), checked from the network layer on.
     pub file: PathBuf,
     /// Show every field of every frame: kernel, model, verdict and its reason.
     #[arg(short, long)]
@@ -154,7 +155,9 @@ fn pictures(
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
-    let mut reader = CaptureReader::new(BufReader::new(file)).with_context(|| name.to_string())?;
+    let mut reader =
+        CaptureReader::with_link_types(BufReader::new(file), &encap::capfile::DECODED_LINK_TYPES)
+            .with_context(|| name.to_string())?;
     let mut skipped = 0u64;
     let transcript = args
         .transcript
@@ -183,7 +186,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         if args.count.is_some_and(|c| p.number > c) {
             break Ok(());
         }
-        let (stream, check) = match verifier.feed(p.number, Some(p.timestamp), p.data) {
+        let (stream, check) = match verifier.feed_link(
+            p.number,
+            Some(p.timestamp),
+            p.link_type,
+            p.data,
+        ) {
             Outcome::Checked(stream, check) => (stream, check),
             Outcome::Skipped => {
                 skipped += 1;

@@ -5,14 +5,14 @@
 use super::observed::Observed;
 use super::rules::{rule, Facts, Rule};
 use super::verdict::{FieldCheck, Verdict};
-use crate::dissect::{dissect, Dissection};
+use crate::dissect::{dissect, dissect_link, Dissection};
 use crate::layers::tcp::{self, field as tf};
 use crate::layers::{Field, Layer, Value};
 
 /// Compares `o`'s frame with the model's, `model_frame`.
 #[must_use]
 pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<FieldCheck> {
-    let kernel = dissect(o.frame);
+    let kernel = dissect_link(o.frame, o.link);
     let model = dissect(model_frame);
     let mut fields = Vec::with_capacity(40);
     for node in &kernel.nodes {
@@ -52,6 +52,12 @@ pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<F
 /// A field the model has that the kernel's frame lacks: said so, at no bytes of the frame.
 fn absent(kernel: &Dissection, model: &Dissection, fields: &mut Vec<FieldCheck>) {
     for node in &model.nodes {
+        // A capture with another link header (cooked, raw IP) shows no Ethernet header: the
+        // model's is not compared.
+        let absent_layer = !kernel.nodes.iter().any(|n| n.layer == node.layer);
+        if absent_layer && node.layer == Layer::Ethernet {
+            continue;
+        }
         for m in &node.fields {
             let present = kernel
                 .nodes

@@ -45,7 +45,7 @@ pub use side::Side;
 pub use state::TcpState;
 pub use verdict::{Counts, FieldCheck, FrameCheck, Gap, ModelError, Revision, Verdict};
 
-use crate::dissect::{slice, Net, Transport};
+use crate::dissect::{Net, Transport};
 use crate::pipeline::{ChecksumMode, Params};
 use observed::Observed;
 use rules::Facts;
@@ -255,9 +255,31 @@ impl Connection {
         time: Option<Duration>,
         frame: &[u8],
     ) -> Result<FrameCheck, ModelError> {
-        let mut o = Observed::read(number, time, frame)?;
+        self.observe_link_at(
+            number,
+            time,
+            crate::layers::link::link_type::ETHERNET,
+            frame,
+        )
+    }
+
+    /// [`Connection::observe_at`] for a frame of link type `link` (a pcap link type: Ethernet,
+    /// or a Linux cooked capture of `tcpdump -i any`, raw IP...). The link header is the
+    /// capture's: all from the network layer on is checked. A packet captured twice (as `-i
+    /// any` sees one on `lo`, going out and coming in) is checked once.
+    ///
+    /// # Errors
+    /// As [`Connection::observe`].
+    pub fn observe_link_at(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        frame: &[u8],
+    ) -> Result<FrameCheck, ModelError> {
+        let mut o = Observed::read_link(number, time, link, frame)?;
         if let Some((n, last)) = &self.last_frame {
-            if last.as_slice() == frame {
+            if last.as_slice() == o.packet() {
                 return Err(ModelError::Duplicate(number, *n));
             }
         }
@@ -327,7 +349,7 @@ impl Connection {
         let last = self.last_frame.get_or_insert_with(|| (0, Vec::new()));
         last.0 = o.number;
         last.1.clear();
-        last.1.extend_from_slice(o.frame);
+        last.1.extend_from_slice(o.packet());
         FrameCheck {
             number: o.number,
             from,
@@ -348,7 +370,13 @@ impl Connection {
                 self.sides[Side::Server].state,
             ],
             fields,
-            wire_fcs: crate::layers::ethernet::WireView::of(o.frame).fcs,
+            // (A capture without the Ethernet header: the FCS of the model's frame.)
+            wire_fcs: crate::layers::ethernet::WireView::of(if o.net_at == 14 {
+                o.frame
+            } else {
+                model_frame
+            })
+            .fcs,
             model_frame: model_frame.to_vec(),
             revisions,
             events: Vec::new(),
@@ -360,7 +388,13 @@ impl Connection {
 /// appearance; the client is the side that sent the first frame (the SYN, when captured).
 #[must_use]
 pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    let s = slice(frame);
+    connection_key_link(frame, crate::layers::link::link_type::ETHERNET)
+}
+
+/// [`connection_key`] for a frame of link type `link`.
+#[must_use]
+pub fn connection_key_link(frame: &[u8], link: u32) -> Option<(SocketAddr, SocketAddr)> {
+    let s = crate::dissect::slice_link(frame, link);
     match (&s.net, s.transport, &s.error) {
         (Net::Ipv4(ip), Transport::Tcp(t), None) => Some((
             SocketAddr::new(ip.source().into(), t.src_port()),

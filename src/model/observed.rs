@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::event::Kind;
 use super::verdict::ModelError;
-use crate::dissect::{slice, Net, Transport};
+use crate::dissect::{slice_link, Net, Transport};
+use crate::layers::link::link_type;
 use crate::layers::tcp::{self, field as tf, TcpOption, TcpSegment};
 
 /// One TCP frame, as the model reads it.
@@ -18,6 +19,10 @@ pub struct Observed<'a> {
     pub time: Option<Duration>,
     /// The whole frame.
     pub frame: &'a [u8],
+    /// Its link type (a pcap link type: Ethernet, or a cooked or raw capture's).
+    pub link: u32,
+    /// Where the network layer starts in the frame.
+    pub net_at: usize,
     /// Where the TCP header starts in the frame.
     pub transport_at: usize,
     /// The TCP segment.
@@ -59,7 +64,21 @@ impl<'a> Observed<'a> {
     /// [`ModelError::NotTcp`] for anything but a well-formed TCP segment over IPv4 or over IPv6
     /// without extension headers.
     pub fn read(number: u64, time: Option<Duration>, frame: &'a [u8]) -> Result<Self, ModelError> {
-        let s = slice(frame);
+        Observed::read_link(number, time, link_type::ETHERNET, frame)
+    }
+
+    /// As [`Observed::read`], for a frame of link type `link` (a Linux cooked capture of
+    /// `tcpdump -i any`, raw IP...): the link header is the capture's, the rest the kernel's.
+    ///
+    /// # Errors
+    /// As [`Observed::read`].
+    pub fn read_link(
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        frame: &'a [u8],
+    ) -> Result<Self, ModelError> {
+        let s = slice_link(frame, link);
         let (Transport::Tcp(segment), None) = (s.transport, &s.error) else {
             return Err(ModelError::NotTcp(number));
         };
@@ -88,6 +107,8 @@ impl<'a> Observed<'a> {
             number,
             time,
             frame,
+            link,
+            net_at: s.net_at,
             transport_at: s.transport_at,
             segment,
             src: SocketAddr::new(src_ip, segment.src_port()),
@@ -127,6 +148,13 @@ impl<'a> Observed<'a> {
             }
         }
         self.options = options;
+    }
+
+    /// The frame from its network layer on: what the kernel sent, whatever link header the
+    /// capture put before it.
+    #[must_use]
+    pub fn packet(&self) -> &'a [u8] {
+        self.frame.get(self.net_at..).unwrap_or_default()
     }
 
     /// Sequence number.
