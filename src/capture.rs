@@ -164,6 +164,26 @@ impl Capture {
     /// [`CaptureError::NoPermission`] without `CAP_NET_RAW`, [`CaptureError::NoSuchInterface`]
     /// for an unknown name, [`CaptureError::Os`] for any other failed call.
     pub fn open_port(interface: &str, port: Option<u16>) -> Result<Capture, CaptureError> {
+        Capture::open_with(interface, port, true)
+    }
+
+    /// As [`Capture::open`], but keeping the frames this host sends too: on one end of a veth pair
+    /// each frame of the link passes once, outgoing or incoming, so both are needed to see the link
+    /// whole (on `lo` the same frame would come twice).
+    ///
+    /// # Errors
+    /// As [`Capture::open_port`].
+    pub fn open_both_directions(interface: &str) -> Result<Capture, CaptureError> {
+        Capture::open_with(interface, None, false)
+    }
+
+    // Over 80 lines: one sequence of socket options, each failure named; split, the order that the
+    // kernel needs (options before bind, bind before the link type) would be harder to see.
+    fn open_with(
+        interface: &str,
+        port: Option<u16>,
+        ignore_outgoing: bool,
+    ) -> Result<Capture, CaptureError> {
         let nic = find_interface(interface)?;
         let os = |what: &'static str| {
             move |cause: io::Error| CaptureError::Os {
@@ -187,9 +207,11 @@ impl Capture {
             }
         })?;
         let fd = socket.as_raw_fd();
-        set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1).map_err(os(
-            "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
-        ))?;
+        if ignore_outgoing {
+            set_int(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1).map_err(os(
+                "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)",
+            ))?;
+        }
         set_receive_buffer(fd).map_err(os("cannot set the receive buffer"))?;
         let receive_buffer = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map_err(os("cannot read the receive buffer size"))?;
