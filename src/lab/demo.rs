@@ -41,6 +41,10 @@ pub struct Args {
     /// Keep the capture: pcapng with one interface per link (a-r, r-b).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// For tests: once the lab and the captures are ready, print "ready" and wait for a line on
+    /// stdin before the chat, so a test can kill a run whose lab exists without racing it.
+    #[arg(long, hide = true)]
+    pub wait_stdin: bool,
 }
 
 /// The longest wait for the last frames of the connection (the final ACK on each link).
@@ -162,11 +166,34 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         out,
         "capturing in r on r-a (link a-r) and r-b (link r-b), both directions"
     )?;
+    if args.wait_stdin {
+        writeln!(out, "ready")?;
+        out.flush()?;
+        wait_for_stdin()?;
+    }
     let frames = chat(args, &lab, out, &captures)?;
     drop(captures);
     report(args, &lab, out, &frames)?;
     lab.remove();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits until stdin is readable (a line, or its end), looking at the stop flag every 100 ms so
+/// that Ctrl-C or SIGTERM still removes the lab.
+fn wait_for_stdin() -> anyhow::Result<()> {
+    loop {
+        if crate::capture::stop_requested() {
+            anyhow::bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
+        }
+        let mut fds = [libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if crate::chat::sys::poll(&mut fds, 100).context("poll on stdin")? > 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// The connection: made in the namespaces, the dialogue played, closed; returns every frame

@@ -247,6 +247,14 @@ impl Lab {
         for ns in &self.ns {
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            // No duplicate address detection on the link-local addresses either (the global ones
+            // get `nodad`): while r's fe80:: address is tentative it cannot ask for b's MAC, and
+            // the first SYN would wait a second and be sent again.
+            sysctl(
+                ns,
+                &["ipv6/conf/all/accept_dad", "ipv6/conf/default/accept_dad"],
+                "0",
+            )?;
         }
         for (i, link) in LINKS.iter().enumerate() {
             stop_check()?;
@@ -290,15 +298,16 @@ impl Lab {
                 &gateway.ipv6.to_string(),
             ])?;
         }
-        let r = self.ns(Host::R).to_string();
-        in_namespace(&r.clone(), move || {
-            for key in ["ipv4/ip_forward", "ipv6/conf/all/forwarding"] {
-                let path = format!("/proc/sys/net/{key}");
-                fs::write(&path, "1")
-                    .with_context(|| format!("cannot write 1 to {path} in {r}"))?;
+        for link in LINKS {
+            for end in [link.host, link.router] {
+                wait_until_up(self.ns(end.host), end.dev)?;
             }
-            Ok(())
-        })?;
+        }
+        sysctl(
+            self.ns(Host::R),
+            &["ipv4/ip_forward", "ipv6/conf/all/forwarding"],
+            "1",
+        )?;
         stop_check()
     }
 
@@ -331,6 +340,21 @@ impl Drop for Lab {
     }
 }
 
+/// Writes `value` to each of `keys` under /proc/sys/net, from a thread inside `ns` (the files there
+/// are that namespace's).
+fn sysctl(ns: &str, keys: &[&'static str], value: &'static str) -> anyhow::Result<()> {
+    let keys = keys.to_vec();
+    let name = ns.to_string();
+    in_namespace(ns, move || {
+        for key in keys {
+            let path = format!("/proc/sys/net/{key}");
+            fs::write(&path, value)
+                .with_context(|| format!("cannot write {value} to {path} in {name}"))?;
+        }
+        Ok(())
+    })
+}
+
 /// Up, addresses, and the offloads for one veth end.
 fn configure_end(ns: &str, end: &End, offload: Offload) -> anyhow::Result<()> {
     let v4 = format!("{}/24", end.ipv4);
@@ -343,6 +367,23 @@ fn configure_end(ns: &str, end: &End, offload: Offload) -> anyhow::Result<()> {
             .args(["tx", "off", "tso", "off", "gso", "off"]))?;
     }
     ip(&["-n", ns, "link", "set", end.dev, "up"]).map(drop)
+}
+
+/// Waits until the kernel reports `dev` in `ns` operationally up. A veth's carrier comes on when
+/// both ends are up, but the kernel applies it later, from its link-watch work (up to a second):
+/// until then the device has no queue and drops what it is given (a first ARP or neighbour
+/// solicitation lost, the SYN a second late). Bounded: an error after five seconds.
+fn wait_until_up(ns: &str, dev: &str) -> anyhow::Result<()> {
+    const TRIES: u32 = 250;
+    for _ in 0..TRIES {
+        stop_check()?;
+        let shown = ip(&["-n", ns, "-o", "link", "show", "dev", dev])?;
+        if shown.contains(" state UP ") {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bail!("{dev} in {ns} is not operationally up after 5 s (`ip -n {ns} link show dev {dev}`)")
 }
 
 /// The MAC of `dev` in `ns`, as `ip -br link` prints it.
