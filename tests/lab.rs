@@ -66,15 +66,22 @@ fn temp(name: &str) -> PathBuf {
 }
 
 #[test]
-fn up_status_exec_down_leave_the_system_as_it_was() {
-    if !ready("up_status_exec_down_leave_the_system_as_it_was", &["ip"]) {
+fn up_status_exec_down_leave_the_system_as_it_was_mtu_b() {
+    if !ready(
+        "up_status_exec_down_leave_the_system_as_it_was_mtu_b",
+        &["ip"],
+    ) {
         return;
     }
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _cleanup = Cleanup;
     let before = system_state();
-    let (up, _) = lab(&["up"]);
+    let (up, _) = lab(&["up", "--mtu-b", "1400"]);
     assert!(up.contains("02:00:00:00:0a:01"), "{up}");
+    let (mtu, _) = lab(&["exec", "r", "--", "ip", "-o", "link", "show", "dev", "r-b"]);
+    assert!(mtu.contains(" mtu 1400 "), "{mtu}");
+    let (mtu, _) = lab(&["exec", "a", "--", "ip", "-o", "link", "show", "dev", "a-r"]);
+    assert!(mtu.contains(" mtu 1500 "), "{mtu}");
     let (status, _) = lab(&["status"]);
     assert!(status.contains("kept"), "{status}");
     let (addr, _) = lab(&["exec", "a", "--", "ip", "-br", "addr", "show", "dev", "a-r"]);
