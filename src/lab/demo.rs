@@ -516,3 +516,89 @@ fn write_pcapng(path: &std::path::Path, lab: &Lab, frames: &[LinkFrame]) -> anyh
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    /// A segment from a to b as it leaves a, and as r forwards it.
+    fn crossing() -> (Vec<u8>, Vec<u8>) {
+        let a = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 10), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 6666);
+        let params = Params::between(a, b).with_macs(LINKS[0].host.mac, LINKS[0].router.mac);
+        let before = encapsulate(b"hello\n", &params).unwrap().frame().to_vec();
+        let mut after = before.clone();
+        after[..6].copy_from_slice(&LINKS[1].host.mac);
+        after[6..12].copy_from_slice(&LINKS[1].router.mac);
+        after[14 + ipv4::field::TTL.start] = 63;
+        ipv4::refresh_checksum(&mut after[14..]);
+        (before, after)
+    }
+
+    fn on(link: usize, data: &[u8]) -> LinkFrame {
+        LinkFrame {
+            link,
+            timestamp: Duration::ZERO,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_forwarded_packet_is_matched_and_its_changes_named() {
+        let (before, after) = crossing();
+        let sum = |f: &[u8]| u16::from_be_bytes([f[24], f[25]]);
+        let frames = [on(0, &before), on(1, &after)];
+        assert_eq!(
+            hops(&frames, false),
+            [format!(
+                "TCP PSH, ACK a-r -> r-b: at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> \
+                 02:00:00:00:0b:02, destination MAC 02:00:00:00:0a:02 -> 02:00:00:00:0b:01, \
+                 header checksum 0x{:04x} -> 0x{:04x}; nothing else in the packet changed",
+                sum(&before),
+                sum(&after)
+            )]
+        );
+        assert_eq!(
+            sum(&after),
+            sum(&before).wrapping_add(0x100),
+            "TTL is the high byte"
+        );
+    }
+
+    #[test]
+    fn a_packet_changed_beyond_ttl_is_not_matched() {
+        let (before, mut after) = crossing();
+        let last = after.len() - 1;
+        after[last] ^= 1;
+        assert!(hops(&[on(0, &before), on(1, &after)], false).is_empty());
+        assert!(
+            hops(&[on(0, &before), on(0, &before)], false).is_empty(),
+            "same link"
+        );
+        assert!(
+            hops(&[on(0, &before[..10]), on(1, &after[..10])], false).is_empty(),
+            "cut"
+        );
+    }
+
+    #[test]
+    fn a_link_is_closed_after_both_fins_and_an_ack() {
+        let (seg, _) = crossing();
+        let with_flags = |flags: u16| {
+            let mut f = seg.clone();
+            let at = 14 + 20 + 12;
+            f[at..at + 2].copy_from_slice(&((8u16 << 12) | flags).to_be_bytes());
+            on(0, &f)
+        };
+        let (fin, ack) = (
+            tcp::field::FLG_FIN | tcp::field::FLG_ACK,
+            tcp::field::FLG_ACK,
+        );
+        let mut frames = vec![with_flags(ack), with_flags(fin), with_flags(fin)];
+        assert!(!closed(&frames, 0));
+        frames.push(with_flags(ack));
+        assert!(closed(&frames, 0));
+        assert!(!closed(&frames, 1), "nothing on the other link");
+    }
+}
