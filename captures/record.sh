@@ -14,6 +14,32 @@ start_tcpdump() { # file port
 }
 stop_tcpdump() { sleep 1; kill -INT "$(cat /tmp/encap-rec-tcpdump.pid)"; wait "$(cat /tmp/encap-rec-tcpdump.pid)" 2>/dev/null || true; }
 
+# 10. The lab (`encap lab`): programs nobody here wrote, in host a and host b, across router r,
+#     each link recorded by tcpdump inside r (r-a is link a-r, r-b is link r-b), so the frames
+#     have real MACs, ARP first, and TTL 63 on the far side of r. Offloads on (veth's default:
+#     partial TCP checksums, a 5000-byte write as one GSO frame) and off (full checksums, 1448-byte
+#     segments). Only this part: `captures/record.sh lab`. (curl to a python server in b is not
+#     recorded yet: `python3 -m http.server` looks its own name up in DNS as it binds, a query
+#     that would leave for the machine's resolver.)
+lab_captures() {
+  local mode name
+  for mode in on off; do
+    "$ENCAP" lab up --offload $mode > /dev/null
+    name=$out/lab-offload-$mode
+    "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $name-nc-a-r.pcap 2>/dev/null & local ta=$!
+    "$ENCAP" lab exec r -- tcpdump -i r-b -nn -U -w $name-nc-r-b.pcap 2>/dev/null & local tb=$!
+    sleep 1
+    ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc -l 6666 > /dev/null & local lpid=$!
+    sleep 0.5
+    ( printf 'hi from nc in a\n'; head -c 4999 /dev/zero | tr '\0' a; echo; sleep 1 ) |
+      "$ENCAP" lab exec a -- nc -N 198.51.100.10 6666 > /dev/null || true
+    wait $lpid || true
+    sleep 1; kill -INT $ta $tb; wait $ta $tb 2>/dev/null || true
+    "$ENCAP" lab down > /dev/null
+  done
+}
+if [ "${1:-}" = lab ]; then lab_captures; ls -l $out/lab-*; exit 0; fi
+
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
 chat() { # file port
@@ -103,4 +129,5 @@ unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_ecn=1;
 unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
   tcpdump -i lo -nn -U -w $out/scenario-fastopen.pcap 'tcp port $((p+1))' 2>/dev/null & td=\$!; sleep 1;
   python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
+lab_captures
 ls -l $out

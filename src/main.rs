@@ -3,6 +3,7 @@
 mod capture;
 mod chat;
 mod cmd;
+mod lab;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     /// The whole story in one command: chat on lo, each message through the pipeline, every frame
     /// the kernel sends checked against the model, the ladder and a summary.
     Demo(cmd::demo::Args),
+    /// Two hosts and a router in network namespaces, joined by veth links (root): `up`, `down`,
+    /// `status`, `exec a|r|b -- COMMAND...`, and `demo`, the chat across them with both links captured.
+    Lab(cmd::lab::Args),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Sniff(args) => cmd::sniff::run(&args, &mut out),
         Command::Verify(args) => cmd::verify::run(&args, &mut out),
         Command::Demo(args) => cmd::demo::run(&args, &mut out),
+        Command::Lab(args) => cmd::lab::run(&args, &mut out),
         // A file is decoded as fast as it reads: buffer the output instead of flushing each line.
         Command::Decode(args) => cmd::decode::run(
             &args,

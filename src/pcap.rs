@@ -1,12 +1,19 @@
-//! Capture files: writing frames as pcap (the classic libpcap format), link type Ethernet.
+//! Capture files: writing frames as pcap (the classic libpcap format), link type Ethernet, and as
+//! pcapng with one interface per link ([`LinksWriter`], for captures of several links at once).
 //!
 //! Frames are stored as captures store them: without FCS. The writer writes into any
 //! `io::Write`; the caller supplies each frame's timestamp, so this module reads no clock.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 /// tcpdump's default snapshot length: large enough for a 65535-byte IPv4 packet on `lo` plus its
@@ -77,9 +84,105 @@ impl<W: Write> FrameWriter<W> {
     }
 }
 
+/// Writes Ethernet frames of several links into one pcapng stream: one Interface Description Block
+/// per link (its name and description), each frame an Enhanced Packet Block naming its link.
+///
+/// Timestamps are written in nanoseconds (`if_tsresol` 9 on every interface), as pcap-file writes
+/// them.
+pub struct LinksWriter<W: Write> {
+    inner: PcapNgWriter<W>,
+    links: u32,
+}
+
+impl<W: Write> LinksWriter<W> {
+    /// Writes the section header and one interface per `(name, description)` in `links`, in order:
+    /// the first is interface 0.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn new(out: W, links: &[(&str, &str)]) -> Result<LinksWriter<W>, pcap_file::PcapError> {
+        let mut inner = PcapNgWriter::new(out)?;
+        for (name, description) in links {
+            let mut idb = InterfaceDescriptionBlock::new(DataLink::ETHERNET, SNAPLEN);
+            idb.options = vec![
+                InterfaceDescriptionOption::IfName(Cow::Owned((*name).to_string())),
+                InterfaceDescriptionOption::IfDescription(Cow::Owned((*description).to_string())),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ];
+            inner.write_pcapng_block(idb)?;
+        }
+        Ok(LinksWriter {
+            inner,
+            links: u32::try_from(links.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Writes one frame captured whole on link number `link` (0-based, as given to `new`), with
+    /// the given time since the Unix epoch.
+    ///
+    /// # Errors
+    /// [`pcap_file::PcapError::InvalidField`] for a link that was not declared; an I/O error from
+    /// the underlying writer.
+    pub fn write(
+        &mut self,
+        link: u32,
+        timestamp: Duration,
+        frame: &[u8],
+    ) -> Result<(), pcap_file::PcapError> {
+        if link >= self.links {
+            return Err(pcap_file::PcapError::InvalidField(
+                "LinksWriter: a frame on a link that has no interface",
+            ));
+        }
+        let block = EnhancedPacketBlock {
+            interface_id: link,
+            timestamp,
+            original_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            data: Cow::Borrowed(frame),
+            options: Vec::new(),
+        };
+        self.inner.write_pcapng_block(block)?;
+        Ok(())
+    }
+
+    /// Returns the underlying writer, to flush or close it.
+    pub fn into_inner(self) -> W {
+        self.inner.into_inner()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_one_interface_per_link() {
+        let mut w =
+            LinksWriter::new(Vec::new(), &[("r-a", "link a-r"), ("r-b", "link r-b")]).unwrap();
+        w.write(0, Duration::new(1_700_000_000, 5), &[1, 2, 3])
+            .unwrap();
+        w.write(1, Duration::new(1_700_000_001, 0), &[4, 5])
+            .unwrap();
+        assert!(w.write(2, Duration::ZERO, &[6]).is_err(), "no third link");
+        let bytes = w.into_inner();
+        let mut r = pcap_file::pcapng::PcapNgReader::new(&bytes[..]).unwrap();
+        let mut seen = Vec::new();
+        while let Some(block) = r.next_block() {
+            if let pcap_file::pcapng::Block::EnhancedPacket(p) = block.unwrap() {
+                seen.push((p.interface_id, p.timestamp, p.data.to_vec()));
+            }
+        }
+        assert_eq!(r.interfaces().len(), 2);
+        assert_eq!(
+            seen,
+            vec![
+                (0, Duration::new(1_700_000_000, 5), vec![1, 2, 3]),
+                (1, Duration::new(1_700_000_001, 0), vec![4, 5])
+            ]
+        );
+        let mut ours = crate::capfile::CaptureReader::new(&bytes[..]).unwrap();
+        assert_eq!(ours.next_packet().unwrap().unwrap().data, &[1, 2, 3]);
+    }
 
     #[test]
     fn writes_a_readable_file() {

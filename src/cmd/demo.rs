@@ -73,7 +73,7 @@ fn parse_extra(s: &str) -> Result<usize, String> {
 }
 
 /// The blog's dialogue: (0 = client, 1 = server, line).
-const DIALOGUE: [(usize, &str); 4] = [
+pub const DIALOGUE: [(usize, &str); 4] = [
     (0, "hello\n"),
     (1, "hi\n"),
     (0, "你好，服务器！\n"),

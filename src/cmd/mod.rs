@@ -4,6 +4,7 @@
 pub mod client;
 pub mod decode;
 pub mod demo;
+pub mod lab;
 pub mod server;
 pub mod show;
 pub mod sniff;

@@ -86,6 +86,10 @@ impl Connection {
             return;
         }
         let me = &mut self.sides[from];
+        if o.on_a_wire() {
+            me.macs = me.macs.or(o.macs);
+            me.full_checksum.get_or_insert(o.full_checksum);
+        }
         learn_ids(me, o, ev, segs);
         me.missed = false;
         // This side's ACK carried the D-SACK it owed.

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use super::event::Kind;
 use super::verdict::ModelError;
+use crate::checksum::Pseudo;
 use crate::dissect::{slice_link, Net, Transport};
+use crate::layers::ethernet::Mac;
 use crate::layers::link::link_type;
-use crate::layers::tcp::{self, field as tf, TcpOption, TcpSegment};
+use crate::layers::tcp::{self, field as tf, ChecksumStatus, TcpOption, TcpSegment};
 
 /// One TCP frame, as the model reads it.
 #[derive(Debug, Clone)]
@@ -23,6 +25,11 @@ pub struct Observed<'a> {
     pub link: u32,
     /// Where the network layer starts in the frame.
     pub net_at: usize,
+    /// The Ethernet header's MAC addresses, source and destination (none in a cooked or raw
+    /// capture); both zero on `lo`.
+    pub macs: Option<(Mac, Mac)>,
+    /// The TCP checksum is the full, correct one (no offload left it as the pseudo-header sum).
+    pub full_checksum: bool,
     /// Where the TCP header starts in the frame.
     pub transport_at: usize,
     /// The TCP segment.
@@ -82,6 +89,13 @@ impl<'a> Observed<'a> {
         let (Transport::Tcp(segment), None) = (s.transport, &s.error) else {
             return Err(ModelError::NotTcp(number));
         };
+        let pseudo = match &s.net {
+            Net::Ipv4(ip) => Some(Pseudo::V4(ip.source(), ip.destination())),
+            Net::Ipv6(ip, _) => Some(Pseudo::V6(ip.source, ip.destination)),
+            _ => None,
+        };
+        let full_checksum =
+            pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
         let (src_ip, ip_id, flow, dscp, ttl) = match &s.net {
             Net::Ipv4(ip) => (
                 IpAddr::V4(ip.source()),
@@ -109,6 +123,8 @@ impl<'a> Observed<'a> {
             frame,
             link,
             net_at: s.net_at,
+            macs: s.ethernet.map(|e| (e.source, e.destination)),
+            full_checksum,
             transport_at: s.transport_at,
             segment,
             src: SocketAddr::new(src_ip, segment.src_port()),
@@ -148,6 +164,13 @@ impl<'a> Observed<'a> {
             }
         }
         self.options = options;
+    }
+
+    /// A frame of a real link: its Ethernet header has MAC addresses (on `lo` both are zero).
+    #[must_use]
+    pub fn on_a_wire(&self) -> bool {
+        self.macs
+            .is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6])
     }
 
     /// The frame from its network layer on: what the kernel sent, whatever link header the

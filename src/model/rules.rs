@@ -72,11 +72,13 @@ fn predicted() -> Option<Rule> {
     Some(IfEqual(Verdict::Predicted))
 }
 
-fn link(key: &str, _f: &Facts<'_>) -> Option<Rule> {
+fn link(key: &str, f: &Facts<'_>) -> Option<Rule> {
     match key {
-        ethernet::key::DST | ethernet::key::SRC => Some(IfEqual(Verdict::Loopback {
+        ethernet::key::DST | ethernet::key::SRC if !f.o.on_a_wire() => Some(IfEqual(Verdict::Loopback {
             why: "lo has no hardware: both MAC addresses are zero",
         })),
+        ethernet::key::DST | ethernet::key::SRC if f.me.macs.is_some() => learned("this side's MAC addresses, its interface's and the next hop's, as its first frame showed them"),
+        ethernet::key::DST | ethernet::key::SRC => kc("the sending interface's MAC address and the next hop's, resolved by ARP: taken from this side's first frame"),
         _ => None,
     }
 }
@@ -136,9 +138,10 @@ fn transport(key: &str, f: &Facts<'_>) -> Option<Rule> {
             kc("sent for a closed socket by its TIME_WAIT mini-socket: IP ID 0, full checksum")
         }
         tcp::key::CHECKSUM if ev.ctl_rst && o.ip_id.is_some() => predicted(),
-        tcp::key::CHECKSUM => Some(IfEqual(Verdict::Loopback {
-            why: "checksum offload: lo carries the pseudo-header sum, never the full checksum",
-        })),
+        tcp::key::CHECKSUM if !o.on_a_wire() => Some(IfEqual(Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" })),
+        tcp::key::CHECKSUM if o.full_checksum => predicted(),
+        tcp::key::CHECKSUM if f.me.full_checksum.is_some() => learned("checksum offload (the interface, as veth, leaves the pseudo-header sum), as this side's first frame showed it"),
+        tcp::key::CHECKSUM => kc("checksum offload on this interface: the pseudo-header sum, left for hardware that veth and lo do not have"),
         tcp::key::FLAGS if o.kind == Kind::Syn && o.has(tf::FLG_ECE | tf::FLG_CWR) => {
             kc("ECE and CWR: the client asks for ECN (net.ipv4.tcp_ecn = 1 on its host)")
         }

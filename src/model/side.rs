@@ -287,6 +287,11 @@ pub struct SideState {
     pub last_empty: Option<(u64, u32)>,
     /// What its application wrote and the kernel has not sent yet.
     pub queue: WriteQueue,
+    /// On a real link: the MAC addresses of its frames, its own and the next hop's (from ARP),
+    /// as its first frame showed them.
+    pub macs: Option<(crate::layers::ethernet::Mac, crate::layers::ethernet::Mac)>,
+    /// Whether its frames carry the full TCP checksum (no offload), as its first frame showed.
+    pub full_checksum: Option<bool>,
 }
 
 /// How many sequence boundaries, TSvals, holes... a side keeps: enough for any window of frames
@@ -331,6 +336,8 @@ impl SideState {
             probed: None,
             dup_acks: 0,
             queue: WriteQueue::default(),
+            macs: None,
+            full_checksum: None,
         }
     }
 

@@ -47,11 +47,17 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
     let (me, peer) = (&c.sides[from], &c.sides[!from]);
     let mut p = Params::between_any(me.addr, peer.addr);
     p.checksum = ChecksumMode::Offloaded;
+    // lo's zero MACs, or on a real link the side's own and its next hop's, as its first frame
+    // showed them; the TCP checksum offloaded, or full where the first frame had it so.
+    let (source, destination) = me.macs.or(o.macs).unwrap_or(([0; 6], [0; 6]));
     p.ethernet = EthernetHeader {
-        destination: [0; 6],
-        source: [0; 6],
+        destination,
+        source,
         ethertype: EtherType::Ipv4,
     };
+    if o.on_a_wire() && me.full_checksum.unwrap_or(o.full_checksum) {
+        p.checksum = ChecksumMode::Full;
+    }
     let plan = payload::plan(c, from, o, ev);
     let contradicted = options::mss_contradicted(c, from, o);
     ip::network(c, from, o, ev, &mut p);

@@ -1,0 +1,607 @@
+//! `encap lab demo`: the blog's dialogue from a client in `a` to a server in `b` across `r`, over
+//! kernel sockets made inside the namespaces, with both links captured from inside `r` (one
+//! `AF_PACKET` socket on each of r's veths, each opened on a thread that entered r, keeping both
+//! directions: on one veth end every frame of its link passes once).
+//!
+//! It shows what the frames are and what `r` changed in each one it forwarded, found by comparing
+//! the same packet on both links byte for byte. Checking them against the model is not done here.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use termcolor::WriteColor;
+
+use super::{address, in_namespace, Host, Kind, Lab, LINKS};
+use crate::capture::{Capture, FrameSource};
+use crate::chat::verify::heading;
+use encap::dissect::{slice, Net, Transport};
+use encap::layers::ethernet::{mac_to_string, Mac};
+use encap::layers::{ipv4, ipv6, tcp};
+use encap::pipeline::{encapsulate, Params};
+use encap::render::frames::{write_frame, Frame, FrameOptions};
+use encap::render::pipeline as pipeline_view;
+
+/// `encap lab demo`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub lab: super::Options,
+    /// IPv6 instead of IPv4: neighbour solicitation instead of ARP, the hop limit instead of TTL.
+    #[arg(long)]
+    pub ipv6: bool,
+    /// The server's port in b.
+    #[arg(long, default_value_t = 6666)]
+    pub port: u16,
+    /// Keep the capture: pcapng with one interface per link (a-r, r-b).
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// For tests: once the lab and the captures are ready, print "ready" and wait for a line on
+    /// stdin before the chat, so a test can kill a run whose lab exists without racing it.
+    #[arg(long, hide = true)]
+    pub wait_stdin: bool,
+}
+
+/// The longest wait for the last frames of the connection (the final ACK on each link).
+const END_LIMIT: Duration = Duration::from_secs(5);
+/// How long a socket read waits before the demo gives up on the peer.
+const READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// One captured frame: its link (0 a-r, 1 r-b), receive time and bytes.
+#[derive(Debug, Clone)]
+struct LinkFrame {
+    link: usize,
+    timestamp: Duration,
+    data: Vec<u8>,
+}
+
+/// The two capture threads in `r`, stopped when dropped.
+struct Captures {
+    frames: mpsc::Receiver<LinkFrame>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Captures {
+    /// Opens one capture per link in `r` and returns once both sockets are bound, so no frame of
+    /// the chat can pass before them.
+    fn start(lab: &Lab) -> anyhow::Result<Captures> {
+        let (tx, frames) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel::<anyhow::Result<()>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for (link, l) in LINKS.iter().enumerate() {
+            let (tx, ready_tx, stop) = (tx.clone(), ready_tx.clone(), Arc::clone(&stop));
+            let ns = lab.ns(Host::R).to_string();
+            let dev = l.router.dev;
+            threads.push(std::thread::spawn(move || {
+                let opened = super::enter(&ns).and_then(|()| {
+                    Capture::open_both_directions(dev)
+                        .with_context(|| format!("cannot capture on {dev} in {ns}"))
+                });
+                let mut cap = match opened {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    match cap.next_frame() {
+                        Ok(Some(f)) => {
+                            let frame = LinkFrame {
+                                link,
+                                timestamp: f.timestamp,
+                                data: f.data.to_vec(),
+                            };
+                            if tx.send(frame).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        let captures = Captures {
+            frames,
+            stop,
+            threads,
+        };
+        for _ in LINKS {
+            ready
+                .recv()
+                .context("a capture thread ended before opening its socket")??;
+        }
+        Ok(captures)
+    }
+}
+
+impl Drop for Captures {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs the demo.
+///
+/// # Errors
+/// Making the lab, a socket, the capture, or output; the lab is removed in every case.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    let lab = Lab::create(&args.lab, Kind::Run)?;
+    writeln!(
+        out,
+        "encap lab demo: lab {} (namespaces {}), offload {:?}, MTU 1500 on a-r and {} on r-b",
+        lab.id,
+        lab.ns.join(", "),
+        args.lab.offload,
+        args.lab.mtu_b
+    )?;
+    for (i, link) in LINKS.iter().enumerate() {
+        writeln!(
+            out,
+            "  link {}: {} {} {}  <->  r {} {}",
+            link.name,
+            link.host.host.letter(),
+            link.host.dev,
+            mac_to_string(&lab.macs[i][0]),
+            link.router.dev,
+            mac_to_string(&lab.macs[i][1])
+        )?;
+    }
+    let captures = Captures::start(&lab)?;
+    writeln!(
+        out,
+        "capturing in r on r-a (link a-r) and r-b (link r-b), both directions"
+    )?;
+    if args.wait_stdin {
+        writeln!(out, "ready")?;
+        out.flush()?;
+        wait_for_stdin()?;
+    }
+    let frames = chat(args, &lab, out, &captures)?;
+    drop(captures);
+    report(args, &lab, out, &frames)?;
+    lab.remove();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits until stdin is readable (a line, or its end), looking at the stop flag every 100 ms so
+/// that Ctrl-C or SIGTERM still removes the lab.
+fn wait_for_stdin() -> anyhow::Result<()> {
+    loop {
+        if crate::capture::stop_requested() {
+            anyhow::bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
+        }
+        let mut fds = [libc::pollfd {
+            fd: libc::STDIN_FILENO,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if crate::chat::sys::poll(&mut fds, 100, None).context("poll on stdin")? > 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// The connection: made in the namespaces, the dialogue played, closed; returns every frame
+/// captured up to the connection's last ACK on both links.
+fn chat<W: WriteColor>(
+    args: &Args,
+    lab: &Lab,
+    out: &mut W,
+    captures: &Captures,
+) -> anyhow::Result<Vec<LinkFrame>> {
+    let server_addr = SocketAddr::new(address(Host::B, args.ipv6), args.port);
+    let listener = in_namespace(lab.ns(Host::B), move || {
+        TcpListener::bind(server_addr)
+            .with_context(|| format!("cannot listen on {server_addr} in b"))
+    })?;
+    let client = in_namespace(lab.ns(Host::A), move || {
+        TcpStream::connect(server_addr)
+            .with_context(|| format!("cannot connect from a to {server_addr}"))
+    })?;
+    let (server, client_addr) = listener.accept().context("accept in b")?;
+    for s in [&client, &server] {
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(READ_LIMIT))?;
+    }
+    writeln!(out, "connected: client {client_addr} in a -> server {server_addr} in b, across r; TCP_NODELAY on both")?;
+    let streams = [&client, &server];
+    let mut readers = [
+        BufReader::new(server.try_clone()?),
+        BufReader::new(client.try_clone()?),
+    ];
+    let mut sent = [0u32; 2];
+    // The dialogue as `encap demo` plays it, then the client's "exit".
+    let dialogue = crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]);
+    for (i, (from, line)) in dialogue.enumerate() {
+        let from = *from;
+        let name = ["client in a", "server in b"][from];
+        heading(
+            out,
+            &format!("message {}: the {name} sends {:?}", i + 1, line),
+        )?;
+        let (src, dst) = if from == 0 {
+            (client_addr, server_addr)
+        } else {
+            (server_addr, client_addr)
+        };
+        // The frame as it leaves the sender: onto a-r from a, onto r-b from b, to r's MAC.
+        let [host_mac, router_mac] = lab.macs[from];
+        let mut params = Params::between_any(src, dst).with_macs(host_mac, router_mac);
+        params.tcp.seq = 1 + sent[from];
+        params.tcp.ack = 1 + sent[1 - from];
+        writeln!(out, "The pipeline on link {} (sequence numbers relative; IP ID, window and timestamps as placeholders):", LINKS[from].name)?;
+        pipeline_view::summary(out, &encapsulate(line.as_bytes(), &params)?)?;
+        let mut stream = streams[from];
+        stream
+            .write_all(line.as_bytes())
+            .with_context(|| format!("the {name} could not send"))?;
+        sent[from] += u32::try_from(line.len()).unwrap_or(u32::MAX);
+        let mut got = Vec::new();
+        readers[from]
+            .read_until(b'\n', &mut got)
+            .context("the peer did not receive the message")?;
+        writeln!(
+            out,
+            "received: {:?}{}",
+            String::from_utf8_lossy(&got),
+            if got == line.as_bytes() {
+                ", intact"
+            } else {
+                ", NOT what was sent"
+            }
+        )?;
+    }
+    // The client closes first, the server answers the end of stream with its own FIN.
+    client.shutdown(Shutdown::Write).context("shutdown in a")?;
+    let mut rest = Vec::new();
+    readers[0]
+        .read_to_end(&mut rest)
+        .context("the server reading the end")?;
+    server.shutdown(Shutdown::Write).context("shutdown in b")?;
+    readers[1]
+        .read_to_end(&mut rest)
+        .context("the client reading the end")?;
+    drop((client, server, readers, listener));
+    collect_until_closed(captures)
+}
+
+/// Takes frames until each link carried both FINs and an ACK after them, or [`END_LIMIT`].
+fn collect_until_closed(captures: &Captures) -> anyhow::Result<Vec<LinkFrame>> {
+    let end = Instant::now() + END_LIMIT;
+    let mut frames = Vec::new();
+    while !LINKS.iter().enumerate().all(|(l, _)| closed(&frames, l)) {
+        if crate::capture::stop_requested() {
+            anyhow::bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            frames.extend(captures.frames.try_iter());
+            break;
+        }
+        if let Ok(f) = captures
+            .frames
+            .recv_timeout(left.min(Duration::from_millis(100)))
+        {
+            frames.push(f);
+        }
+    }
+    frames.sort_by_key(|f| f.timestamp);
+    Ok(frames)
+}
+
+/// The TCP flags of a frame.
+fn tcp_flags(data: &[u8]) -> Option<u16> {
+    match slice(data).transport {
+        Transport::Tcp(seg) => Some(seg.flags()),
+        _ => None,
+    }
+}
+
+/// True once link `link` carried two FINs and an ACK after the second.
+fn closed(frames: &[LinkFrame], link: usize) -> bool {
+    let mut fins = 0;
+    for f in frames.iter().filter(|f| f.link == link) {
+        let Some(flags) = tcp_flags(&f.data) else {
+            continue;
+        };
+        if fins == 2 && flags & tcp::field::FLG_ACK != 0 {
+            return true;
+        }
+        if flags & tcp::field::FLG_FIN != 0 {
+            fins += 1;
+        }
+    }
+    false
+}
+
+/// What a frame is, in a word, for the link's tally.
+fn kind(data: &[u8]) -> &'static str {
+    let s = slice(data);
+    match (&s.net, s.transport) {
+        (Net::Arp(1, ..), _) => "ARP request",
+        (Net::Arp(2, ..), _) => "ARP reply",
+        (_, Transport::Icmp(_, 135, _)) => "neighbour solicitation",
+        (_, Transport::Icmp(_, 136, _)) => "neighbour advertisement",
+        (_, Transport::Icmp(_, 133, _)) => "router solicitation",
+        (_, Transport::Icmp(_, 143, _)) => "MLDv2 report",
+        (_, Transport::Tcp(_)) => "TCP",
+        _ => "other",
+    }
+}
+
+/// The frames per link, what r changed in each forwarded packet, and the pcapng file.
+fn report<W: WriteColor>(
+    args: &Args,
+    lab: &Lab,
+    out: &mut W,
+    frames: &[LinkFrame],
+) -> anyhow::Result<()> {
+    for (l, link) in LINKS.iter().enumerate() {
+        heading(
+            out,
+            &format!("link {}: the frames r's {} saw", link.name, link.router.dev),
+        )?;
+        let mut tally: Vec<(&str, usize)> = Vec::new();
+        for (n, f) in frames.iter().filter(|f| f.link == l).enumerate() {
+            let frame = Frame {
+                number: n as u64 + 1,
+                timestamp: f.timestamp,
+                data: &f.data,
+                orig_len: f.data.len(),
+                // The lab's times are shown in UTC: the dialogue is the same wherever it runs.
+                utc_offset: 0,
+                link_type: encap::layers::link::link_type::ETHERNET,
+            };
+            write_frame(out, &frame, &FrameOptions::default())?;
+            let k = kind(&f.data);
+            match tally.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, c)) => *c += 1,
+                None => tally.push((k, 1)),
+            }
+        }
+        let tally: Vec<String> = tally.iter().map(|(k, c)| format!("{c} {k}")).collect();
+        writeln!(out, "link {}: {}", link.name, tally.join(", "))?;
+    }
+    heading(
+        out,
+        "at r: what the router changed in each packet it forwarded",
+    )?;
+    for line in hops(frames, args.ipv6) {
+        writeln!(out, "{line}")?;
+    }
+    if let Some(path) = &args.write {
+        write_pcapng(path, lab, frames)?;
+        writeln!(
+            out,
+            "wrote {} (pcapng, interface 0 link a-r, interface 1 link r-b)",
+            path.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "These are the frames as captured; the model does not check them yet."
+    )?;
+    Ok(())
+}
+
+/// A packet with what a router may change blanked out (TTL and header checksum, or the hop
+/// limit), to find the same packet on both links; `None` for a frame that is not IP.
+fn forwarded_key(data: &[u8]) -> Option<Vec<u8>> {
+    let s = slice(data);
+    let mut packet = data.get(s.net_at..)?.to_vec();
+    let blank = |p: &mut Vec<u8>, r: std::ops::Range<usize>| {
+        if let Some(b) = p.get_mut(r) {
+            b.fill(0);
+        }
+    };
+    match s.net {
+        Net::Ipv4(_) => {
+            blank(&mut packet, ipv4::field::TTL);
+            blank(&mut packet, ipv4::field::CHECKSUM);
+        }
+        Net::Ipv6(..) => blank(&mut packet, ipv6::field::HOP_LIMIT),
+        _ => return None,
+    }
+    Some(packet)
+}
+
+/// Two bytes of `data` at `range` past `at`, big-endian, or 0 when cut.
+fn be16(data: &[u8], at: usize, range: std::ops::Range<usize>) -> u16 {
+    data.get(at + range.start..at + range.end)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u16::from_be_bytes)
+}
+
+/// One line per packet that crossed r, matched byte for byte (but for what r may change) with
+/// the same packet on the other link.
+fn hops(frames: &[LinkFrame], ipv6: bool) -> Vec<String> {
+    let mut used = vec![false; frames.len()];
+    let mut lines = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let Some(key) = forwarded_key(&f.data) else {
+            continue;
+        };
+        if used[i] {
+            continue;
+        }
+        let Some(j) = (i + 1..frames.len()).find(|&j| {
+            !used[j]
+                && frames[j].link != f.link
+                && forwarded_key(&frames[j].data).as_ref() == Some(&key)
+        }) else {
+            continue;
+        };
+        used[i] = true;
+        used[j] = true;
+        let (before, after) = (&f.data, &frames[j].data);
+        let at = slice(before).net_at;
+        let mac = |d: &[u8], r: std::ops::Range<usize>| -> String {
+            d.get(r)
+                .and_then(|b| <Mac>::try_from(b).ok())
+                .map_or("?".into(), |m| mac_to_string(&m))
+        };
+        let hop = |d: &[u8], r: std::ops::Range<usize>| d.get(at + r.start).copied().unwrap_or(0);
+        let what = match tcp_flags(before) {
+            Some(flags) => format!("TCP {}", tcp::flag_names(flags)),
+            None => kind(before).to_string(),
+        };
+        let mut line = format!(
+            "{what} {} -> {}: at r: ",
+            LINKS[f.link].name, LINKS[frames[j].link].name
+        );
+        if ipv6 || matches!(slice(before).net, Net::Ipv6(..)) {
+            let (h0, h1) = (
+                hop(before, ipv6::field::HOP_LIMIT),
+                hop(after, ipv6::field::HOP_LIMIT),
+            );
+            line += &format!("hop limit {h0} -> {h1}, ");
+        } else {
+            let (t0, t1) = (hop(before, ipv4::field::TTL), hop(after, ipv4::field::TTL));
+            line += &format!("TTL {t0} -> {t1}, ");
+        }
+        line += &format!(
+            "source MAC {} -> {}, destination MAC {} -> {}",
+            mac(before, 6..12),
+            mac(after, 6..12),
+            mac(before, 0..6),
+            mac(after, 0..6)
+        );
+        if matches!(slice(before).net, Net::Ipv4(_)) {
+            line += &format!(
+                ", header checksum 0x{:04x} -> 0x{:04x}",
+                be16(before, at, ipv4::field::CHECKSUM),
+                be16(after, at, ipv4::field::CHECKSUM)
+            );
+        }
+        line += "; nothing else in the packet changed";
+        lines.push(line);
+    }
+    lines
+}
+
+/// Writes every frame into `path`, one pcapng interface per link.
+fn write_pcapng(path: &std::path::Path, lab: &Lab, frames: &[LinkFrame]) -> anyhow::Result<()> {
+    let descriptions: Vec<String> = LINKS
+        .iter()
+        .map(|l| {
+            format!(
+                "link {} of lab {}, captured on {} in r",
+                l.name, lab.id, l.router.dev
+            )
+        })
+        .collect();
+    let links: Vec<(&str, &str)> = LINKS
+        .iter()
+        .zip(&descriptions)
+        .map(|(l, d)| (l.name, d.as_str()))
+        .collect();
+    crate::cmd::write_file(path, |w| {
+        let mut pcap = encap::pcap::LinksWriter::new(w, &links).map_err(std::io::Error::other)?;
+        for f in frames {
+            pcap.write(f.link as u32, f.timestamp, &f.data)
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    /// A segment from a to b as it leaves a, and as r forwards it.
+    fn crossing() -> (Vec<u8>, Vec<u8>) {
+        let a = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 10), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 6666);
+        let params = Params::between(a, b).with_macs(LINKS[0].host.mac, LINKS[0].router.mac);
+        let before = encapsulate(b"hello\n", &params).unwrap().frame().to_vec();
+        let mut after = before.clone();
+        after[..6].copy_from_slice(&LINKS[1].host.mac);
+        after[6..12].copy_from_slice(&LINKS[1].router.mac);
+        after[14 + ipv4::field::TTL.start] = 63;
+        ipv4::refresh_checksum(&mut after[14..]);
+        (before, after)
+    }
+
+    fn on(link: usize, data: &[u8]) -> LinkFrame {
+        LinkFrame {
+            link,
+            timestamp: Duration::ZERO,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_forwarded_packet_is_matched_and_its_changes_named() {
+        let (before, after) = crossing();
+        let sum = |f: &[u8]| u16::from_be_bytes([f[24], f[25]]);
+        let frames = [on(0, &before), on(1, &after)];
+        assert_eq!(
+            hops(&frames, false),
+            [format!(
+                "TCP PSH, ACK a-r -> r-b: at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> \
+                 02:00:00:00:0b:02, destination MAC 02:00:00:00:0a:02 -> 02:00:00:00:0b:01, \
+                 header checksum 0x{:04x} -> 0x{:04x}; nothing else in the packet changed",
+                sum(&before),
+                sum(&after)
+            )]
+        );
+        assert_eq!(
+            sum(&after),
+            sum(&before).wrapping_add(0x100),
+            "TTL is the high byte"
+        );
+    }
+
+    #[test]
+    fn a_packet_changed_beyond_ttl_is_not_matched() {
+        let (before, mut after) = crossing();
+        let last = after.len() - 1;
+        after[last] ^= 1;
+        assert!(hops(&[on(0, &before), on(1, &after)], false).is_empty());
+        assert!(
+            hops(&[on(0, &before), on(0, &before)], false).is_empty(),
+            "same link"
+        );
+        assert!(
+            hops(&[on(0, &before[..10]), on(1, &after[..10])], false).is_empty(),
+            "cut"
+        );
+    }
+
+    #[test]
+    fn a_link_is_closed_after_both_fins_and_an_ack() {
+        let (seg, _) = crossing();
+        let with_flags = |flags: u16| {
+            let mut f = seg.clone();
+            let at = 14 + 20 + 12;
+            f[at..at + 2].copy_from_slice(&((8u16 << 12) | flags).to_be_bytes());
+            on(0, &f)
+        };
+        let (fin, ack) = (
+            tcp::field::FLG_FIN | tcp::field::FLG_ACK,
+            tcp::field::FLG_ACK,
+        );
+        let mut frames = vec![with_flags(ack), with_flags(fin), with_flags(fin)];
+        assert!(!closed(&frames, 0));
+        frames.push(with_flags(ack));
+        assert!(closed(&frames, 0));
+        assert!(!closed(&frames, 1), "nothing on the other link");
+    }
+}
