@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Seeds for the fuzz corpora, from captures/ and a few crafted inputs, into fuzz/seeds/<target>/.
-The committed corpus (fuzz/corpus/) is these seeds after fuzzing, minimized with -merge=1."""
+The committed corpus (fuzz/corpus/) is these seeds and what fuzzing found, minimized with -merge=1,
+then cut to 40 files a target (the seeds that survived the merge, then the smallest others)."""
 import glob, os, struct
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
