@@ -7,7 +7,7 @@
 //! - [`session`]: the `poll()` loop that runs a dialogue.
 //! - [`verify`]: `--verify`, the connections captured on `lo` and checked against the model.
 
-pub mod framing;
+pub use encap::framing;
 pub mod model;
 pub mod narrate;
 pub mod session;
