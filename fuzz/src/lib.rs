@@ -34,6 +34,8 @@ pub fn dissect(data: &[u8]) {
         timestamp: Duration::from_micros(1_700_000_000_000_000),
         data,
         orig_len: data.len(),
+        utc_offset: 0,
+        link_type: encap::layers::link::link_type::ETHERNET,
     };
     for (verbose, hex, as_json) in [
         (false, false, false),
@@ -44,6 +46,8 @@ pub fn dissect(data: &[u8]) {
             verbose,
             hex,
             json: as_json,
+            date: verbose,
+            link: hex,
         };
         let mut out = NoColor::new(Vec::new());
         write_frame(&mut out, &frame, &opts).expect("writing into memory");
