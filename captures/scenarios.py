@@ -26,9 +26,12 @@ name, port = sys.argv[1], int(sys.argv[2])
 addr = ("127.0.0.1", port)
 
 
-def serve(handle):
+def serve(handle, options=()):
+    """A listener (with these socket options) whose one connection goes to handle, on a thread."""
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for level, option, value in options:
+        ls.setsockopt(level, option, value)
     ls.bind(addr)
     ls.listen(1)
 
@@ -122,20 +125,10 @@ elif name == "ecn":
     c.close()
     t.join()
 elif name == "zerowindow":
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    ls.bind(addr)
-    ls.listen(1)
-
-    def slow():
-        conn, _ = ls.accept()
+    def slow(conn):
         time.sleep(1.2)
         drain(conn)
-        ls.close()
-
-    t = threading.Thread(target=slow)
-    t.start()
+    t = serve(slow, [(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
     c = socket.create_connection(addr)
     c.sendall(b"z" * 20000)
     time.sleep(0.2)
