@@ -3,7 +3,7 @@
 //! Classified from the frame and the model's state, before the model predicts anything.
 
 use super::observed::Observed;
-use super::seq::{self, Span};
+use super::seq;
 use super::side::{Side, SideState};
 use super::state::TcpState;
 use crate::layers::tcp::field as tf;
@@ -220,10 +220,4 @@ pub fn side_of(src: std::net::SocketAddr, client: &SideState, server: &SideState
     } else {
         None
     }
-}
-
-/// The span of stream a data segment carries.
-#[must_use]
-pub fn payload_span(o: &Observed<'_>) -> Span {
-    Span::from_len(o.seq(), o.len())
 }
