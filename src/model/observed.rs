@@ -28,7 +28,8 @@ pub struct Observed<'a> {
     /// The Ethernet header's MAC addresses, source and destination (none in a cooked or raw
     /// capture); both zero on `lo`.
     pub macs: Option<(Mac, Mac)>,
-    /// The TCP checksum is the full, correct one (no offload left it as the pseudo-header sum).
+    /// On a real link: the TCP checksum is the full, correct one (no offload left it as the
+    /// pseudo-header sum). Always false on `lo` and in captures without an Ethernet header.
     pub full_checksum: bool,
     /// Where the TCP header starts in the frame.
     pub transport_at: usize,
@@ -94,8 +95,12 @@ impl<'a> Observed<'a> {
             Net::Ipv6(ip, _) => Some(Pseudo::V6(ip.source, ip.destination)),
             _ => None,
         };
+        // Summed only on a real link (lo's MACs are zero): elsewhere no rule asks, and it would
+        // cost a pass over every payload.
+        let macs = s.ethernet.map(|e| (e.source, e.destination));
+        let wire = macs.is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6]);
         let full_checksum =
-            pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
+            wire && pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
         let (src_ip, ip_id, flow, dscp, ttl) = match &s.net {
             Net::Ipv4(ip) => (
                 IpAddr::V4(ip.source()),
@@ -123,7 +128,7 @@ impl<'a> Observed<'a> {
             frame,
             link,
             net_at: s.net_at,
-            macs: s.ethernet.map(|e| (e.source, e.destination)),
+            macs,
             full_checksum,
             transport_at: s.transport_at,
             segment,
