@@ -69,8 +69,9 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
             String::new()
         }
     )?;
-    for x in f
-        .fields
+    // (A frame with no MISMATCH has its fields built only when something shows them.)
+    let fields = if c.mismatch > 0 { f.fields() } else { &[] };
+    for x in fields
         .iter()
         .filter(|x| matches!(x.verdict, Verdict::Mismatch { .. }))
     {
@@ -183,14 +184,14 @@ fn shorten(s: &str, max: usize) -> String {
 pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
     summary(w, f)?;
     let name_w = f
-        .fields
+        .fields()
         .iter()
         .map(|x| x.field.name.chars().count())
         .max()
         .unwrap_or(5)
         .min(32);
     let val_w = f
-        .fields
+        .fields()
         .iter()
         .map(|x| x.field.display.chars().count().min(28))
         .max()
@@ -200,7 +201,7 @@ pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  verdict",
         "layer", "field", "kernel", "model"
     )?;
-    for x in &f.fields {
+    for x in f.fields() {
         write!(
             w,
             "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  ",
@@ -294,7 +295,7 @@ fn row<W: WriteColor>(
 #[must_use]
 pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
     let fields: Vec<serde_json::Value> = f
-        .fields
+        .fields()
         .iter()
         .map(|x| {
             let (verdict, reason) = match &x.verdict {
