@@ -43,23 +43,25 @@ pub(crate) fn judge(
     }
     let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
     let mut model: Vec<RawField<'_>> = Vec::with_capacity(40);
-    if !raw_fields(o.frame, &mut kernel) || !raw_fields(model_frame, &mut model) {
+    if !raw_fields(o.frame, &mut kernel) {
         return None;
     }
-    if kernel.len() != model.len() {
+    // The same bytes have the same fields with the same values: only the rules are left.
+    let same = o.frame == model_frame;
+    if !same && (!raw_fields(model_frame, &mut model) || kernel.len() != model.len()) {
         return None;
     }
     let mut judged = Vec::with_capacity(kernel.len());
-    for (k, m) in kernel.iter().zip(&model) {
-        if k.key != m.key || k.layer != m.layer {
-            return None;
+    for (i, k) in kernel.iter().enumerate() {
+        if !same {
+            let m = &model[i];
+            if k.key != m.key || k.layer != m.layer || k.value != m.value {
+                return None;
+            }
         }
         let Rule::IfEqual(verdict) = rule(k.key, facts) else {
             return None;
         };
-        if k.value != m.value {
-            return None;
-        }
         judged.push(Judged {
             verdict,
             endpoint: super::verdict::is_endpoint(k.key),

@@ -316,12 +316,14 @@ impl Connection {
             .then(|| compare::judge(&o, pred.frame.frame(), &facts))
             .flatten();
         let fields = if let Some(judged) = judged {
+            let counts = Counts::of(&judged);
             (
                 judged,
                 verdict::Fields::Later {
                     kernel: o.frame.to_vec(),
                     link: o.link,
                     built: std::sync::OnceLock::new(),
+                    counts,
                 },
             )
         } else {

@@ -154,6 +154,8 @@ pub(crate) enum Fields {
         kernel: Vec<u8>,
         link: u32,
         built: std::sync::OnceLock<Vec<FieldCheck>>,
+        /// The verdicts counted once (a frame's counts are asked for more than once).
+        counts: Counts,
     },
 }
 
@@ -168,6 +170,7 @@ impl FrameCheck {
                 kernel,
                 link,
                 built,
+                ..
             } => built.get_or_init(|| {
                 super::compare::rebuild(kernel, *link, &self.model_frame, &self.judged)
             }),
@@ -190,17 +193,11 @@ impl FrameCheck {
     /// (the revisions of earlier frames' fields included).
     #[must_use]
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        if let Fields::Built(f) = &self.fields {
+        let mut c = match &self.fields {
             // (Made up or changed through fields_mut: counted from what is there.)
-            for f in f {
-                c.add_judged(&Judged::of(f));
-            }
-        } else {
-            for j in &self.judged {
-                c.add_judged(j);
-            }
-        }
+            Fields::Built(f) => Counts::of(f.iter().map(Judged::of)),
+            Fields::Later { counts, .. } => *counts,
+        };
         // Each revision is a MISMATCH of an earlier frame's field, found with this one.
         c.mismatch += self.revisions.len();
         c
@@ -241,6 +238,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The counts of these verdicts.
+    pub(crate) fn of(judged: impl IntoIterator<Item = impl std::borrow::Borrow<Judged>>) -> Counts {
+        let mut c = Counts::default();
+        for j in judged {
+            c.add_judged(j.borrow());
+        }
+        c
+    }
+
     fn add_judged(&mut self, j: &Judged) {
         self.add(&j.verdict);
         let known = matches!(j.verdict, Verdict::Predicted | Verdict::Learned { .. });
