@@ -345,6 +345,96 @@ fn a_capture_cut_by_its_snapshot_length_is_decoded_as_far_as_it_was_captured() {
 }
 
 #[test]
+fn a_capture_cut_after_its_tcp_headers_is_verified_with_lengths_from_the_ip_header() {
+    // tcpdump -s 80: every header whole, the longer payloads cut (the times kept: the model's
+    // TSval clock runs on them).
+    let path =
+        std::env::temp_dir().join(format!("encap-decode-{}-snap80.pcap", std::process::id()));
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let mut r = CaptureReader::new(std::io::BufReader::new(
+        std::fs::File::open(original).unwrap(),
+    ))
+    .unwrap();
+    let mut w = encap::pcap::FrameWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    while let Some(p) = r.next_packet().unwrap() {
+        w.write_cut(p.timestamp, &p.data[..p.data.len().min(80)], p.data.len())
+            .unwrap();
+    }
+    drop(w);
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let eighth = text.lines().nth(7).unwrap();
+    assert!(
+        eighth.contains("seq 2216865558:2216865580,") && eighth.contains("length 22: "),
+        "the segment's length is the IP header's, not the bytes captured: {eighth}"
+    );
+    assert!(
+        eighth.contains("[cut short: captured 80 of 88 bytes]"),
+        "{eighth}"
+    );
+    let out = encap()
+        .args(["decode", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let lens: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["tcp.len"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lens, [0, 0, 0, 6, 0, 3, 0, 22, 0, 24, 0, 5, 0, 0, 0, 0]);
+    if common::have("tshark", "tcp.len of a cut capture against tshark") {
+        let theirs = common::tshark_fields(&path, &["tcp.len".to_string()], &[]);
+        let theirs: Vec<u64> = theirs
+            .iter()
+            .map(|m| m["tcp.len"].parse().unwrap())
+            .collect();
+        assert_eq!(lens, theirs);
+    }
+    // The model checks every frame, cut ones as far as they were captured: no ACK is taken to
+    // acknowledge bytes "that never appeared".
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("127.0.0.1:47472 -> "))
+        .unwrap();
+    let nums: Vec<usize> = row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!((nums[0], nums[6]), (16, 0), "16 frames, 0 MISMATCH: {row}");
+    // An edited byte of a cut frame's captured payload is still found, with a transcript.
+    let transcript =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.transcript.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(3).position(|w| w == "你".as_bytes()).unwrap();
+    bytes[at] ^= 1;
+    let edited = path.with_extension("edited.pcap");
+    std::fs::write(&edited, bytes).unwrap();
+    let out = encap()
+        .arg("verify")
+        .arg("--transcript")
+        .arg(&transcript)
+        .arg(&edited)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("MISMATCH frame 8 Application Data (bytes 66-79)"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(edited);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
 fn arp_inside_a_vlan_tag_and_ipv6_addresses_read_as_wireshark_writes_them() {
     // An ARP reply from 02:00:00:00:00:02 (10.0.0.2) in VLAN 5.
     let mut arp = vec![0xff; 6];

@@ -190,11 +190,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         if let Some(bar) = progress.as_ref().filter(|_| p.number % 4096 == 0) {
             bar.set_position(p.offset);
         }
-        let (stream, check) = match verifier.feed_link(
+        let (stream, check) = match verifier.feed_captured(
             p.number,
             Some(p.timestamp),
             p.link_type,
             p.data,
+            p.orig_len,
         ) {
             Outcome::Checked(stream, check) => (stream, check),
             Outcome::Skipped => {

@@ -509,7 +509,8 @@ fn line<W: WriteColor>(
     src.write(&mut l);
     match s.transport {
         Transport::Tcp(t) => {
-            let len = t.payload().len();
+            // (The length the IP header gives, also of a segment the capture cut short.)
+            let len = s.tcp_len().unwrap_or(t.payload().len());
             l.s(".").n(t.src_port()).s(" > ");
             dst.write(&mut l);
             l.s(".").n(t.dst_port()).s(": Flags [");
@@ -727,7 +728,10 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     super::json::add_fields(&mut obj, &layers);
     let s = slice_link(frame.data, frame.link_type);
     if let Transport::Tcp(t) = s.transport {
-        obj.insert("tcp.len".into(), Json::from(t.payload().len()));
+        obj.insert(
+            "tcp.len".into(),
+            Json::from(s.tcp_len().unwrap_or(t.payload().len())),
+        );
         super::json::add_tcp_options(&mut obj, t.options_raw());
     }
     if let Some((e, ..)) = &s.error {
