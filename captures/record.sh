@@ -40,6 +40,21 @@ lab_captures() {
 }
 if [ "${1:-}" = lab ]; then lab_captures; ls -l $out/lab-*; exit 0; fi
 
+# 11. A GET request written in two send() calls (captures/http_split.py), so its bytes arrive in
+#     two segments, to http.server: `encap decode` must reassemble it, as tshark does. Only this
+#     part: `captures/record.sh http-split`.
+http_split() {
+  local p=$((port+24))
+  mkdir -p /tmp/encap-www && echo '<h1>hello from http.server</h1>' > /tmp/encap-www/index.html
+  python3 -m http.server $p --bind 127.0.0.1 --directory /tmp/encap-www > /dev/null 2>&1 & local hpid=$!
+  sleep 1
+  start_tcpdump $out/http-split-request.pcap $p
+  python3 captures/http_split.py $p
+  stop_tcpdump
+  kill $hpid
+}
+if [ "${1:-}" = http-split ]; then http_split; ls -l $out/http-split-*; exit 0; fi
+
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
 chat() { # file port
@@ -130,4 +145,5 @@ unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
   tcpdump -i lo -nn -U -w $out/scenario-fastopen.pcap 'tcp port $((p+1))' 2>/dev/null & td=\$!; sleep 1;
   python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
 lab_captures
+http_split
 ls -l $out
