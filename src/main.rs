@@ -60,6 +60,9 @@ enum Command {
     /// Two hosts and a router in network namespaces, joined by veth links (root): `up`, `down`,
     /// `status`, `exec a|r|b -- COMMAND...`, and `demo`, the chat across them with both links captured.
     Lab(cmd::lab::Args),
+    /// A small HTTP client on a kernel socket (loopback only): the request and the response, each
+    /// as the application stage and through the pipeline.
+    Http(cmd::http::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(&args, &mut out),
         Command::Demo(args) => cmd::demo::run(&args, &mut out),
         Command::Lab(args) => cmd::lab::run(&args, &mut out),
+        Command::Http(args) => cmd::http::run(&args, &mut out),
         // A file is decoded as fast as it reads: buffer the output instead of flushing each line.
         Command::Decode(args) => cmd::decode::run(
             &args,

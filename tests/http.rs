@@ -198,3 +198,166 @@ fn a_message_the_capture_cuts_is_marked() {
     assert_eq!(last["http.response.code"], 200);
     assert!(last.get("http.file_data").is_none());
 }
+
+/// `python3 -m http.server` on 127.0.0.1, port 0, serving `dir`: the child and the port it
+/// printed. Killed when dropped.
+struct HttpServer(std::process::Child, u16);
+
+impl HttpServer {
+    fn start(dir: &Path) -> HttpServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41541 (http://127.0.0.1:41541/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        HttpServer(child, port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn http_client_gets_200_for_a_file_and_404_with_its_meaning() {
+    if !have("python3", "http_client_gets_200_and_404") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("encap-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hello.txt"), "hello from a file\n").unwrap();
+    let server = HttpServer::start(&dir);
+    let get = |path: &str| {
+        let out = common::with_timeout(
+            {
+                let mut c = encap();
+                c.args([
+                    "http",
+                    "GET",
+                    &format!("http://127.0.0.1:{}{path}", server.1),
+                ]);
+                c
+            },
+            std::time::Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ok = get("/hello.txt");
+    assert!(ok.contains("-> request, "), "{ok}");
+    assert!(
+        ok.contains("GET /hello.txt HTTP/1.1  Host 127.0.0.1:"),
+        "{ok}"
+    );
+    assert!(ok.contains("\nHTTP/1.0 200 OK: 2xx success"), "{ok}");
+    assert!(
+        ok.contains("body: \"hello from a file\\n\" (18 bytes)"),
+        "{ok}"
+    );
+    // The pipeline of each message: TCP, IP and Ethernet lines with the socket's own ports.
+    assert_eq!(ok.matches("Ethernet II + 14 bytes").count(), 2, "{ok}");
+    let missing = get("/no-such-file");
+    assert!(
+        missing.contains("HTTP/1.0 404 File not found: 4xx client error")
+            && missing.contains("404: the server has nothing at this URI"),
+        "{missing}"
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn http_client_refuses_what_is_not_loopback_and_says_when_nobody_listens() {
+    let out = encap()
+        .args(["http", "GET", "http://192.0.2.1/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+    // A port nobody listens on: bind one, read it back, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = encap()
+        .args(["http", "GET", &format!("http://127.0.0.1:{port}/")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ECONNREFUSED"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn show_http_is_the_application_stage() {
+    let out = encap()
+        .args([
+            "show",
+            "--http",
+            "GET / HTTP/1.1",
+            "--header",
+            "Host: 127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("[HTTP] application protocol: a request line, 1 header lines"),
+        "{text}"
+    );
+    assert!(text.contains("  0-2       Method           GET"), "{text}");
+    assert!(
+        text.contains("  22-30     Host value       127.0.0.1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  33-34     Blank line       \\r\\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "[1/4] Application: the message as the application hands it to send(): 35 bytes"
+        ),
+        "{text}"
+    );
+    let bad = encap()
+        .args(["show", "--http", "GET / HTTP/7.1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Request version"));
+}

@@ -7,9 +7,10 @@ use std::io;
 use serde_json::{Map, Value as Json};
 use termcolor::{ColorSpec, WriteColor};
 
-use super::{field_position, layer_color};
+use super::hexdump::{self, Mark};
+use super::{field_position, layer_color, layer_letters};
 use crate::http_stream::{HttpFrame, Reassembled};
-use crate::layers::http::{key, Kind};
+use crate::layers::http::{key, Kind, Message};
 use crate::layers::payload::escape_bytes;
 use crate::layers::{Layer, Value};
 
@@ -183,6 +184,79 @@ pub fn write_message<W: WriteColor>(w: &mut W, r: &Reassembled, verbose: bool) -
         }
     }
     Ok(())
+}
+
+/// Writes a message as the application stage of the pipeline: what the application builds before
+/// `send()`, field by field with byte offsets in the message (and what each means with `full`),
+/// then its hex dump with the headers and the body marked; with `full` false, one line.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn stage<W: WriteColor>(w: &mut W, bytes: &[u8], m: &Message, full: bool) -> io::Result<()> {
+    let headers = m
+        .fields
+        .iter()
+        .filter(|f| f.key == key::REQUEST_LINE || f.key == key::RESPONSE_LINE)
+        .count();
+    let body = m.get(key::BODY).map_or(0, |b| b.bytes.len());
+    w.set_color(
+        ColorSpec::new()
+            .set_fg(Some(layer_color(Layer::Http)))
+            .set_bold(true),
+    )?;
+    if !full {
+        write!(w, "  {:<11}{:>6} bytes", "HTTP", bytes.len())?;
+        w.reset()?;
+        let host = m
+            .get("http.host")
+            .map_or(String::new(), |h| format!("  Host {}", h.display));
+        return writeln!(
+            w,
+            "   {}{host}  {headers} header line(s)  body {body} bytes",
+            m.summary()
+        );
+    }
+    write!(w, "[HTTP] application protocol")?;
+    w.reset()?;
+    let line = match m.kind {
+        Kind::Request => "a request line",
+        Kind::Response => "a status line",
+    };
+    writeln!(
+        w,
+        ": {line}, {headers} header lines, the blank line and a {body}-byte body -> {} bytes for send()",
+        bytes.len()
+    )?;
+    let name_w = m
+        .fields
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for f in &m.fields {
+        let (range, _) = field_position(f, 0, &[]);
+        writeln!(w, "  {range:<9} {:<name_w$}  {}", f.name, f.display)?;
+        if f.key == key::CODE || f.key == key::METHOD {
+            writeln!(w, "  {:<9} {:<name_w$}  ({})", "", "", f.meaning)?;
+        }
+    }
+    let header_end = m.header_len.min(bytes.len());
+    let marks = [
+        Mark {
+            range: 0..header_end,
+            letters: layer_letters(Layer::Http),
+            color: layer_color(Layer::Http),
+        },
+        Mark {
+            range: header_end..bytes.len(),
+            letters: layer_letters(Layer::Application),
+            color: layer_color(Layer::Application),
+        },
+    ];
+    if !w.supports_color() {
+        writeln!(w, "  (hh start line and headers, dd body)")?;
+    }
+    hexdump::write(w, bytes, &marks, "  ")
 }
 
 #[cfg(test)]
