@@ -8,6 +8,7 @@
 
 pub mod capfile;
 pub mod checksum;
+pub mod datagram;
 pub mod dissect;
 // The chat's framing is pure and lives with the rest of the chat; the library carries it so the
 // fuzz targets and their corpus test (fuzz/, tests/fuzz_corpus.rs) reach the binary's own code.

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -154,15 +154,6 @@ pub fn parse_any_endpoint(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("{s:?} is not an address and port; write it like 127.0.0.1:6666 or [::1]:6666")
     })
-}
-
-/// Parses `IP:PORT` for an IPv4 endpoint.
-///
-/// # Errors
-/// Says what form is expected.
-pub fn parse_endpoint(s: &str) -> Result<SocketAddrV4, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an IPv4 address and port; write it like 127.0.0.1:6666"))
 }
 
 /// A flow label in decimal or 0x hex, at most 20 bits.

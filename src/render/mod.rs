@@ -1,6 +1,7 @@
 //! Renderers: each writes into a writer it is given and never decides colour itself (the command
 //! edge does, once: `--color`, `NO_COLOR`, whether stdout is a terminal).
 
+pub mod datagram;
 pub mod frames;
 pub mod hexdump;
 pub mod html;
