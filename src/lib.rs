@@ -20,4 +20,5 @@ pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;
+pub mod udp_flows;
 pub mod verify;

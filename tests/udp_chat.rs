@@ -183,3 +183,34 @@ fn nobody_listening_is_an_icmp_port_unreachable_then_econnrefused() {
     client.send("exit");
     client.wait_for("done: 1 datagram(s) sent, 0 received");
 }
+
+#[test]
+fn verify_checks_nc_u_datagrams_and_the_icmp_error_with_0_mismatch() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/nc-udp.pcap");
+    let out = encap().arg("verify").arg(&file).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(text.matches("(17 bytes of data)").count(), 2, "{text}");
+    assert!(text.contains("icmp 127.0.0.1 -> 127.0.0.1 (port unreachable"), "{text}");
+    let all = text.lines().find(|l| l.starts_with("all ")).unwrap();
+    let cols: Vec<&str> = all.split_whitespace().collect();
+    assert_eq!((cols[1], cols[7]), ("5", "0"), "{all}");
+    assert!(text.contains("the udp and icmp rows"), "{text}");
+
+    // The same capture with the second datagram's IP ID one off: the model catches it.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let frames = common::capture_frames("nc-udp.pcap");
+    let second = &frames[2];
+    let at = bytes
+        .windows(second.len())
+        .position(|w| w == second.as_slice())
+        .unwrap();
+    bytes[at + 19] ^= 0x01; // the low byte of the IP ID (14 + 4 + 1)
+    let bad = std::env::temp_dir().join(format!("encap-udp-bad-{}.pcap", std::process::id()));
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = encap().arg("verify").arg(&bad).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    std::fs::remove_file(&bad).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("MISMATCH Identification (ip.id)"), "{text}");
+}

@@ -122,6 +122,80 @@ pub fn full<W: WriteColor>(w: &mut W, frame: &[u8]) -> io::Result<()> {
     hexdump::write_layers(w, frame, &d.nodes, "  ")
 }
 
+/// One line for a checked datagram: frame, flow, what it is, the verdicts counted, and each
+/// MISMATCH with the model's value.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn check_line<W: WriteColor>(w: &mut W, c: &crate::udp_flows::DatagramCheck) -> io::Result<()> {
+    let n = c.counts();
+    writeln!(
+        w,
+        "frame {}: {} ({}): {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH",
+        c.number,
+        c.flow,
+        c.what,
+        n.total(),
+        n.predicted,
+        n.learned,
+        n.kernel,
+        n.loopback,
+        n.mismatch
+    )?;
+    for f in &c.fields {
+        if let crate::model::Verdict::Mismatch { expected } = &f.verdict {
+            writeln!(
+                w,
+                "    MISMATCH {} ({}): {}, the model expected {expected}",
+                f.field.name, f.field.key, f.field.display
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every field of a checked datagram: layer, name, the kernel's value, the verdict.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn check_table<W: WriteColor>(
+    w: &mut W,
+    c: &crate::udp_flows::DatagramCheck,
+) -> io::Result<()> {
+    check_line(w, c)?;
+    for f in &c.fields {
+        writeln!(
+            w,
+            "    {:<11} {:<22} {:<40} {}",
+            f.layer.name(),
+            f.field.name,
+            f.field.display,
+            f.verdict
+        )?;
+    }
+    Ok(())
+}
+
+/// A checked datagram as one JSON object: each field with its Wireshark name, the kernel's and
+/// the model's value and the verdict.
+#[must_use]
+pub fn check_json(c: &crate::udp_flows::DatagramCheck) -> serde_json::Value {
+    let fields: Vec<serde_json::Value> = c
+        .fields
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "field": f.field.key,
+                "kernel": f.field.display,
+                "model": f.model,
+                "verdict": f.verdict.label(),
+                "reason": f.verdict.to_string(),
+            })
+        })
+        .collect();
+    serde_json::json!({"frame.number": c.number, "flow": c.flow, "fields": fields})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
