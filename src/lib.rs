@@ -20,5 +20,6 @@ pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;
+pub mod sock_diag;
 pub mod udp_flows;
 pub mod verify;

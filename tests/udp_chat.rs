@@ -191,7 +191,10 @@ fn verify_checks_nc_u_datagrams_and_the_icmp_error_with_0_mismatch() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(text.matches("(17 bytes of data)").count(), 2, "{text}");
-    assert!(text.contains("icmp 127.0.0.1 -> 127.0.0.1 (port unreachable"), "{text}");
+    assert!(
+        text.contains("icmp 127.0.0.1 -> 127.0.0.1 (port unreachable"),
+        "{text}"
+    );
     let all = text.lines().find(|l| l.starts_with("all ")).unwrap();
     let cols: Vec<&str> = all.split_whitespace().collect();
     assert_eq!((cols[1], cols[7]), ("5", "0"), "{all}");

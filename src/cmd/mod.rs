@@ -9,6 +9,7 @@ pub mod lab;
 pub mod server;
 pub mod show;
 pub mod sniff;
+pub mod sockets;
 pub mod verify;
 
 /// An error in what the user asked for (a bad address, flag letter or size).
