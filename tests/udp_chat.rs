@@ -217,3 +217,31 @@ fn verify_checks_nc_u_datagrams_and_the_icmp_error_with_0_mismatch() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("MISMATCH Identification (ip.id)"), "{text}");
 }
+
+#[test]
+fn demo_udp_contrasts_a_connection_with_datagrams() {
+    if !common::is_root("demo_udp_contrasts_a_connection_with_datagrams") {
+        return;
+    }
+    let out = common::with_timeout(
+        {
+            let mut c = encap();
+            c.args(["demo", "--udp", "--port", "0"]);
+            c
+        },
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("UDP: 5 frames"), "one datagram per line of the dialogue: {text}");
+    assert!(text.contains(": 3 of handshake, 5 carrying data"), "{text}");
+    assert!(text.contains("the 5 datagrams checked field by field"), "{text}");
+    assert!(text.contains(": 0 MISMATCH"), "{text}");
+    let tcp: usize = text
+        .split("TCP: ")
+        .nth(2)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no TCP frame count in {text}"));
+    assert!(tcp >= 11, "handshake, data and teardown: {text}");
+}
