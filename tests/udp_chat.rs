@@ -232,10 +232,20 @@ fn demo_udp_contrasts_a_connection_with_datagrams() {
         Duration::from_secs(120),
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("UDP: 5 frames"), "one datagram per line of the dialogue: {text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("UDP: 5 frames"),
+        "one datagram per line of the dialogue: {text}"
+    );
     assert!(text.contains(": 3 of handshake, 5 carrying data"), "{text}");
-    assert!(text.contains("the 5 datagrams checked field by field"), "{text}");
+    assert!(
+        text.contains("the 5 datagrams checked field by field"),
+        "{text}"
+    );
     assert!(text.contains(": 0 MISMATCH"), "{text}");
     let tcp: usize = text
         .split("TCP: ")

@@ -162,8 +162,8 @@ pub fn run<W: WriteColor>(port: u16, out: &mut W) -> anyhow::Result<ExitCode> {
     let (tcp_lines, udp_lines) = (describe_all(&tcp_frames), describe_all(&udp_frames));
     writeln!(
         out,
-        "\n{:<4} {:<44} {}",
-        "", "TCP: a connection", "UDP: datagrams"
+        "\n{:<4} {:<44} UDP: datagrams",
+        "", "TCP: a connection"
     )?;
     for i in 0..tcp_frames.len().max(udp_frames.len()) {
         let t = tcp_lines.get(i).map_or("", String::as_str);
