@@ -68,3 +68,37 @@ fn sockets_of_a_port_are_what_ss_tan_shows() {
         "the server's end holds the 5 unread bytes: {ours}"
     );
 }
+
+#[test]
+fn demo_shows_the_kernels_states_next_to_the_models_at_each_step() {
+    if !common::is_root("demo_shows_the_kernels_states") {
+        return;
+    }
+    let out = common::with_timeout(
+        {
+            let mut c = encap();
+            c.args(["demo", "--view", "summary", "--port", "0"]);
+            c
+        },
+        std::time::Duration::from_secs(120),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("kernel's sockets (sock_diag"))
+        .collect();
+    // After the handshake, after each of the five messages, after the close.
+    assert_eq!(rows.len(), 7, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.ends_with("the model's states after the last frame: the same")),
+        "{rows:#?}"
+    );
+    assert!(rows[0].contains("listener LISTEN, client ESTABLISHED, server ESTABLISHED"));
+    assert!(
+        rows[6].contains("client TIME_WAIT, server CLOSED"),
+        "the client closed first: {}",
+        rows[6]
+    );
+}

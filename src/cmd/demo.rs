@@ -213,6 +213,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             "the three-way handshake: connect() sent the SYN, and the kernel completed it before accept() was called",
         )?;
         checked.feed(out, s.drain(Duration::from_millis(150), DRAIN_LIMIT), false)?;
+        super::demo_states::show(
+            out,
+            client_addr,
+            server_addr,
+            checked.followed.checks().last().map(|c| c.states),
+        )?;
     }
 
     let streams = [&client, &server];
@@ -351,6 +357,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                     .collect();
                 prediction_report(out, &frames, &sent_now)?;
             }
+            super::demo_states::show(
+                out,
+                client_addr,
+                server_addr,
+                checked.followed.checks().last().map(|c| c.states),
+            )?;
         }
     }
 
@@ -371,6 +383,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     drop(server);
     if let Some(s) = &sniffer {
         checked.feed(out, s.drain(Duration::from_millis(200), DRAIN_LIMIT), false)?;
+        super::demo_states::show(
+            out,
+            client_addr,
+            server_addr,
+            checked.followed.checks().last().map(|c| c.states),
+        )?;
     }
     drop(sniffer);
     if let Some(w) = checked.pcap.take() {

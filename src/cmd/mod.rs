@@ -4,6 +4,7 @@
 pub mod client;
 pub mod decode;
 pub mod demo;
+pub mod demo_states;
 pub mod demo_udp;
 pub mod http;
 pub mod lab;
