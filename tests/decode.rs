@@ -67,8 +67,14 @@ fn every_capture_agrees_with_tshark_field_by_field() {
         let mut compared = 0;
         for (o, t) in ours.iter().zip(&theirs) {
             let n = &o["frame.number"];
+            // An ICMP error quotes the datagram that caused it: tshark dissects the quoted IP and
+            // UDP headers and calls only the quoted payload data, encap keeps the quote raw.
+            let quotes = o.get("icmp.type").and_then(Json::as_u64) == Some(3);
             for (k, v) in o {
                 let Some(tv) = t.get(k) else { continue };
+                if quotes && k.starts_with("data.") {
+                    continue;
+                }
                 if tv.is_empty() {
                     // tshark hands payloads to its application dissectors (HTTP...), so data.* may
                     // be absent there; every header field must be present.
