@@ -245,57 +245,7 @@ impl UdpFlows {
         let v6 = matches!(s.net, Net::Ipv6(..));
         let mut out = Vec::with_capacity(fields.len());
         for (layer, f) in fields {
-            let c = match (f.key.as_ref(), *layer) {
-                (_, Layer::Ethernet | Layer::Link | Layer::Vlan) => ethernet_field(*layer, f),
-                (_, Layer::Application) if v6 || seen => {
-                    check(*layer, f, "the datagram, quoted".into(), Verdict::Predicted)
-                }
-                (_, Layer::Application) => check(
-                    *layer,
-                    f,
-                    "a datagram this capture sent".into(),
-                    Verdict::Mismatch {
-                        expected: "the quoted datagram to be one this capture carries".into(),
-                    },
-                ),
-                ("ip.id", _) => check(
-                    *layer,
-                    f,
-                    "(any)".into(),
-                    Verdict::KernelChosen {
-                        why: "an ICMP error's IP ID: no DF, so the kernel's hashed counter",
-                    },
-                ),
-                ("ipv6.flow", _) => check(
-                    *layer,
-                    f,
-                    "(any)".into(),
-                    Verdict::KernelChosen {
-                        why: "the ICMPv6 error's flow label",
-                    },
-                ),
-                ("ip.flags.df", _) => rule(*layer, f, 0),
-                ("ip.dsfield.dscp", _) => rule(*layer, f, 48),
-                ("ip.len", _) => rule(*layer, f, 28 + quoted.len() as u64),
-                ("ipv6.plen", _) => rule(*layer, f, 8 + quoted.len() as u64),
-                ("icmp.type", _) => rule(*layer, f, 3),
-                ("icmp.code", _) => rule(*layer, f, 3),
-                ("icmpv6.type", _) => rule(*layer, f, 1),
-                ("icmpv6.code", _) => rule(*layer, f, 4),
-                ("icmp.checksum" | "icmpv6.checksum", _) => {
-                    let ok = f.display.contains("[correct]");
-                    let v = if ok {
-                        Verdict::Predicted
-                    } else {
-                        Verdict::Mismatch {
-                            expected: "a correct checksum (ICMP is summed in software)".into(),
-                        }
-                    };
-                    check(*layer, f, "correct".into(), v)
-                }
-                (k, _) => common_ip(*layer, f, k, if v6 { 58 } else { 1 }, 0),
-            };
-            out.push(c);
+            out.push(unreachable_field(*layer, f, quoted.len(), seen, v6));
         }
         Some(DatagramCheck {
             number,
@@ -305,6 +255,67 @@ impl UdpFlows {
                     .into(),
             fields: out,
         })
+    }
+}
+
+/// The verdict of one field of an ICMP port unreachable that quotes `quoted_len` bytes (`seen`:
+/// a datagram of this capture).
+fn unreachable_field(
+    layer: Layer,
+    f: &Field,
+    quoted_len: usize,
+    seen: bool,
+    v6: bool,
+) -> FieldCheck {
+    match (f.key.as_ref(), layer) {
+        (_, Layer::Ethernet | Layer::Link | Layer::Vlan) => ethernet_field(layer, f),
+        (_, Layer::Application) if v6 || seen => {
+            check(layer, f, "the datagram, quoted".into(), Verdict::Predicted)
+        }
+        (_, Layer::Application) => check(
+            layer,
+            f,
+            "a datagram this capture sent".into(),
+            Verdict::Mismatch {
+                expected: "the quoted datagram to be one this capture carries".into(),
+            },
+        ),
+        ("ip.id", _) => check(
+            layer,
+            f,
+            "(any)".into(),
+            Verdict::KernelChosen {
+                why: "an ICMP error's IP ID: no DF, so the kernel's hashed counter",
+            },
+        ),
+        ("ipv6.flow", _) => check(
+            layer,
+            f,
+            "(any)".into(),
+            Verdict::KernelChosen {
+                why: "the ICMPv6 error's flow label",
+            },
+        ),
+        ("ip.flags.df", _) => rule(layer, f, 0),
+        ("ip.dsfield.dscp", _) => rule(layer, f, 48),
+        ("ip.len", _) => rule(layer, f, 28 + quoted_len as u64),
+        ("ipv6.plen", _) => rule(layer, f, 8 + quoted_len as u64),
+        ("icmp.type", _) => rule(layer, f, 3),
+        ("icmp.code", _) => rule(layer, f, 3),
+        ("icmpv6.type", _) => rule(layer, f, 1),
+        ("icmpv6.code", _) => rule(layer, f, 4),
+        ("icmp.checksum" | "icmpv6.checksum", _) => {
+            let ok = f.display.contains("[correct]");
+            let v = if ok {
+                Verdict::Predicted
+            } else {
+                Verdict::Mismatch {
+                    expected: "a correct checksum (ICMP is summed in software)".into(),
+                }
+            };
+            check(layer, f, "correct".into(), v)
+        }
+        (k, _) => common_ip(layer, f, k, if v6 { 58 } else { 1 }, 0),
     }
 }
 
