@@ -8,6 +8,7 @@
 
 pub mod arp;
 pub mod ethernet;
+pub mod http;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
@@ -48,6 +49,8 @@ pub enum Layer {
     Raw,
     /// The link header of a capture that is not Ethernet (Linux cooked, BSD loopback).
     Link,
+    /// HTTP/1.x, RFC 9112: an application protocol over TCP.
+    Http,
 }
 
 impl Layer {
@@ -67,6 +70,7 @@ impl Layer {
             Layer::Icmpv6 => "ICMPv6",
             Layer::Raw => "Data",
             Layer::Link => "Link layer",
+            Layer::Http => "HTTP",
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 use termcolor::{ColorSpec, WriteColor};
 
-use super::hexdump::{self, Mark};
-use super::{field_position, layer_color, layer_letters};
+use super::hexdump;
+use super::{field_position, layer_color};
 use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::{self, mac_to_string};
 use crate::layers::icmp;
@@ -140,24 +140,7 @@ pub fn write_sliced<W: WriteColor>(
             writeln!(w, ": {e}")?;
         }
         if opts.hex {
-            let marks: Vec<Mark> = d
-                .nodes
-                .iter()
-                .map(|n| Mark {
-                    range: n.range.clone(),
-                    letters: layer_letters(n.layer),
-                    color: layer_color(n.layer),
-                })
-                .collect();
-            if !w.supports_color() {
-                let legend: Vec<String> = d
-                    .nodes
-                    .iter()
-                    .map(|n| format!("{} {}", layer_letters(n.layer), n.layer))
-                    .collect();
-                writeln!(w, "    ({})", legend.join(", "))?;
-            }
-            hexdump::write(w, frame.data, &marks, "    ")?;
+            hexdump::write_layers(w, frame.data, &d.nodes, "    ")?;
         }
     }
     Ok(())

@@ -177,3 +177,31 @@ pub fn capture_settings() -> (String, String) {
     };
     (value("net.ipv4.tcp_rmem"), value("net.core.rmem_max"))
 }
+
+/// `encap decode --json EXTRA FILE`: one object per line, the command's success asserted.
+pub fn decode_json(
+    file: &std::path::Path,
+    extra: &[&str],
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let out = encap()
+        .arg("decode")
+        .arg("--json")
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| match serde_json::from_str(l).unwrap() {
+            serde_json::Value::Object(o) => o,
+            other => panic!("not an object: {other}"),
+        })
+        .collect()
+}
