@@ -18,4 +18,5 @@ pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;
+pub mod stack;
 pub mod verify;
