@@ -78,7 +78,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let exit = match &played {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            writeln!(live.out, "encap: error: {e:#}")?;
+            live.out.flush()?;
+            eprintln!("encap: error: {e:#}");
             ExitCode::from(1)
         }
     };
@@ -259,7 +260,8 @@ impl<'a, W: WriteColor> Live<'a, W> {
             Event::ResetSent(to) => format!("a segment from {to} for no connection: answered with a RST"),
             Event::Tcp(t) => match t {
                 TcpEvent::Connected { mss, wscale, sack, timestamps } => format!(
-                    "connected to {remote} ({state}): the peer's MSS {mss}, window scale {wscale:?}, SACK {sack}, timestamps {timestamps}"
+                    "connected to {remote} ({state}): the peer's MSS {mss}, window scale {}, SACK-permitted {sack}, timestamps {timestamps}",
+                    wscale.map_or("none".to_string(), |s| s.to_string())
                 ),
                 TcpEvent::Data(d) => {
                     let s = format!("{remote} says ({} bytes): {}", d.len(), escape_bytes(&d));
