@@ -262,6 +262,18 @@ impl Lab {
                 "0",
             )?;
         }
+        if opts.bare_a {
+            // No IPv6 on a's kernel either: it would send MLD reports and router solicitations
+            // from a's MAC, frames that are not encap's.
+            sysctl(
+                self.ns(Host::A),
+                &[
+                    "ipv6/conf/all/disable_ipv6",
+                    "ipv6/conf/default/disable_ipv6",
+                ],
+                "1",
+            )?;
+        }
         for (i, link) in LINKS.iter().enumerate() {
             stop_check()?;
             let mtu = if i == 0 { 1500 } else { opts.mtu_b }.to_string();
