@@ -162,7 +162,7 @@ impl Timer {
                 self.rttvar = rtt / 2;
             }
             Some(srtt) => {
-                let diff = srtt.abs_diff(rtt);
+                let diff = if srtt > rtt { srtt - rtt } else { rtt - srtt };
                 self.rttvar = self.rttvar * 3 / 4 + diff / 4;
                 self.srtt = Some(srtt * 7 / 8 + rtt / 8);
             }
