@@ -632,7 +632,11 @@ fn check_kernel_frames<W: WriteColor>(
         "the model's check of b's kernel (its frames on r-b, as b sent them)",
     )?;
     let mut verifier = Verifier::new(settings, None);
-    let (mut kernel, mut kernel_bad, mut ours_bad) = (0, 0, 0);
+    let (mut kernel, mut ours) = (
+        encap::model::Counts::default(),
+        encap::model::Counts::default(),
+    );
+    let mut frames_checked = 0;
     for (n, f) in frames.iter().filter(|f| f.link == 1).enumerate() {
         let Outcome::Checked(_, check) = verifier.feed(n as u64 + 1, Some(f.timestamp), &f.data)
         else {
@@ -644,35 +648,51 @@ fn check_kernel_frames<W: WriteColor>(
             .filter(|c| matches!(c.verdict, encap::model::Verdict::Mismatch { .. }))
             .map(|c| format!("{} = {} ({})", c.field.name, c.field.display, c.verdict))
             .collect();
+        let counts = check.counts();
         let who = if check.from == Side::Server {
+            frames_checked += 1;
+            kernel.merge(counts);
             "b's kernel"
         } else {
+            ours.merge(counts);
             "encap (forwarded by r)"
         };
         writeln!(
             out,
-            "frame {} from {who}: {} seq {} ack {} len {}: {}",
+            "frame {} from {who}: {} seq {} ack {} len {}: {} predicted, {} learned, {} kernel-chosen, {}",
             check.number,
             encap::layers::tcp::flag_names(check.flags),
             check.rel_seq,
             check.rel_ack,
             check.len,
-            if bad.is_empty() {
-                "every field as the model has it".to_string()
+            counts.predicted,
+            counts.learned,
+            counts.kernel,
+            if counts.mismatch == 0 {
+                "0 MISMATCH".to_string()
             } else {
-                format!("{} MISMATCH: {}", bad.len(), bad.join("; "))
+                format!(
+                    "{} MISMATCH: {} ({} of them fields of earlier frames this one proves wrong)",
+                    counts.mismatch,
+                    bad.join("; "),
+                    check.revisions.len()
+                )
             }
         )?;
-        if check.from == Side::Server {
-            kernel += 1;
-            kernel_bad += bad.len();
-        } else {
-            ours_bad += bad.len();
-        }
     }
     writeln!(
         out,
-        "b's kernel: {kernel} frames checked, {kernel_bad} MISMATCH; encap's frames differ from what the model predicts for Linux in {ours_bad} fields"
+        "b's kernel: {frames_checked} frames checked, {} fields: {} predicted, {} learned, {} kernel-chosen, {} MISMATCH",
+        kernel.total(),
+        kernel.predicted,
+        kernel.learned,
+        kernel.kernel,
+        kernel.mismatch
+    )?;
+    writeln!(
+        out,
+        "encap's frames: {} fields differ from what the model predicts for Linux (encap is not Linux: its SYN's window and window scale are its own)",
+        ours.mismatch
     )?;
     Ok(())
 }
