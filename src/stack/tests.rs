@@ -543,3 +543,90 @@ fn without_an_arp_answer_the_next_hop_is_unreachable_after_three_requests() {
     assert!(e.is_done());
     assert_eq!(events(&mut e), [Event::Unreachable(cfg().gateway)]);
 }
+
+#[test]
+fn a_fin_ahead_of_missing_data_waits_for_it_and_a_syn_ack_again_is_acknowledged_again() {
+    let o = || linux_data_options(901, 5030);
+    let mut e = established();
+    sent_tcp(&mut e);
+    events(&mut e);
+    // The SYN-ACK again: our ACK of it was lost.
+    e.receive(
+        &from_peer(
+            PEER_ISN,
+            ISN + 1,
+            FLG_SYN | FLG_ACK,
+            b"",
+            linux_syn_options(1460, 900, 5010, 7),
+        ),
+        ms(25),
+    );
+    let again = sent_tcp(&mut e);
+    assert_eq!(
+        (again[0].0.seq, again[0].0.ack, again[0].0.flags),
+        (ISN + 1, PEER_ISN + 1, FLG_ACK)
+    );
+    // "bye" with the FIN arrives before "ok " that precedes it.
+    e.receive(
+        &from_peer(PEER_ISN + 4, ISN + 1, FLG_FIN | FLG_ACK, b"bye", o()),
+        ms(30),
+    );
+    assert_eq!(e.state(), State::Established, "the FIN is not in order yet");
+    assert!(events(&mut e).is_empty());
+    e.receive(
+        &from_peer(PEER_ISN + 1, ISN + 1, FLG_ACK, b"ok ", o()),
+        ms(40),
+    );
+    assert_eq!(
+        events(&mut e),
+        [
+            Event::Tcp(TcpEvent::Data(b"ok ".to_vec())),
+            Event::Tcp(TcpEvent::Data(b"bye".to_vec())),
+            Event::Tcp(TcpEvent::PeerClosed)
+        ]
+    );
+    assert_eq!(e.state(), State::CloseWait);
+    let acks = sent_tcp(&mut e);
+    assert_eq!(
+        acks.last().unwrap().0.ack,
+        PEER_ISN + 8,
+        "six bytes and the FIN"
+    );
+}
+
+#[test]
+fn a_lost_fin_is_sent_again_after_the_rto() {
+    let mut e = established();
+    sent_tcp(&mut e);
+    events(&mut e);
+    e.close(ms(30));
+    assert_eq!(sent_tcp(&mut e)[0].0.flags, FLG_FIN | FLG_ACK);
+    e.tick(ms(1030));
+    let again = sent_tcp(&mut e);
+    assert_eq!(
+        (again[0].0.seq, again[0].0.flags),
+        (ISN + 1, FLG_FIN | FLG_ACK)
+    );
+    assert_eq!(
+        events(&mut e),
+        [Event::Tcp(TcpEvent::Retransmitted {
+            relative_seq: 1,
+            len: 1,
+            rto: ms(1000),
+            next_rto: ms(2000)
+        })]
+    );
+}
+
+#[test]
+fn a_rst_in_the_window_but_not_at_the_next_number_gets_a_challenge_ack() {
+    let mut e = established();
+    sent_tcp(&mut e);
+    events(&mut e);
+    e.receive(&from_peer(PEER_ISN + 100, 0, FLG_RST, b"", vec![]), ms(30));
+    assert_eq!(e.state(), State::Established, "RFC 5961: not at rcv_nxt");
+    assert_eq!(sent_tcp(&mut e)[0].0.flags, FLG_ACK, "the challenge ACK");
+    e.receive(&from_peer(PEER_ISN + 1, 0, FLG_RST, b"", vec![]), ms(40));
+    assert!(e.is_done());
+    assert_eq!(events(&mut e), [Event::Tcp(TcpEvent::Reset)]);
+}
