@@ -99,7 +99,7 @@ fn assert_encap_frames_have_good_checksums(pcap: &Path) -> usize {
 
 /// The dialogue with `peer`: exit 0, every message intact at both ends, 0 MISMATCH for b's
 /// kernel, good checksums on every frame encap sent.
-fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str]) {
+fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str], extra: &[&str]) {
     let mut need = vec!["ip", "tshark"];
     need.extend(tools);
     if !ready(test, &need) {
@@ -111,7 +111,9 @@ fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str]) {
     let pcap = temp(&format!("{peer}.pcapng"));
     let server_py = server_py.to_string_lossy().into_owned();
     let w = pcap.to_string_lossy().into_owned();
-    let (out, stdout, stderr) = demo(&["--peer", peer, "--server-py", &server_py, "-w", &w]);
+    let mut args = vec!["--peer", peer, "--server-py", &server_py, "-w", &w];
+    args.extend(extra);
+    let (out, stdout, stderr) = demo(&args);
     assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
     for m in messages {
         let line = format!("received {m:?} intact");
@@ -146,6 +148,20 @@ fn the_dialogue_with_encap_server() {
         "encap",
         &[],
         &["hello\n", "你好，服务器！\n", "exit\n"],
+        &[],
+    );
+}
+
+/// With offloads off b's kernel computes its TCP checksums in full: the endpoint gets them as a
+/// wire would carry them.
+#[test]
+fn the_dialogue_with_encap_server_offload_off() {
+    dialogue_with(
+        "the_dialogue_with_encap_server_offload_off",
+        "encap",
+        &["ethtool"],
+        &["hello\n", "你好，服务器！\n", "exit\n"],
+        &["--offload", "off"],
     );
 }
 
@@ -156,6 +172,7 @@ fn the_dialogue_with_nc() {
         "nc",
         &["nc"],
         &["hello\n", "你好，服务器！\n", "exit\n"],
+        &[],
     );
 }
 
@@ -166,6 +183,7 @@ fn the_dialogue_with_the_blogs_server_py() {
         "python",
         &["python3"],
         &["hello", "你好，服务器！", "exit"],
+        &[],
     );
 }
 
