@@ -80,7 +80,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         Err(e) => {
             live.out.flush()?;
             eprintln!("encap: error: {e:#}");
-            ExitCode::from(1)
+            // The kernel's RST to the SYN is the run's finding (1); anything else is trouble.
+            ExitCode::from(if live.refused { 1 } else { crate::cmd::TROUBLE })
         }
     };
     let (sent, dropped) = (live.sent, live.dropped);
@@ -153,6 +154,8 @@ struct Live<'a, W> {
     got: Vec<u8>,
     peer_closed: bool,
     failure: Option<String>,
+    /// b's kernel answered the SYN with a RST.
+    refused: bool,
     sent: u64,
     drop_first_data: bool,
     dropped: bool,
@@ -201,6 +204,7 @@ impl<'a, W: WriteColor> Live<'a, W> {
             got: Vec::new(),
             peer_closed: false,
             failure: None,
+            refused: false,
             sent: 0,
             drop_first_data,
             dropped: false,
@@ -278,6 +282,7 @@ impl<'a, W: WriteColor> Live<'a, W> {
                     next_rto.as_millis()
                 ),
                 TcpEvent::Refused => {
+                    self.refused = true;
                     self.failure = Some(format!(
                         "connection refused: b's kernel answered encap's SYN to {remote} with a RST (no socket listens on that port)"
                     ));
