@@ -21,5 +21,6 @@ pub mod pcap;
 pub mod pipeline;
 pub mod render;
 pub mod sock_diag;
+pub mod stack;
 pub mod udp_flows;
 pub mod verify;

@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::ethernet::{mac_to_string, EtherType};
+use super::ethernet::{mac_to_string, EtherType, Mac};
 use super::{first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
 
 /// Byte ranges relative to the start of the ARP packet (Ethernet/IPv4 sizes).
@@ -136,6 +136,60 @@ pub fn parse(b: &[u8]) -> Result<(u16, Ipv4Addr, Ipv4Addr), DecodeError> {
     ))
 }
 
+/// Opcode of a request: who has the target IPv4 address?
+pub const REQUEST: u16 = 1;
+/// Opcode of a reply: the sender IPv4 address is at the sender MAC.
+pub const REPLY: u16 = 2;
+
+/// An Ethernet/IPv4 ARP packet as plain values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpPacket {
+    /// [`REQUEST`] or [`REPLY`].
+    pub oper: u16,
+    /// Sender MAC.
+    pub sha: Mac,
+    /// Sender IPv4 address.
+    pub spa: Ipv4Addr,
+    /// Target MAC (zero in a request).
+    pub tha: Mac,
+    /// Target IPv4 address.
+    pub tpa: Ipv4Addr,
+}
+
+impl ArpPacket {
+    /// Reads a whole Ethernet/IPv4 ARP packet.
+    ///
+    /// # Errors
+    /// As [`parse`].
+    pub fn parse(b: &[u8]) -> Result<ArpPacket, DecodeError> {
+        let (oper, spa, tpa) = parse(b)?;
+        let mac = |r: std::ops::Range<usize>| -> Mac { b[r].try_into().unwrap_or([0; 6]) };
+        Ok(ArpPacket {
+            oper,
+            sha: mac(field::SHA),
+            spa,
+            tha: mac(field::THA),
+            tpa,
+        })
+    }
+
+    /// Writes the packet into the first [`field::LEN`] bytes of `out`.
+    ///
+    /// # Panics
+    /// If `out` is shorter than 28 bytes.
+    pub fn emit(&self, out: &mut [u8]) {
+        out[field::HTYPE].copy_from_slice(&1u16.to_be_bytes());
+        out[field::PTYPE].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+        out[field::HLEN.start] = 6;
+        out[field::PLEN.start] = 4;
+        out[field::OPER].copy_from_slice(&self.oper.to_be_bytes());
+        out[field::SHA].copy_from_slice(&self.sha);
+        out[field::SPA].copy_from_slice(&self.spa.octets());
+        out[field::THA].copy_from_slice(&self.tha);
+        out[field::TPA].copy_from_slice(&self.tpa.octets());
+    }
+}
+
 /// The packet's fields at absolute offset `base`.
 #[must_use]
 pub fn fields(b: &[u8], base: usize) -> Vec<Field> {
@@ -184,5 +238,11 @@ mod tests {
         assert_eq!(f.len(), 9);
         assert_eq!(f[5].display, "02:00:00:00:00:01");
         assert!(parse(&p[..27]).is_err());
+        let whole = ArpPacket::parse(&p).unwrap();
+        assert_eq!(whole.sha, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(whole.tha, [0; 6]);
+        let mut back = [0u8; field::LEN];
+        whole.emit(&mut back);
+        assert_eq!(back, p, "emit writes back what parse read");
     }
 }
