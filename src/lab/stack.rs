@@ -648,7 +648,7 @@ fn check_kernel_frames<W: WriteColor>(
             continue;
         };
         let bad: Vec<String> = check
-            .fields
+            .fields()
             .iter()
             .filter(|c| matches!(c.verdict, encap::model::Verdict::Mismatch { .. }))
             .map(|c| format!("{} = {} ({})", c.field.name, c.field.display, c.verdict))

@@ -299,14 +299,14 @@ pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
     })
 }
 
-/// The fields of the fixed header at absolute offset `base`, then one row per extension header.
-#[must_use]
 /// [`fields`]' keys, bytes and values without the displays (see [`RawField`]), for a header
 /// without extension headers (those only [`fields`] walks).
 pub fn raw_fields<'a>(b: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) {
     table_raw(&FIELDS, Layer::Ipv6, b, base, out, |_, _, _| None);
 }
 
+/// The fields of the fixed header at absolute offset `base`, then one row per extension header.
+#[must_use]
 pub fn fields(b: &[u8], base: usize, extensions: &[Extension]) -> Vec<Field> {
     let mut out = table_fields(&FIELDS, b, base, |key, raw, bytes| match key {
         "ipv6.src" | "ipv6.dst" => {
