@@ -324,16 +324,21 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .followed
             .conn_mut()
             .expect_sent(Side::from_index(*from), message);
-        streams[*from]
-            .try_clone()?
-            .write_all(message)
+        // Sent from a thread while this one reads: a message larger than both sockets' buffers
+        // would otherwise block send() for ever, the reader never reached.
+        let mut writer = streams[*from].try_clone()?;
+        let mut got = Vec::with_capacity(message.len());
+        let (wrote, read) = std::thread::scope(|scope| {
+            let sending = scope.spawn(|| writer.write_all(message));
+            let read = readers[*from].read_until(b'\n', &mut got);
+            (sending.join(), read)
+        });
+        wrote
+            .map_err(|_| anyhow::anyhow!("the {}'s sending thread panicked", side_name(*from)))?
             .with_context(|| format!("the {} could not send", side_name(*from)))?;
+        read.with_context(|| format!("the {} did not receive the message", side_name(1 - *from)))?;
         sent[*from] += message.len() as u64;
         segments[*from] += frames.len() as u64;
-        let mut got = Vec::with_capacity(message.len());
-        readers[*from]
-            .read_until(b'\n', &mut got)
-            .with_context(|| format!("the {} did not receive the message", side_name(1 - *from)))?;
         writeln!(
             out,
             "the {} received {} byte{}: \"{}\"{}",
