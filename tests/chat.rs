@@ -387,6 +387,15 @@ fn client_exit_ends_its_dialogue_and_the_server_goes_on() {
     assert!(c2s.success(), "client: {c2s:?} {c2err}");
 }
 
+/// The port in a server's banner, `listening on 127.0.0.1:PORT (backlog N)`.
+fn listening_port(banner: &str) -> u16 {
+    banner
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner:?}"))
+}
+
 /// Sends `sig` to a child this test started.
 fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
@@ -402,11 +411,7 @@ fn a_server_started_with_no_input_serves_on_the_port_the_kernel_chose() {
     let mut s = Proc::spawn("encap server", c);
     s.close_stdin();
     let banner = s.expect_contains("listening on");
-    let port: u16 = banner
-        .strip_prefix("listening on 127.0.0.1:")
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner:?}"));
+    let port = listening_port(&banner);
     assert_ne!(port, 0, "{banner}");
     s.expect_contains("the server keeps serving");
     let mut cl = client(port, &["--view", "none"]);
@@ -773,21 +778,29 @@ fn feed(mut stdin: ChildStdin, seed: u64) -> std::io::Result<(u64, ChildStdin)> 
     Ok((total, stdin))
 }
 
-/// Reads `says` lines from `stdout` and checks each against the seeded messages, in order.
-fn check_received(stdout: std::process::ChildStdout, seed: u64) -> Result<usize, String> {
-    let mut r = BufReader::with_capacity(1 << 20, stdout);
+/// Reads `says` lines from `r` and checks each against the seeded messages, in order.
+fn check_received(mut r: impl BufRead, seed: u64) -> Result<usize, String> {
     let mut rng = Rng(seed);
     let mut msg = String::new();
     let mut line = String::new();
     let mut n = 0;
+    // The last line that was not a message: how the output ended, when it ends early (a signal
+    // to the process ends it cleanly, with `interrupted: ...`).
+    let mut other = String::new();
     while n < STRESS_MESSAGES {
         line.clear();
         match r.read_line(&mut line) {
-            Ok(0) => return Err(format!("output ended after {n} messages")),
+            Ok(0) => {
+                return Err(format!(
+                    "output ended after {n} messages; its last other line: {:?}",
+                    other.trim_end()
+                ))
+            }
             Ok(_) => {}
             Err(e) => return Err(format!("reading output after {n} messages: {e}")),
         }
         let Some((_, rest)) = line.split_once(" says (") else {
+            other.clone_from(&line);
             continue;
         };
         let len = random_len(&mut rng);
@@ -810,28 +823,29 @@ fn check_received(stdout: std::process::ChildStdout, seed: u64) -> Result<usize,
 
 #[test]
 fn stress_ten_thousand_random_messages_each_way() {
-    let port = free_port();
     let started = Instant::now();
     let spawn = |args: &[&str]| {
         encap()
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start encap")
     };
-    let listen = format!("127.0.0.1:{port}");
-    let mut server = spawn(&["server", "--listen", &listen, "--view", "none"]);
-    let mut sout = BufReader::new(server.stdout.take().expect("stdout"));
+    // Port 0: the kernel's choice, read back from the banner, so no other test can be given the
+    // same port between a probe and the bind (as a port picked by binding and releasing can be).
+    let mut server = spawn(&["server", "--listen", "127.0.0.1:0", "--view", "none"]);
+    let mut sout = BufReader::with_capacity(1 << 20, server.stdout.take().expect("stdout"));
     let mut line = String::new();
     while !line.contains("listening on") {
         line.clear();
         if sout.read_line(&mut line).unwrap_or(0) == 0 {
             let _ = server.kill();
-            panic!("the server did not start");
+            panic!("the server did not start: {:?}", server.wait());
         }
     }
+    let listen = format!("127.0.0.1:{}", listening_port(line.trim_end()));
     let mut client = spawn(&["client", "--connect", &listen, "--view", "none"]);
     struct Kill(Vec<Child>);
     impl Drop for Kill {
@@ -842,7 +856,16 @@ fn stress_ten_thousand_random_messages_each_way() {
             }
         }
     }
-    let cout = client.stdout.take().expect("stdout");
+    let cout = BufReader::with_capacity(1 << 20, client.stdout.take().expect("stdout"));
+    // Each side's standard error, kept to say why a side's output ended early.
+    let errors = [&mut server, &mut client].map(|c| {
+        let mut e = c.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            let mut s = String::new();
+            let _ = e.read_to_string(&mut s);
+            s
+        })
+    });
     let (sin, cin) = (
         server.stdin.take().expect("stdin"),
         client.stdin.take().expect("stdin"),
@@ -851,12 +874,8 @@ fn stress_ten_thousand_random_messages_each_way() {
     let (server_seed, client_seed) = (0x5eed_0001_u64, 0x5eed_0002_u64);
     let (tx, rx) = mpsc::channel();
     let t = tx.clone();
-    thread::spawn(move || {
-        t.send((
-            "server received",
-            check_received(sout.into_inner(), client_seed),
-        ))
-    });
+    // The same reader that read the banner: what it has buffered beyond it is not lost.
+    thread::spawn(move || t.send(("server received", check_received(sout, client_seed))));
     let t = tx.clone();
     thread::spawn(move || t.send(("client received", check_received(cout, server_seed))));
     let (wtx, wrx) = mpsc::channel();
@@ -868,7 +887,27 @@ fn stress_ten_thousand_random_messages_each_way() {
     for _ in 0..2 {
         match rx.recv_timeout(limit.saturating_sub(started.elapsed())) {
             Ok((who, Ok(n))) => assert_eq!(n, STRESS_MESSAGES, "{who}"),
-            Ok((who, Err(e))) => panic!("{who}: {e}"),
+            Ok((who, Err(e))) => {
+                // Say how each side ended: an exit status, a signal, its last words.
+                let mut why = String::new();
+                for (c, name) in children.0.iter_mut().zip(["server", "client"]) {
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    let status = loop {
+                        match c.try_wait() {
+                            Ok(Some(st)) => break format!("{st}"),
+                            _ if Instant::now() > deadline => break "still running".into(),
+                            _ => thread::sleep(Duration::from_millis(20)),
+                        }
+                    };
+                    why.push_str(&format!("\n{name}: {status}"));
+                }
+                drop(children);
+                for (h, name) in errors.into_iter().zip(["server", "client"]) {
+                    let err = h.join().unwrap_or_default();
+                    why.push_str(&format!("\n{name}'s stderr: {}", err.trim()));
+                }
+                panic!("{who}: {e}{why}");
+            }
             Err(e) => panic!("stress test did not finish within {limit:?}: {e}"),
         }
     }
