@@ -1397,3 +1397,199 @@ fn the_view_shows_what_lo_really_carries() {
         .iter()
         .all(|c| c.cksum as usize == 0xfe08 + 32 + c.len));
 }
+
+// ---- the server under load ----
+
+/// A server on the port the kernel chose, and that port.
+fn server_on_port_0(extra: &[&str]) -> (Proc, u16) {
+    let mut c = encap();
+    c.args(["server", "--listen", "127.0.0.1:0"]).args(extra);
+    let mut s = Proc::spawn("encap server", c);
+    let port = listening_port(&s.expect_contains("listening on"));
+    (s, port)
+}
+
+/// Reads lines from `stream` until `last` (a whole line), or the end; returns every line.
+fn read_lines_until(stream: std::net::TcpStream, last: &str) -> std::io::Result<Vec<String>> {
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut r = BufReader::new(stream);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(lines);
+        }
+        let l = line.trim_end_matches('\n').to_string();
+        let done = l == last;
+        lines.push(l);
+        if done {
+            return Ok(lines);
+        }
+    }
+}
+
+#[test]
+fn two_hundred_clients_at_once_lose_nothing_while_others_come_and_go() {
+    const CLIENTS: usize = 200;
+    const MESSAGES: usize = 100;
+    const CHURN: usize = 100;
+    let (mut s, port) = server_on_port_0(&["--view", "none", "--backlog", "256"]);
+    // Every client connects, waits for all the others to be connected, then sends its messages
+    // one write each and reads the server's broadcast to its last line.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
+    let (ports_tx, ports_rx) = mpsc::channel();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|k| {
+            let (barrier, ports_tx) = (barrier.clone(), ports_tx.clone());
+            thread::spawn(move || -> std::io::Result<Vec<String>> {
+                let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+                ports_tx.send((c.local_addr()?.port(), k)).ok();
+                drop(ports_tx);
+                barrier.wait();
+                for j in 0..MESSAGES {
+                    c.write_all(format!("client {k} message {j}\n").as_bytes())?;
+                }
+                read_lines_until(c, "broadcast end")
+            })
+        })
+        .collect();
+    drop(ports_tx);
+    // Meanwhile others connect and go: some say a line first, some say nothing.
+    let churn = thread::spawn(move || -> std::io::Result<()> {
+        for k in 0..CHURN {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            if k % 2 == 0 {
+                c.write_all(format!("churn {k}\n").as_bytes())?;
+            }
+        }
+        Ok(())
+    });
+    let client_of: std::collections::HashMap<String, usize> = ports_rx
+        .iter()
+        .take(CLIENTS)
+        .map(|(p, k)| (format!("127.0.0.1:{p}"), k))
+        .collect();
+    assert_eq!(client_of.len(), CLIENTS, "every client connected");
+    // Each client's messages, as the server showed them, in the order it showed them.
+    let mut got = vec![Vec::new(); CLIENTS];
+    let mut total = 0;
+    while total < CLIENTS * MESSAGES {
+        let line = s.expect("showing a client's message", |l| l.contains(" says ("));
+        let (peer, rest) = line.split_once(" says (").expect("a says line");
+        let text = rest.split_once("): ").map_or("", |(_, t)| t);
+        if let Some(&k) = client_of.get(peer) {
+            got[k].push(text.to_string());
+            total += 1;
+        } else {
+            assert!(text.starts_with("churn "), "from {peer}: {line}");
+        }
+    }
+    for (k, msgs) in got.iter().enumerate() {
+        let want: Vec<String> = (0..MESSAGES)
+            .map(|j| format!("client {k} message {j}"))
+            .collect();
+        assert_eq!(msgs, &want, "client {k}: lost or out of order");
+    }
+    churn.join().expect("churn thread").expect("churn connects");
+    // Memory stays bounded: each connection holds a small queue and one line's buffer.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let peak_kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kb < 64 * 1024, "server peak memory {peak_kb} kB");
+    // The server's lines reach every client, in order.
+    for j in 0..MESSAGES {
+        s.send(&format!("broadcast {j}\n"));
+    }
+    s.send("broadcast end\n");
+    let want: Vec<String> = (0..MESSAGES)
+        .map(|j| format!("broadcast {j}"))
+        .chain(["broadcast end".to_string()])
+        .collect();
+    for (k, c) in clients.into_iter().enumerate() {
+        let lines = c.join().expect("client thread").unwrap_or_else(|e| {
+            let rest: Vec<String> = s.lines.try_iter().collect();
+            panic!(
+                "client {k}: {e}; the server said since:\n{}",
+                rest.join("\n")
+            )
+        });
+        assert_eq!(lines, want, "client {k} received");
+    }
+    s.send("exit\n");
+    let (status, _, err) = s.finish();
+    assert!(status.success(), "{status:?} {err}");
+    eprintln!("{CLIENTS} clients x {MESSAGES} messages, {CHURN} more came and went; server peak {peak_kb} kB");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_the_others_go_on() {
+    let started = Instant::now();
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
+    // One client that never reads, with a small receive buffer so that the server's queue for it
+    // fills soon; one that reads everything.
+    let stalled = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let size: libc::c_int = 4096;
+    // SAFETY: setsockopt on a socket this test owns, with a pointer to a live c_int.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::setsockopt(
+            stalled.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::from_ref(&size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let stalled_name = format!("127.0.0.1:{}", stalled.local_addr().unwrap().port());
+    s.expect_contains(&format!("{stalled_name} connected to"));
+    let reader = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let reader_name = format!("127.0.0.1:{}", reader.local_addr().unwrap().port());
+    s.expect_contains(&format!("{reader_name} connected to"));
+    let reading = thread::spawn(move || read_lines_until(reader, "last line"));
+    // Lines of 64 KiB until the server drops the stalled client (at most 256 of them: 16 MiB),
+    // written from a thread while this one watches the server's output.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut stdin = s.stdin.take().expect("stdin");
+    let writer = {
+        let stop = stop.clone();
+        thread::spawn(move || -> std::io::Result<ChildStdin> {
+            let line = format!("{}\n", "x".repeat(64 * 1024 - 1));
+            for _ in 0..256 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                stdin.write_all(line.as_bytes())?;
+            }
+            stdin.write_all(b"after the drop\nlast line\n")?;
+            stdin.flush()?;
+            Ok(stdin)
+        })
+    };
+    let dropped = s.expect_contains(&format!("{stalled_name} is not reading"));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("dropped after {:.1?}: {dropped}", started.elapsed());
+    assert!(
+        dropped.contains("holding up the other clients; dropping it, the others go on"),
+        "{dropped}"
+    );
+    s.expect_contains(&format!("{stalled_name} is gone; 1 client still connected"));
+    // The reading client gets everything, to the last line, and is still connected.
+    let lines = reading.join().expect("reader").expect("reading");
+    assert_eq!(lines.last().map(String::as_str), Some("last line"));
+    assert!(lines.iter().any(|l| l == "after the drop"));
+    assert!(lines
+        .iter()
+        .all(|l| l.len() == 64 * 1024 - 1 || l == "after the drop" || l == "last line"));
+    eprintln!("the reader had everything after {:.1?}", started.elapsed());
+    drop(stalled);
+    let mut stdin = writer.join().expect("writer").expect("writing");
+    stdin.write_all(b"exit\n").unwrap();
+    stdin.flush().unwrap();
+    s.stdin = Some(stdin);
+    let (status, _, err) = s.finish();
+    assert!(status.success(), "{status:?} {err}");
+}
