@@ -1181,3 +1181,52 @@ fn json_written_from_the_field_tables_is_the_maps_byte_for_byte_on_every_capture
     assert!(fast_frames * 2 > frames, "{fast_frames} of {frames}");
     eprintln!("{fast_frames} of {frames} frames written straight from the field tables");
 }
+
+#[test]
+fn a_corrupt_record_an_empty_file_and_a_directory_get_the_same_clear_errors_in_decode_and_verify() {
+    // Frame 2's record header (frame 1: 16 + 74 bytes from byte 24) says 4 GiB were captured.
+    let huge = edited("huge", |b| {
+        b[114 + 8..114 + 12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    });
+    let empty = edited("empty", Vec::clear);
+    let dir = std::env::temp_dir();
+    for (args, shown) in [
+        (&["decode"][..], 1),
+        (&["decode", "--json"][..], 1),
+        (&["verify"][..], 0),
+    ] {
+        let out = encap().args(args).arg(&huge).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "frame 2: corrupt pcap record header at byte 114: captured length 4294967280 is larger than any frame"
+            ),
+            "{args:?}: {err}"
+        );
+        if shown > 0 {
+            // Frame 1, before the corrupt record, is shown.
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text.lines().count(), shown, "{args:?}: {text}");
+            assert!(
+                err.contains("stopped after 1 good frames"),
+                "{args:?}: {err}"
+            );
+        }
+        let out = encap().args(args).arg(&empty).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("not a pcap or pcapng file: it starts with nothing (empty file)"),
+            "{args:?}: {err}"
+        );
+        let out = encap().args(args).arg(&dir).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{}: read error at byte 0", dir.display())),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = (std::fs::remove_file(huge), std::fs::remove_file(empty));
+}
