@@ -44,7 +44,21 @@ impl<'a> Obj<'a> {
     /// `"key":123`.
     pub fn number(&mut self, key: &str, n: u64) {
         self.key(key);
-        let _ = CompactFormatter.write_u64(self.out, n);
+        // Digit by digit into the buffer: most numbers here are short, and a copy call per
+        // number costs more than the pushes.
+        let mut digits = [0u8; 20];
+        let (mut i, mut rest) = (digits.len(), n);
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self.out.push(d);
+        }
     }
 
     /// `"key":1.5`, as `serde_json` writes an `f64` (a whole number keeps its `.0`).
@@ -94,6 +108,15 @@ impl<'a> Obj<'a> {
         self.out.push(b'"');
         colon_hex_into(self.out, bytes);
         self.out.push(b'"');
+    }
+
+    /// `"key":` and a field's value as [`value`] gives it, without building it.
+    pub fn field(&mut self, key: &str, f: &Field) {
+        match &f.value {
+            Value::Number(n) => self.number(key, *n),
+            Value::Bytes(_) if is_address(&f.key) => self.text(key, &f.display),
+            Value::Bytes(b) => self.colon_hex(key, b),
+        }
     }
 
     /// `"key":` and any JSON value.
@@ -380,14 +403,26 @@ pub fn add_tcp_options(obj: &mut Map<String, Json>, options_raw: &[u8]) {
 pub fn value(f: &Field) -> Json {
     match &f.value {
         Value::Number(n) => Json::from(*n),
-        Value::Bytes(b) => match f.key.as_ref() {
-            "ip.src" | "ip.dst" | "eth.src" | "eth.dst" | "ipv6.src" | "ipv6.dst"
-            | "arp.src.hw_mac" | "arp.dst.hw_mac" | "arp.src.proto_ipv4" | "arp.dst.proto_ipv4" => {
-                Json::from(f.display.clone())
-            }
-            _ => Json::from(colon_hex(b)),
-        },
+        Value::Bytes(_) if is_address(&f.key) => Json::from(f.display.clone()),
+        Value::Bytes(b) => Json::from(colon_hex(b)),
     }
+}
+
+/// Whether Wireshark writes the field `key` as an address (text), not as hex bytes.
+fn is_address(key: &str) -> bool {
+    matches!(
+        key,
+        "ip.src"
+            | "ip.dst"
+            | "eth.src"
+            | "eth.dst"
+            | "ipv6.src"
+            | "ipv6.dst"
+            | "arp.src.hw_mac"
+            | "arp.dst.hw_mac"
+            | "arp.src.proto_ipv4"
+            | "arp.dst.proto_ipv4"
+    )
 }
 
 /// Bytes as `68:65:6c`.
@@ -429,6 +464,39 @@ mod tests {
         assert_eq!(obj["data.len"], 5);
         assert_eq!(obj["tcp.options.timestamp.tsecr"], 1);
         assert!(!obj.contains_key("tcp.options.nop"));
+    }
+
+    #[test]
+    fn the_writer_writes_what_serde_json_writes_for_the_same_map() {
+        let e = encapsulate(b"hi \"there\"\n", &Params::default()).unwrap();
+        let layers = decapsulate(e.frame()).unwrap().layers();
+        let mut map = Map::new();
+        map.insert("frame.time_epoch".into(), Json::from(1_764_000_000.25_f64));
+        map.insert("whole".into(), Json::from(1_764_000_000.0_f64));
+        map.insert(
+            "text".into(),
+            Json::from("a \"quote\", a \\ and a \u{1b} escape, 你好"),
+        );
+        let mut line = Vec::new();
+        let mut o = Obj::new(&mut line);
+        o.float("frame.time_epoch", 1_764_000_000.25);
+        o.float("whole", 1_764_000_000.0);
+        o.text("text", "a \"quote\", a \\ and a \u{1b} escape, 你好");
+        for (_, fields) in &layers {
+            for f in fields {
+                if !map.contains_key(f.key.as_ref()) {
+                    map.insert(f.key.to_string(), value(f));
+                    o.field(&f.key, f);
+                }
+            }
+        }
+        o.value("list", &serde_json::json!([1, "two"]));
+        map.insert("list".into(), serde_json::json!([1, "two"]));
+        o.end();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            serde_json::to_string(&Json::Object(map)).unwrap()
+        );
     }
 
     #[test]
