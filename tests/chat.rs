@@ -1550,15 +1550,21 @@ fn a_client_that_stops_reading_is_dropped_and_the_others_go_on() {
     let reader_name = format!("127.0.0.1:{}", reader.local_addr().unwrap().port());
     s.expect_contains(&format!("{reader_name} connected to"));
     let reading = thread::spawn(move || read_lines_until(reader, "last line"));
-    // Lines of 64 KiB until the server drops the stalled client (at most 256 of them: 16 MiB),
-    // written from a thread while this one watches the server's output.
+    // Lines of 64 KiB until the server drops the stalled client, written from a thread while
+    // this one watches the server's output: at most what the kernel can hold for the stalled
+    // one (its send buffer, net.ipv4.tcp_wmem's maximum) and the server's 1 MiB queue, twice.
+    let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20);
+    let most_lines = 2 * (wmem_max + (1 << 20)) / (64 * 1024) + 16;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut stdin = s.stdin.take().expect("stdin");
     let writer = {
         let stop = stop.clone();
         thread::spawn(move || -> std::io::Result<ChildStdin> {
             let line = format!("{}\n", "x".repeat(64 * 1024 - 1));
-            for _ in 0..256 {
+            for _ in 0..most_lines {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
