@@ -11,7 +11,7 @@ use encap::capfile::CaptureReader;
 use encap::dissect::{dissect as dissect_frame, ports, slice};
 use encap::framing::{Ending, LineFramer, Message};
 use encap::model::TcpSettings;
-use encap::render::frames::{json, write_frame, Frame, FrameOptions};
+use encap::render::frames::{json, json_into, write_frame, Frame, FrameOptions};
 use encap::verify::{Transcript, Verifier};
 use termcolor::NoColor;
 
@@ -53,6 +53,17 @@ pub fn dissect(data: &[u8]) {
         write_frame(&mut out, &frame, &opts).expect("writing into memory");
     }
     let _ = json(&frame);
+    // A frame of the common shape has its JSON written straight from the field tables: it must
+    // be the map's, byte for byte.
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    if json_into(&mut fast, &frame, &s, true).expect("writing into memory") {
+        json_into(&mut slow, &frame, &s, false).expect("writing into memory");
+        assert_eq!(
+            String::from_utf8_lossy(&fast),
+            String::from_utf8_lossy(&slow),
+            "the JSON written from the field tables differs from the map's"
+        );
+    }
 }
 
 /// The capture-file reader on any file: every frame to the end or the first error, whose message

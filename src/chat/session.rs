@@ -3,7 +3,10 @@
 //! One thread, one `poll()`: standard input, the listening socket (server) and every connection.
 //! Connections are non-blocking; what the kernel cannot take yet waits in a per-connection queue
 //! until `poll()` reports room (so both directions flow at once and neither side can deadlock the
-//! other), and standard input is not read while a queue is long (so memory stays bounded).
+//! other), and standard input is not read while a queue is long (so memory stays bounded). A
+//! server's client whose queue is full while another's is not has stopped reading, or reads too
+//! slowly for the rest: once there is more to send, it is dropped, and the server says so, so
+//! that it does not hold up the others (with one client, or all of them full, the server waits).
 //!
 //! Ending a dialogue is TCP's orderly close: send what is queued, `shutdown(SHUT_WR)` (FIN), wait
 //! for the peer's FIN (at most [`LINGER`]), then `close()`.
@@ -27,8 +30,9 @@ use super::View;
 /// How long to wait for the peer's FIN after sending ours before closing anyway.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-/// Standard input is not read while any connection has more than this much waiting to be sent.
-const QUEUE_LIMIT: usize = 1 << 20;
+/// Standard input is not read while any connection has more than this much waiting to be sent;
+/// a server drops a client that has this much waiting while another client has room.
+pub const QUEUE_LIMIT: usize = 1 << 20;
 
 /// Size of one `recv()`.
 const RECV_SIZE: usize = 64 * 1024;
@@ -294,9 +298,16 @@ impl<'w, W: WriteColor> Session<'w, W> {
                 break;
             }
             let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.conns.len() + 2);
+            let full = self
+                .conns
+                .iter()
+                .filter(|c| c.queued() >= QUEUE_LIMIT)
+                .count();
+            // A server also waits for input when some clients are full and others are not:
+            // when it comes, the full ones are dropped rather than hold up the rest.
             let read_stdin = self.stdin_open
                 && !self.exiting
-                && self.conns.iter().all(|c| c.queued() < QUEUE_LIMIT);
+                && (full == 0 || (self.is_server && full < self.conns.len()));
             if read_stdin {
                 fds.push(pollfd(libc::STDIN_FILENO, libc::POLLIN));
             }
@@ -391,6 +402,9 @@ impl<'w, W: WriteColor> Session<'w, W> {
             Err(e) if e.errno == libc::EINTR || e.errno == libc::EAGAIN => return Ok(()),
             Err(e) => return Err(e).context("reading standard input"),
         };
+        if n > 0 && self.is_server {
+            self.drop_full_clients()?;
+        }
         let mut msgs = Vec::new();
         if n == 0 {
             self.stdin_open = false;
@@ -619,6 +633,27 @@ impl<'w, W: WriteColor> Session<'w, W> {
             "{name} says ({arrived} bytes{part}): {}",
             escape_bytes(&m.text)
         )?;
+        Ok(())
+    }
+
+    /// More input has come while some clients' queues are full and others' are not: the full
+    /// ones have stopped reading (or read too slowly for the rest) and are dropped, each named,
+    /// so that the others are not held up.
+    fn drop_full_clients(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if c.done || c.queued() < QUEUE_LIMIT {
+                continue;
+            }
+            let (name, queued) = (c.name(), c.queued());
+            if let Some(m) = self.conns[i].framer.flush(Ending::Eof) {
+                self.show(i, &m)?;
+            }
+            self.say(&format!(
+                "{name} is not reading: {queued} bytes wait for it (at most {QUEUE_LIMIT} may), holding up the other clients; dropping it, the others go on"
+            ))?;
+            self.conns[i].done = true;
+        }
         Ok(())
     }
 

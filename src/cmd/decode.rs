@@ -141,7 +141,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             timestamp: packet.timestamp,
             data,
             orig_len: packet.orig_len - fcs.len(),
-            utc_offset: args.time.offset_at(packet.timestamp),
+            // JSON has the epoch time only: no time zone to look up per frame.
+            utc_offset: if args.json {
+                0
+            } else {
+                args.time.offset_at(packet.timestamp)
+            },
             link_type: packet.link_type,
         };
         // HTTP is followed per connection across frames (a request split across segments).

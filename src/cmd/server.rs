@@ -17,7 +17,9 @@ use super::show::parse_any_endpoint;
     after_help = "Each line typed goes to every connected client; each client's messages are shown \
 with its address. `exit`, Ctrl-C (SIGINT) or SIGTERM ends the server cleanly: a FIN to each \
 client, then each connection's closing line. End of input (`encap server &`, `< /dev/null`) only \
-ends the typing: the server keeps serving. Start it before any `encap client`."
+ends the typing: the server keeps serving. A client that stops reading while others read is \
+dropped, and named, once 1 MiB waits for it, so it holds up no one. Start it before any \
+`encap client`."
 )]
 pub struct Args {
     /// Address and port to listen on (loopback unless told otherwise); port 0 lets the kernel

@@ -102,9 +102,11 @@ pub fn parse(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
 /// A header cut short, or a Length below 8.
 pub fn parse_first_fragment(b: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     match parse(b) {
+        // The Length counts bytes later fragments carry; a header cut inside its own Length
+        // field (4 or 5 bytes) is truncated as for any datagram.
         Err(DecodeError::Truncated {
             field: "Length", ..
-        }) => Ok((
+        }) if b.len() >= field::HEADER_LEN => Ok((
             be16(b, 0),
             be16(b, 2),
             b.get(field::HEADER_LEN..).unwrap_or_default(),
@@ -204,6 +206,28 @@ pub fn emit(
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_first_fragment_cut_inside_the_header_is_truncated_not_a_datagram() {
+        // Found by the dissect fuzz target: 4 bytes cut inside the Length field were taken for a
+        // whole header whose Length counts later fragments, and the UDP layer ran past the frame.
+        for n in 0..field::HEADER_LEN {
+            let b = &[0x12, 0x34, 0x56, 0x78, 0x00, 0x40, 0, 0][..n];
+            assert!(
+                matches!(
+                    parse_first_fragment(b),
+                    Err(DecodeError::Truncated { available, .. }) if available == n
+                ),
+                "{n} bytes: {:?}",
+                parse_first_fragment(b)
+            );
+        }
+        let whole = [0x12, 0x34, 0x56, 0x78, 0x00, 0x40, 0, 0, b'h', b'i'];
+        assert_eq!(
+            parse_first_fragment(&whole),
+            Ok((0x1234, 0x5678, &whole[8..]))
+        );
+    }
 
     #[test]
     fn parse_checks_length() {

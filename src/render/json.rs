@@ -2,10 +2,281 @@
 //! (`eth.src`, `ip.id`, `tcp.seq_raw`...), numbers as numbers, addresses as Wireshark writes them,
 //! raw bytes as colon-separated hex (as `tshark -T json` writes them).
 
+use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::{Map, Value as Json};
 
+use crate::dissect::{Net, Sliced, Transport};
+use crate::layers::ethernet;
 use crate::layers::tcp::{self, TcpOption};
-use crate::layers::{Field, Layer, Value};
+use crate::layers::{ipv4, ipv6, payload, Field, FieldSpec, Layer, Value};
+
+/// One JSON object written straight into a byte buffer, key after key, as `serde_json` writes a
+/// [`Map`] (compact, numbers by `itoa` and `ryu`, strings escaped alike), but without building
+/// one: the writer `encap decode --json` and `encap sniff --json` share, and the one for any
+/// other command's `--json` line (`verify --json`'s verdicts, say) that wants their speed.
+/// Keys are the program's own (Wireshark's field names): written as they are, never escaped
+/// (debug builds check), and not checked for uniqueness: the caller writes each key once.
+/// Text values are escaped.
+pub struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> Obj<'a> {
+    /// Opens an object at the end of `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.reserve(1024);
+        out.push(b'{');
+        Obj { out, empty: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        debug_assert!(plain(key), "a JSON key that needs escaping: {key:?}");
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// `"key":123`.
+    pub fn number(&mut self, key: &str, n: u64) {
+        self.key(key);
+        // Digit by digit into the buffer: most numbers here are short, and a copy call per
+        // number costs more than the pushes.
+        let mut digits = [0u8; 20];
+        let (mut i, mut rest) = (digits.len(), n);
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self.out.push(d);
+        }
+    }
+
+    /// `"key":1.5`, as `serde_json` writes an `f64` (a whole number keeps its `.0`).
+    pub fn float(&mut self, key: &str, x: f64) {
+        self.key(key);
+        if x.is_finite() {
+            let _ = CompactFormatter.write_f64(self.out, x);
+        } else {
+            self.out.extend_from_slice(b"null");
+        }
+    }
+
+    /// `"key":"text"`, escaped.
+    pub fn text(&mut self, key: &str, text: &str) {
+        self.key(key);
+        self.string(text);
+    }
+
+    /// A JSON string: copied as it is when nothing in it needs escaping (field names,
+    /// addresses), else escaped by `serde_json`.
+    fn string(&mut self, s: &str) {
+        if plain(s) {
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut *self.out, s);
+        }
+    }
+
+    /// `"key":"192.0.2.1"`, as `Ipv4Addr` shows it.
+    pub fn ipv4(&mut self, key: &str, a: [u8; 4]) {
+        self.key(key);
+        self.out.push(b'"');
+        for (i, b) in a.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b'.');
+            }
+            let _ = CompactFormatter.write_u8(self.out, *b);
+        }
+        self.out.push(b'"');
+    }
+
+    /// `"key":"68:65:6c"`: bytes as [`colon_hex`] writes them.
+    pub fn colon_hex(&mut self, key: &str, bytes: &[u8]) {
+        self.key(key);
+        self.out.push(b'"');
+        colon_hex_into(self.out, bytes);
+        self.out.push(b'"');
+    }
+
+    /// `"key":` and a field's value as [`value`] gives it, without building it.
+    pub fn field(&mut self, key: &str, f: &Field) {
+        match &f.value {
+            Value::Number(n) => self.number(key, *n),
+            Value::Bytes(_) if is_address(&f.key) => self.text(key, &f.display),
+            Value::Bytes(b) => self.colon_hex(key, b),
+        }
+    }
+
+    /// `"key":` and any JSON value.
+    pub fn value(&mut self, key: &str, v: &Json) {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Whether `s` is a JSON string as it stands: no control character, quote or backslash.
+fn plain(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// What a frame's JSON object starts with: its number, time and lengths.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameHead {
+    /// `frame.number`.
+    pub number: u64,
+    /// `frame.time_epoch`, seconds.
+    pub time_epoch: f64,
+    /// `frame.len`: the length on the link.
+    pub len: usize,
+    /// `frame.cap_len`: the bytes captured.
+    pub cap_len: usize,
+}
+
+impl FrameHead {
+    /// Writes the four keys, as [`crate::render::frames::json`] starts its object.
+    pub fn write(&self, o: &mut Obj<'_>) {
+        o.number("frame.number", self.number);
+        o.float("frame.time_epoch", self.time_epoch);
+        o.number("frame.len", self.len as u64);
+        o.number("frame.cap_len", self.cap_len as u64);
+    }
+}
+
+/// Writes the JSON object of an Ethernet frame of the shape most captures are made of (no VLAN
+/// tag, IPv4 without options or IPv6 without extension headers, a whole TCP header whose options
+/// are only NOP, EOL, MSS, window scale, SACK permitted and timestamps, each at most once, the
+/// payload, any padding, no error) straight from the layers' field tables into `out`, and returns
+/// true; for any other frame writes nothing and returns false, and the caller builds the object
+/// field by field ([`crate::render::frames::json`]). Both give the same bytes, key for key, in
+/// the same order: `tests/decode.rs` checks it on every frame of every capture in `captures/`
+/// and of the fuzz corpus.
+pub fn write_common(out: &mut Vec<u8>, head: &FrameHead, s: &Sliced<'_>) -> bool {
+    let Some(eth) = s.ethernet.as_ref() else {
+        return false;
+    };
+    let Transport::Tcp(t) = s.transport else {
+        return false;
+    };
+    let plain_net = match &s.net {
+        Net::Ipv4(p) => p.header_len() == ipv4::field::HEADER_LEN,
+        Net::Ipv6(p, _) => p.extensions.is_empty(),
+        _ => false,
+    };
+    if !plain_net
+        || s.error.is_some()
+        || s.vlan.is_some()
+        || s.fragment.is_some()
+        || usize::from(u16::from(eth.ethertype)) <= ethernet::MAX_8023_LENGTH
+        || !common_options(t.options_raw())
+    {
+        return false;
+    }
+    let mut o = Obj::new(out);
+    head.write(&mut o);
+    for spec in &ethernet::FIELDS {
+        match s.frame.get(spec.bytes.clone()) {
+            // A MAC address as `mac_to_string` writes it: colon-separated lowercase hex.
+            Some(mac) if mac.len() == 6 => o.colon_hex(spec.key, mac),
+            _ => table_number(&mut o, spec, s.frame),
+        }
+    }
+    match &s.net {
+        Net::Ipv4(p) => {
+            for spec in &ipv4::FIELDS {
+                match <[u8; 4]>::try_from(&p.header()[spec.bytes.clone()]) {
+                    Ok(a) if spec.key == "ip.src" || spec.key == "ip.dst" => o.ipv4(spec.key, a),
+                    _ => table_number(&mut o, spec, p.header()),
+                }
+            }
+        }
+        Net::Ipv6(_, b) => {
+            for spec in &ipv6::FIELDS {
+                match b.get(spec.bytes.clone()).map(<[u8; 16]>::try_from) {
+                    Some(Ok(a)) => o.text(spec.key, &std::net::Ipv6Addr::from(a).to_string()),
+                    _ => table_number(&mut o, spec, b),
+                }
+            }
+        }
+        _ => {}
+    }
+    for spec in &tcp::FIELDS {
+        table_number(&mut o, spec, t.as_bytes());
+    }
+    for (_, opt) in tcp::options(t.options_raw()).flatten() {
+        match opt {
+            TcpOption::Mss(m) => o.number("tcp.options.mss_val", m.into()),
+            TcpOption::WindowScale(w) => o.number("tcp.options.wscale.shift", w.into()),
+            TcpOption::SackPermitted => {
+                o.colon_hex("tcp.options.sack_perm", &[tcp::field::OPT_SACK_PERM, 2]);
+            }
+            TcpOption::Timestamps { tsval, tsecr } => {
+                o.number("tcp.options.timestamp.tsval", tsval.into());
+                o.number("tcp.options.timestamp.tsecr", tsecr.into());
+            }
+            _ => {}
+        }
+    }
+    let data = s.payload();
+    if !data.is_empty() {
+        o.colon_hex(payload::FIELDS[0].key, data);
+        o.number("data.len", data.len() as u64);
+    }
+    if let Some(padding) = s.frame.get(s.end..).filter(|p| !p.is_empty()) {
+        o.colon_hex("eth.padding", padding);
+    }
+    o.number("tcp.len", t.payload().len() as u64);
+    o.end();
+    true
+}
+
+/// A numeric field of a table as the layer's `fields` gives it: the raw value, but a header
+/// length in bytes (IHL and data offset count 4-byte words).
+fn table_number(o: &mut Obj<'_>, spec: &FieldSpec, header: &[u8]) {
+    let raw = spec.read(header).unwrap_or(0);
+    let n = if spec.key == "ip.hdr_len" || spec.key == "tcp.hdr_len" {
+        raw * 4
+    } else {
+        raw
+    };
+    o.number(spec.key, n);
+}
+
+/// Whether TCP options are only those [`write_common`] writes, each at most once, all well-formed.
+fn common_options(raw: &[u8]) -> bool {
+    let mut seen = 0u16;
+    for item in tcp::options(raw) {
+        let bit = match item {
+            Ok((_, TcpOption::Eol | TcpOption::Nop)) => continue,
+            Ok((_, TcpOption::Mss(_))) => 1,
+            Ok((_, TcpOption::WindowScale(_))) => 2,
+            Ok((_, TcpOption::SackPermitted)) => 4,
+            Ok((_, TcpOption::Timestamps { .. })) => 8,
+            _ => return false,
+        };
+        if seen & bit != 0 {
+            return false;
+        }
+        seen |= bit;
+    }
+    true
+}
 
 /// Adds every field of `layers` to `obj`. Keys that occur more than once (a NOP option twice) keep
 /// their first value; `tcp.options.nop` and `tcp.options.eol` carry no information and are skipped.
@@ -132,29 +403,47 @@ pub fn add_tcp_options(obj: &mut Map<String, Json>, options_raw: &[u8]) {
 pub fn value(f: &Field) -> Json {
     match &f.value {
         Value::Number(n) => Json::from(*n),
-        Value::Bytes(b) => match f.key.as_ref() {
-            "ip.src" | "ip.dst" | "eth.src" | "eth.dst" | "ipv6.src" | "ipv6.dst"
-            | "arp.src.hw_mac" | "arp.dst.hw_mac" | "arp.src.proto_ipv4" | "arp.dst.proto_ipv4" => {
-                Json::from(f.display.clone())
-            }
-            _ => Json::from(colon_hex(b)),
-        },
+        Value::Bytes(_) if is_address(&f.key) => Json::from(f.display.clone()),
+        Value::Bytes(b) => Json::from(colon_hex(b)),
     }
+}
+
+/// Whether Wireshark writes the field `key` as an address (text), not as hex bytes.
+fn is_address(key: &str) -> bool {
+    matches!(
+        key,
+        "ip.src"
+            | "ip.dst"
+            | "eth.src"
+            | "eth.dst"
+            | "ipv6.src"
+            | "ipv6.dst"
+            | "arp.src.hw_mac"
+            | "arp.dst.hw_mac"
+            | "arp.src.proto_ipv4"
+            | "arp.dst.proto_ipv4"
+    )
 }
 
 /// Bytes as `68:65:6c`.
 #[must_use]
 pub fn colon_hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 3);
-    for (i, x) in b.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 0xf)]));
+    let mut s = Vec::with_capacity(b.len() * 3);
+    colon_hex_into(&mut s, b);
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// [`colon_hex`], appended to `out`.
+pub fn colon_hex_into(out: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let Some((first, rest)) = b.split_first() else {
+        return;
+    };
+    out.reserve(b.len() * 3);
+    out.extend_from_slice(&[HEX[usize::from(first >> 4)], HEX[usize::from(first & 0xf)]]);
+    for x in rest {
+        out.extend_from_slice(&[b':', HEX[usize::from(x >> 4)], HEX[usize::from(x & 0xf)]]);
     }
-    s
 }
 
 #[cfg(test)]
@@ -175,6 +464,39 @@ mod tests {
         assert_eq!(obj["data.len"], 5);
         assert_eq!(obj["tcp.options.timestamp.tsecr"], 1);
         assert!(!obj.contains_key("tcp.options.nop"));
+    }
+
+    #[test]
+    fn the_writer_writes_what_serde_json_writes_for_the_same_map() {
+        let e = encapsulate(b"hi \"there\"\n", &Params::default()).unwrap();
+        let layers = decapsulate(e.frame()).unwrap().layers();
+        let mut map = Map::new();
+        map.insert("frame.time_epoch".into(), Json::from(1_764_000_000.25_f64));
+        map.insert("whole".into(), Json::from(1_764_000_000.0_f64));
+        map.insert(
+            "text".into(),
+            Json::from("a \"quote\", a \\ and a \u{1b} escape, 你好"),
+        );
+        let mut line = Vec::new();
+        let mut o = Obj::new(&mut line);
+        o.float("frame.time_epoch", 1_764_000_000.25);
+        o.float("whole", 1_764_000_000.0);
+        o.text("text", "a \"quote\", a \\ and a \u{1b} escape, 你好");
+        for (_, fields) in &layers {
+            for f in fields {
+                if !map.contains_key(f.key.as_ref()) {
+                    map.insert(f.key.to_string(), value(f));
+                    o.field(&f.key, f);
+                }
+            }
+        }
+        o.value("list", &serde_json::json!([1, "two"]));
+        map.insert("list".into(), serde_json::json!([1, "two"]));
+        o.end();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            serde_json::to_string(&Json::Object(map)).unwrap()
+        );
     }
 
     #[test]
