@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::layers::link::link_type;
+use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
 use crate::model::{connection_key_link, Connection, FrameCheck, ModelError, Side, TcpSettings};
 
 /// What the applications of each side wrote, one entry per write, client first.
@@ -23,6 +24,11 @@ pub enum Outcome {
     Checked(usize, FrameCheck),
     /// Of a connection, but not checked (captured twice, or not a well-formed segment of it).
     NotChecked(ModelError),
+    /// ARP or neighbour discovery: checked by the link's [`Neighbours`].
+    Neighbour(NeighbourCheck),
+    /// Something else a link carries that no model here covers (an MLDv2 report, a router
+    /// solicitation): what it is, and its kind. Listed, not checked, not a finding.
+    Listed(String, &'static str),
     /// Not TCP over IPv4 or IPv6, or malformed: no connection's.
     Skipped,
 }
@@ -34,6 +40,8 @@ pub struct Verifier {
     conns: HashMap<Key, Connection>,
     settings: Option<TcpSettings>,
     transcript: Option<Transcript>,
+    /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
+    neighbours: Neighbours,
 }
 
 impl Verifier {
@@ -63,7 +71,14 @@ impl Verifier {
         frame: &[u8],
     ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
-            return Outcome::Skipped;
+            let seen = (link == link_type::ETHERNET)
+                .then(|| self.neighbours.observe(number, frame))
+                .flatten();
+            return match seen {
+                Some(Seen::Checked(c)) => Outcome::Neighbour(c),
+                Some(Seen::Listed { what, kind }) => Outcome::Listed(what, kind),
+                None => Outcome::Skipped,
+            };
         };
         let key = if self.conns.contains_key(&(dst, src)) {
             (dst, src)
@@ -83,7 +98,10 @@ impl Verifier {
             conn
         });
         match conn.observe_link_at(number, time, link, frame) {
-            Ok(check) => {
+            Ok(mut check) => {
+                if link == link_type::ETHERNET {
+                    self.neighbours.judge_macs(frame, &mut check.fields);
+                }
                 let stream = self.order.iter().position(|k| *k == key).unwrap_or(0);
                 Outcome::Checked(stream, check)
             }

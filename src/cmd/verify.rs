@@ -12,7 +12,7 @@ use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
 use encap::model::{Counts, FrameCheck, TcpSettings};
-use encap::render::{html, ladder, svg, verdicts};
+use encap::render::{html, ladder, neighbour, svg, verdicts};
 use encap::verify::{Outcome, Verifier};
 
 /// Arguments of `encap verify`.
@@ -99,6 +99,80 @@ struct Followed {
     frames: usize,
 }
 
+/// The ARP and neighbour discovery frames of the capture, and what else its links carry.
+#[derive(Default)]
+struct Neighbours {
+    frames: usize,
+    counts: Counts,
+    /// Each kind of frame listed, not modelled, and how many.
+    listed: Vec<(&'static str, usize)>,
+}
+
+impl Neighbours {
+    fn show<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        json: bool,
+        verbose: bool,
+        c: &encap::model::neighbour::NeighbourCheck,
+    ) -> std::io::Result<()> {
+        self.frames += 1;
+        self.counts.merge(c.counts());
+        if json {
+            writeln!(out, "{}", neighbour::json(c))
+        } else if verbose {
+            neighbour::table(out, c)
+        } else {
+            neighbour::summary(out, c)
+        }
+    }
+
+    fn list<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        json: bool,
+        number: u64,
+        what: &str,
+        kind: &'static str,
+    ) -> std::io::Result<()> {
+        match self.listed.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.listed.push((kind, 1)),
+        }
+        if json {
+            let o = serde_json::json!({"frame.number": number, "info": what, "verdict": "not modelled"});
+            writeln!(out, "{o}")
+        } else {
+            neighbour::listed(out, number, what)
+        }
+    }
+
+    /// The summary's row, when there were any.
+    fn row(&self) -> Option<verdicts::ConnectionRow> {
+        (self.frames > 0).then(|| verdicts::ConnectionRow {
+            name: "ARP / neighbour discovery".into(),
+            frames: self.frames,
+            counts: self.counts,
+        })
+    }
+
+    fn listed_note<W: WriteColor>(&self, out: &mut W) -> std::io::Result<()> {
+        if self.listed.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<String> = self
+            .listed
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "({} listed above: not modelled, not a finding)",
+            kinds.join(", ")
+        )
+    }
+}
+
 /// Writes `--svg` (the ladders) and `--html` (the page), if asked for.
 fn pictures(
     args: &Args,
@@ -177,6 +251,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut verifier = Verifier::new(settings, transcript);
     let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
+    let mut neighbours = Neighbours::default();
     let read = loop {
         let p = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -195,6 +270,14 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             Outcome::Checked(stream, check) => (stream, check),
             Outcome::Skipped => {
                 skipped += 1;
+                continue;
+            }
+            Outcome::Neighbour(c) => {
+                neighbours.show(out, args.json, args.verbose, &c)?;
+                continue;
+            }
+            Outcome::Listed(what, kind) => {
+                neighbours.list(out, args.json, p.number, &what, kind)?;
                 continue;
             }
             Outcome::NotChecked(e @ encap::model::ModelError::Duplicate(..)) => {
@@ -277,7 +360,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         }
     }
-    let rows: Vec<verdicts::ConnectionRow> = order
+    let mut rows: Vec<verdicts::ConnectionRow> = order
         .iter()
         .zip(&followed)
         .map(|(k, f)| verdicts::ConnectionRow {
@@ -286,6 +369,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             counts: f.counts,
         })
         .collect();
+    rows.extend(neighbours.row());
     if args.json {
         for (i, r) in rows.iter().enumerate() {
             writeln!(out, "{}", verdicts::json_connection(r, i))?;
@@ -296,6 +380,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     if skipped > 0 && !args.json {
         writeln!(out, "({skipped} frames were not checked: not TCP over IPv4 or IPv6, or cut short or malformed, as `encap decode` shows)")?;
+    }
+    if !args.json {
+        neighbours.listed_note(out)?;
     }
     if unchecked > 0 && !args.json {
         writeln!(

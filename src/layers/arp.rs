@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::ethernet::{mac_to_string, EtherType};
+use super::ethernet::{mac_to_string, EtherType, Mac};
 use super::{first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
 
 /// Byte ranges relative to the start of the ARP packet (Ethernet/IPv4 sizes).
@@ -37,6 +37,16 @@ pub mod field {
     pub const TPA: Range<usize> = 24..28;
     /// Length for Ethernet and IPv4.
     pub const LEN: usize = TPA.end;
+}
+
+/// Wireshark's display-filter names of the fields the model's rules name.
+pub mod key {
+    /// Sender IP address.
+    pub const SRC_IP: &str = "arp.src.proto_ipv4";
+    /// Target MAC address.
+    pub const DST_MAC: &str = "arp.dst.hw_mac";
+    /// Target IP address.
+    pub const DST_IP: &str = "arp.dst.proto_ipv4";
 }
 
 /// The field table.
@@ -85,21 +95,21 @@ pub const FIELDS: [FieldSpec; 9] = [
     },
     FieldSpec {
         name: "Sender IP",
-        key: "arp.src.proto_ipv4",
+        key: key::SRC_IP,
         bytes: field::SPA,
         mask: None,
         meaning: "the asker's (or answerer's) IPv4 address",
     },
     FieldSpec {
         name: "Target MAC",
-        key: "arp.dst.hw_mac",
+        key: key::DST_MAC,
         bytes: field::THA,
         mask: None,
         meaning: "unknown (zero) in a request",
     },
     FieldSpec {
         name: "Target IP",
-        key: "arp.dst.proto_ipv4",
+        key: key::DST_IP,
         bytes: field::TPA,
         mask: None,
         meaning: "the address being asked about",
@@ -134,6 +144,52 @@ pub fn parse(b: &[u8]) -> Result<(u16, Ipv4Addr, Ipv4Addr), DecodeError> {
         ip(field::SPA.start),
         ip(field::TPA.start),
     ))
+}
+
+/// Opcode of a request.
+pub const REQUEST: u16 = 1;
+/// Opcode of a reply.
+pub const REPLY: u16 = 2;
+
+/// One Ethernet/IPv4 ARP packet, to read the hardware addresses of or to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpPacket {
+    /// 1 request, 2 reply.
+    pub op: u16,
+    /// Sender MAC and IPv4 address.
+    pub sender: (Mac, Ipv4Addr),
+    /// Target MAC and IPv4 address.
+    pub target: (Mac, Ipv4Addr),
+}
+
+impl ArpPacket {
+    /// Reads the packet at the start of `b` (see [`parse`]); `None` where [`parse`] fails.
+    #[must_use]
+    pub fn read(b: &[u8]) -> Option<ArpPacket> {
+        let (op, spa, tpa) = parse(b).ok()?;
+        let mac = |r: std::ops::Range<usize>| -> Option<Mac> { b.get(r)?.try_into().ok() };
+        Some(ArpPacket {
+            op,
+            sender: (mac(field::SHA)?, spa),
+            target: (mac(field::THA)?, tpa),
+        })
+    }
+
+    /// The packet's 28 bytes.
+    #[must_use]
+    pub fn emit(&self) -> [u8; field::LEN] {
+        let mut b = [0u8; field::LEN];
+        b[field::HTYPE].copy_from_slice(&1u16.to_be_bytes());
+        b[field::PTYPE].copy_from_slice(&0x0800u16.to_be_bytes());
+        b[field::HLEN.start] = 6;
+        b[field::PLEN.start] = 4;
+        b[field::OPER].copy_from_slice(&self.op.to_be_bytes());
+        b[field::SHA].copy_from_slice(&self.sender.0);
+        b[field::SPA].copy_from_slice(&self.sender.1.octets());
+        b[field::THA].copy_from_slice(&self.target.0);
+        b[field::TPA].copy_from_slice(&self.target.1.octets());
+        b
+    }
 }
 
 /// The packet's fields at absolute offset `base`.
@@ -184,5 +240,13 @@ mod tests {
         assert_eq!(f.len(), 9);
         assert_eq!(f[5].display, "02:00:00:00:00:01");
         assert!(parse(&p[..27]).is_err());
+        let read = ArpPacket::read(&p).unwrap();
+        assert_eq!(read.op, REQUEST);
+        assert_eq!(
+            read.sender,
+            ([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(read.emit(), p, "written back byte for byte");
+        assert_eq!(ArpPacket::read(&p[..20]), None);
     }
 }

@@ -7,6 +7,7 @@ pub mod html;
 pub mod json;
 pub mod ladder;
 pub mod markup;
+pub mod neighbour;
 pub mod pipeline;
 pub mod svg;
 pub mod verdicts;

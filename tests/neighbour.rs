@@ -1,0 +1,203 @@
+//! ARP and neighbour discovery checked by `encap verify` on the lab's captures (`captures/record.sh
+//! lab`: nc across the router, both links, offloads on and off): the request and reply
+//! predicted, the MACs of every TCP frame learned from them, edits caught, and what a link carries
+//! besides listed without failing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::encap;
+
+const LAB: [&str; 4] = [
+    "lab-offload-on-nc-a-r.pcap",
+    "lab-offload-on-nc-r-b.pcap",
+    "lab-offload-off-nc-a-r.pcap",
+    "lab-offload-off-nc-r-b.pcap",
+];
+
+/// The same over IPv6: neighbour solicitation and advertisement instead of ARP.
+const LAB6: [&str; 4] = [
+    "lab-ipv6-offload-on-nc-a-r.pcap",
+    "lab-ipv6-offload-on-nc-r-b.pcap",
+    "lab-ipv6-offload-off-nc-a-r.pcap",
+    "lab-ipv6-offload-off-nc-r-b.pcap",
+];
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
+}
+
+fn verify(path: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = encap()
+        .arg("verify")
+        .args(extra)
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Every TCP frame's two MACs come from the neighbour caches ARP or neighbour discovery
+/// filled, the frames a link carries besides are listed, and nothing is a MISMATCH.
+fn macs_learned_and_the_rest_listed(name: &str, t: &str) {
+    let frames = t
+        .lines()
+        .filter(|l| l.contains(" [") && l.contains("fields as the model said"))
+        .count();
+    let learned = |what: &str| {
+        t.lines()
+            .filter(|l| l.contains(what) && l.contains("learned: "))
+            .count()
+    };
+    assert!(frames >= 10, "{name}: {frames} TCP frames");
+    assert_eq!(
+        learned("learned: the next hop's MAC, as the sender's neighbour cache holds it"),
+        frames,
+        "{name}:\n{t}"
+    );
+    assert_eq!(
+        learned("learned: the sender's own MAC, as its ARP or neighbour discovery"),
+        frames,
+        "{name}"
+    );
+    // MLDv2 reports are named and listed, not counted.
+    assert!(
+        t.contains("ICMP6, multicast listener report v2 (an interface announcing")
+            && t.contains("multicast listener report v2 listed above: not modelled, not a finding"),
+        "{name}:\n{t}"
+    );
+    assert!(!t.contains("MISMATCH frame"), "{name}:\n{t}");
+}
+
+#[test]
+fn each_lab_link_over_ipv6_verifies_with_neighbour_discovery_predicted() {
+    for name in LAB6 {
+        let (code, t) = verify(&capture(name), &["-v"]);
+        assert_eq!(code, Some(0), "{name}:\n{t}");
+        let ns = t
+            .lines()
+            .find(|l| l.contains("neighbor solicitation, who has"))
+            .unwrap_or_else(|| panic!("{name}: no solicitation checked:\n{t}"));
+        assert!(
+            ns.contains("(to its solicited-node group): 19/19 fields"),
+            "{ns}"
+        );
+        let na = t
+            .lines()
+            .find(|l| l.contains("neighbor advertisement, tgt is"))
+            .unwrap();
+        assert!(
+            na.contains("22/22 fields as the model said (20 predicted"),
+            "{na}"
+        );
+        macs_learned_and_the_rest_listed(name, &t);
+    }
+}
+
+#[test]
+fn each_lab_link_verifies_with_arp_predicted_and_macs_learned_from_it() {
+    for name in LAB {
+        let (code, t) = verify(&capture(name), &["-v"]);
+        assert_eq!(code, Some(0), "{name}:\n{t}");
+        let request = t
+            .lines()
+            .find(|l| l.contains("ARP, Request who-has"))
+            .unwrap_or_else(|| panic!("{name}: no ARP request checked:\n{t}"));
+        assert!(
+            request.contains("(broadcast): 12/12 fields as the model said"),
+            "{request}"
+        );
+        let reply = t.lines().find(|l| l.contains("ARP, Reply")).unwrap();
+        assert!(
+            reply.contains("12/12 fields as the model said (11 predicted"),
+            "{reply}"
+        );
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("ARP / neighbour discovery ") && l.contains(" 2 ")),
+            "{t}"
+        );
+        macs_learned_and_the_rest_listed(name, &t);
+    }
+}
+
+fn edited(name: &str, n: usize, at: usize, value: u8, tag: &str) -> PathBuf {
+    let mut bytes = std::fs::read(capture(name)).unwrap();
+    let f = common::pcap_frame_at(&bytes, n);
+    bytes[f + at] = value;
+    let path =
+        std::env::temp_dir().join(format!("encap-neighbour-{}-{tag}.pcap", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn mismatch(path: &Path, n: u64, field: &str, model: &str) {
+    let (code, t) = verify(path, &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.contains(&format!("MISMATCH frame {n} {field}"))
+                && l.contains(&format!("model {model}"))),
+        "no MISMATCH of {field} in frame {n} (model {model}):\n{t}"
+    );
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn edited_arp_and_macs_are_mismatches_with_both_values() {
+    let name = "lab-offload-off-nc-a-r.pcap";
+    // Frames 1-3 are MLDv2 reports, 4 the request, 5 the reply, 6 the SYN.
+    let (_, t) = verify(&capture(name), &[]);
+    assert!(
+        t.contains("frame 5: ARP, Reply 192.0.2.1 is-at 02:00:00:00:0a:02"),
+        "{t}"
+    );
+    // The reply's target MAC (bytes 32-37): the asker's, from the request.
+    mismatch(
+        &edited(name, 5, 37, 0x07, "tha"),
+        5,
+        "ARP Target MAC",
+        "02:00:00:00:0a:01",
+    );
+    // The reply's target IP (bytes 38-41): the asker's.
+    mismatch(
+        &edited(name, 5, 41, 11, "tpa"),
+        5,
+        "ARP Target IP",
+        "192.0.2.10",
+    );
+    // The request sent to one station instead of everyone.
+    mismatch(
+        &edited(name, 4, 0, 0x02, "bcast"),
+        4,
+        "Ethernet II Destination",
+        "ff:ff:ff:ff:ff:ff",
+    );
+    // A later segment to another MAC than the one ARP resolved for the router.
+    mismatch(
+        &edited(name, 8, 5, 0x09, "dmac"),
+        8,
+        "Ethernet II Destination",
+        "02:00:00:00:0a:02",
+    );
+    // Over IPv6: an advertisement answering a multicast solicitation without its override
+    // flag (frame 6, flags at byte 58: R, S and O set).
+    let name = "lab-ipv6-offload-off-nc-a-r.pcap";
+    let (_, t) = verify(&capture(name), &[]);
+    assert!(
+        t.contains("frame 6: ICMP6, neighbor advertisement, tgt is 2001:db8:a::1"),
+        "{t}"
+    );
+    mismatch(
+        &edited(name, 6, 58, 0xc0, "nao"),
+        6,
+        "ICMPv6 Override flag",
+        "1",
+    );
+}
