@@ -121,6 +121,9 @@ pub struct Packet<'a> {
     pub link_type: u32,
     /// Bytes of FCS at the end of the frame, as the pcap header's FCS-length bits say.
     pub fcs_len: usize,
+    /// The pcapng interface the frame was captured on (its index in the section), 0 in pcap:
+    /// one link each when a capture holds several.
+    pub interface: u32,
 }
 
 /// The link types [`CaptureReader::with_link_types`] may be asked for besides Ethernet, which
@@ -428,6 +431,7 @@ impl<R: Read> CaptureReader<R> {
             bad_fraction: None,
             link_type: LINKTYPE_ETHERNET,
             fcs_len: 0,
+            interface: 0,
         }
     }
 
@@ -548,6 +552,7 @@ impl<R: Read> CaptureReader<R> {
                     let mut packet =
                         self.emit(i.units.duration(ticks), start..start + cap, orig.max(cap));
                     packet.link_type = i.linktype;
+                    packet.interface = u32::try_from(iface).unwrap_or(u32::MAX);
                     return Ok(Some(packet));
                 }
                 3 => {

@@ -109,6 +109,12 @@ impl Verifier {
         }
     }
 
+    /// The link's ARP and neighbour discovery, as far as seen.
+    #[must_use]
+    pub fn neighbours(&self) -> &Neighbours {
+        &self.neighbours
+    }
+
     /// The connections in order of first appearance, each with its model.
     pub fn connections(&self) -> impl Iterator<Item = (Key, &Connection)> + '_ {
         self.order

@@ -513,7 +513,7 @@ fn ndp_frame(dst: Mac, src: Mac, (from, to): (Ipv6Addr, Ipv6Addr), m: &Message) 
 /// The kernel's frame against the model's, field by field over the layers' tables: each field
 /// of the kernel's frame gets `rule`'s verdict when the model's value is equal, a MISMATCH with
 /// the model's value when not; a field only one of the frames has is a MISMATCH.
-fn judge(kernel: &[u8], model: &[u8], rule: Rule<'_>) -> Vec<FieldCheck> {
+pub(crate) fn judge(kernel: &[u8], model: &[u8], rule: Rule<'_>) -> Vec<FieldCheck> {
     let (k, m) = (dissect(kernel), dissect(model));
     let fields_of = |d: &crate::dissect::Dissection| -> Vec<(Layer, crate::layers::Field)> {
         d.nodes
