@@ -181,6 +181,8 @@ pub struct CaptureReader<R: Read> {
     number: u64,
     buf: Vec<u8>,
     interfaces: Vec<Interface>,
+    /// Each interface's if_name, as far as given.
+    names: Vec<Option<String>>,
     pcap_units: TsUnits,
     snaplen: usize,
     /// The link types this reader passes on (others are an error).
@@ -254,6 +256,7 @@ impl<R: Read> CaptureReader<R> {
             number: 0,
             buf: Vec::with_capacity(65_536 + 64),
             interfaces: Vec::new(),
+            names: Vec::new(),
             pcap_units: TsUnits::Pow10(6),
             snaplen: MAX_RECORD,
             accept,
@@ -302,6 +305,21 @@ impl<R: Read> CaptureReader<R> {
                 .first()
                 .map_or(LINKTYPE_ETHERNET, |i| i.linktype),
         }
+    }
+
+    /// The pcapng interfaces described so far (1 for a pcap file).
+    #[must_use]
+    pub fn interfaces(&self) -> usize {
+        match self.format {
+            Format::Pcap { .. } => 1,
+            Format::PcapNg => self.interfaces.len(),
+        }
+    }
+
+    /// The name (if_name) of pcapng interface `i`, if it has one.
+    #[must_use]
+    pub fn interface_name(&self, i: usize) -> Option<&str> {
+        self.names.get(i)?.as_deref()
     }
 
     /// The file's format.
@@ -472,6 +490,7 @@ impl<R: Read> CaptureReader<R> {
         self.fill(len, have.max(12), "pcapng section header")?;
         self.check_trailer(len, "pcapng section header")?;
         self.interfaces.clear();
+        self.names.clear();
         self.offset += len as u64;
         Ok(())
     }
@@ -602,6 +621,7 @@ impl<R: Read> CaptureReader<R> {
         let snaplen = self.u32(b, 4) as usize;
         self.snaplen = if snaplen == 0 { MAX_RECORD } else { snaplen };
         let mut units = TsUnits::Pow10(6);
+        let mut name = None;
         let mut at = 8;
         while at + 4 <= b.len() {
             let (code, len) = (self.u16(b, at), usize::from(self.u16(b, at + 2)));
@@ -614,6 +634,13 @@ impl<R: Read> CaptureReader<R> {
                     format!("option {code} of {len} bytes runs past its block"),
                 ));
             };
+            if code == 2 {
+                name = Some(
+                    String::from_utf8_lossy(value)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                );
+            }
             if code == 9 && len == 1 {
                 let v = value[0];
                 units = if v & 0x80 == 0 {
@@ -630,6 +657,7 @@ impl<R: Read> CaptureReader<R> {
             }
             at += 4 + len.div_ceil(4) * 4;
         }
+        self.names.push(name);
         Ok(Interface { linktype, units })
     }
 }

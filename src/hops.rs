@@ -138,7 +138,19 @@ impl Path {
             .rposition(|w| w.link != link && w.id == id)
         {
             let w = self.waiting.remove(i).unwrap_or_else(|| unreachable!());
-            let hop = self.hop(&w, (link, number), frame);
+            // Two capture sockets' clocks may put the forwarded copy first: the copy before the
+            // router is the one with the higher TTL or hop limit, whichever came first.
+            let hop = if hop_count(frame) > hop_count(&w.frame) {
+                let now = Waiting {
+                    link,
+                    number,
+                    id: Vec::new(),
+                    frame: frame.to_vec(),
+                };
+                self.hop(&now, (w.link, w.number), &w.frame)
+            } else {
+                self.hop(&w, (link, number), frame)
+            };
             return (outcome, hop);
         }
         if self.waiting.len() == WAITING {
@@ -232,6 +244,15 @@ impl Path {
             checksum: num(&before, ipv4::key::CHECKSUM).zip(num(&after_d, ipv4::key::CHECKSUM)),
             fields,
         })
+    }
+}
+
+/// The TTL or hop limit of an IP packet (0 for anything else).
+fn hop_count(frame: &[u8]) -> u8 {
+    match slice(frame).net {
+        Net::Ipv4(p) => p.ttl(),
+        Net::Ipv6(p, _) => p.hop_limit,
+        _ => 0,
     }
 }
 
@@ -330,6 +351,12 @@ mod tests {
             Verdict::KernelChosen { .. }
         ));
         assert_eq!((hop.before, hop.after), ((0, 1), (1, 1)));
+        // The forwarded copy captured first (two sockets' clocks): the same hop.
+        let mut path = Path::new(2, None, None);
+        assert!(path.feed(1, 1, None, 1, &after).1.is_none());
+        let swapped = path.feed(0, 1, None, 1, &before).1.unwrap();
+        assert_eq!((swapped.before, swapped.after), ((0, 1), (1, 1)));
+        assert_eq!(swapped.line("r"), hop.line("r"));
     }
 
     #[test]

@@ -171,6 +171,25 @@ fn demo(extra: &[&str], name: &str) -> (String, Vec<Row>) {
         "pcapng magic"
     );
     let rows = read_back(&file);
+    // The file, one interface per link, verifies on its own: both links and the hops at r.
+    let verify = encap()
+        .arg("verify")
+        .arg(&file)
+        .output()
+        .expect("encap verify");
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "encap verify {path}:\n{text}"
+    );
+    for link in ["a-r", "r-b"] {
+        assert!(
+            text.contains(&format!("== link {link}: every frame checked")),
+            "{text}"
+        );
+    }
+    assert!(text.lines().any(|l| l.starts_with("hops at r ")), "{text}");
     let _ = std::fs::remove_file(&file);
     (stdout, rows)
 }

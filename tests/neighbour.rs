@@ -201,3 +201,84 @@ fn edited_arp_and_macs_are_mismatches_with_both_values() {
         "1",
     );
 }
+
+#[test]
+fn both_links_given_together_are_checked_hop_by_hop() {
+    for (a_r, r_b) in [
+        (LAB[0], LAB[1]),
+        (LAB[2], LAB[3]),
+        (LAB6[0], LAB6[1]),
+        (LAB6[2], LAB6[3]),
+    ] {
+        let out = encap()
+            .arg("verify")
+            .arg(capture(a_r))
+            .arg(capture(r_b))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{a_r} {r_b}:\n{t}");
+        let hop = if a_r.contains("ipv6") {
+            "hop limit"
+        } else {
+            "TTL"
+        };
+        let hops: Vec<&str> = t.lines().filter(|l| l.starts_with("TCP [")).collect();
+        assert!(hops.len() >= 10, "{} hops:\n{t}", hops.len());
+        for l in &hops {
+            assert!(
+                l.contains(&format!(": at r: {hop} 64 -> 63, source MAC ")),
+                "{l}"
+            );
+            assert!(
+                l.contains("fields as the model said") && !l.contains("MISMATCH"),
+                "{l}"
+            );
+        }
+        // The SYN crosses from a-r to r-b: a's MACs replaced by r's on r-b and b's.
+        let syn = hops.iter().find(|l| l.starts_with("TCP [SYN] ")).unwrap();
+        assert!(syn.contains(&format!("{a_r} frame ")) && syn.contains("source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, destination MAC 02:00:00:00:0a:02 -> 02:00:00:00:0b:01"), "{syn}");
+        if hop == "TTL" {
+            assert!(syn.contains(", header checksum 0x"), "{syn}");
+        }
+        let row = t.lines().find(|l| l.starts_with("hops at r ")).unwrap();
+        assert_eq!(
+            row.split_whitespace().nth(3),
+            Some(hops.len().to_string().as_str()),
+            "{row}"
+        );
+        for name in [a_r, r_b] {
+            assert!(
+                t.contains(&format!(
+                    "== link {name}: every frame checked against the model"
+                )),
+                "{t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_forwarded_segment_changed_beyond_forwarding_is_a_mismatch_of_the_hop() {
+    // The SYN on r-b (frame 7: MLDv2 x4, the ARP request and reply first) with TTL 62: r took two.
+    let (a_r, r_b) = ("lab-offload-off-nc-a-r.pcap", "lab-offload-off-nc-r-b.pcap");
+    let bytes = std::fs::read(capture(r_b)).unwrap();
+    let f = common::pcap_frame_at(&bytes, 7);
+    assert_eq!(bytes[f + 22], 63, "the forwarded SYN's TTL");
+    let path = edited(r_b, 7, 22, 62, "ttl");
+    let out = encap()
+        .arg("verify")
+        .arg(capture(a_r))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let hop = t.lines().position(|l| l.starts_with("TCP [SYN] ")).unwrap();
+    let next = t.lines().nth(hop + 1).unwrap_or_default();
+    assert!(
+        next.contains("MISMATCH frame 7 IPv4 Time to live") && next.contains("kernel 62, model 63"),
+        "{t}"
+    );
+    std::fs::remove_file(path).unwrap();
+}

@@ -9,6 +9,7 @@ pub mod server;
 pub mod show;
 pub mod sniff;
 pub mod verify;
+pub mod verify_path;
 
 /// An error in what the user asked for (a bad address, flag letter or size).
 ///

@@ -21,6 +21,14 @@ pub struct Args {
     /// A pcap or pcapng capture (ours, or tcpdump's of any program): Ethernet, or a cooked or raw
     /// one (`tcpdump -i any`), checked from the network layer on.
     pub file: PathBuf,
+    /// More captures, each one link of the same path (the two sides of a router): every link
+    /// is checked on its own and each packet seen on two links hop by hop. A pcapng with one
+    /// interface per link (`encap lab demo -w`) is checked so on its own.
+    #[arg(value_name = "MORE")]
+    pub more: Vec<PathBuf>,
+    /// The router's name in the hop lines over several links (`at r: TTL 64 -> 63, ...`).
+    #[arg(long, value_name = "NAME", default_value = "r")]
+    pub router: String,
     /// Show every field of every frame: kernel, model, verdict and its reason.
     #[arg(short, long)]
     pub verbose: bool,
@@ -221,12 +229,33 @@ fn pictures(
     Ok(())
 }
 
+/// `encap verify` over several links (see [`super::verify_path`]); the views of one
+/// connection (`--json`, `--ladder`, `--svg`, `--html`) are not drawn over several yet.
+fn several_links<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.json || args.ladder || args.svg.is_some() || args.html.is_some() || args.count.is_some()
+    {
+        anyhow::bail!("over several links, verify writes its text view only: --json, --ladder, --svg, --html and -c take one link (one file of one interface)");
+    }
+    let transcript = args
+        .transcript
+        .as_deref()
+        .map(read_transcript)
+        .transpose()?;
+    let files: Vec<&std::path::Path> = std::iter::once(args.file.as_path())
+        .chain(args.more.iter().map(PathBuf::as_path))
+        .collect();
+    super::verify_path::run(&files, &args.router, transcript.as_ref(), args.verbose, out)
+}
+
 /// Runs `encap verify`: exit status 1 if any field is a MISMATCH (frames it could not check are
 /// listed, and do not fail), 2 when nothing could be checked.
 ///
 /// # Errors
 /// The file cannot be read, or output fails.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if !args.more.is_empty() || super::verify_path::several_interfaces(&args.file)? {
+        return several_links(args, out);
+    }
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let mut reader =

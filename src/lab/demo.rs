@@ -341,11 +341,17 @@ fn report<W: WriteColor>(
     frames: &[LinkFrame],
 ) -> anyhow::Result<usize> {
     let names: Vec<&str> = LINKS.iter().map(|l| l.name).collect();
-    let framed: Vec<super::check::Framed<'_>> = frames
+    let mut numbers = [0u64; LINKS.len()];
+    let framed: Vec<crate::cmd::verify_path::Framed<'_>> = frames
         .iter()
-        .map(|f| super::check::Framed {
+        .map(|f| crate::cmd::verify_path::Framed {
             link: f.link,
+            number: {
+                numbers[f.link] += 1;
+                numbers[f.link]
+            },
             timestamp: f.timestamp,
+            link_type: encap::layers::link::link_type::ETHERNET,
             data: &f.data,
         })
         .collect();
@@ -353,7 +359,8 @@ fn report<W: WriteColor>(
     for (from, line) in crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]) {
         transcript[*from].push(line.as_bytes().to_vec());
     }
-    let mismatches = super::check::check_links(out, &names, "r", &framed, &transcript)?;
+    let mismatches =
+        crate::cmd::verify_path::check_links(out, &names, "r", &framed, Some(&transcript), false)?;
     if let Some(path) = &args.write {
         write_pcapng(path, lab, frames)?;
         writeln!(

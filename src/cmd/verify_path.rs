@@ -1,0 +1,237 @@
+//! Several links of one path checked against the model (`encap verify` given several files, or
+//! a pcapng with one interface per link; `encap lab demo`): each link's frames by its own
+//! verifier (the TCP connections, ARP or neighbour discovery, what else the link carries
+//! listed), and each packet the router forwarded checked hop by hop ([`encap::hops`]). Printed
+//! per link, then the hops, then one summary row per link and one for the hops.
+
+use std::io::BufReader;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use termcolor::WriteColor;
+
+use crate::chat::verify::heading;
+use encap::capfile::{CaptureReader, DECODED_LINK_TYPES};
+use encap::hops::{HopCheck, Path};
+use encap::layers::tcp::flag_names;
+use encap::model::Counts;
+use encap::render::{neighbour, verdicts};
+use encap::verify::{Outcome, Transcript};
+
+/// One captured frame of a link, in capture order over all links.
+pub struct Framed<'a> {
+    /// The link's index.
+    pub link: usize,
+    /// Its number, as its file counts it.
+    pub number: u64,
+    /// When it was captured.
+    pub timestamp: Duration,
+    /// Its link type (a pcap link type: hops are checked on Ethernet links).
+    pub link_type: u32,
+    /// Its bytes.
+    pub data: &'a [u8],
+}
+
+/// Checks every frame of the links named `names` and prints it all; returns the number of
+/// MISMATCH fields (0: every frame on every link as the model said).
+///
+/// # Errors
+/// Output.
+pub fn check_links<W: WriteColor>(
+    out: &mut W,
+    names: &[&str],
+    router: &str,
+    frames: &[Framed<'_>],
+    transcript: Option<&Transcript>,
+    verbose: bool,
+) -> std::io::Result<usize> {
+    let mut path = Path::new(names.len(), None, transcript);
+    let mut seen: Vec<(usize, u64, Outcome)> = Vec::new();
+    let mut hops: Vec<HopCheck> = Vec::new();
+    for f in frames {
+        let n = f.number;
+        let (outcome, hop) = path.feed(f.link, n, Some(f.timestamp), f.link_type, f.data);
+        seen.push((f.link, n, outcome));
+        hops.extend(hop);
+    }
+    let mut rows = Vec::new();
+    let mut mismatches = 0;
+    for (l, name) in names.iter().enumerate() {
+        heading(
+            out,
+            &format!("link {name}: every frame checked against the model"),
+        )?;
+        let (mut nb, mut nb_frames) = (Counts::default(), 0);
+        let mut conn: Vec<(usize, Counts)> = Vec::new();
+        for (_, n, o) in seen.iter().filter(|(link, ..)| *link == l) {
+            match o {
+                Outcome::Checked(stream, c) => {
+                    if verbose {
+                        verdicts::table(out, c)?;
+                    } else {
+                        verdicts::summary(out, c)?;
+                    }
+                    if conn.len() <= *stream {
+                        conn.resize(stream + 1, (0, Counts::default()));
+                    }
+                    conn[*stream].0 += 1;
+                    conn[*stream].1.merge(c.counts());
+                }
+                Outcome::Neighbour(c) => {
+                    if verbose {
+                        neighbour::table(out, c)?;
+                    } else {
+                        neighbour::summary(out, c)?;
+                    }
+                    nb.merge(c.counts());
+                    nb_frames += 1;
+                }
+                Outcome::Listed(what, _) => neighbour::listed(out, *n, what)?,
+                Outcome::NotChecked(e) => writeln!(out, "frame {n}: NOT CHECKED: {e}")?,
+                Outcome::Skipped => writeln!(
+                    out,
+                    "frame {n}: not TCP, ARP or neighbour discovery: not checked"
+                )?,
+            }
+        }
+        let v = &path.links()[l];
+        for ((key, c), (frames, counts)) in v.connections().zip(conn.iter_mut()) {
+            counts.mismatch += verdicts::open_gaps(out, c)?;
+            counts.mismatch += verdicts::unsent(out, c)?;
+            rows.push(verdicts::ConnectionRow {
+                name: format!("{name} {} -> {}", key.0, key.1),
+                frames: *frames,
+                counts: *counts,
+            });
+        }
+        if nb_frames > 0 {
+            rows.push(verdicts::ConnectionRow {
+                name: format!("{name} ARP / neighbour discovery"),
+                frames: nb_frames,
+                counts: nb,
+            });
+        }
+    }
+    heading(
+        out,
+        &format!("at {router}: each packet it forwarded, checked hop by hop"),
+    )?;
+    let mut hc = Counts::default();
+    for h in &hops {
+        let c = h.counts();
+        hc.merge(c);
+        let flags = seen
+            .iter()
+            .find(|(l, n, _)| (*l, *n) == h.after)
+            .and_then(|(.., o)| match o {
+                Outcome::Checked(_, c) => Some(flag_names(c.flags)),
+                _ => None,
+            })
+            .unwrap_or_default();
+        write!(
+            out,
+            "TCP [{flags}] {} frame {} -> {} frame {}: {}; ",
+            names[h.before.0],
+            h.before.1,
+            names[h.after.0],
+            h.after.1,
+            h.line(router)
+        )?;
+        verdicts::tally(out, c)?;
+        verdicts::mismatch_lines(out, h.after.1, &h.fields)?;
+    }
+    if !hops.is_empty() {
+        rows.push(verdicts::ConnectionRow {
+            name: format!("hops at {router}"),
+            frames: hops.len(),
+            counts: hc,
+        });
+    }
+    heading(out, "summary")?;
+    verdicts::connections(out, &rows)?;
+    mismatches += rows.iter().map(|r| r.counts.mismatch).sum::<usize>();
+    Ok(mismatches)
+}
+
+/// True when `file` is a pcapng capture that describes more than one interface before its first
+/// frame (as `encap lab demo -w` writes it: one per link).
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn several_interfaces(file: &std::path::Path) -> anyhow::Result<bool> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut r = CaptureReader::with_link_types(BufReader::new(f), &DECODED_LINK_TYPES)
+        .with_context(|| file.display().to_string())?;
+    let _ = r.next_packet();
+    Ok(r.interfaces() > 1)
+}
+
+/// `encap verify` over several links: each file, and each interface of a pcapng, is one link,
+/// named by its interface's name (or the file's). Frames are taken in time order over all links.
+///
+/// # Errors
+/// A file cannot be read, or output.
+pub fn run<W: WriteColor>(
+    files: &[&std::path::Path],
+    router: &str,
+    transcript: Option<&Transcript>,
+    verbose: bool,
+    out: &mut W,
+) -> anyhow::Result<ExitCode> {
+    let mut names: Vec<String> = Vec::new();
+    let mut frames: Vec<(usize, Duration, u32, Vec<u8>, u64)> = Vec::new();
+    for file in files {
+        let shown = file.display().to_string();
+        let short = file
+            .file_name()
+            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+        let f = std::fs::File::open(file).with_context(|| format!("cannot open {shown}"))?;
+        let mut r = CaptureReader::with_link_types(BufReader::new(f), &DECODED_LINK_TYPES)
+            .with_context(|| shown.clone())?;
+        let base = names.len();
+        while let Some(p) = r
+            .next_packet()
+            .with_context(|| format!("{shown}: stopped early"))?
+        {
+            let link = base + p.interface as usize;
+            frames.push((link, p.timestamp, p.link_type, p.data.to_vec(), p.number));
+        }
+        for i in 0..r.interfaces() {
+            names.push(match r.interface_name(i) {
+                Some(n) if !n.is_empty() => n.to_string(),
+                _ if r.interfaces() > 1 => format!("{short}#{i}"),
+                _ => short.clone(),
+            });
+        }
+    }
+    // Time order over all links; a link's own frames keep their order.
+    frames.sort_by_key(|f| f.1);
+    let framed: Vec<Framed<'_>> = frames
+        .iter()
+        .filter(|f| f.0 < names.len())
+        .map(|f| Framed {
+            link: f.0,
+            number: f.4,
+            timestamp: f.1,
+            link_type: f.2,
+            data: &f.3,
+        })
+        .collect();
+    if framed.is_empty() {
+        eprintln!(
+            "encap: nothing in {} could be checked: no frames",
+            files.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mismatches = check_links(out, &refs, router, &framed, transcript, verbose)?;
+    out.flush()?;
+    Ok(if mismatches > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
