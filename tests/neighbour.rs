@@ -282,3 +282,43 @@ fn a_forwarded_segment_changed_beyond_forwarding_is_a_mismatch_of_the_hop() {
     );
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn the_ladder_over_both_links_has_three_columns_and_the_router_between() {
+    let out = encap()
+        .args(["verify", "--ladder"])
+        .arg(capture(LAB[2]))
+        .arg(capture(LAB[3]))
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let ladder: Vec<&str> = t
+        .lines()
+        .skip_while(|l| !l.contains("across r: the ladder"))
+        .take_while(|l| !l.starts_with("== summary"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        ladder[1].contains("client")
+            && ladder[1].contains(" r ")
+            && ladder[1].trim_end().ends_with("server"),
+        "{t}"
+    );
+    // The SYN: frame 6 on a-r, 7 on r-b, through r with TTL 63; the SYN-ACK back.
+    assert!(
+        ladder.iter().any(|l| l
+            .trim_start()
+            .starts_with("6/7 SYN_SENT        -- SYN seq 0 len 0 --")
+            && l.contains("-> r -- TTL 63 --")
+            && l.trim_end().ends_with("SYN_RECEIVED")),
+        "{t}"
+    );
+    assert!(ladder.iter().any(|l| l.contains("<- TTL 63 --") && l.contains("r <- SYN, ACK seq 0 ack 1 len 0 --")), "{t}");
+    assert!(
+        ladder
+            .last()
+            .is_some_and(|l| l.trim_end().ends_with("CLOSED")),
+        "{t}"
+    );
+}

@@ -230,11 +230,11 @@ fn pictures(
 }
 
 /// `encap verify` over several links (see [`super::verify_path`]); the views of one
-/// connection (`--json`, `--ladder`, `--svg`, `--html`) are not drawn over several yet.
+/// connection (`--json`, `--svg`, `--html`) are not drawn over several yet; the ladder is drawn
+/// across the router, in three columns.
 fn several_links<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    if args.json || args.ladder || args.svg.is_some() || args.html.is_some() || args.count.is_some()
-    {
-        anyhow::bail!("over several links, verify writes its text view only: --json, --ladder, --svg, --html and -c take one link (one file of one interface)");
+    if args.json || args.svg.is_some() || args.html.is_some() || args.count.is_some() {
+        anyhow::bail!("over several links, verify writes its text view only: --json, --svg, --html and -c take one link (one file of one interface)");
     }
     let transcript = args
         .transcript
@@ -244,7 +244,13 @@ fn several_links<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<Exit
     let files: Vec<&std::path::Path> = std::iter::once(args.file.as_path())
         .chain(args.more.iter().map(PathBuf::as_path))
         .collect();
-    super::verify_path::run(&files, &args.router, transcript.as_ref(), args.verbose, out)
+    let view = super::verify_path::View {
+        verbose: args.verbose,
+        ladder: args
+            .ladder
+            .then_some(["client", args.router.as_str(), "server"]),
+    };
+    super::verify_path::run(&files, &args.router, transcript.as_ref(), view, out)
 }
 
 /// Runs `encap verify`: exit status 1 if any field is a MISMATCH (frames it could not check are

@@ -20,6 +20,15 @@ use encap::model::Counts;
 use encap::render::{neighbour, verdicts};
 use encap::verify::{Outcome, Transcript};
 
+/// How the links are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// Every field of every frame.
+    pub verbose: bool,
+    /// Each connection as a ladder of three columns, these: client's host, router, server's.
+    pub ladder: Option<[&'a str; 3]>,
+}
+
 /// One captured frame of a link, in capture order over all links.
 pub struct Framed<'a> {
     /// The link's index.
@@ -45,8 +54,9 @@ pub fn check_links<W: WriteColor>(
     router: &str,
     frames: &[Framed<'_>],
     transcript: Option<&Transcript>,
-    verbose: bool,
+    view: View<'_>,
 ) -> std::io::Result<usize> {
+    let verbose = view.verbose;
     let mut path = Path::new(names.len(), None, transcript);
     let mut seen: Vec<(usize, u64, Outcome)> = Vec::new();
     let mut hops: Vec<HopCheck> = Vec::new();
@@ -149,10 +159,75 @@ pub fn check_links<W: WriteColor>(
             counts: hc,
         });
     }
+    if let Some(columns) = view.ladder {
+        ladders(out, columns, &seen, &hops, &path)?;
+    }
     heading(out, "summary")?;
     verdicts::connections(out, &rows)?;
     mismatches += rows.iter().map(|r| r.counts.mismatch).sum::<usize>();
     Ok(mismatches)
+}
+
+/// Each connection of the first link drawn across the router, one row per segment that crossed.
+fn ladders<W: WriteColor>(
+    out: &mut W,
+    columns: [&str; 3],
+    seen: &[(usize, u64, Outcome)],
+    hops: &[HopCheck],
+    path: &Path,
+) -> std::io::Result<()> {
+    let check = |at: (usize, u64)| {
+        seen.iter().find_map(|(l, n, o)| match o {
+            Outcome::Checked(stream, c) if (*l, *n) == at => Some((*stream, c)),
+            _ => None,
+        })
+    };
+    let labels: Vec<String> = hops
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {}",
+                if h.checksum.is_some() {
+                    "TTL"
+                } else {
+                    "hop limit"
+                },
+                h.hops.1
+            )
+        })
+        .collect();
+    for (stream, (key, _)) in path.links()[0].connections().enumerate() {
+        let rows: Vec<encap::render::ladder3::Crossing<'_>> = hops
+            .iter()
+            .zip(&labels)
+            .filter_map(|(h, hops)| {
+                let (sent, forwarded) = (check(h.before)?, check(h.after)?);
+                let on_first = if h.before.0 == 0 { sent.0 } else { forwarded.0 };
+                (on_first == stream).then_some(encap::render::ladder3::Crossing {
+                    sent: sent.1,
+                    forwarded: forwarded.1,
+                    hops,
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        heading(
+            out,
+            &format!(
+                "{} -> {} across {}: the ladder (frame numbers: sent/forwarded)",
+                key.0, key.1, columns[1]
+            ),
+        )?;
+        encap::render::ladder3::write(
+            out,
+            columns,
+            (&key.0.to_string(), &key.1.to_string()),
+            &rows,
+        )?;
+    }
+    Ok(())
 }
 
 /// True when `file` is a pcapng capture that describes more than one interface before its first
@@ -177,7 +252,7 @@ pub fn run<W: WriteColor>(
     files: &[&std::path::Path],
     router: &str,
     transcript: Option<&Transcript>,
-    verbose: bool,
+    view: View<'_>,
     out: &mut W,
 ) -> anyhow::Result<ExitCode> {
     let mut names: Vec<String> = Vec::new();
@@ -227,7 +302,7 @@ pub fn run<W: WriteColor>(
         return Ok(ExitCode::from(2));
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mismatches = check_links(out, &refs, router, &framed, transcript, verbose)?;
+    let mismatches = check_links(out, &refs, router, &framed, transcript, view)?;
     out.flush()?;
     Ok(if mismatches > 0 {
         ExitCode::from(1)

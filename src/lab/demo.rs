@@ -359,8 +359,17 @@ fn report<W: WriteColor>(
     for (from, line) in crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]) {
         transcript[*from].push(line.as_bytes().to_vec());
     }
-    let mismatches =
-        crate::cmd::verify_path::check_links(out, &names, "r", &framed, Some(&transcript), false)?;
+    let mismatches = crate::cmd::verify_path::check_links(
+        out,
+        &names,
+        "r",
+        &framed,
+        Some(&transcript),
+        crate::cmd::verify_path::View {
+            verbose: false,
+            ladder: Some(["a (client)", "r", "b (server)"]),
+        },
+    )?;
     if let Some(path) = &args.write {
         write_pcapng(path, lab, frames)?;
         writeln!(

@@ -6,6 +6,7 @@ pub mod hexdump;
 pub mod html;
 pub mod json;
 pub mod ladder;
+pub mod ladder3;
 pub mod markup;
 pub mod neighbour;
 pub mod pipeline;
