@@ -73,6 +73,18 @@ fn macs_learned_and_the_rest_listed(name: &str, t: &str) {
         "{name}:\n{t}"
     );
     assert!(!t.contains("MISMATCH frame"), "{name}:\n{t}");
+    // The real-wire view: veth shows no FCS, the CRC-32 a wire would carry is named.
+    let fcs = t
+        .lines()
+        .filter(|l| l.contains("Frame check sequence"))
+        .collect::<Vec<_>>();
+    assert_eq!(fcs.len(), frames, "{name}");
+    assert!(
+        fcs.iter()
+            .all(|l| l.contains("a veth, like lo, carries no FCS")
+                && l.contains("on a real wire this frame would end with CRC-32 0x")),
+        "{fcs:?}"
+    );
 }
 
 #[test]

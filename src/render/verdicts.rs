@@ -210,7 +210,23 @@ pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         .map(|x| x.field.display.chars().count().min(28))
         .max()
         .unwrap_or(5);
-    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  loopback: lo carries no FCS; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), f.wire_fcs)
+    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  {}; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), no_fcs(&f.fields), f.wire_fcs)
+}
+
+/// Why the frame shows no FCS: lo has none; a veth (a frame with real MACs) carries none either,
+/// as no software link does: the CRC-32 is the network card's, added on the wire and stripped
+/// on receipt.
+#[must_use]
+pub fn no_fcs(fields: &[FieldCheck]) -> &'static str {
+    let real = fields.iter().any(|x| {
+        x.field.key == crate::layers::ethernet::key::SRC
+            && x.field.value != crate::layers::Value::Bytes(vec![0; 6])
+    });
+    if real {
+        "not captured: a veth, like lo, carries no FCS (a network card adds it on the wire)"
+    } else {
+        "loopback: lo carries no FCS"
+    }
 }
 
 /// The field table's heading and one row per field (kernel, model, verdict); returns the width
