@@ -56,7 +56,6 @@ pub fn check_links<W: WriteColor>(
     transcript: Option<&Transcript>,
     view: View<'_>,
 ) -> std::io::Result<usize> {
-    let verbose = view.verbose;
     let mut path = Path::new(names.len(), None, transcript);
     let mut seen: Vec<(usize, u64, Outcome)> = Vec::new();
     let mut hops: Vec<HopCheck> = Vec::new();
@@ -67,69 +66,105 @@ pub fn check_links<W: WriteColor>(
         hops.extend(hop);
     }
     let mut rows = Vec::new();
-    let mut mismatches = 0;
     for (l, name) in names.iter().enumerate() {
-        heading(
+        let on_link = seen.iter().filter(|(link, ..)| *link == l);
+        rows.extend(link_section(
             out,
-            &format!("link {name}: every frame checked against the model"),
-        )?;
-        let (mut nb, mut nb_frames) = (Counts::default(), 0);
-        let mut conn: Vec<(usize, Counts)> = Vec::new();
-        for (_, n, o) in seen.iter().filter(|(link, ..)| *link == l) {
-            match o {
-                Outcome::Checked(stream, c) => {
-                    if verbose {
-                        verdicts::table(out, c)?;
-                    } else {
-                        verdicts::summary(out, c)?;
-                    }
-                    if conn.len() <= *stream {
-                        conn.resize(stream + 1, (0, Counts::default()));
-                    }
-                    conn[*stream].0 += 1;
-                    conn[*stream].1.merge(c.counts());
+            name,
+            on_link,
+            &path.links()[l],
+            view.verbose,
+        )?);
+    }
+    rows.extend(hop_section(out, names, router, &seen, &hops)?);
+    if let Some(columns) = view.ladder {
+        ladders(out, columns, &seen, &hops, &path)?;
+    }
+    heading(out, "summary")?;
+    verdicts::connections(out, &rows)?;
+    Ok(rows.iter().map(|r| r.counts.mismatch).sum::<usize>())
+}
+
+/// One link's frames, each as its verdict line (or table); returns the link's summary rows: one
+/// per connection, one for its ARP or neighbour discovery.
+fn link_section<'a, W: WriteColor>(
+    out: &mut W,
+    name: &str,
+    seen: impl Iterator<Item = &'a (usize, u64, Outcome)>,
+    verifier: &encap::verify::Verifier,
+    verbose: bool,
+) -> std::io::Result<Vec<verdicts::ConnectionRow>> {
+    heading(
+        out,
+        &format!("link {name}: every frame checked against the model"),
+    )?;
+    let (mut nb, mut nb_frames) = (Counts::default(), 0);
+    let mut conn: Vec<(usize, Counts)> = Vec::new();
+    for (_, n, o) in seen {
+        match o {
+            Outcome::Checked(stream, c) => {
+                if verbose {
+                    verdicts::table(out, c)?;
+                } else {
+                    verdicts::summary(out, c)?;
                 }
-                Outcome::Neighbour(c) => {
-                    if verbose {
-                        neighbour::table(out, c)?;
-                    } else {
-                        neighbour::summary(out, c)?;
-                    }
-                    nb.merge(c.counts());
-                    nb_frames += 1;
+                if conn.len() <= *stream {
+                    conn.resize(stream + 1, (0, Counts::default()));
                 }
-                Outcome::Listed(what, _) => neighbour::listed(out, *n, what)?,
-                Outcome::NotChecked(e) => writeln!(out, "frame {n}: NOT CHECKED: {e}")?,
-                Outcome::Skipped => writeln!(
-                    out,
-                    "frame {n}: not TCP, ARP or neighbour discovery: not checked"
-                )?,
+                conn[*stream].0 += 1;
+                conn[*stream].1.merge(c.counts());
             }
-        }
-        let v = &path.links()[l];
-        for ((key, c), (frames, counts)) in v.connections().zip(conn.iter_mut()) {
-            counts.mismatch += verdicts::open_gaps(out, c)?;
-            counts.mismatch += verdicts::unsent(out, c)?;
-            rows.push(verdicts::ConnectionRow {
-                name: format!("{name} {} -> {}", key.0, key.1),
-                frames: *frames,
-                counts: *counts,
-            });
-        }
-        if nb_frames > 0 {
-            rows.push(verdicts::ConnectionRow {
-                name: format!("{name} ARP / neighbour discovery"),
-                frames: nb_frames,
-                counts: nb,
-            });
+            Outcome::Neighbour(c) => {
+                if verbose {
+                    neighbour::table(out, c)?;
+                } else {
+                    neighbour::summary(out, c)?;
+                }
+                nb.merge(c.counts());
+                nb_frames += 1;
+            }
+            Outcome::Listed(what, _) => neighbour::listed(out, *n, what)?,
+            Outcome::NotChecked(e) => writeln!(out, "frame {n}: NOT CHECKED: {e}")?,
+            Outcome::Skipped => writeln!(
+                out,
+                "frame {n}: not TCP, ARP or neighbour discovery: not checked"
+            )?,
         }
     }
+    let mut rows = Vec::new();
+    for ((key, c), (frames, counts)) in verifier.connections().zip(conn.iter_mut()) {
+        counts.mismatch += verdicts::open_gaps(out, c)?;
+        counts.mismatch += verdicts::unsent(out, c)?;
+        rows.push(verdicts::ConnectionRow {
+            name: format!("{name} {} -> {}", key.0, key.1),
+            frames: *frames,
+            counts: *counts,
+        });
+    }
+    if nb_frames > 0 {
+        rows.push(verdicts::ConnectionRow {
+            name: format!("{name} ARP / neighbour discovery"),
+            frames: nb_frames,
+            counts: nb,
+        });
+    }
+    Ok(rows)
+}
+
+/// One line per packet the router forwarded, with its MISMATCH lines; the summary row of them.
+fn hop_section<W: WriteColor>(
+    out: &mut W,
+    names: &[&str],
+    router: &str,
+    seen: &[(usize, u64, Outcome)],
+    hops: &[HopCheck],
+) -> std::io::Result<Option<verdicts::ConnectionRow>> {
     heading(
         out,
         &format!("at {router}: each packet it forwarded, checked hop by hop"),
     )?;
     let mut hc = Counts::default();
-    for h in &hops {
+    for h in hops {
         let c = h.counts();
         hc.merge(c);
         let flags = seen
@@ -152,20 +187,11 @@ pub fn check_links<W: WriteColor>(
         verdicts::tally(out, c)?;
         verdicts::mismatch_lines(out, h.after.1, &h.fields)?;
     }
-    if !hops.is_empty() {
-        rows.push(verdicts::ConnectionRow {
-            name: format!("hops at {router}"),
-            frames: hops.len(),
-            counts: hc,
-        });
-    }
-    if let Some(columns) = view.ladder {
-        ladders(out, columns, &seen, &hops, &path)?;
-    }
-    heading(out, "summary")?;
-    verdicts::connections(out, &rows)?;
-    mismatches += rows.iter().map(|r| r.counts.mismatch).sum::<usize>();
-    Ok(mismatches)
+    Ok((!hops.is_empty()).then(|| verdicts::ConnectionRow {
+        name: format!("hops at {router}"),
+        frames: hops.len(),
+        counts: hc,
+    }))
 }
 
 /// Each connection of the first link drawn across the router, one row per segment that crossed.

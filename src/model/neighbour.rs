@@ -184,55 +184,102 @@ impl Neighbours {
         eth: EthernetHeader,
         p: ArpPacket,
     ) -> NeighbourCheck {
+        let known = self.station(p.sender.1.into()).map(|st| st.mac);
+        if p.op == arp::REQUEST {
+            self.arp_request(number, frame, eth, p, known)
+        } else {
+            self.arp_reply(number, frame, eth, p, known)
+        }
+    }
+
+    /// A request: to everyone unless the sender has the target cached.
+    fn arp_request(
+        &mut self,
+        number: u64,
+        frame: &[u8],
+        eth: EthernetHeader,
+        p: ArpPacket,
+        known: Option<Mac>,
+    ) -> NeighbourCheck {
         let (sha, spa) = p.sender;
-        let known = self.station(spa.into()).map(|st| st.mac);
         let mac = known.unwrap_or(eth.source);
-        let sender_rule = |known_why: &'static str| {
-            if known.is_some() {
-                SENDER_KNOWN
+        let target = p.target.1;
+        let cached = self.cached(eth.source, target.into());
+        let model = ArpPacket {
+            op: arp::REQUEST,
+            sender: (mac, spa),
+            target: ([0; 6], target),
+        };
+        let bytes = arp_frame(cached.unwrap_or(BROADCAST), mac, &model);
+        let asked = Asked {
+            mac: sha,
+            ip: spa.into(),
+            target: target.into(),
+            multicast: eth.destination == BROADCAST,
+        };
+        let fields = self.request(
+            frame,
+            &bytes,
+            known,
+            [arp::key::SRC_IP, arp::key::DST_IP],
+            asked,
+        );
+        let to = if cached.is_some() {
+            "unicast: a cached entry confirmed"
+        } else {
+            "broadcast"
+        };
+        let what = format!("ARP, Request who-has {target} tell {spa} ({to})");
+        NeighbourCheck {
+            number,
+            what,
+            fields,
+            model_frame: bytes,
+        }
+    }
+
+    /// A request (ARP) or solicitation judged against the model's `bytes`, `keys` its sender's
+    /// address and its target; the request is then remembered, its sender met.
+    fn request(
+        &mut self,
+        frame: &[u8],
+        bytes: &[u8],
+        known: Option<Mac>,
+        [sender, target]: [&str; 2],
+        asked: Asked,
+    ) -> Vec<FieldCheck> {
+        let rule = |k: &str| {
+            if k == ethernet::key::SRC || k == sender {
+                sender_verdict(
+                    known.is_some(),
+                    "the sending interface's MAC and address: its first frame on this link",
+                )
+            } else if k == target {
+                Verdict::KernelChosen {
+                    why: "the address the sender needs: the destination or the router towards it",
+                }
             } else {
-                Verdict::KernelChosen { why: known_why }
+                Verdict::Predicted
             }
         };
-        if p.op == arp::REQUEST {
-            let target = p.target.1;
-            let cached = self.cached(eth.source, target.into());
-            let model = ArpPacket {
-                op: arp::REQUEST,
-                sender: (mac, spa),
-                target: ([0; 6], target),
-            };
-            let bytes = arp_frame(cached.unwrap_or(BROADCAST), mac, &model);
-            let rule = |k: &str| match k {
-                ethernet::key::SRC | arp::key::SRC_IP => sender_rule(
-                    "the sending interface's MAC and address: its first frame on this link",
-                ),
-                arp::key::DST_IP => Verdict::KernelChosen {
-                    why: "the address the sender needs: the destination or the router towards it",
-                },
-                _ => Verdict::Predicted,
-            };
-            let fields = judge(frame, &bytes, &rule);
-            self.meet(sha, spa.into());
-            self.asked.push(Asked {
-                mac: sha,
-                ip: spa.into(),
-                target: target.into(),
-                multicast: eth.destination == BROADCAST,
-            });
-            let to = if cached.is_some() {
-                "unicast: a cached entry confirmed"
-            } else {
-                "broadcast"
-            };
-            let what = format!("ARP, Request who-has {target} tell {spa} ({to})");
-            return NeighbourCheck {
-                number,
-                what,
-                fields,
-                model_frame: bytes,
-            };
-        }
+        let fields = judge(frame, bytes, &rule);
+        self.meet(asked.mac, asked.ip);
+        self.asked.push(asked);
+        fields
+    }
+
+    /// A reply: to the asker, the request's addresses swapped.
+    fn arp_reply(
+        &mut self,
+        number: u64,
+        frame: &[u8],
+        eth: EthernetHeader,
+        p: ArpPacket,
+        known: Option<Mac>,
+    ) -> NeighbourCheck {
+        let (sha, spa) = p.sender;
+        let mac = known.unwrap_or(eth.source);
+        let sender_rule = |why| sender_verdict(known.is_some(), why);
         let q = self.take_asked(spa.into(), p.target.1.into());
         let model = match q {
             Some(Asked {
@@ -284,62 +331,81 @@ impl Neighbours {
         number: u64,
         frame: &[u8],
         eth: EthernetHeader,
-        (src, dst): (Ipv6Addr, Ipv6Addr),
+        addrs: (Ipv6Addr, Ipv6Addr),
         m: Message,
     ) -> NeighbourCheck {
-        let known = self.station(src.into()).map(|st| st.mac);
-        let mac = known.unwrap_or(eth.source);
-        let sender = |why: &'static str| {
-            if known.is_some() {
-                SENDER_KNOWN
-            } else {
-                Verdict::KernelChosen { why }
-            }
-        };
+        let known = self.station(addrs.0.into()).map(|st| st.mac);
         if m.kind == ndp::SOLICITATION {
-            let cached = self.cached(eth.source, m.target.into());
-            let to = if cached.is_some() {
-                m.target
-            } else {
-                ndp::solicited_node(m.target)
-            };
-            let eth_dst = cached.unwrap_or_else(|| ndp::multicast_mac(to));
-            let model = Message {
-                flags: 0,
-                lla: Some((ndp::OPT_SOURCE_LLA, mac)),
-                ..m
-            };
-            let bytes = ndp_frame(eth_dst, mac, (src, to), &model);
-            let rule = |k: &str| match k {
-                ethernet::key::SRC | ipv6::key::SRC => {
-                    sender("the sending interface's MAC and address: its first frame on this link")
-                }
-                ndp::key::NS_TARGET => Verdict::KernelChosen {
-                    why: "the address the sender needs: the destination or the router towards it",
-                },
-                _ => Verdict::Predicted,
-            };
-            let fields = judge(frame, &bytes, &rule);
-            self.meet(eth.source, src.into());
-            self.asked.push(Asked {
-                mac: eth.source,
-                ip: src.into(),
-                target: m.target.into(),
-                multicast: dst.is_multicast(),
-            });
-            let how = if cached.is_some() {
-                "unicast: a cached entry confirmed"
-            } else {
-                "to its solicited-node group"
-            };
-            let what = format!("ICMP6, neighbor solicitation, who has {} ({how})", m.target);
-            return NeighbourCheck {
-                number,
-                what,
-                fields,
-                model_frame: bytes,
-            };
+            self.solicitation(number, frame, eth, addrs, m, known)
+        } else {
+            self.advertisement(number, frame, eth, addrs, m, known)
         }
+    }
+
+    /// A solicitation: to the target's solicited-node group unless the sender has it cached.
+    fn solicitation(
+        &mut self,
+        number: u64,
+        frame: &[u8],
+        eth: EthernetHeader,
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        m: Message,
+        known: Option<Mac>,
+    ) -> NeighbourCheck {
+        let mac = known.unwrap_or(eth.source);
+        let cached = self.cached(eth.source, m.target.into());
+        let to = if cached.is_some() {
+            m.target
+        } else {
+            ndp::solicited_node(m.target)
+        };
+        let eth_dst = cached.unwrap_or_else(|| ndp::multicast_mac(to));
+        let model = Message {
+            flags: 0,
+            lla: Some((ndp::OPT_SOURCE_LLA, mac)),
+            ..m
+        };
+        let bytes = ndp_frame(eth_dst, mac, (src, to), &model);
+        let asked = Asked {
+            mac: eth.source,
+            ip: src.into(),
+            target: m.target.into(),
+            multicast: dst.is_multicast(),
+        };
+        let fields = self.request(
+            frame,
+            &bytes,
+            known,
+            [ipv6::key::SRC, ndp::key::NS_TARGET],
+            asked,
+        );
+        let how = if cached.is_some() {
+            "unicast: a cached entry confirmed"
+        } else {
+            "to its solicited-node group"
+        };
+        let what = format!("ICMP6, neighbor solicitation, who has {} ({how})", m.target);
+        NeighbourCheck {
+            number,
+            what,
+            fields,
+            model_frame: bytes,
+        }
+    }
+
+    /// An advertisement: to the solicitation's sender, solicited, with override and the target's
+    /// link-layer address when the solicitation was multicast (Linux's `ndisc_recv_ns`).
+    fn advertisement(
+        &mut self,
+        number: u64,
+        frame: &[u8],
+        eth: EthernetHeader,
+        (_, dst): (Ipv6Addr, Ipv6Addr),
+        m: Message,
+        known: Option<Mac>,
+    ) -> NeighbourCheck {
+        let mac = known.unwrap_or(eth.source);
+        let sender = |why| sender_verdict(known.is_some(), why);
         let q = self.take_asked(m.target.into(), dst.into());
         let (eth_dst, model) = match q {
             Some(q) => {
@@ -449,6 +515,15 @@ impl Neighbours {
                 }
             };
         }
+    }
+}
+
+/// The verdict of the sender's own MAC and address: learned when its earlier frames showed them.
+fn sender_verdict(known: bool, why: &'static str) -> Verdict {
+    if known {
+        SENDER_KNOWN
+    } else {
+        Verdict::KernelChosen { why }
     }
 }
 
