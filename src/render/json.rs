@@ -133,10 +133,19 @@ pub fn value(f: &Field) -> Json {
     match &f.value {
         Value::Number(n) => Json::from(*n),
         Value::Bytes(b) => match f.key.as_ref() {
-            "ip.src" | "ip.dst" | "eth.src" | "eth.dst" | "ipv6.src" | "ipv6.dst"
-            | "arp.src.hw_mac" | "arp.dst.hw_mac" | "arp.src.proto_ipv4" | "arp.dst.proto_ipv4" => {
-                Json::from(f.display.clone())
-            }
+            "ip.src"
+            | "ip.dst"
+            | "eth.src"
+            | "eth.dst"
+            | "ipv6.src"
+            | "ipv6.dst"
+            | "arp.src.hw_mac"
+            | "arp.dst.hw_mac"
+            | "arp.src.proto_ipv4"
+            | "arp.dst.proto_ipv4"
+            | "icmpv6.nd.ns.target_address"
+            | "icmpv6.nd.na.target_address"
+            | "icmpv6.opt.linkaddr" => Json::from(f.display.clone()),
             _ => Json::from(colon_hex(b)),
         },
     }
