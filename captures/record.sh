@@ -44,6 +44,18 @@ lab_captures() {
 lab6_captures() {
   local mode
   for mode in on off; do lab_capture $mode lab-ipv6 2001:db8:b::10 -6; done
+  # A connection held open 9 s, link a-r only: past the neighbour entries' reachable time, so r
+  # confirms a's entry with a unicast solicitation (answered without override or option), and a
+  # sends a router solicitation as its interface settles.
+  "$ENCAP" lab up > /dev/null
+  "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $out/lab-ipv6-probe-nc-a-r.pcap 2>/dev/null & local ta=$!
+  sleep 1
+  ( printf 'hello\n'; sleep 9 ) | "$ENCAP" lab exec b -- nc -6 -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi\n'; sleep 9 ) | "$ENCAP" lab exec a -- nc -6 -N 2001:db8:b::10 6666 > /dev/null || true
+  wait $lpid || true
+  sleep 1; kill -INT $ta; wait $ta 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
 }
 if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi
 if [ "${1:-}" = lab6 ]; then lab6_captures; ls -l $out/lab-ipv6-*; exit 0; fi

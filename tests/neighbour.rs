@@ -334,3 +334,31 @@ fn the_ladder_over_both_links_has_three_columns_and_the_router_between() {
         "{t}"
     );
 }
+
+#[test]
+fn a_unicast_solicitation_confirming_an_entry_and_its_answer_are_predicted() {
+    let (code, t) = verify(&capture("lab-ipv6-probe-nc-a-r.pcap"), &["-v"]);
+    assert_eq!(code, Some(0), "{t}");
+    let probe = t
+        .lines()
+        .find(|l| l.contains("neighbor solicitation, who has 2001:db8:a::10 (unicast: a cached entry confirmed): 19/19"))
+        .unwrap_or_else(|| panic!("no unicast solicitation predicted:\n{t}"));
+    let n: u64 = probe.split(':').next().unwrap()["frame ".len()..]
+        .parse()
+        .unwrap();
+    // Its answer: to r, no override flag, no option (24 bytes of message).
+    let answer = t
+        .lines()
+        .find(|l| l.starts_with(&format!("frame {}: ICMP6, neighbor advertisement", n + 1)))
+        .unwrap();
+    assert!(
+        answer.contains("19/19 fields as the model said"),
+        "{answer}"
+    );
+    assert!(
+        t.contains("ICMP6, router solicitation (an interface coming up, asking for routers): not modelled, listed")
+            && t.contains("1 router solicitation listed above"),
+        "{t}"
+    );
+    assert!(!t.contains("MISMATCH frame"), "{t}");
+}
