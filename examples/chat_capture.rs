@@ -47,7 +47,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.tcp.seq = seq[me];
         p.tcp.ack = seq[peer];
         p.ip.identification = id[me];
-        p.tcp.options = linux_data_options(1_000 + n as u32, 1_000 + n as u32);
+        // Each side's clock ticks once a millisecond, as the frames' times do; TSecr echoes the
+        // peer's latest TSval, that of the frame before.
+        p.tcp.options = linux_data_options(1_000 + n as u32, 999 + n as u32);
         let stages = encapsulate_into(line, p, &mut buf)?;
         w.write(
             Duration::new(1_764_000_000 + n / 1000, (n % 1000) as u32 * 1_000_000),

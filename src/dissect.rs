@@ -17,7 +17,7 @@ use crate::layers::ipv4::{self, IpProtocol, Ipv4Packet};
 use crate::layers::ipv6::{self, Ipv6Packet};
 use crate::layers::link::{self, link_type};
 use crate::layers::tcp::{self, TcpSegment};
-use crate::layers::{arp, icmp, payload, udp, vlan, DecodeError, Field, Layer, Value};
+use crate::layers::{arp, icmp, payload, udp, vlan, DecodeError, Field, Layer, RawField, Value};
 
 /// The network layer of a frame.
 #[derive(Debug, Clone)]
@@ -411,6 +411,38 @@ fn raw(
 #[must_use]
 pub fn dissect(frame: &[u8]) -> Dissection {
     dissect_link(frame, link_type::ETHERNET)
+}
+
+/// The fields [`dissect`] would give an Ethernet frame of TCP over IPv4 or IPv6, as raw values
+/// without their displays (the fast path of `verify`): appended to `out`, in [`dissect`]'s
+/// order. False, with `out` left partly filled, for any other frame (a VLAN tag, padding, an
+/// IPv6 extension header, a malformed option, a fragment, an error): only [`dissect`] shows those.
+pub fn raw_fields<'a>(frame: &'a [u8], out: &mut Vec<RawField<'a>>) -> bool {
+    let s = slice(frame);
+    let plain = s.error.is_none()
+        && s.vlan.is_none()
+        && s.fragment.is_none()
+        && s.end == frame.len()
+        && ethernet::raw_fields(frame, 0, out);
+    let Transport::Tcp(t) = s.transport else {
+        return false;
+    };
+    if !plain {
+        return false;
+    }
+    match &s.net {
+        Net::Ipv4(p) => ipv4::raw_fields(p.header(), s.net_at, out),
+        Net::Ipv6(p, b) if p.extensions.is_empty() => ipv6::raw_fields(b, s.net_at, out),
+        _ => return false,
+    }
+    if !tcp::raw_fields(t.as_bytes(), s.transport_at, out) {
+        return false;
+    }
+    let p = s.payload();
+    if !p.is_empty() {
+        payload::raw_fields(p, s.payload.start, out);
+    }
+    true
 }
 
 /// As [`dissect`], for a frame of link type `link` (see [`slice_link`]). Over 80 lines: one

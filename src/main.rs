@@ -86,7 +86,11 @@ fn main() -> ExitCode {
         Command::Server(args) => cmd::server::run(&args, &mut out),
         Command::Client(args) => cmd::client::run(&args, &mut out),
         Command::Sniff(args) => cmd::sniff::run(&args, &mut out),
-        Command::Verify(args) => cmd::verify::run(&args, &mut out),
+        // A file is checked as fast as it reads, as decode's: buffered output.
+        Command::Verify(args) => cmd::verify::run(
+            &args,
+            &mut termcolor::BufferedStandardStream::stdout(choice),
+        ),
         Command::Demo(args) => cmd::demo::run(&args, &mut out),
         Command::Lab(args) => cmd::lab::run(&args, &mut out),
         // A file is decoded as fast as it reads: buffer the output instead of flushing each line.

@@ -37,7 +37,10 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct Verifier {
     order: Vec<Key>,
-    conns: HashMap<Key, Connection>,
+    /// Each connection's model, and its number in `order`.
+    conns: HashMap<Key, (usize, Connection)>,
+    /// The connection of the frame before, and its number: most frames are of the same one.
+    last: Option<(Key, usize)>,
     settings: Option<TcpSettings>,
     transcript: Option<Transcript>,
     /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
@@ -80,12 +83,34 @@ impl Verifier {
                 None => Outcome::Skipped,
             };
         };
+        let (key, stream) = match self.last {
+            Some((k, n)) if k == (src, dst) || k == (dst, src) => (k, n),
+            _ => self.find_or_add(src, dst),
+        };
+        self.last = Some((key, stream));
+        let Some((_, conn)) = self.conns.get_mut(&key) else {
+            return Outcome::Skipped;
+        };
+        match conn.observe_link_at(number, time, link, frame) {
+            Ok(mut check) => {
+                if link == link_type::ETHERNET {
+                    self.neighbours.judge_macs(frame, &mut check);
+                }
+                Outcome::Checked(stream, check)
+            }
+            Err(e) => Outcome::NotChecked(e),
+        }
+    }
+
+    /// The connection of `src` and `dst` (either way round) and its number, made on its first
+    /// frame (whose sender is the client).
+    fn find_or_add(&mut self, src: SocketAddr, dst: SocketAddr) -> (Key, usize) {
         let key = if self.conns.contains_key(&(dst, src)) {
             (dst, src)
         } else {
             (src, dst)
         };
-        let conn = self.conns.entry(key).or_insert_with(|| {
+        let (n, _) = self.conns.entry(key).or_insert_with(|| {
             self.order.push(key);
             let mut conn = Connection::new(key.0, key.1).with_settings(self.settings);
             if let Some(sent) = &self.transcript {
@@ -95,18 +120,9 @@ impl Verifier {
                     }
                 }
             }
-            conn
+            (self.order.len() - 1, conn)
         });
-        match conn.observe_link_at(number, time, link, frame) {
-            Ok(mut check) => {
-                if link == link_type::ETHERNET {
-                    self.neighbours.judge_macs(frame, &mut check.fields);
-                }
-                let stream = self.order.iter().position(|k| *k == key).unwrap_or(0);
-                Outcome::Checked(stream, check)
-            }
-            Err(e) => Outcome::NotChecked(e),
-        }
+        (key, *n)
     }
 
     /// The link's ARP and neighbour discovery, as far as seen.
@@ -119,6 +135,6 @@ impl Verifier {
     pub fn connections(&self) -> impl Iterator<Item = (Key, &Connection)> + '_ {
         self.order
             .iter()
-            .filter_map(|k| self.conns.get(k).map(|c| (*k, c)))
+            .filter_map(|k| self.conns.get(k).map(|(_, c)| (*k, c)))
     }
 }

@@ -81,7 +81,7 @@ fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
                 for r in &check.revisions {
                     out.mismatches.insert((r.frame, r.key.to_string()));
                 }
-                for f in check.fields {
+                for f in check.fields().iter().cloned() {
                     if matches!(f.verdict, Verdict::Mismatch { .. }) {
                         out.mismatches.insert((*n, f.field.key.to_string()));
                     }

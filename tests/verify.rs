@@ -810,7 +810,7 @@ mod model_on_any_bytes {
         }
         let check = conn.observe(4, &frame_4_carrying(carried)).unwrap();
         check
-            .fields
+            .fields()
             .iter()
             .find(|f| f.field.key == key)
             .unwrap()
@@ -868,7 +868,7 @@ mod model_on_any_bytes {
             conn.expect_sent(encap::model::Side::Client, b"hello\n");
             for (n, f) in frames.iter().enumerate() {
                 if let Ok(check) = conn.observe_at(n as u64 + 1, Some(std::time::Duration::from_millis(n as u64)), f) {
-                    prop_assert!(!check.fields.is_empty());
+                    prop_assert!(!check.fields().is_empty());
                 }
             }
         }

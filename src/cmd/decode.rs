@@ -2,7 +2,7 @@
 //! constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal, Read};
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,9 +43,6 @@ pub struct Args {
     #[command(flatten)]
     pub time: super::TimeFlags,
 }
-
-/// Files larger than this get a progress bar when stderr is a terminal.
-const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Runs `encap decode`.
 ///
@@ -88,16 +85,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         };
         eprintln!("reading from file {name} ({format}), link-type {link}");
     }
-    let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_MIN_BYTES).then(|| {
-        let bar = indicatif::ProgressBar::new(size);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let progress = super::progress_bar(size);
     let opts = FrameOptions {
         verbose: args.verbose > 0,
         hex: args.hex,

@@ -471,9 +471,12 @@ fn prediction_report<W: WriteColor>(
         let tree = dissect(p.frame());
         let ours: Vec<_> = tree.nodes.iter().flat_map(|n| &n.fields).collect();
         let mut differ = Vec::new();
-        for (i, kf) in k.fields.iter().enumerate() {
+        for (i, kf) in k.fields().iter().enumerate() {
             let key = &kf.field.key;
-            let nth = k.fields[..i].iter().filter(|x| x.field.key == *key).count();
+            let nth = k.fields()[..i]
+                .iter()
+                .filter(|x| x.field.key == *key)
+                .count();
             match ours.iter().filter(|x| x.key == *key).nth(nth) {
                 Some(pf) if pf.value == kf.field.value => {}
                 pf => differ.push((
@@ -486,8 +489,8 @@ fn prediction_report<W: WriteColor>(
             out,
             "frame {}: the pipeline's frame above, built before send(), has {}/{} fields as the kernel sent them",
             k.number,
-            k.fields.len() - differ.len(),
-            k.fields.len()
+            k.fields().len() - differ.len(),
+            k.fields().len()
         )?;
         if differ.is_empty() {
             writeln!(out, ": byte for byte the same frame")?;

@@ -97,3 +97,22 @@ pub fn write_file(
 /// a device that is not up, a failed connection), as clap's own for bad arguments; 1 is kept
 /// for a finding (a MISMATCH), 0 for success: one rule for every command (README).
 pub const TROUBLE: u8 = 2;
+
+/// Files larger than this get a progress bar when stderr is a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A progress bar over a file of `size` bytes, on standard error when it is a terminal and the
+/// file is large (decode and verify read them as fast as they can, but a gigabyte takes a while).
+pub fn progress_bar(size: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    (std::io::stderr().is_terminal() && size >= PROGRESS_MIN_BYTES).then(|| {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}

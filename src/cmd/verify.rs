@@ -264,6 +264,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+    let progress = super::progress_bar(file.metadata().map_or(0, |m| m.len()));
     let mut reader =
         CaptureReader::with_link_types(BufReader::new(file), &encap::capfile::DECODED_LINK_TYPES)
             .with_context(|| name.to_string())?;
@@ -295,6 +296,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         };
         if args.count.is_some_and(|c| p.number > c) {
             break Ok(());
+        }
+        if let Some(bar) = progress.as_ref().filter(|_| p.number % 4096 == 0) {
+            bar.set_position(p.offset);
         }
         let (stream, check) = match verifier.feed_link(
             p.number,
@@ -359,6 +363,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             f.checks.push(check);
         }
     };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     let order: Vec<(SocketAddr, SocketAddr)> = verifier.connections().map(|(k, _)| k).collect();
     followed.resize_with(order.len(), Followed::default);
     for f in &mut followed {

@@ -20,7 +20,10 @@
 //! to 60 bytes before the FCS, and followed by a 12-byte inter-frame gap. Linux's `lo` carries
 //! none of these: no preamble, no padding, no FCS (see `shared/docs/LOOPBACK.md`).
 
-use super::{be16, first_cut, need, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{
+    be16, first_cut, need, table_raw, DecodeError, Field, FieldSpec, Layer, RawField, RawValue,
+    Value,
+};
 
 /// Byte ranges of the header fields, relative to the start of the frame.
 pub mod field {
@@ -269,6 +272,27 @@ pub fn fields(frame: &[u8], base: usize) -> Vec<Field> {
         out.push(Field::from_spec(spec, base, value, display));
     }
     out
+}
+
+/// [`fields`]' keys, bytes and values without the displays (see [`RawField`]); false for an
+/// IEEE 802.3 length in place of the type, which only [`fields`] shows.
+pub fn raw_fields<'a>(frame: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) -> bool {
+    let before = out.len();
+    table_raw(
+        &FIELDS,
+        Layer::Ethernet,
+        frame,
+        base,
+        out,
+        |key, raw, bytes| {
+            (key != "eth.type")
+                .then_some(RawValue::Bytes(bytes))
+                .or(Some(RawValue::Number(raw)))
+        },
+    );
+    !out[before..].iter().any(|f| {
+        f.key == "eth.type" && matches!(f.value, RawValue::Number(t) if t <= MAX_8023_LENGTH as u64)
+    })
 }
 
 /// The FCS a frame would carry on a wire: CRC-32 (IEEE 802.3, reflected, as zlib computes it)

@@ -22,7 +22,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::{be16, first_cut, need, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{
+    be16, first_cut, need, table_raw, DecodeError, Field, FieldSpec, Layer, RawField, RawValue,
+    Value,
+};
 use crate::checksum;
 
 /// Byte ranges of the header fields, relative to the start of the header.
@@ -579,6 +582,33 @@ impl Ipv4Header {
         out[field::DESTINATION].copy_from_slice(&dst);
         out[field::HEADER_LEN..].copy_from_slice(&self.options);
         c
+    }
+}
+
+/// [`fields`]' keys, bytes and values without the displays (see [`RawField`]).
+pub fn raw_fields<'a>(header: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) {
+    table_raw(
+        &FIELDS,
+        Layer::Ipv4,
+        header,
+        base,
+        out,
+        |key, raw, bytes| match key {
+            "ip.hdr_len" => Some(RawValue::Number(raw * 4)),
+            "ip.src" | "ip.dst" => Some(RawValue::Bytes(bytes)),
+            _ => None,
+        },
+    );
+    let header_len = header.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
+    if header_len > field::HEADER_LEN {
+        if let Some(opts) = header.get(field::HEADER_LEN..header_len) {
+            out.push(RawField {
+                layer: Layer::Ipv4,
+                key: OPTIONS_FIELD.key,
+                bytes: base + OPTIONS_FIELD.bytes.start..base + header_len,
+                value: RawValue::Number(u64::from(opts[0])),
+            });
+        }
     }
 }
 

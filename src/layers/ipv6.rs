@@ -17,7 +17,9 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use super::ipv4::IpProtocol;
-use super::{be16, first_cut, table_fields, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{
+    be16, first_cut, table_fields, table_raw, DecodeError, Field, FieldSpec, Layer, RawField, Value,
+};
 
 /// Byte ranges relative to the start of the header.
 pub mod field {
@@ -295,6 +297,12 @@ pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
         end,
         extensions,
     })
+}
+
+/// [`fields`]' keys, bytes and values without the displays (see [`RawField`]), for a header
+/// without extension headers (those only [`fields`] walks).
+pub fn raw_fields<'a>(b: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) {
+    table_raw(&FIELDS, Layer::Ipv6, b, base, out, |_, _, _| None);
 }
 
 /// The fields of the fixed header at absolute offset `base`, then one row per extension header.

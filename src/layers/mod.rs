@@ -120,6 +120,43 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// A field's value as the model compares it: what [`Field::value`] holds, read straight from the
+/// frame, without the text a user would read. `verify`'s fast path walks these (see
+/// `dissect::raw_fields`) and builds the [`Field`]s, displays and all, only when asked to show
+/// them; a test checks that both walks give the same keys, bytes and values on every capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawValue<'a> {
+    /// As [`Value::Number`].
+    Number(u64),
+    /// As [`Value::Bytes`], borrowed from the frame.
+    Bytes(&'a [u8]),
+}
+
+impl RawValue<'_> {
+    /// Whether it is the value `v`.
+    #[must_use]
+    pub fn is(&self, v: &Value) -> bool {
+        match (self, v) {
+            (RawValue::Number(a), Value::Number(b)) => a == b,
+            (RawValue::Bytes(a), Value::Bytes(b)) => *a == b.as_slice(),
+            _ => false,
+        }
+    }
+}
+
+/// One field as the fast path reads it: its layer, key, absolute bytes and raw value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawField<'a> {
+    /// The layer.
+    pub layer: Layer,
+    /// Wireshark's display-filter name.
+    pub key: &'static str,
+    /// Absolute byte range in the frame.
+    pub bytes: Range<usize>,
+    /// The value.
+    pub value: RawValue<'a>,
+}
+
 /// One field of one decoded or encoded header, at an absolute place in the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -295,6 +332,34 @@ pub(crate) fn table_fields(
         out.push(Field::from_spec(spec, base, value, display));
     }
     out
+}
+
+/// [`table_fields`] without the displays: each row's raw value (a number, or its bytes when
+/// wider than 8), unless `value` says otherwise for its key.
+pub(crate) fn table_raw<'a>(
+    table: &[FieldSpec],
+    layer: Layer,
+    header: &'a [u8],
+    base: usize,
+    out: &mut Vec<RawField<'a>>,
+    value: impl Fn(&str, u64, &'a [u8]) -> Option<RawValue<'a>>,
+) {
+    for spec in table {
+        let Some(bytes) = header.get(spec.bytes.clone()) else {
+            break;
+        };
+        let raw = spec.read(header);
+        let v = value(spec.key, raw.unwrap_or(0), bytes).unwrap_or(match raw {
+            Some(n) => RawValue::Number(n),
+            None => RawValue::Bytes(bytes),
+        });
+        out.push(RawField {
+            layer,
+            key: spec.key,
+            bytes: spec.bytes.start + base..spec.bytes.end + base,
+            value: v,
+        });
+    }
 }
 
 /// The name of the first field in `table` that `len` bytes do not hold whole.

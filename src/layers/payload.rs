@@ -4,7 +4,7 @@
 //! them. Text shown to a user from anywhere outside (a peer, a capture) goes through [`escape`] so
 //! that no control character or terminal escape sequence reaches the terminal.
 
-use super::{Field, FieldSpec, Value};
+use super::{Field, FieldSpec, Layer, RawField, RawValue, Value};
 
 /// Wireshark's display-filter names of this layer's fields: the keys of its field table, which
 /// the model's verdict rules and the renderers name instead of spelling the strings.
@@ -21,6 +21,16 @@ pub const FIELDS: [FieldSpec; 1] = [FieldSpec {
     mask: None,
     meaning: "the application's bytes, opaque to TCP",
 }];
+
+/// [`fields`]' key, bytes and value without the display (see [`RawField`]).
+pub fn raw_fields<'a>(payload: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) {
+    out.push(RawField {
+        layer: Layer::Application,
+        key: FIELDS[0].key,
+        bytes: base..base + payload.len(),
+        value: RawValue::Bytes(payload),
+    });
+}
 
 /// The payload as one field at absolute offset `base`.
 #[must_use]

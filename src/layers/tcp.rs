@@ -28,8 +28,12 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::ops::Range;
 
-use super::{be16, be32, first_cut, need, DecodeError, Field, FieldSpec, Layer, Value};
+use super::{
+    be16, be32, first_cut, need, table_raw, DecodeError, Field, FieldSpec, Layer, RawField,
+    RawValue, Value,
+};
 use crate::checksum;
 
 /// Byte ranges of the header fields, relative to the start of the header.
@@ -842,6 +846,67 @@ pub fn fill_checksum(segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, offload: 
 /// The fields of the TCP header in `segment` (header and payload), which starts at absolute
 /// offset `base`; `addrs` are the IPv4 source and destination, for the checksum verdict.
 #[must_use]
+/// [`fields`]' keys, bytes and values without the displays (see [`RawField`]); false when an
+/// option is malformed, which only [`fields`] shows.
+pub fn raw_fields<'a>(segment: &'a [u8], base: usize, out: &mut Vec<RawField<'a>>) -> bool {
+    table_raw(&FIELDS, Layer::Tcp, segment, base, out, |key, raw, _| {
+        (key == "tcp.hdr_len").then_some(RawValue::Number(raw * 4))
+    });
+    let Ok(seg) = TcpSegment::new_checked(segment) else {
+        return true;
+    };
+    let row = |key, bytes: Range<usize>, n: u64| RawField {
+        layer: Layer::Tcp,
+        key,
+        bytes,
+        value: RawValue::Number(n),
+    };
+    for item in options(seg.options_raw()) {
+        let Ok((at, opt)) = item else { return false };
+        let start = base + field::HEADER_LEN + at;
+        let span = if opt == TcpOption::Eol {
+            seg.header_len() - field::HEADER_LEN - at
+        } else {
+            opt.len()
+        };
+        let (key, n) = match &opt {
+            TcpOption::Eol => ("tcp.options.eol", 0),
+            TcpOption::Nop => ("tcp.options.nop", 1),
+            TcpOption::Mss(m) => ("tcp.options.mss_val", u64::from(*m)),
+            TcpOption::WindowScale(s) => ("tcp.options.wscale.shift", u64::from(*s)),
+            TcpOption::SackPermitted => {
+                out.push(RawField {
+                    layer: Layer::Tcp,
+                    key: "tcp.options.sack_perm",
+                    bytes: start..start + span,
+                    value: RawValue::Bytes(&[field::OPT_SACK_PERM, 2]),
+                });
+                continue;
+            }
+            TcpOption::Sack(blocks) => (
+                "tcp.options.sack_le",
+                blocks.first().map_or(0, |b| u64::from(b.0)),
+            ),
+            TcpOption::Timestamps { tsval, tsecr } => {
+                out.push(row(
+                    "tcp.options.timestamp.tsval",
+                    start..start + 6,
+                    u64::from(*tsval),
+                ));
+                out.push(row(
+                    "tcp.options.timestamp.tsecr",
+                    start + 6..start + 10,
+                    u64::from(*tsecr),
+                ));
+                continue;
+            }
+            TcpOption::Unknown { kind, .. } => ("tcp.option_kind", u64::from(*kind)),
+        };
+        out.push(row(key, start..start + span, n));
+    }
+    true
+}
+
 pub fn fields(segment: &[u8], base: usize, addrs: Option<checksum::Pseudo>) -> Vec<Field> {
     let mut out = Vec::with_capacity(FIELDS.len() + 4);
     for spec in &FIELDS {

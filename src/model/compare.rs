@@ -4,38 +4,114 @@
 
 use super::observed::Observed;
 use super::rules::{rule, Facts, Rule};
-use super::verdict::{FieldCheck, Verdict};
-use crate::dissect::{dissect, dissect_link, Dissection};
+use super::verdict::{FieldCheck, Judged, Verdict};
+use crate::dissect::{dissect, dissect_link, raw_fields, Dissection};
+use crate::layers::link::link_type;
 use crate::layers::tcp::{self, field as tf};
-use crate::layers::{Field, Layer, Value};
+use crate::layers::{Field, Layer, RawField, Value};
 
 /// Compares `o`'s frame with the model's, `model_frame`.
 #[must_use]
 pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<FieldCheck> {
     let kernel = dissect_link(o.frame, o.link);
     let model = dissect(model_frame);
+    let mut fields = pair(&kernel, &model, |key, equal, display| {
+        match rule(key, facts) {
+            Rule::IfEqual(v) if equal => v,
+            Rule::IfEqual(_) => Verdict::Mismatch {
+                expected: display.to_string(),
+            },
+            Rule::Broken(expected) => Verdict::Mismatch { expected },
+        }
+    });
+    absent(&kernel, &model, &mut fields);
+    fields
+}
+
+/// The fast path of [`compare`], for the frames whose every field is as the model said: both
+/// frames walked as raw values (no text for any of them), each field judged by its rule. `None`
+/// when the two frames differ in their fields' keys or layers, a field is a MISMATCH, or a frame
+/// is of a shape only the full dissection walks: [`compare`] then says what and where.
+#[must_use]
+pub(crate) fn judge(
+    o: &Observed<'_>,
+    model_frame: &[u8],
+    facts: &Facts<'_>,
+) -> Option<Vec<Judged>> {
+    if o.link != link_type::ETHERNET {
+        return None;
+    }
+    let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
+    let mut model: Vec<RawField<'_>> = Vec::with_capacity(40);
+    if !raw_fields(o.frame, &mut kernel) {
+        return None;
+    }
+    // The same bytes have the same fields with the same values: only the rules are left.
+    let same = o.frame == model_frame;
+    if !same && (!raw_fields(model_frame, &mut model) || kernel.len() != model.len()) {
+        return None;
+    }
+    let mut judged = Vec::with_capacity(kernel.len());
+    for (i, k) in kernel.iter().enumerate() {
+        if !same {
+            let m = &model[i];
+            if k.key != m.key || k.layer != m.layer || k.value != m.value {
+                return None;
+            }
+        }
+        let Rule::IfEqual(verdict) = rule(k.key, facts) else {
+            return None;
+        };
+        judged.push(Judged {
+            verdict,
+            endpoint: super::verdict::is_endpoint(k.key),
+        });
+    }
+    Some(judged)
+}
+
+/// The fields of a frame [`judge`] passed, built for showing: what [`compare`] would have
+/// given it, with the verdicts `judge` found.
+pub(crate) fn rebuild(
+    kernel: &[u8],
+    link: u32,
+    model_frame: &[u8],
+    judged: &[Judged],
+) -> Vec<FieldCheck> {
+    let kernel = dissect_link(kernel, link);
+    let model = dissect(model_frame);
+    let mut verdicts = judged.iter();
+    pair(&kernel, &model, |_, _, _| {
+        verdicts.next().map_or_else(
+            || Verdict::Mismatch {
+                expected: "(a field the fast path did not walk)".into(),
+            },
+            |j| j.verdict.clone(),
+        )
+    })
+}
+
+/// Each field of the kernel's frame beside the model's field of the same key (the same number
+/// of times repeated, as options are), judged by `judge(key, equal, the model's display)`.
+fn pair(
+    kernel: &Dissection,
+    model: &Dissection,
+    mut judge: impl FnMut(&str, bool, &str) -> Verdict,
+) -> Vec<FieldCheck> {
     let mut fields = Vec::with_capacity(40);
     for node in &kernel.nodes {
         let Some(model_node) = model.nodes.iter().find(|n| n.layer == node.layer) else {
             continue;
         };
         for (i, f) in node.fields.iter().enumerate() {
-            // The model's field of the same key, the same number of times repeated (options).
             let nth = node.fields[..i].iter().filter(|x| x.key == f.key).count();
             let m = model_node.fields.iter().filter(|x| x.key == f.key).nth(nth);
-            let (value, display) = m.map_or((None, "(none)".to_string()), |m| {
-                (Some(&m.value), m.display.clone())
-            });
-            let verdict = match rule(f.key.as_ref(), facts) {
-                Rule::IfEqual(v) if value == Some(&f.value) => v,
-                Rule::IfEqual(_) => Verdict::Mismatch {
-                    expected: display.clone(),
-                },
-                Rule::Broken(expected) => Verdict::Mismatch { expected },
-            };
+            let (value, display) =
+                m.map_or((None, "(none)"), |m| (Some(&m.value), m.display.as_str()));
+            let verdict = judge(f.key.as_ref(), value == Some(&f.value), display);
             let model = match &verdict {
                 Verdict::Mismatch { expected } => expected.clone(),
-                _ => display,
+                _ => display.to_string(),
             };
             fields.push(FieldCheck {
                 layer: node.layer,
@@ -45,7 +121,6 @@ pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<F
             });
         }
     }
-    absent(&kernel, &model, &mut fields);
     fields
 }
 

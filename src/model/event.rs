@@ -199,7 +199,7 @@ fn acknowledgment(o: &Observed<'_>, me: &SideState, peer: &SideState) -> Event {
         _ => false,
     };
     let ack_ok =
-        kind == Kind::Syn || peer.boundaries.contains(&o.ack()) || o.ack() == peer.next_seq;
+        kind == Kind::Syn || o.ack() == peer.next_seq || peer.boundaries.contains(&o.ack());
     Event {
         ack_ahead,
         stale,

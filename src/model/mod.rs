@@ -311,10 +311,29 @@ impl Connection {
             ecn: self.ecn,
             settings_known: self.settings.is_some(),
         };
-        let mut fields = compare::compare(&o, pred.frame.frame(), &facts);
-        if let Some(expected) = pred.unfit.clone() {
-            fields.push(compare::unfit_options(&o, expected));
-        }
+        let judged = pred
+            .unfit
+            .is_none()
+            .then(|| compare::judge(&o, pred.frame.frame(), &facts))
+            .flatten();
+        let fields = if let Some(judged) = judged {
+            let counts = Counts::of(&judged);
+            (
+                judged,
+                verdict::Fields::Later {
+                    kernel: o.frame.to_vec(),
+                    link: o.link,
+                    built: std::sync::OnceLock::new(),
+                    counts,
+                },
+            )
+        } else {
+            let mut fields = compare::compare(&o, pred.frame.frame(), &facts);
+            if let Some(expected) = pred.unfit.clone() {
+                fields.push(compare::unfit_options(&o, expected));
+            }
+            (Vec::new(), verdict::Fields::Built(fields))
+        };
         let peer_scale = predict::tcp::scale(self, !from, Kind::Ack);
         let events = analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
         self.learn(from, &o, &ev, &pred);
@@ -331,7 +350,7 @@ impl Connection {
         from: Side,
         o: &Observed<'_>,
         ctl_rst: bool,
-        fields: Vec<FieldCheck>,
+        (judged, fields): (Vec<verdict::Judged>, verdict::Fields),
         revisions: Vec<Revision>,
         model_frame: &[u8],
     ) -> FrameCheck {
@@ -370,6 +389,7 @@ impl Connection {
                 self.sides[Side::Client].state,
                 self.sides[Side::Server].state,
             ],
+            judged,
             fields,
             // (A capture without the Ethernet header: the FCS of the model's frame.)
             wire_fcs: crate::layers::ethernet::WireView::of(if o.net_at == 14 {

@@ -487,7 +487,7 @@ impl Neighbours {
 
     /// Gives a TCP frame's Ethernet addresses the verdict the neighbour caches give them
     /// (learned, or a MISMATCH with the MAC the cache holds), where they tell.
-    pub fn judge_macs(&self, frame: &[u8], fields: &mut [FieldCheck]) {
+    pub fn judge_macs(&self, frame: &[u8], check: &mut super::FrameCheck) {
         let s = slice(frame);
         let (src, dst): (IpAddr, IpAddr) = match &s.net {
             Net::Ipv4(p) => (p.source().into(), p.destination().into()),
@@ -497,7 +497,7 @@ impl Neighbours {
         let Some((own, next_hop)) = self.expected_macs(src, dst) else {
             return;
         };
-        for f in fields.iter_mut() {
+        for f in check.fields_mut().iter_mut() {
             let (expected, from) = match f.field.key.as_ref() {
                 ethernet::key::SRC => (own, "the sender's own MAC, as its ARP or neighbour discovery frames on this link showed it"),
                 ethernet::key::DST => match next_hop {

@@ -49,15 +49,22 @@ use Rule::IfEqual;
 /// The rule for the field `key` of this frame.
 #[must_use]
 pub fn rule(key: &str, f: &Facts<'_>) -> Rule {
-    link(key, f)
-        .or_else(|| network(key, f))
-        .or_else(|| identification(key, f))
-        .or_else(|| transport(key, f))
-        .or_else(|| sequence(key, f))
-        .or_else(|| window(key, f))
-        .or_else(|| option(key, f))
-        .or_else(|| application(key, f))
-        .unwrap_or(IfEqual(Verdict::Predicted))
+    // Each group of rules is for one layer's keys (`eth.`, `ip.` and `ipv6.`, `tcp.`, the
+    // payload's): only that group is asked, as a frame has some 30 fields to judge.
+    let layer = |prefix: &str| key.starts_with(prefix);
+    let r = if layer("eth.") {
+        link(key, f)
+    } else if layer("ip") {
+        network(key, f).or_else(|| identification(key, f))
+    } else if layer("tcp.") {
+        transport(key, f)
+            .or_else(|| sequence(key, f))
+            .or_else(|| window(key, f))
+            .or_else(|| option(key, f))
+    } else {
+        application(key, f)
+    };
+    r.unwrap_or(IfEqual(Verdict::Predicted))
 }
 
 fn kc(why: &'static str) -> Option<Rule> {

@@ -106,7 +106,7 @@ impl Pair {
 }
 
 fn verdict<'a>(c: &'a FrameCheck, key: &str) -> &'a Verdict {
-    &c.fields
+    &c.fields()
         .iter()
         .find(|f| f.field.key == key)
         .unwrap()

@@ -94,8 +94,10 @@ pub struct FrameCheck {
     pub len: usize,
     /// Each side's state after this frame.
     pub states: [TcpState; 2],
-    /// Every field.
-    pub fields: Vec<FieldCheck>,
+    /// Every field's verdict, in the order of [`FrameCheck::fields`].
+    pub(crate) judged: Vec<Judged>,
+    /// Every field, with both values as shown: built when first asked for (see [`Fields`]).
+    pub(crate) fields: Fields,
     /// The frame the model built.
     pub model_frame: Vec<u8>,
     /// The CRC-32 this frame would carry as FCS on a real wire.
@@ -121,19 +123,81 @@ pub struct Revision {
     pub why: &'static str,
 }
 
+/// One field's verdict, as the counts need it.
+#[derive(Debug, Clone)]
+pub(crate) struct Judged {
+    pub verdict: Verdict,
+    /// One of the fields that name the connection's endpoints.
+    pub endpoint: bool,
+}
+
+impl Judged {
+    pub(crate) fn of(f: &FieldCheck) -> Judged {
+        Judged {
+            verdict: f.verdict.clone(),
+            endpoint: is_endpoint(&f.field.key),
+        }
+    }
+}
+
+/// A frame's field checks. Most frames of a long capture are only counted and summed up in a
+/// line: their fields, with the text a user reads for each value, are built from both frames
+/// only when something shows them (`--verbose`, `--json`, the pictures). A frame with a
+/// MISMATCH, or of a shape the fast path does not walk, has them built at once.
+#[derive(Debug, Clone)]
+pub(crate) enum Fields {
+    /// Built.
+    Built(Vec<FieldCheck>),
+    /// To be built from the kernel's frame (and its link type) and the model's, each field with
+    /// the verdict [`FrameCheck::judged`] gives it.
+    Later {
+        kernel: Vec<u8>,
+        link: u32,
+        built: std::sync::OnceLock<Vec<FieldCheck>>,
+        /// The verdicts counted once (a frame's counts are asked for more than once).
+        counts: Counts,
+    },
+}
+
 impl FrameCheck {
+    /// Every field of the kernel's frame, with the model's value and the verdict (and a row
+    /// for each field only the model's frame has).
+    #[must_use]
+    pub fn fields(&self) -> &[FieldCheck] {
+        match &self.fields {
+            Fields::Built(f) => f,
+            Fields::Later {
+                kernel,
+                link,
+                built,
+                ..
+            } => built.get_or_init(|| {
+                super::compare::rebuild(kernel, *link, &self.model_frame, &self.judged)
+            }),
+        }
+    }
+
+    /// [`FrameCheck::fields`], to change (the renderers' tests make verdicts up this way).
+    pub fn fields_mut(&mut self) -> &mut Vec<FieldCheck> {
+        if let Fields::Later { .. } = self.fields {
+            let built = self.fields().to_vec();
+            self.fields = Fields::Built(built);
+        }
+        match &mut self.fields {
+            Fields::Built(f) => f,
+            Fields::Later { .. } => unreachable!("made Built just above"),
+        }
+    }
+
     /// How many fields have each verdict: predicted, learned, kernel-chosen, loopback, mismatch
     /// (the revisions of earlier frames' fields included).
     #[must_use]
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for f in &self.fields {
-            c.add(&f.verdict);
-            let known = matches!(f.verdict, Verdict::Predicted | Verdict::Learned { .. });
-            if known && is_endpoint(&f.field.key) {
-                c.endpoints += 1;
-            }
-        }
+        let mut c = match &self.fields {
+            // (Made up or changed through fields_mut: counted from what is there.)
+            Fields::Built(f) => Counts::of(f.iter().map(Judged::of)),
+            Fields::Later { counts, .. } => *counts,
+        };
         // Each revision is a MISMATCH of an earlier frame's field, found with this one.
         c.mismatch += self.revisions.len();
         c
@@ -141,7 +205,7 @@ impl FrameCheck {
 }
 
 /// The fields that name the connection's endpoints: its addresses and ports.
-fn is_endpoint(key: &str) -> bool {
+pub(crate) fn is_endpoint(key: &str) -> bool {
     use crate::layers::{ipv4, ipv6};
     [
         ipv4::key::SRC,
@@ -174,6 +238,23 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The counts of these verdicts.
+    pub(crate) fn of(judged: impl IntoIterator<Item = impl std::borrow::Borrow<Judged>>) -> Counts {
+        let mut c = Counts::default();
+        for j in judged {
+            c.add_judged(j.borrow());
+        }
+        c
+    }
+
+    fn add_judged(&mut self, j: &Judged) {
+        self.add(&j.verdict);
+        let known = matches!(j.verdict, Verdict::Predicted | Verdict::Learned { .. });
+        if known && j.endpoint {
+            self.endpoints += 1;
+        }
+    }
+
     /// Counts one more field with verdict `v`.
     pub fn add(&mut self, v: &Verdict) {
         match v {

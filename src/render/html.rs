@@ -383,7 +383,7 @@ impl<W: Write> Page<W> {
 
     fn verdict_table(&mut self, check: &FrameCheck) -> io::Result<()> {
         writeln!(self.w, "<table class=\"fields\"><tr><th>Layer</th><th>Field</th><th>Bytes</th><th>Kernel</th><th>Model</th><th>Verdict</th></tr>")?;
-        for x in &check.fields {
+        for x in check.fields() {
             let (class, sym) = verdict_style(&x.verdict);
             writeln!(
                 self.w,
@@ -562,7 +562,7 @@ mod tests {
     #[test]
     fn a_mismatch_row_has_colour_symbol_and_word_and_differing_bytes_are_marked() {
         let (frame, mut check) = crate::render::svg::tests::checked_syn();
-        check.fields[0].verdict = Verdict::Mismatch {
+        check.fields_mut()[0].verdict = Verdict::Mismatch {
             expected: "<i>".into(),
         };
         check.model_frame[0] ^= 1;

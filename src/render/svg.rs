@@ -523,7 +523,7 @@ fn ladder<W: Write>(w: &mut W, l: &Ladder<'_>, y: f64, links: bool) -> io::Resul
 /// One frame's arrow, its label and both states, at `y`.
 fn arrow<W: Write>(w: &mut W, f: &FrameCheck, y: f64, links: bool) -> io::Result<()> {
     let mismatches = f
-        .fields
+        .fields()
         .iter()
         .filter(|x| matches!(x.verdict, Verdict::Mismatch { .. }))
         .count();
@@ -623,7 +623,7 @@ pub(crate) mod tests {
         let (_, ok) = checked_syn();
         let mut bad = ok.clone();
         bad.number = 2;
-        bad.fields[0].verdict = Verdict::Mismatch {
+        bad.fields_mut()[0].verdict = Verdict::Mismatch {
             expected: "<b>&".into(),
         };
         let l = Ladder {

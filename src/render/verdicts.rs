@@ -53,7 +53,8 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         events(f)
     )?;
     tally(w, c)?;
-    mismatch_lines(w, f.number, &f.fields)?;
+    // (A frame with no MISMATCH has its fields built only when something shows them.)
+    mismatch_lines(w, f.number, if c.mismatch > 0 { f.fields() } else { &[] })?;
     revisions(w, f)
 }
 
@@ -203,14 +204,14 @@ fn shorten(s: &str, max: usize) -> String {
 /// An I/O error from `w`.
 pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
     summary(w, f)?;
-    let name_w = field_rows(w, &f.fields)?;
+    let name_w = field_rows(w, f.fields())?;
     let val_w = f
-        .fields
+        .fields()
         .iter()
         .map(|x| x.field.display.chars().count().min(28))
         .max()
         .unwrap_or(5);
-    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  {}; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), no_fcs(&f.fields), f.wire_fcs)
+    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  {}; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), no_fcs(f.fields()), f.wire_fcs)
 }
 
 /// Why the frame shows no FCS: lo has none; a veth (a frame with real MACs) carries none either,
@@ -344,7 +345,7 @@ fn row<W: WriteColor>(
 /// its reason.
 #[must_use]
 pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
-    let fields = json_fields(&f.fields);
+    let fields = json_fields(f.fields());
     let c = f.counts();
     serde_json::json!({
         "frame.number": f.number,
