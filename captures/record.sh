@@ -60,6 +60,37 @@ lab6_captures() {
 if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi
 if [ "${1:-}" = lab6 ]; then lab6_captures; ls -l $out/lab-ipv6-*; exit 0; fi
 
+# 11. A GET request written in two send() calls (captures/http_split.py), so its bytes arrive in
+#     two segments, to http.server: `encap decode` must reassemble it, as tshark does. Only this
+#     part: `captures/record.sh http-split`.
+http_split() {
+  local p=$((port+24))
+  mkdir -p /tmp/encap-www && echo '<h1>hello from http.server</h1>' > /tmp/encap-www/index.html
+  python3 -m http.server $p --bind 127.0.0.1 --directory /tmp/encap-www > /dev/null 2>&1 & local hpid=$!
+  sleep 1
+  start_tcpdump $out/http-split-request.pcap $p
+  python3 captures/http_split.py $p
+  stop_tcpdump
+  kill $hpid
+}
+if [ "${1:-}" = http-split ]; then http_split; ls -l $out/http-split-*; exit 0; fi
+
+# 12. UDP: nc -u -l and nc -u exchanging lines (one datagram each), then a datagram from nc -u to
+#     a port nobody listens on, answered by the kernel's ICMP port unreachable.
+#     Only this part: `captures/record.sh udp`.
+udp_captures() {
+  local p=$((port+25))
+  tcpdump -i lo -nn -U -w $out/nc-udp.pcap "udp port $p or udp port $((p+1)) or icmp" 2>/dev/null & local td=$!
+  sleep 1
+  ( sleep 0.6; printf 'hi from nc -u -l\n'; sleep 1 ) | timeout 3 nc -u -l 127.0.0.1 $p > /dev/null & local lpid=$!
+  sleep 0.3
+  ( printf 'hello from nc -u\n'; sleep 0.6; printf 'second datagram\n'; sleep 1 ) | timeout 3 nc -u 127.0.0.1 $p > /dev/null || true
+  wait $lpid || true
+  ( printf 'anyone there?\n'; sleep 0.5 ) | timeout 2 nc -u 127.0.0.1 $((p+1)) > /dev/null || true
+  sleep 1; kill -INT $td; wait $td 2>/dev/null || true
+}
+if [ "${1:-}" = udp ]; then udp_captures; ls -l $out/nc-udp.pcap; exit 0; fi
+
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
 chat() { # file port
@@ -151,4 +182,6 @@ unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
   python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
 lab_captures
 lab6_captures
+http_split
+udp_captures
 ls -l $out

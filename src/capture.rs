@@ -300,6 +300,27 @@ impl Capture {
         }
     }
 
+    /// Sends `frame` (Ethernet header first, no FCS: the device adds what it adds) out of the
+    /// interface, exactly as given: what `encap`'s own TCP/IP endpoint puts on a link.
+    ///
+    /// # Errors
+    /// The `send(2)` that failed.
+    pub fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is a live slice of the given length; the socket is bound to the
+        // interface, so no address is needed.
+        let n = unsafe { libc::send(self.fd, frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != frame.len() {
+            return Err(io::Error::other(format!(
+                "sent {n} of the frame's {} bytes",
+                frame.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// The interface's name.
     pub fn interface(&self) -> &str {
         &self.interface

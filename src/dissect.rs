@@ -116,6 +116,23 @@ impl<'a> Sliced<'a> {
         tcp::FIELDS.iter().find(|f| f.key == key)?.read(bytes)
     }
 
+    /// The TCP payload's length: as the IP header gives it, also when the capture's snapshot
+    /// length cut the frame short of it (as tcpdump and tshark give it); `None` without a whole
+    /// TCP header.
+    #[must_use]
+    pub fn tcp_len(&self) -> Option<usize> {
+        let Transport::Tcp(t) = self.transport else {
+            return None;
+        };
+        let captured = t.payload().len();
+        Some(match (&self.error, self.original_len()) {
+            (Some(_), Some(whole)) if whole > self.frame.len() => whole
+                .saturating_sub(self.transport_at + t.header_len())
+                .max(captured),
+            _ => captured,
+        })
+    }
+
     /// The length the frame had on the link, as far as its headers tell: 14 (+4 with a VLAN tag)
     /// + the IP packet's length; `None` when no IP header says.
     #[must_use]
@@ -539,7 +556,9 @@ pub fn dissect_link(frame: &[u8], link: u32) -> Dissection {
         _ => {}
     }
     let at = s.transport_at;
+    // (A segment the capture cut short: its checksum cannot be verified, as tshark says.)
     let addrs = match &s.net {
+        _ if s.tcp_len() != Some(s.payload().len()) && s.tcp_len().is_some() => None,
         Net::Ipv4(p) => Some(Pseudo::V4(p.source(), p.destination())),
         Net::Ipv6(p, _) => Some(Pseudo::V6(p.source, p.destination)),
         _ => None,

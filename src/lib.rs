@@ -8,15 +8,20 @@
 
 pub mod capfile;
 pub mod checksum;
+pub mod datagram;
 pub mod dissect;
 // The chat's framing is pure and lives with the rest of the chat; the library carries it so the
 // fuzz targets and their corpus test (fuzz/, tests/fuzz_corpus.rs) reach the binary's own code.
 #[path = "chat/framing.rs"]
 pub mod framing;
 pub mod hops;
+pub mod http_stream;
 pub mod layers;
 pub mod model;
 pub mod pcap;
 pub mod pipeline;
 pub mod render;
+pub mod sock_diag;
+pub mod stack;
+pub mod udp_flows;
 pub mod verify;

@@ -60,6 +60,12 @@ enum Command {
     /// Two hosts and a router in network namespaces, joined by veth links (root): `up`, `down`,
     /// `status`, `exec a|r|b -- COMMAND...`, and `demo`, the chat across them with both links captured.
     Lab(cmd::lab::Args),
+    /// A small HTTP client on a kernel socket (loopback only): the request and the response, each
+    /// as the application stage and through the pipeline.
+    Http(cmd::http::Args),
+    /// The kernel's TCP sockets as `ss -tan` shows them (state, queues, addresses), read through
+    /// sock_diag netlink.
+    Sockets(cmd::sockets::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
         ),
         Command::Demo(args) => cmd::demo::run(&args, &mut out),
         Command::Lab(args) => cmd::lab::run(&args, &mut out),
+        Command::Http(args) => cmd::http::run(&args, &mut out),
+        Command::Sockets(args) => cmd::sockets::run(&args, &mut out),
         // A file is decoded as fast as it reads: buffer the output instead of flushing each line.
         Command::Decode(args) => cmd::decode::run(
             &args,

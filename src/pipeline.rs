@@ -493,6 +493,66 @@ impl Encapsulated {
     }
 }
 
+/// An ARP frame built by [`encapsulate_arp`]: Ethernet II around the packet, the padding a wire
+/// adds to reach 60 bytes, and the FCS after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArpFrame {
+    buf: Vec<u8>,
+    pad: usize,
+    fcs: u32,
+}
+
+impl ArpFrame {
+    /// The frame as a capture stores it and a packet socket sends it: header and packet, without
+    /// padding or FCS (the device adds both).
+    #[must_use]
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[..EthernetHeader::LEN + crate::layers::arp::field::LEN]
+    }
+
+    /// The frame as a wire carries it: padded to 60 bytes, then the FCS (least significant byte
+    /// first).
+    #[must_use]
+    pub fn frame_with_fcs(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The zero bytes a wire adds before the FCS.
+    #[must_use]
+    pub fn pad(&self) -> usize {
+        self.pad
+    }
+
+    /// The FCS.
+    #[must_use]
+    pub fn fcs(&self) -> u32 {
+        self.fcs
+    }
+}
+
+/// Builds the Ethernet frame of an ARP packet from `source` to `destination` (the broadcast
+/// address for a request).
+#[must_use]
+pub fn encapsulate_arp(
+    arp: &crate::layers::arp::ArpPacket,
+    source: Mac,
+    destination: Mac,
+) -> ArpFrame {
+    let end = EthernetHeader::LEN + crate::layers::arp::field::LEN;
+    let pad = ethernet::field::MIN_FRAME_LEN.saturating_sub(end);
+    let mut buf = vec![0; end + pad + ethernet::field::FCS_LEN];
+    arp.emit(&mut buf[EthernetHeader::LEN..end]);
+    EthernetHeader {
+        destination,
+        source,
+        ethertype: EtherType::Arp,
+    }
+    .emit(&mut buf[..EthernetHeader::LEN]);
+    let fcs = ethernet::fcs(&buf[..end + pad]);
+    buf[end + pad..].copy_from_slice(&fcs.to_le_bytes());
+    ArpFrame { buf, pad, fcs }
+}
+
 /// Splits `message` into segments of at most `mss` payload bytes, each a frame of its own: the
 /// sequence number advances by each segment's length (and by one after a SYN, which takes a
 /// sequence number of its own), the IP ID by one; SYN stays on the first segment only, FIN and

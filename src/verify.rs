@@ -73,6 +73,19 @@ impl Verifier {
         link: u32,
         frame: &[u8],
     ) -> Outcome {
+        self.feed_captured(number, time, link, frame, frame.len())
+    }
+
+    /// [`Verifier::feed_link`] for a frame of which the capture kept `frame` of `orig_len` bytes
+    /// (cut short by its snapshot length when `orig_len` is larger).
+    pub fn feed_captured(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        frame: &[u8],
+        orig_len: usize,
+    ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
             let seen = (link == link_type::ETHERNET)
                 .then(|| self.neighbours.observe(number, frame))
@@ -91,7 +104,7 @@ impl Verifier {
         let Some((_, conn)) = self.conns.get_mut(&key) else {
             return Outcome::Skipped;
         };
-        match conn.observe_link_at(number, time, link, frame) {
+        match conn.observe_captured(number, time, link, frame, orig_len) {
             Ok(mut check) => {
                 if link == link_type::ETHERNET {
                     self.neighbours.judge_macs(frame, &mut check);

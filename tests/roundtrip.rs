@@ -87,7 +87,11 @@ proptest! {
             ChecksumMode::Offloaded => prop_assert!(matches!(status, ChecksumStatus::Partial | ChecksumStatus::Good)),
         }
         prop_assert_eq!(h.payload, payload);
-        prop_assert_eq!(e.fcs(), crc32fast::hash(e.frame()));
+        // The FCS covers the frame as a wire carries it: padded to Ethernet's 60-byte minimum.
+        let mut wire = e.frame().to_vec();
+        wire.resize(wire.len().max(60), 0);
+        prop_assert_eq!(e.fcs(), crc32fast::hash(&wire));
+        prop_assert_eq!(&e.frame_with_fcs()[wire.len()..], &e.fcs().to_le_bytes()[..]);
     }
 
     #[test]
@@ -147,4 +151,18 @@ fn exercise(bytes: &[u8]) {
         let mut obj = serde_json::Map::new();
         render::json::add_fields(&mut obj, &layers);
     }
+}
+
+/// A frame under Ethernet's 60-byte minimum (no payload, no options: 54 bytes): its FCS is over
+/// the padded frame, as a wire carries it (the case the property test draws only rarely).
+#[test]
+fn a_short_frames_fcs_covers_its_padding() {
+    let mut p = encap::pipeline::Params::default();
+    p.tcp.options.clear();
+    let e = encapsulate(b"", &p).unwrap();
+    assert_eq!(e.frame().len(), 54);
+    let mut wire = e.frame().to_vec();
+    wire.resize(60, 0);
+    assert_eq!(e.fcs(), crc32fast::hash(&wire));
+    assert_ne!(e.fcs(), crc32fast::hash(e.frame()));
 }

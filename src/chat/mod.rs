@@ -12,6 +12,7 @@ pub mod model;
 pub mod narrate;
 pub mod session;
 pub mod sys;
+pub mod udp;
 pub mod verify;
 
 use clap::ValueEnum;

@@ -11,7 +11,8 @@ use termcolor::WriteColor;
 
 use encap::capfile::{linktype_name, CaptureReader, Format, DECODED_LINK_TYPES};
 use encap::dissect::slice_link;
-use encap::render::frames::{write_sliced, Frame, FrameOptions};
+use encap::http_stream::HttpStreams;
+use encap::render::frames::{json, write_sliced, Frame, FrameOptions};
 
 /// Arguments of `encap decode`.
 #[derive(Debug, clap::Args)]
@@ -95,6 +96,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
     let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
+    let mut streams = HttpStreams::new();
     let result = loop {
         let packet = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -142,7 +144,21 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             utc_offset: args.time.offset_at(packet.timestamp),
             link_type: packet.link_type,
         };
-        write_sliced(out, &frame, &sliced, &opts)?;
+        // HTTP is followed per connection across frames (a request split across segments).
+        let http = streams.feed(packet.number, &sliced);
+        if args.json && !http.is_empty() {
+            let mut obj = json(&frame);
+            encap::render::http::add_json(&mut obj, &http);
+            let mut line = serde_json::to_vec(&obj)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
+        } else {
+            write_sliced(out, &frame, &sliced, &opts)?;
+            // The one-line view stays tcpdump's line; HTTP is in the layer tree, as tcpdump -v.
+            if args.verbose > 0 {
+                encap::render::http::write_text(out, &http, true)?;
+            }
+        }
         if let (true, Ok(found)) = (args.verbose > 0, <[u8; 4]>::try_from(fcs)) {
             let found = u32::from_le_bytes(found);
             let want = encap::layers::ethernet::fcs(data);
@@ -165,6 +181,25 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    // Messages the capture ends in the middle of: each said cut, after the last frame.
+    for r in streams.finish() {
+        if args.json {
+            let mut obj = serde_json::Map::new();
+            let frame = r.frames.last().copied().unwrap_or(read);
+            obj.insert("frame.number".into(), frame.into());
+            let h = encap::http_stream::HttpFrame {
+                messages: vec![r],
+                ..Default::default()
+            };
+            encap::render::http::add_json(&mut obj, &h);
+            let mut line = serde_json::to_vec(&obj)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
+        } else {
+            writeln!(out, "end of capture:")?;
+            encap::render::http::write_message(out, &r, args.verbose > 0)?;
+        }
     }
     out.flush()?;
     if malformed > 0 {

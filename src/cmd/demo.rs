@@ -60,6 +60,9 @@ pub struct Args {
     /// next to the model's, the ladder and the summary.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    /// The dialogue over TCP and over UDP, both captured, frame by frame side by side.
+    #[arg(long, conflicts_with_all = ["pcap", "extra", "svg", "html"])]
+    pub udp: bool,
 }
 
 /// An `--extra` size: at least 1 byte (an empty send() sends nothing, so there is no frame to
@@ -126,6 +129,9 @@ impl Checked {
 /// # Errors
 /// Sockets failing, or output failing.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.udp {
+        return super::demo_udp::run(args.port, out);
+    }
     // The server's socket first, on the chat port or, if that is busy, a free one.
     let listener = match TcpListener::bind(("127.0.0.1", args.port)) {
         Ok(l) => l,
@@ -207,6 +213,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             "the three-way handshake: connect() sent the SYN, and the kernel completed it before accept() was called",
         )?;
         checked.feed(out, s.drain(Duration::from_millis(150), DRAIN_LIMIT), false)?;
+        super::demo_states::show(
+            out,
+            client_addr,
+            server_addr,
+            checked.followed.checks().last().map(|c| c.states),
+        )?;
     }
 
     let streams = [&client, &server];
@@ -345,6 +357,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                     .collect();
                 prediction_report(out, &frames, &sent_now)?;
             }
+            super::demo_states::show(
+                out,
+                client_addr,
+                server_addr,
+                checked.followed.checks().last().map(|c| c.states),
+            )?;
         }
     }
 
@@ -365,6 +383,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     drop(server);
     if let Some(s) = &sniffer {
         checked.feed(out, s.drain(Duration::from_millis(200), DRAIN_LIMIT), false)?;
+        super::demo_states::show(
+            out,
+            client_addr,
+            server_addr,
+            checked.followed.checks().last().map(|c| c.states),
+        )?;
     }
     drop(sniffer);
     if let Some(w) = checked.pcap.take() {

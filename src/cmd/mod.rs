@@ -4,10 +4,14 @@
 pub mod client;
 pub mod decode;
 pub mod demo;
+pub mod demo_states;
+pub mod demo_udp;
+pub mod http;
 pub mod lab;
 pub mod server;
 pub mod show;
 pub mod sniff;
+pub mod sockets;
 pub mod verify;
 pub mod verify_path;
 

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,7 +39,8 @@ timestamps option, window 64 (scaled by 2^10). Example: encap show hello --flags
 pub struct Args {
     /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show "".
     /// `-` reads it from standard input, as bytes.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    /// With --http, the message's body.
+    #[arg(required_unless_present_any = ["file", "http"], conflicts_with = "file")]
     pub message: Option<String>,
     /// Read the message from this file, as bytes (any size: --segment splits what one packet
     /// cannot hold).
@@ -117,6 +118,14 @@ pub struct Args {
     /// Split a message into segments of at most this many payload bytes, each shown.
     #[arg(long, value_name = "MSS", num_args = 0..=1, default_missing_value = "65483")]
     pub segment: Option<usize>,
+    /// Make the message an HTTP message with this start line (`GET / HTTP/1.1`, or a status
+    /// line `HTTP/1.1 404 Not Found`), shown as the application stage; MESSAGE or --file is its
+    /// body (Content-Length is added for a body when no --header gives it).
+    #[arg(long, value_name = "START LINE")]
+    pub http: Option<String>,
+    /// A header line of the --http message (`Host: 127.0.0.1`); repeat it for more.
+    #[arg(long = "header", value_name = "NAME: VALUE", requires = "http")]
+    pub headers: Vec<String>,
     /// What to show.
     #[arg(long, value_enum, default_value_t = View::Full)]
     pub view: View,
@@ -145,15 +154,6 @@ pub fn parse_any_endpoint(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("{s:?} is not an address and port; write it like 127.0.0.1:6666 or [::1]:6666")
     })
-}
-
-/// Parses `IP:PORT` for an IPv4 endpoint.
-///
-/// # Errors
-/// Says what form is expected.
-pub fn parse_endpoint(s: &str) -> Result<SocketAddrV4, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an IPv4 address and port; write it like 127.0.0.1:6666"))
 }
 
 /// A flow label in decimal or 0x hex, at most 20 bits.
@@ -296,7 +296,19 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
     }
     let params = args.params();
-    let msg = message(args)?;
+    let mut msg = if args.http.is_some() && args.file.is_none() && args.message.is_none() {
+        Vec::new()
+    } else {
+        message(args)?
+    };
+    let http = match &args.http {
+        Some(start) => {
+            let (bytes, m) = super::http::build_message(start, &args.headers, &msg)?;
+            msg = bytes;
+            Some(m)
+        }
+        None => None,
+    };
     let msg = msg.as_slice();
     let frames: Vec<Encapsulated> = match args.segment {
         Some(0) => {
@@ -331,6 +343,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             .with_context(|| format!("writing {}", path.display()))?;
     }
     pictures(args, msg, &frames)?;
+    if let (Some(m), false) = (&http, args.json) {
+        render::http::stage(out, msg, m, args.view == View::Full)?;
+        if args.view == View::Full {
+            writeln!(out)?;
+        }
+    }
     for (i, frame) in frames.iter().enumerate() {
         if args.json {
             writeln!(out, "{}", json(frame))?;

@@ -285,6 +285,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         _ => None,
     };
     let mut verifier = Verifier::new(settings, transcript);
+    let mut udp = encap::udp_flows::UdpFlows::new();
     let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
     let mut neighbours = Neighbours::default();
@@ -300,14 +301,26 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         if let Some(bar) = progress.as_ref().filter(|_| p.number % 4096 == 0) {
             bar.set_position(p.offset);
         }
-        let (stream, check) = match verifier.feed_link(
+        let (stream, check) = match verifier.feed_captured(
             p.number,
             Some(p.timestamp),
             p.link_type,
             p.data,
+            p.orig_len,
         ) {
             Outcome::Checked(stream, check) => (stream, check),
             Outcome::Skipped => {
+                // UDP and the ICMP errors it draws: checked against Linux's rules (no model state).
+                if let Some(c) = udp.feed(p.number, p.link_type, p.data) {
+                    if args.json {
+                        writeln!(out, "{}", encap::render::datagram::check_json(&c))?;
+                    } else if args.verbose {
+                        encap::render::datagram::check_table(out, &c)?;
+                    } else {
+                        encap::render::datagram::check_line(out, &c)?;
+                    }
+                    continue;
+                }
                 skipped += 1;
                 continue;
             }
@@ -412,6 +425,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         })
         .collect();
     rows.extend(neighbours.row());
+    rows.extend(
+        udp.tally()
+            .iter()
+            .map(|(name, frames, counts)| verdicts::ConnectionRow {
+                name: name.clone(),
+                frames: *frames,
+                counts: *counts,
+            }),
+    );
     if args.json {
         for (i, r) in rows.iter().enumerate() {
             writeln!(out, "{}", verdicts::json_connection(r, i))?;
@@ -419,6 +441,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     } else {
         writeln!(out)?;
         verdicts::connections(out, &rows)?;
+    }
+    if !udp.tally().is_empty() && !args.json {
+        writeln!(out, "(the udp and icmp rows: datagrams have no connection, so each is checked against the rules Linux sends them by: IP ID, DF, TTL, lengths, lo's partial checksum; and each ICMP port unreachable against the datagram it quotes)")?;
     }
     if skipped > 0 && !args.json {
         writeln!(out, "({skipped} frames were not checked: not TCP over IPv4 or IPv6, or cut short or malformed, as `encap decode` shows)")?;
@@ -446,7 +471,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let checked: usize = rows.iter().map(|r| r.frames).sum();
     if checked == 0 {
         eprintln!(
-            "encap: nothing in {name} could be checked: no well-formed TCP frame over IPv4 or IPv6"
+            "encap: nothing in {name} could be checked: no well-formed TCP or UDP frame over IPv4 or IPv6"
         );
         return Ok(ExitCode::from(2));
     }

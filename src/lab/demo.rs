@@ -40,10 +40,48 @@ pub struct Args {
     /// Keep the capture: pcapng with one interface per link (a-r, r-b).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Who runs a's side: `kernel` (a kernel socket) or `encap` (encap's own TCP/IP endpoint on
+    /// an AF_PACKET socket, a's kernel left without a's address).
+    #[arg(long, value_enum, default_value_t = Stack::Kernel)]
+    pub stack: Stack,
+    /// With `--stack encap`, the kernel-socket program in b: `encap` (`encap server`), `nc`
+    /// (`nc -l`), `python` (the blog's server.py, which answers turn by turn without newlines)
+    /// or `none` (nothing listens: the kernel's RST, exit status 1).
+    #[arg(long, value_enum, default_value_t = Peer::Encap)]
+    pub peer: Peer,
+    /// With `--peer python`, the blog's server.py (its address 127.0.0.1 is replaced by b's).
+    #[arg(long, value_name = "FILE", default_value = "../shared/seed/server.py")]
+    pub server_py: PathBuf,
+    /// For tests (`--stack encap`): the edge does not send the first data segment, so the
+    /// endpoint sends it again after its RTO.
+    #[arg(long, hide = true)]
+    pub drop_first_data: bool,
     /// For tests: once the lab and the captures are ready, print "ready" and wait for a line on
     /// stdin before the chat, so a test can kill a run whose lab exists without racing it.
     #[arg(long, hide = true)]
     pub wait_stdin: bool,
+}
+
+/// Who runs a's side of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stack {
+    /// A kernel socket in a.
+    Kernel,
+    /// encap's own endpoint ([`encap::stack`]) on a packet socket in a.
+    Encap,
+}
+
+/// The program in b that encap's endpoint talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    /// `encap server`.
+    Encap,
+    /// `nc -l` (OpenBSD netcat).
+    Nc,
+    /// The blog's server.py.
+    Python,
+    /// Nothing listens.
+    None,
 }
 
 /// The longest wait for the last frames of the connection (the final ACK on each link).
@@ -53,15 +91,15 @@ const READ_LIMIT: Duration = Duration::from_secs(5);
 
 /// One captured frame: its link (0 a-r, 1 r-b), receive time and bytes.
 #[derive(Debug, Clone)]
-struct LinkFrame {
-    link: usize,
-    timestamp: Duration,
-    data: Vec<u8>,
+pub(super) struct LinkFrame {
+    pub(super) link: usize,
+    pub(super) timestamp: Duration,
+    pub(super) data: Vec<u8>,
 }
 
 /// The two capture threads in `r`, stopped when dropped.
-struct Captures {
-    frames: mpsc::Receiver<LinkFrame>,
+pub(super) struct Captures {
+    pub(super) frames: mpsc::Receiver<LinkFrame>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -69,7 +107,7 @@ struct Captures {
 impl Captures {
     /// Opens one capture per link in `r` and returns once both sockets are bound, so no frame of
     /// the chat can pass before them.
-    fn start(lab: &Lab) -> anyhow::Result<Captures> {
+    pub(super) fn start(lab: &Lab) -> anyhow::Result<Captures> {
         let (tx, frames) = mpsc::channel();
         let (ready_tx, ready) = mpsc::channel::<anyhow::Result<()>>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -139,6 +177,9 @@ impl Drop for Captures {
 /// # Errors
 /// Making the lab, a socket, the capture, or output; the lab is removed in every case.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.stack == Stack::Encap {
+        return super::stack::run(args, out);
+    }
     let lab = Lab::create(&args.lab, Kind::Run)?;
     writeln!(
         out,
@@ -183,7 +224,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
 
 /// Waits until stdin is readable (a line, or its end), looking at the stop flag every 100 ms so
 /// that Ctrl-C or SIGTERM still removes the lab.
-fn wait_for_stdin() -> anyhow::Result<()> {
+pub(super) fn wait_for_stdin() -> anyhow::Result<()> {
     loop {
         if crate::capture::stop_requested() {
             anyhow::bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
@@ -284,7 +325,7 @@ fn chat<W: WriteColor>(
 }
 
 /// Takes frames until each link carried both FINs and an ACK after them, or [`END_LIMIT`].
-fn collect_until_closed(captures: &Captures) -> anyhow::Result<Vec<LinkFrame>> {
+pub(super) fn collect_until_closed(captures: &Captures) -> anyhow::Result<Vec<LinkFrame>> {
     let end = Instant::now() + END_LIMIT;
     let mut frames = Vec::new();
     while !LINKS.iter().enumerate().all(|(l, _)| closed(&frames, l)) {
@@ -334,7 +375,7 @@ fn closed(frames: &[LinkFrame], link: usize) -> bool {
 
 /// Each link's frames checked against the model, the hops at r, and the pcapng file; returns
 /// the number of MISMATCH fields.
-fn report<W: WriteColor>(
+pub(super) fn report<W: WriteColor>(
     args: &Args,
     lab: &Lab,
     out: &mut W,
@@ -359,12 +400,15 @@ fn report<W: WriteColor>(
     for (from, line) in crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]) {
         transcript[*from].push(line.as_bytes().to_vec());
     }
+    // (encap's own endpoint in a writes its own messages: their payloads are taken from the
+    // frames, not predicted from the kernel dialogue's.)
+    let transcript = (args.stack != Stack::Encap).then_some(&transcript);
     let mismatches = crate::cmd::verify_path::check_links(
         out,
         &names,
         "r",
         &framed,
-        Some(&transcript),
+        transcript,
         crate::cmd::verify_path::View {
             verbose: false,
             ladder: Some(["a (client)", "r", "b (server)"]),

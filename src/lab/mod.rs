@@ -23,6 +23,7 @@
 //! This lives in the binary, not the library: it runs programs and changes the system.
 
 pub mod demo;
+pub mod stack;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -141,6 +142,11 @@ pub struct Options {
     /// segments larger than the MTU) or `off` (full checksums, segments cut at the MSS).
     #[arg(long, value_enum, default_value_t = Offload::On)]
     pub offload: Offload,
+    /// Leave a's kernel without IPv4 and global IPv6 addresses and routes, for encap's own
+    /// endpoint there (`lab demo --stack encap`): a's kernel then neither answers ARP for a's
+    /// address nor resets the connection's segments.
+    #[arg(skip)]
+    pub bare_a: bool,
 }
 
 /// The offload setting.
@@ -256,6 +262,18 @@ impl Lab {
                 "0",
             )?;
         }
+        if opts.bare_a {
+            // No IPv6 on a's kernel either: it would send MLD reports and router solicitations
+            // from a's MAC, frames that are not encap's.
+            sysctl(
+                self.ns(Host::A),
+                &[
+                    "ipv6/conf/all/disable_ipv6",
+                    "ipv6/conf/default/disable_ipv6",
+                ],
+                "1",
+            )?;
+        }
         for (i, link) in LINKS.iter().enumerate() {
             stop_check()?;
             let mtu = if i == 0 { 1500 } else { opts.mtu_b }.to_string();
@@ -274,8 +292,12 @@ impl Lab {
             }
             add.extend(["netns", router_ns]);
             ip(&add)?;
+            let bare = |end: &End| opts.bare_a && end.host == Host::A;
             for end in [link.host, link.router] {
-                configure_end(self.ns(end.host), &end, opts.offload)?;
+                configure_end(self.ns(end.host), &end, opts.offload, !bare(&end))?;
+            }
+            if bare(&link.host) {
+                continue;
             }
             let gateway = link.router;
             ip(&[
@@ -356,11 +378,14 @@ fn sysctl(ns: &str, keys: &[&'static str], value: &'static str) -> anyhow::Resul
 }
 
 /// Up, addresses, and the offloads for one veth end.
-fn configure_end(ns: &str, end: &End, offload: Offload) -> anyhow::Result<()> {
-    let v4 = format!("{}/24", end.ipv4);
-    let v6 = format!("{}/64", end.ipv6);
-    ip(&["-n", ns, "addr", "add", &v4, "dev", end.dev])?;
-    ip(&["-n", ns, "-6", "addr", "add", &v6, "dev", end.dev, "nodad"])?;
+/// Without `addresses` the end gets none (but the link-local IPv6 address the kernel gives it).
+fn configure_end(ns: &str, end: &End, offload: Offload, addresses: bool) -> anyhow::Result<()> {
+    if addresses {
+        let v4 = format!("{}/24", end.ipv4);
+        let v6 = format!("{}/64", end.ipv6);
+        ip(&["-n", ns, "addr", "add", &v4, "dev", end.dev])?;
+        ip(&["-n", ns, "-6", "addr", "add", &v6, "dev", end.dev, "nodad"])?;
+    }
     if offload == Offload::Off {
         run(Command::new("ip")
             .args(["netns", "exec", ns, "ethtool", "-K", end.dev])

@@ -95,21 +95,21 @@ pub const FIELDS: [FieldSpec; 9] = [
     },
     FieldSpec {
         name: "Sender IP",
-        key: key::SRC_IP,
+        key: "arp.src.proto_ipv4",
         bytes: field::SPA,
         mask: None,
         meaning: "the asker's (or answerer's) IPv4 address",
     },
     FieldSpec {
         name: "Target MAC",
-        key: key::DST_MAC,
+        key: "arp.dst.hw_mac",
         bytes: field::THA,
         mask: None,
         meaning: "unknown (zero) in a request",
     },
     FieldSpec {
         name: "Target IP",
-        key: key::DST_IP,
+        key: "arp.dst.proto_ipv4",
         bytes: field::TPA,
         mask: None,
         meaning: "the address being asked about",
@@ -146,49 +146,57 @@ pub fn parse(b: &[u8]) -> Result<(u16, Ipv4Addr, Ipv4Addr), DecodeError> {
     ))
 }
 
-/// Opcode of a request.
+/// Opcode of a request: who has the target IPv4 address?
 pub const REQUEST: u16 = 1;
-/// Opcode of a reply.
+/// Opcode of a reply: the sender IPv4 address is at the sender MAC.
 pub const REPLY: u16 = 2;
 
-/// One Ethernet/IPv4 ARP packet, to read the hardware addresses of or to write.
+/// An Ethernet/IPv4 ARP packet as plain values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArpPacket {
-    /// 1 request, 2 reply.
-    pub op: u16,
-    /// Sender MAC and IPv4 address.
-    pub sender: (Mac, Ipv4Addr),
-    /// Target MAC and IPv4 address.
-    pub target: (Mac, Ipv4Addr),
+    /// [`REQUEST`] or [`REPLY`].
+    pub oper: u16,
+    /// Sender MAC.
+    pub sha: Mac,
+    /// Sender IPv4 address.
+    pub spa: Ipv4Addr,
+    /// Target MAC (zero in a request).
+    pub tha: Mac,
+    /// Target IPv4 address.
+    pub tpa: Ipv4Addr,
 }
 
 impl ArpPacket {
-    /// Reads the packet at the start of `b` (see [`parse`]); `None` where [`parse`] fails.
-    #[must_use]
-    pub fn read(b: &[u8]) -> Option<ArpPacket> {
-        let (op, spa, tpa) = parse(b).ok()?;
-        let mac = |r: std::ops::Range<usize>| -> Option<Mac> { b.get(r)?.try_into().ok() };
-        Some(ArpPacket {
-            op,
-            sender: (mac(field::SHA)?, spa),
-            target: (mac(field::THA)?, tpa),
+    /// Reads a whole Ethernet/IPv4 ARP packet.
+    ///
+    /// # Errors
+    /// As [`parse`].
+    pub fn parse(b: &[u8]) -> Result<ArpPacket, DecodeError> {
+        let (oper, spa, tpa) = parse(b)?;
+        let mac = |r: std::ops::Range<usize>| -> Mac { b[r].try_into().unwrap_or([0; 6]) };
+        Ok(ArpPacket {
+            oper,
+            sha: mac(field::SHA),
+            spa,
+            tha: mac(field::THA),
+            tpa,
         })
     }
 
-    /// The packet's 28 bytes.
-    #[must_use]
-    pub fn emit(&self) -> [u8; field::LEN] {
-        let mut b = [0u8; field::LEN];
-        b[field::HTYPE].copy_from_slice(&1u16.to_be_bytes());
-        b[field::PTYPE].copy_from_slice(&0x0800u16.to_be_bytes());
-        b[field::HLEN.start] = 6;
-        b[field::PLEN.start] = 4;
-        b[field::OPER].copy_from_slice(&self.op.to_be_bytes());
-        b[field::SHA].copy_from_slice(&self.sender.0);
-        b[field::SPA].copy_from_slice(&self.sender.1.octets());
-        b[field::THA].copy_from_slice(&self.target.0);
-        b[field::TPA].copy_from_slice(&self.target.1.octets());
-        b
+    /// Writes the packet into the first [`field::LEN`] bytes of `out`.
+    ///
+    /// # Panics
+    /// If `out` is shorter than 28 bytes.
+    pub fn emit(&self, out: &mut [u8]) {
+        out[field::HTYPE].copy_from_slice(&1u16.to_be_bytes());
+        out[field::PTYPE].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+        out[field::HLEN.start] = 6;
+        out[field::PLEN.start] = 4;
+        out[field::OPER].copy_from_slice(&self.oper.to_be_bytes());
+        out[field::SHA].copy_from_slice(&self.sha);
+        out[field::SPA].copy_from_slice(&self.spa.octets());
+        out[field::THA].copy_from_slice(&self.tha);
+        out[field::TPA].copy_from_slice(&self.tpa.octets());
     }
 }
 
@@ -240,13 +248,11 @@ mod tests {
         assert_eq!(f.len(), 9);
         assert_eq!(f[5].display, "02:00:00:00:00:01");
         assert!(parse(&p[..27]).is_err());
-        let read = ArpPacket::read(&p).unwrap();
-        assert_eq!(read.op, REQUEST);
-        assert_eq!(
-            read.sender,
-            ([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1))
-        );
-        assert_eq!(read.emit(), p, "written back byte for byte");
-        assert_eq!(ArpPacket::read(&p[..20]), None);
+        let whole = ArpPacket::parse(&p).unwrap();
+        assert_eq!(whole.sha, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(whole.tha, [0; 6]);
+        let mut back = [0u8; field::LEN];
+        whole.emit(&mut back);
+        assert_eq!(back, p, "emit writes back what parse read");
     }
 }

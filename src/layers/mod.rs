@@ -8,6 +8,7 @@
 
 pub mod arp;
 pub mod ethernet;
+pub mod http;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
@@ -49,6 +50,8 @@ pub enum Layer {
     Raw,
     /// The link header of a capture that is not Ethernet (Linux cooked, BSD loopback).
     Link,
+    /// HTTP/1.x, RFC 9112: an application protocol over TCP.
+    Http,
 }
 
 impl Layer {
@@ -68,6 +71,7 @@ impl Layer {
             Layer::Icmpv6 => "ICMPv6",
             Layer::Raw => "Data",
             Layer::Link => "Link layer",
+            Layer::Http => "HTTP",
         }
     }
 }

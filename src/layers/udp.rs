@@ -165,6 +165,41 @@ fn checksum_display(b: &[u8], found: u16, addrs: Option<checksum::Pseudo>) -> St
     format!("0x{found:04x} [incorrect, should be 0x{expected:04x}]")
 }
 
+/// Writes a UDP header for `payload` into `out[..8]` (the payload must follow it in `out`) and its
+/// checksum over the pseudo-header `addrs`: the full one, or with `offload` the folded
+/// pseudo-header sum Linux leaves for a device that offloads checksums (`lo`:
+/// `udp4_hwcsum`/`udp6_set_csum` with CHECKSUM_PARTIAL). A full checksum that comes out 0 is
+/// written 0xffff (RFC 768: 0 means none). Returns the checksum written.
+///
+/// # Panics
+/// If `out` is shorter than the header plus `payload_len`, or the datagram exceeds 65535 bytes.
+pub fn emit(
+    out: &mut [u8],
+    src_port: u16,
+    dst_port: u16,
+    payload_len: usize,
+    addrs: checksum::Pseudo,
+    offload: bool,
+) -> u16 {
+    let len = field::HEADER_LEN + payload_len;
+    let len16 = u16::try_from(len).expect("a UDP datagram fits 65535 bytes");
+    out[field::SRC_PORT].copy_from_slice(&src_port.to_be_bytes());
+    out[field::DST_PORT].copy_from_slice(&dst_port.to_be_bytes());
+    out[field::LENGTH].copy_from_slice(&len16.to_be_bytes());
+    out[field::CHECKSUM].copy_from_slice(&[0, 0]);
+    let pseudo = addrs.sum(17, len);
+    let c = if offload {
+        checksum::fold(pseudo)
+    } else {
+        match !checksum::fold(checksum::add(pseudo, &out[..len])) {
+            0 => 0xffff,
+            c => c,
+        }
+    };
+    out[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<F
                 expected: display.to_string(),
             },
             Rule::Broken(expected) => Verdict::Mismatch { expected },
+            Rule::Uncheckable(v) => v,
         }
     });
     absent(&kernel, &model, &mut fields);

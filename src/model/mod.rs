@@ -278,7 +278,23 @@ impl Connection {
         link: u32,
         frame: &[u8],
     ) -> Result<FrameCheck, ModelError> {
-        let mut o = Observed::read_link(number, time, link, frame)?;
+        self.observe_captured(number, time, link, frame, frame.len())
+    }
+
+    /// [`Connection::observe_link_at`] for a frame of which the capture kept `frame` of
+    /// `orig_len` bytes (its snapshot length cut it short): checked as far as it was captured.
+    ///
+    /// # Errors
+    /// As [`Connection::observe`].
+    pub fn observe_captured(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        frame: &[u8],
+        orig_len: usize,
+    ) -> Result<FrameCheck, ModelError> {
+        let mut o = Observed::read_link(number, time, link, frame, orig_len)?;
         if let Some((n, last)) = &self.last_frame {
             if last.as_slice() == o.packet() {
                 return Err(ModelError::Duplicate(number, *n));
@@ -311,10 +327,13 @@ impl Connection {
             ecn: self.ecn,
             settings_known: self.settings.is_some(),
         };
+        // The model's frame as the capture would have kept it (cut as this one was).
+        let whole = pred.frame.frame();
+        let model_frame = &whole[..o.captured(whole.len())];
         let judged = pred
             .unfit
             .is_none()
-            .then(|| compare::judge(&o, pred.frame.frame(), &facts))
+            .then(|| compare::judge(&o, model_frame, &facts))
             .flatten();
         let fields = if let Some(judged) = judged {
             let counts = Counts::of(&judged);
@@ -328,7 +347,7 @@ impl Connection {
                 },
             )
         } else {
-            let mut fields = compare::compare(&o, pred.frame.frame(), &facts);
+            let mut fields = compare::compare(&o, model_frame, &facts);
             if let Some(expected) = pred.unfit.clone() {
                 fields.push(compare::unfit_options(&o, expected));
             }
@@ -338,7 +357,7 @@ impl Connection {
         let events = analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
         self.learn(from, &o, &ev, &pred);
         self.learn_events(from, &o, &events);
-        let mut check = self.finish(from, &o, ctl_rst, fields, revisions, pred.frame.frame());
+        let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)
     }
@@ -416,8 +435,9 @@ pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
 #[must_use]
 pub fn connection_key_link(frame: &[u8], link: u32) -> Option<(SocketAddr, SocketAddr)> {
     let s = crate::dissect::slice_link(frame, link);
+    // (A frame cut short by the capture after its TCP header is still of its connection.)
     match (&s.net, s.transport, &s.error) {
-        (Net::Ipv4(ip), Transport::Tcp(t), None) => Some((
+        (Net::Ipv4(ip), Transport::Tcp(t), _) => Some((
             SocketAddr::new(ip.source().into(), t.src_port()),
             SocketAddr::new(ip.destination().into(), t.dst_port()),
         )),

@@ -111,7 +111,7 @@ impl Neighbours {
         match (&s.net, s.transport, &s.error) {
             (Net::Arp(..), _, None) => {
                 let at = s.net_at;
-                let p = ArpPacket::read(frame.get(at..)?)?;
+                let p = ArpPacket::parse(frame.get(at..)?).ok()?;
                 Some(Seen::Checked(self.arp(number, frame, eth, p)))
             }
             (Net::Ipv6(ip, _), Transport::Icmp(Layer::Icmpv6, t, _), None) if ndp::is_ndp(t) => {
@@ -184,8 +184,8 @@ impl Neighbours {
         eth: EthernetHeader,
         p: ArpPacket,
     ) -> NeighbourCheck {
-        let known = self.station(p.sender.1.into()).map(|st| st.mac);
-        if p.op == arp::REQUEST {
+        let known = self.station(p.spa.into()).map(|st| st.mac);
+        if p.oper == arp::REQUEST {
             self.arp_request(number, frame, eth, p, known)
         } else {
             self.arp_reply(number, frame, eth, p, known)
@@ -201,14 +201,16 @@ impl Neighbours {
         p: ArpPacket,
         known: Option<Mac>,
     ) -> NeighbourCheck {
-        let (sha, spa) = p.sender;
+        let (sha, spa) = (p.sha, p.spa);
         let mac = known.unwrap_or(eth.source);
-        let target = p.target.1;
+        let target = p.tpa;
         let cached = self.cached(eth.source, target.into());
         let model = ArpPacket {
-            op: arp::REQUEST,
-            sender: (mac, spa),
-            target: ([0; 6], target),
+            oper: arp::REQUEST,
+            sha: mac,
+            spa,
+            tha: [0; 6],
+            tpa: target,
         };
         let bytes = arp_frame(cached.unwrap_or(BROADCAST), mac, &model);
         let asked = Asked {
@@ -277,26 +279,25 @@ impl Neighbours {
         p: ArpPacket,
         known: Option<Mac>,
     ) -> NeighbourCheck {
-        let (sha, spa) = p.sender;
+        let (sha, spa) = (p.sha, p.spa);
         let mac = known.unwrap_or(eth.source);
         let sender_rule = |why| sender_verdict(known.is_some(), why);
-        let q = self.take_asked(spa.into(), p.target.1.into());
+        let q = self.take_asked(spa.into(), p.tpa.into());
         let model = match q {
             Some(Asked {
                 mac: qm,
                 ip: IpAddr::V4(qi),
                 ..
             }) => ArpPacket {
-                op: arp::REPLY,
-                sender: (mac, spa),
-                target: (qm, qi),
+                oper: arp::REPLY,
+                sha: mac,
+                spa,
+                tha: qm,
+                tpa: qi,
             },
-            _ => ArpPacket {
-                sender: (mac, spa),
-                ..p
-            },
+            _ => ArpPacket { sha: mac, ..p },
         };
-        let bytes = arp_frame(model.target.0, mac, &model);
+        let bytes = arp_frame(model.tha, mac, &model);
         let rule = |k: &str| {
             match k {
             ethernet::key::SRC => {
@@ -555,7 +556,9 @@ fn arp_frame(dst: Mac, src: Mac, p: &ArpPacket) -> Vec<u8> {
         ethertype: EtherType::Arp,
     }
     .emit(&mut f);
-    f.extend_from_slice(&p.emit());
+    let mut packet = [0u8; arp::field::LEN];
+    p.emit(&mut packet);
+    f.extend_from_slice(&packet);
     f
 }
 

@@ -33,8 +33,12 @@ pub struct Observed<'a> {
     pub full_checksum: bool,
     /// Where the TCP header starts in the frame.
     pub transport_at: usize,
-    /// The TCP segment.
+    /// The TCP segment, as far as it was captured.
     pub segment: TcpSegment<'a>,
+    /// The payload's length, when the capture's snapshot length cut the frame short of it (the
+    /// IP header's length, less the headers): what [`Observed::len`] gives; the bytes captured
+    /// are [`Observed::payload`].
+    pub cut: Option<usize>,
     /// The sender's address and port.
     pub src: SocketAddr,
     /// IPv4's identification (`None` over IPv6).
@@ -72,11 +76,13 @@ impl<'a> Observed<'a> {
     /// [`ModelError::NotTcp`] for anything but a well-formed TCP segment over IPv4 or over IPv6
     /// without extension headers.
     pub fn read(number: u64, time: Option<Duration>, frame: &'a [u8]) -> Result<Self, ModelError> {
-        Observed::read_link(number, time, link_type::ETHERNET, frame)
+        Observed::read_link(number, time, link_type::ETHERNET, frame, frame.len())
     }
 
     /// As [`Observed::read`], for a frame of link type `link` (a Linux cooked capture of
     /// `tcpdump -i any`, raw IP...): the link header is the capture's, the rest the kernel's.
+    /// `orig_len` is the frame's length on the link as the capture's record gives it: longer
+    /// than `frame` when its snapshot length cut the frame short.
     ///
     /// # Errors
     /// As [`Observed::read`].
@@ -85,11 +91,21 @@ impl<'a> Observed<'a> {
         time: Option<Duration>,
         link: u32,
         frame: &'a [u8],
+        orig_len: usize,
     ) -> Result<Self, ModelError> {
         let s = slice_link(frame, link);
-        let (Transport::Tcp(segment), None) = (s.transport, &s.error) else {
+        let Transport::Tcp(segment) = s.transport else {
             return Err(ModelError::NotTcp(number));
         };
+        // Cut by the capture's snapshot length after a whole TCP header (its record says it was
+        // longer on the link): checked as far as it was captured, its length the one the IP
+        // header gives. A frame that was whole and falls short of its IP length is malformed.
+        let payload_len = match (&s.error, s.tcp_len()) {
+            (None, _) => segment.payload().len(),
+            (Some(_), Some(len)) if len > segment.payload().len() && orig_len > frame.len() => len,
+            _ => return Err(ModelError::NotTcp(number)),
+        };
+        let cut = (payload_len != segment.payload().len()).then_some(payload_len);
         let pseudo = match &s.net {
             Net::Ipv4(ip) => Some(Pseudo::V4(ip.source(), ip.destination())),
             Net::Ipv6(ip, _) => Some(Pseudo::V6(ip.source, ip.destination)),
@@ -121,7 +137,7 @@ impl<'a> Observed<'a> {
         let options: Vec<TcpOption> = tcp::options(segment.options_raw())
             .filter_map(|o| o.ok().map(|(_, o)| o))
             .collect();
-        let kind = Kind::of(segment.flags(), segment.payload().len());
+        let kind = Kind::of(segment.flags(), payload_len);
         let mut o = Observed {
             number,
             time,
@@ -132,6 +148,7 @@ impl<'a> Observed<'a> {
             full_checksum,
             transport_at: s.transport_at,
             segment,
+            cut,
             src: SocketAddr::new(src_ip, segment.src_port()),
             ip_id,
             flow,
@@ -220,10 +237,20 @@ impl<'a> Observed<'a> {
     pub fn payload(&self) -> &'a [u8] {
         self.segment.payload()
     }
-    /// The payload's length.
+    /// The payload's length (as the IP header gives it, when the capture cut the frame short).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.segment.payload().len()
+        self.cut.unwrap_or(self.segment.payload().len())
+    }
+    /// How many bytes of the model's Ethernet frame the capture would have kept of it: all, or
+    /// as many as it kept of this one's packet when its snapshot length cut it.
+    #[must_use]
+    pub fn captured(&self, model_frame_len: usize) -> usize {
+        match self.cut {
+            Some(_) => (crate::layers::ethernet::field::HEADER_LEN + self.packet().len())
+                .min(model_frame_len),
+            None => model_frame_len,
+        }
     }
     /// No payload.
     #[must_use]

@@ -42,6 +42,9 @@ pub enum Rule {
     /// A MISMATCH whatever the values: the frame breaks a rule of its own (the model expected
     /// what this says).
     Broken(String),
+    /// This verdict whatever the values: a field the capture did not keep enough of the frame
+    /// to check (a checksum over bytes its snapshot length cut off).
+    Uncheckable(Verdict),
 }
 
 use Rule::IfEqual;
@@ -145,6 +148,7 @@ fn transport(key: &str, f: &Facts<'_>) -> Option<Rule> {
             kc("sent for a closed socket by its TIME_WAIT mini-socket: IP ID 0, full checksum")
         }
         tcp::key::CHECKSUM if ev.ctl_rst && o.ip_id.is_some() => predicted(),
+        tcp::key::CHECKSUM if o.cut.is_some() && o.on_a_wire() => Some(Rule::Uncheckable(Verdict::KernelChosen { why: "over payload bytes the capture's snapshot length cut off: not checkable" })),
         tcp::key::CHECKSUM if !o.on_a_wire() => Some(IfEqual(Verdict::Loopback { why: "checksum offload: lo carries the pseudo-header sum, never the full checksum" })),
         tcp::key::CHECKSUM if o.full_checksum => predicted(),
         tcp::key::CHECKSUM if f.me.full_checksum.is_some() => learned("checksum offload (the interface, as veth, leaves the pseudo-header sum), as this side's first frame showed it"),

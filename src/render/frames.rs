@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 use termcolor::{ColorSpec, WriteColor};
 
-use super::hexdump::{self, Mark};
-use super::{field_position, layer_color, layer_letters};
+use super::hexdump;
+use super::{field_position, layer_color};
 use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::{self, mac_to_string};
 use crate::layers::icmp;
@@ -140,24 +140,7 @@ pub fn write_sliced<W: WriteColor>(
             writeln!(w, ": {e}")?;
         }
         if opts.hex {
-            let marks: Vec<Mark> = d
-                .nodes
-                .iter()
-                .map(|n| Mark {
-                    range: n.range.clone(),
-                    letters: layer_letters(n.layer),
-                    color: layer_color(n.layer),
-                })
-                .collect();
-            if !w.supports_color() {
-                let legend: Vec<String> = d
-                    .nodes
-                    .iter()
-                    .map(|n| format!("{} {}", layer_letters(n.layer), n.layer))
-                    .collect();
-                writeln!(w, "    ({})", legend.join(", "))?;
-            }
-            hexdump::write(w, frame.data, &marks, "    ")?;
+            hexdump::write_layers(w, frame.data, &d.nodes, "    ")?;
         }
     }
     Ok(())
@@ -509,7 +492,8 @@ fn line<W: WriteColor>(
     src.write(&mut l);
     match s.transport {
         Transport::Tcp(t) => {
-            let len = t.payload().len();
+            // (The length the IP header gives, also of a segment the capture cut short.)
+            let len = s.tcp_len().unwrap_or(t.payload().len());
             l.s(".").n(t.src_port()).s(" > ");
             dst.write(&mut l);
             l.s(".").n(t.dst_port()).s(": Flags [");
@@ -727,7 +711,10 @@ pub fn json(frame: &Frame<'_>) -> Map<String, Json> {
     super::json::add_fields(&mut obj, &layers);
     let s = slice_link(frame.data, frame.link_type);
     if let Transport::Tcp(t) = s.transport {
-        obj.insert("tcp.len".into(), Json::from(t.payload().len()));
+        obj.insert(
+            "tcp.len".into(),
+            Json::from(s.tcp_len().unwrap_or(t.payload().len())),
+        );
         super::json::add_tcp_options(&mut obj, t.options_raw());
     }
     if let Some((e, ..)) = &s.error {

@@ -109,6 +109,36 @@ fn same(a: Option<&Mark>, b: Option<&Mark>) -> bool {
     }
 }
 
+/// Dumps `frame` with each layer of `nodes` (a dissection's) marked, under a legend of the
+/// letters when colour is off.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn write_layers<W: WriteColor>(
+    w: &mut W,
+    frame: &[u8],
+    nodes: &[crate::dissect::Node],
+    indent: &str,
+) -> io::Result<()> {
+    use super::{layer_color, layer_letters};
+    let marks: Vec<Mark> = nodes
+        .iter()
+        .map(|n| Mark {
+            range: n.range.clone(),
+            letters: layer_letters(n.layer),
+            color: layer_color(n.layer),
+        })
+        .collect();
+    if !w.supports_color() {
+        let legend: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{} {}", layer_letters(n.layer), n.layer))
+            .collect();
+        writeln!(w, "{indent}({})", legend.join(", "))?;
+    }
+    write(w, frame, &marks, indent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

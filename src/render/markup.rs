@@ -44,7 +44,7 @@ impl fmt::Display for Esc<'_> {
 pub fn layer_class(layer: crate::layers::Layer) -> &'static str {
     use crate::layers::Layer;
     match layer {
-        Layer::Application | Layer::Raw => "l-data",
+        Layer::Application | Layer::Raw | Layer::Http => "l-data",
         Layer::Tcp | Layer::Udp | Layer::Icmp | Layer::Icmpv6 => "l-tcp",
         Layer::Ipv4 | Layer::Ipv6 | Layer::Arp => "l-ip",
         Layer::Ethernet | Layer::Vlan | Layer::Link => "l-eth",

@@ -1,9 +1,11 @@
 //! Renderers: each writes into a writer it is given and never decides colour itself (the command
 //! edge does, once: `--color`, `NO_COLOR`, whether stdout is a terminal).
 
+pub mod datagram;
 pub mod frames;
 pub mod hexdump;
 pub mod html;
+pub mod http;
 pub mod json;
 pub mod ladder;
 pub mod ladder3;
@@ -27,7 +29,7 @@ pub fn layer_color(layer: Layer) -> Color {
         Layer::Ethernet | Layer::Vlan | Layer::Link => Color::Cyan,
         Layer::Ipv6 | Layer::Arp => Color::Green,
         Layer::Udp | Layer::Icmp | Layer::Icmpv6 => Color::Yellow,
-        Layer::Raw => Color::Magenta,
+        Layer::Raw | Layer::Http => Color::Magenta,
     }
 }
 
@@ -46,6 +48,7 @@ pub fn layer_letters(layer: Layer) -> &'static str {
         Layer::Udp => "uu",
         Layer::Icmp | Layer::Icmpv6 => "cc",
         Layer::Raw => "dd",
+        Layer::Http => "hh",
     }
 }
 

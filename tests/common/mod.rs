@@ -187,3 +187,31 @@ pub fn pcap_frame_at(bytes: &[u8], n: usize) -> usize {
     }
     at + 16
 }
+
+/// `encap decode --json EXTRA FILE`: one object per line, the command's success asserted.
+pub fn decode_json(
+    file: &std::path::Path,
+    extra: &[&str],
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let out = encap()
+        .arg("decode")
+        .arg("--json")
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| match serde_json::from_str(l).unwrap() {
+            serde_json::Value::Object(o) => o,
+            other => panic!("not an object: {other}"),
+        })
+        .collect()
+}

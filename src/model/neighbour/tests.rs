@@ -27,9 +27,11 @@ fn verdict<'a>(c: &'a NeighbourCheck, key: &str) -> &'a Verdict {
 
 fn arp(dst: Mac, op: u16, sender: (Mac, [u8; 4]), target: (Mac, [u8; 4])) -> Vec<u8> {
     let p = ArpPacket {
-        op,
-        sender: (sender.0, sender.1.into()),
-        target: (target.0, target.1.into()),
+        oper: op,
+        sha: sender.0,
+        spa: sender.1.into(),
+        tha: target.0,
+        tpa: target.1.into(),
     };
     arp_frame(dst, sender.0, &p)
 }

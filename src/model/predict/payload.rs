@@ -25,8 +25,12 @@ pub struct PayloadPlan {
 #[must_use]
 pub fn plan(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> PayloadPlan {
     let queue = &c.sides[from].queue;
+    // (Of a frame the capture cut short, the bytes it did not keep are not known: zeros, cut
+    // off again before the frames are compared.)
+    let mut bytes = o.payload().to_vec();
+    bytes.resize(o.len(), 0);
     let taken = PayloadPlan {
-        bytes: o.payload().to_vec(),
+        bytes,
         ..PayloadPlan::default()
     };
     let (Some(q), Some(write)) = (&queue.bytes, queue.writes.front()) else {

@@ -1,0 +1,703 @@
+//! `encap lab demo --stack encap`: host a's side of the chat run by encap's own TCP/IP endpoint
+//! ([`encap::stack`]) instead of a's kernel. The edge is thin: one `AF_PACKET` socket on a's veth,
+//! opened on a thread that entered a (a's kernel has no IPv4 address there, so it neither answers
+//! ARP for a's address nor resets the connection), the time since the run began, and the random
+//! ISN, timestamp offset and IP ID the endpoint is handed. Every frame the endpoint sends is shown
+//! before it goes out: the pipeline's frame, the bytes the socket is given, and the FCS a wire
+//! would carry after them. The program in b is a kernel socket (`encap server`, `nc -l`, the
+//! blog's server.py); its frames, captured in r on r-b as b sent them, are checked by the model.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use termcolor::WriteColor;
+
+use super::demo::{collect_until_closed, report, Args, Captures, LinkFrame, Peer};
+use super::{address, in_namespace, Host, Kind, Lab, LINKS};
+use crate::capture::{Capture, FrameSource};
+use crate::chat::verify::heading;
+use encap::layers::ethernet::mac_to_string;
+use encap::layers::payload::escape_bytes;
+use encap::model::Side;
+use encap::render::frames::{write_frame, Frame, FrameOptions};
+use encap::render::{hexdump, pipeline as pipeline_view};
+use encap::stack::{Config, Endpoint, Event, Sent, State, TcpEvent};
+use encap::verify::{Outcome, Verifier};
+
+/// The longest wait for one step of the dialogue (a retransmission after a 1 s RTO included).
+const STEP_LIMIT: Duration = Duration::from_secs(10);
+/// How long TIME_WAIT lasts here: long enough to answer a FIN sent again, short for a demo
+/// (Linux waits 60 s).
+const TIME_WAIT: Duration = Duration::from_secs(2);
+/// The TCP port of encap's endpoint in a.
+const LOCAL_PORT: u16 = 40000;
+
+/// Runs the demo with encap's endpoint in a.
+///
+/// # Errors
+/// Making the lab, a socket, the peer program, or output; the lab is removed in every case.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.ipv6 {
+        bail!("--stack encap speaks IPv4 only for now (no neighbour discovery yet): drop --ipv6");
+    }
+    let mut opts = args.lab;
+    opts.bare_a = true;
+    let lab = Lab::create(&opts, Kind::Run)?;
+    writeln!(
+        out,
+        "encap lab demo --stack encap: lab {} (namespaces {}), offload {:?}; a's kernel has no IPv4 address on a-r: encap's own endpoint is 192.0.2.10 there",
+        lab.id,
+        lab.ns.join(", "),
+        args.lab.offload
+    )?;
+    let captures = Captures::start(&lab)?;
+    let settings = in_namespace(lab.ns(Host::B), || {
+        crate::chat::sys::tcp_settings().map_err(anyhow::Error::msg)
+    })
+    .ok();
+    let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    let mut peer = match args.peer {
+        Peer::None => None,
+        kind => Some(PeerProc::start(&lab, kind, server, args.server_py.clone())?),
+    };
+    let peer_name = peer.as_ref().map_or("nothing", |p| p.name);
+    writeln!(out, "in b: {peer_name} listening on {server}")?;
+    let edge = open_edge(&lab)?;
+    if args.wait_stdin {
+        writeln!(out, "ready")?;
+        out.flush()?;
+        super::demo::wait_for_stdin()?;
+    }
+    let mut live = Live::new(&lab, edge, server, args.drop_first_data, out)?;
+    let played = play(&mut live, peer.as_mut(), args.peer);
+    let exit = match &played {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            live.out.flush()?;
+            eprintln!("encap: error: {e:#}");
+            // The kernel's RST to the SYN is the run's finding (1); anything else is trouble.
+            ExitCode::from(if live.refused { 1 } else { crate::cmd::TROUBLE })
+        }
+    };
+    let (sent, dropped) = (live.sent, live.dropped);
+    if let Some(p) = peer.as_mut() {
+        p.finish(live.out)?;
+    }
+    let frames = if played.is_ok() {
+        collect_until_closed(&captures)?
+    } else {
+        collect_for(&captures, Duration::from_millis(300))
+    };
+    drop(captures);
+    let out = live.out;
+    writeln!(
+        out,
+        "encap's endpoint sent {sent} frames{}",
+        if dropped {
+            " (and the edge dropped the first data segment on purpose, as asked)"
+        } else {
+            ""
+        }
+    )?;
+    report(args, &lab, out, &frames)?;
+    check_kernel_frames(out, &frames, settings)?;
+    lab.remove();
+    Ok(exit)
+}
+
+fn v4(a: std::net::IpAddr) -> Ipv4Addr {
+    match a {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// Every frame the captures hold after `wait`.
+fn collect_for(captures: &Captures, wait: Duration) -> Vec<LinkFrame> {
+    std::thread::sleep(wait);
+    let mut frames: Vec<LinkFrame> = captures.frames.try_iter().collect();
+    frames.sort_by_key(|f| f.timestamp);
+    frames
+}
+
+/// The packet socket on a's veth, opened inside a (frames a's kernel sends are not read back).
+fn open_edge(lab: &Lab) -> anyhow::Result<Capture> {
+    let dev = LINKS[0].host.dev;
+    let ns = lab.ns(Host::A).to_string();
+    in_namespace(&ns.clone(), move || {
+        Capture::open(dev).with_context(|| format!("cannot open a packet socket on {dev} in {ns}"))
+    })
+}
+
+/// Four random numbers from the kernel, for the ISN, the timestamp offset and the IP ID.
+fn random_u32s() -> anyhow::Result<[u32; 3]> {
+    let mut b = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("cannot read /dev/urandom")?;
+    let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Ok([word(0), word(4), word(8)])
+}
+
+/// The endpoint and its edge while the dialogue runs.
+struct Live<'a, W> {
+    endpoint: Endpoint,
+    edge: Capture,
+    start: Instant,
+    out: &'a mut W,
+    /// What the peer sent, in order, not yet taken by the dialogue.
+    got: Vec<u8>,
+    peer_closed: bool,
+    failure: Option<String>,
+    /// b's kernel answered the SYN with a RST.
+    refused: bool,
+    sent: u64,
+    drop_first_data: bool,
+    dropped: bool,
+}
+
+impl<'a, W: WriteColor> Live<'a, W> {
+    fn new(
+        lab: &Lab,
+        edge: Capture,
+        server: SocketAddrV4,
+        drop_first_data: bool,
+        out: &'a mut W,
+    ) -> anyhow::Result<Live<'a, W>> {
+        let [isn, ts_offset, id] = random_u32s()?;
+        let a = LINKS[0].host;
+        let cfg = Config {
+            mac: lab.macs[0][0],
+            ip: a.ipv4,
+            prefix_len: 24,
+            gateway: LINKS[0].router.ipv4,
+            mtu: 1500,
+            port: LOCAL_PORT,
+            remote: server,
+            isn,
+            ts_offset,
+            ip_id: id as u16,
+            time_wait: TIME_WAIT,
+            // b's kernel leaves the TCP checksum to its veth, which never computes it: the
+            // segment crosses r and reaches a with the pseudo-header sum only.
+            accept_partial: true,
+        };
+        writeln!(
+            out,
+            "encap's endpoint: {} {}:{LOCAL_PORT} on a-r, next hop {} (r), ISN 0x{isn:08x}, TSval offset {ts_offset}, first IP ID {} (drawn from /dev/urandom by the edge)",
+            mac_to_string(&cfg.mac),
+            cfg.ip,
+            cfg.gateway,
+            cfg.ip_id
+        )?;
+        let start = Instant::now();
+        Ok(Live {
+            endpoint: Endpoint::connect(cfg, Duration::ZERO),
+            edge,
+            start,
+            out,
+            got: Vec::new(),
+            peer_closed: false,
+            failure: None,
+            refused: false,
+            sent: 0,
+            drop_first_data,
+            dropped: false,
+        })
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Shows and sends every frame the endpoint queued.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        while let Some(frame) = self.endpoint.transmit() {
+            self.sent += 1;
+            let drop = self.drop_first_data && !self.dropped && !frame.payload().is_empty();
+            show_sent(self.out, self.sent, &frame, self.now(), drop)?;
+            if drop {
+                self.dropped = true;
+                continue;
+            }
+            self.edge
+                .send(frame.frame())
+                .context("sending on a-r's packet socket")?;
+        }
+        Ok(())
+    }
+
+    /// One turn: send, wait up to 100 ms for a frame, hand it over, run the timers.
+    fn step(&mut self) -> anyhow::Result<()> {
+        self.flush()?;
+        let received = self
+            .edge
+            .next_frame()
+            .context("reading a-r's packet socket")?
+            .map(|f| f.data.to_vec());
+        let now = self.now();
+        if let Some(data) = received {
+            self.endpoint.receive(&data, now);
+        }
+        self.endpoint.tick(now);
+        while let Some(e) = self.endpoint.event() {
+            self.on_event(e)?;
+        }
+        self.flush()
+    }
+
+    fn on_event(&mut self, e: Event) -> anyhow::Result<()> {
+        let state = self.endpoint.state().name();
+        let remote = self.endpoint.config().remote;
+        let line = match e {
+            Event::Resolved(ip, mac) => format!("ARP: {ip} is at {}", mac_to_string(&mac)),
+            Event::Unreachable(ip) => {
+                self.failure = Some(format!("no ARP reply from {ip} after 3 requests"));
+                format!("ARP: no answer from {ip}")
+            }
+            Event::Dropped(why) => format!("dropped a frame: {why}"),
+            Event::ResetSent(to) => format!("a segment from {to} for no connection: answered with a RST"),
+            Event::Tcp(t) => match t {
+                TcpEvent::Connected { mss, wscale, sack, timestamps } => format!(
+                    "connected to {remote} ({state}): the peer's MSS {mss}, window scale {}, SACK-permitted {sack}, timestamps {timestamps}",
+                    wscale.map_or("none".to_string(), |s| s.to_string())
+                ),
+                TcpEvent::Data(d) => {
+                    let s = format!("{remote} says ({} bytes): {}", d.len(), escape_bytes(&d));
+                    self.got.extend_from_slice(&d);
+                    s
+                }
+                TcpEvent::PeerClosed => {
+                    self.peer_closed = true;
+                    format!("{remote} closed its side (FIN): {state}")
+                }
+                TcpEvent::Retransmitted { relative_seq, len, rto, next_rto } => format!(
+                    "RTO ran out after {} ms: sent again seq {relative_seq} (relative), {len} sequence numbers; the RTO doubles to {} ms",
+                    rto.as_millis(),
+                    next_rto.as_millis()
+                ),
+                TcpEvent::Refused => {
+                    self.refused = true;
+                    self.failure = Some(format!(
+                        "connection refused: b's kernel answered encap's SYN to {remote} with a RST (no socket listens on that port)"
+                    ));
+                    format!("{remote} answered the SYN with RST, ACK")
+                }
+                TcpEvent::Reset => {
+                    self.failure = Some(format!("{remote} reset the connection"));
+                    format!("{remote} reset the connection")
+                }
+                TcpEvent::TimedOut => {
+                    self.failure = Some(format!("{remote} did not answer: the RTO ran out 7 times"));
+                    "timed out".to_string()
+                }
+                TcpEvent::Closed => format!("connection with {remote} closed ({state})"),
+            },
+        };
+        writeln!(self.out, "   {line}")?;
+        Ok(())
+    }
+
+    /// Steps until `done` holds; an error after [`STEP_LIMIT`], on a failure, or a signal.
+    fn until(
+        &mut self,
+        what: &str,
+        mut extra: impl FnMut(&mut Live<'a, W>) -> bool,
+    ) -> anyhow::Result<()> {
+        let end = Instant::now() + STEP_LIMIT;
+        loop {
+            if let Some(f) = &self.failure {
+                bail!("{f}");
+            }
+            if extra(self) {
+                return Ok(());
+            }
+            if crate::capture::stop_requested() {
+                bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
+            }
+            if Instant::now() > end {
+                bail!("waited {} s for {what}", STEP_LIMIT.as_secs());
+            }
+            self.step()?;
+        }
+    }
+}
+
+/// One frame as the endpoint sends it.
+fn show_sent<W: WriteColor>(
+    out: &mut W,
+    n: u64,
+    frame: &Sent,
+    now: Duration,
+    dropped: bool,
+) -> anyhow::Result<()> {
+    let bytes = frame.frame();
+    let wire = frame.frame_with_fcs();
+    writeln!(
+        out,
+        "-> a-r frame {n} at {:.3} s from encap's endpoint{}: {} bytes to the packet socket, {} on a wire with padding and FCS 0x{:08x} (bytes {} last)",
+        now.as_secs_f64(),
+        if dropped { ", DROPPED by the edge on purpose (--drop-first-data)" } else { "" },
+        bytes.len(),
+        wire.len(),
+        frame.fcs(),
+        hexdump::spaced(&wire[wire.len() - 4..])
+    )?;
+    match frame {
+        Sent::Tcp(e) => pipeline_view::summary(out, e)?,
+        Sent::Arp(_) => {
+            let f = Frame {
+                number: n,
+                timestamp: now,
+                data: bytes,
+                orig_len: bytes.len(),
+                utc_offset: 0,
+                link_type: encap::layers::link::link_type::ETHERNET,
+            };
+            write!(out, "  ")?;
+            write_frame(
+                out,
+                &f,
+                &FrameOptions {
+                    link: true,
+                    ..FrameOptions::default()
+                },
+            )?;
+        }
+    }
+    hexdump::write(out, bytes, &[], "    ")?;
+    Ok(())
+}
+
+/// The dialogue, adapted to the peer; ends with both sides closed.
+fn play<W: WriteColor>(
+    live: &mut Live<'_, W>,
+    mut peer: Option<&mut PeerProc>,
+    kind: Peer,
+) -> anyhow::Result<()> {
+    live.until("the handshake", |l| {
+        l.endpoint.state() == State::Established
+    })?;
+    let newline = kind != Peer::Python;
+    let dialogue = crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]);
+    for (i, (from, line)) in dialogue.enumerate() {
+        let text = if newline {
+            *line
+        } else {
+            line.trim_end_matches('\n')
+        };
+        let who = if *from == 0 {
+            "encap's endpoint in a"
+        } else {
+            "the peer in b"
+        };
+        heading(
+            live.out,
+            &format!("message {}: {who} sends {text:?}", i + 1),
+        )?;
+        let Some(p) = peer.as_deref_mut() else {
+            bail!("no peer in b")
+        };
+        if *from == 0 {
+            let now = live.now();
+            live.endpoint.send(text.as_bytes(), now);
+            live.until("the peer to receive it", |_| {
+                p.poll();
+                p.received(text)
+            })?;
+            writeln!(live.out, "   in b, {} received {text:?} intact", p.name)?;
+        } else {
+            p.type_line(text.trim_end_matches('\n'))?;
+            live.until("the peer's message", |l| l.got.ends_with(text.as_bytes()))?;
+            live.got.clear();
+        }
+    }
+    close(live, peer, kind)
+}
+
+/// The end: the blog's server answers `exit` with `exit` and quits; `encap server` closes the
+/// connection; `nc` sends its FIN once its input ends. encap's endpoint closes its side when the
+/// peer closed (or first, for nc) and waits out TIME_WAIT or LAST_ACK.
+fn close<W: WriteColor>(
+    live: &mut Live<'_, W>,
+    peer: Option<&mut PeerProc>,
+    kind: Peer,
+) -> anyhow::Result<()> {
+    let Some(p) = peer else { bail!("no peer in b") };
+    heading(live.out, "the end: FIN both ways")?;
+    match kind {
+        Peer::Python => {
+            p.type_line("exit")?;
+            live.until("the peer's exit", |l| l.got.ends_with(b"exit"))?;
+        }
+        Peer::Nc => {
+            let now = live.now();
+            live.endpoint.close(now);
+            live.until("the ACK of encap's FIN", |l| {
+                !matches!(l.endpoint.state(), State::FinWait1 | State::Established)
+            })?;
+            p.end_input();
+        }
+        _ => {}
+    }
+    live.until("the peer's FIN", |l| l.peer_closed)?;
+    let now = live.now();
+    live.endpoint.close(now);
+    live.until("the connection's end", |l| l.endpoint.is_done())
+}
+
+/// A kernel-socket program in b, started from a thread inside b (a child inherits the
+/// namespace of the thread that forks it), its output gathered by a reader thread.
+struct PeerProc {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+    kind: Peer,
+}
+
+impl PeerProc {
+    fn start(
+        lab: &Lab,
+        kind: Peer,
+        at: SocketAddrV4,
+        server_py: PathBuf,
+    ) -> anyhow::Result<PeerProc> {
+        let (name, mut cmd) = match kind {
+            Peer::Encap => {
+                let exe = std::env::current_exe().context("cannot find encap's own binary")?;
+                let mut c = Command::new(exe);
+                c.args(["server", "--view", "none", "--listen", &at.to_string()]);
+                c.env("NO_COLOR", "1");
+                ("encap server", c)
+            }
+            Peer::Nc => {
+                let mut c = Command::new("nc");
+                c.args(["-N", "-l", &at.ip().to_string(), &at.port().to_string()]);
+                ("nc -l", c)
+            }
+            Peer::Python | Peer::None => {
+                let src = std::fs::read_to_string(&server_py).with_context(|| {
+                    format!(
+                        "cannot read the blog's server.py at {} (--server-py)",
+                        server_py.display()
+                    )
+                })?;
+                if !src.contains("'127.0.0.1', 6666") {
+                    bail!(
+                        "{} no longer binds ('127.0.0.1', 6666): cannot move it to b's address",
+                        server_py.display()
+                    );
+                }
+                let moved = src.replace(
+                    "'127.0.0.1', 6666",
+                    &format!("'{}', {}", at.ip(), at.port()),
+                );
+                let mut c = Command::new("python3");
+                c.args(["-u", "-c", &moved]);
+                ("the blog's server.py", c)
+            }
+        };
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = in_namespace(lab.ns(Host::B), move || {
+            cmd.spawn()
+                .with_context(|| format!("cannot start {name} in b"))
+        })?;
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().context("the peer's stdout")?;
+        let (tx, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut p = PeerProc {
+            name,
+            child,
+            stdin,
+            output,
+            seen: Vec::new(),
+            kind,
+        };
+        p.wait_listening(lab, at)?;
+        Ok(p)
+    }
+
+    /// Waits until b's kernel shows a socket listening on `at`'s port (read from
+    /// `/proc/thread-self/net/tcp` on a thread inside b), or the program ended.
+    fn wait_listening(&mut self, lab: &Lab, at: SocketAddrV4) -> anyhow::Result<()> {
+        let port = format!(":{:04X} ", at.port());
+        for _ in 0..250 {
+            let table = in_namespace(lab.ns(Host::B), || {
+                std::fs::read_to_string("/proc/thread-self/net/tcp")
+                    .context("reading b's TCP sockets")
+            })?;
+            // Field 4 is the state: 0A is LISTEN.
+            if table.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && format!("{} ", f[1]).ends_with(&port) && f[3] == "0A"
+            }) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} in b ended ({status}) before listening on {at}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("{} in b is not listening on {at} after 5 s", self.name)
+    }
+
+    fn poll(&mut self) {
+        self.seen.extend(self.output.try_iter().flatten());
+    }
+
+    /// True once the program showed it received `text`.
+    fn received(&self, text: &str) -> bool {
+        let seen = String::from_utf8_lossy(&self.seen);
+        let line = text.trim_end_matches('\n');
+        match self.kind {
+            Peer::Encap if line == "exit" => seen.contains("ended the dialogue (exit)"),
+            Peer::Encap => seen.contains(&format!("says ({} bytes): {line}\n", text.len())),
+            Peer::Python if line == "exit" => true,
+            Peer::Python => seen.contains(&format!("客户端: {line}\n")),
+            _ => seen.contains(text),
+        }
+    }
+
+    /// The line the program sends next, written to its input.
+    fn type_line(&mut self, line: &str) -> anyhow::Result<()> {
+        let name = self.name;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .with_context(|| format!("{name}'s input is closed"))?;
+        writeln!(stdin, "{line}").with_context(|| format!("cannot write to {name}'s input"))?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    fn end_input(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Ends the program: its input closed, a SIGTERM to its pid if it is still running a second
+    /// later (`encap server` keeps serving other clients), then its exit.
+    fn finish<W: WriteColor>(&mut self, out: &mut W) -> anyhow::Result<()> {
+        self.stdin = None;
+        for _ in 0..50 {
+            if self.child.try_wait()?.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.child.try_wait()?.is_none() {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+        let status = self.child.wait()?;
+        self.poll();
+        writeln!(out, "{} in b ended ({status})", self.name)?;
+        Ok(())
+    }
+}
+
+impl Drop for PeerProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The model's check of b's kernel: the connection's frames on r-b, as b sent them and as r
+/// forwarded encap's; the verdicts of b's frames counted, encap's shown apart (encap is not
+/// Linux, and the model predicts Linux).
+fn check_kernel_frames<W: WriteColor>(
+    out: &mut W,
+    frames: &[LinkFrame],
+    settings: Option<encap::model::TcpSettings>,
+) -> anyhow::Result<()> {
+    heading(
+        out,
+        "the model's check of b's kernel (its frames on r-b, as b sent them)",
+    )?;
+    let mut verifier = Verifier::new(settings, None);
+    let (mut kernel, mut ours) = (
+        encap::model::Counts::default(),
+        encap::model::Counts::default(),
+    );
+    let mut frames_checked = 0;
+    for (n, f) in frames.iter().filter(|f| f.link == 1).enumerate() {
+        let Outcome::Checked(_, check) = verifier.feed(n as u64 + 1, Some(f.timestamp), &f.data)
+        else {
+            continue;
+        };
+        let bad: Vec<String> = check
+            .fields()
+            .iter()
+            .filter(|c| matches!(c.verdict, encap::model::Verdict::Mismatch { .. }))
+            .map(|c| format!("{} = {} ({})", c.field.name, c.field.display, c.verdict))
+            .collect();
+        let counts = check.counts();
+        let who = if check.from == Side::Server {
+            frames_checked += 1;
+            kernel.merge(counts);
+            "b's kernel"
+        } else {
+            ours.merge(counts);
+            "encap (forwarded by r)"
+        };
+        writeln!(
+            out,
+            "frame {} from {who}: {} seq {} ack {} len {}: {} predicted, {} learned, {} kernel-chosen, {}",
+            check.number,
+            encap::layers::tcp::flag_names(check.flags),
+            check.rel_seq,
+            check.rel_ack,
+            check.len,
+            counts.predicted,
+            counts.learned,
+            counts.kernel,
+            if counts.mismatch == 0 {
+                "0 MISMATCH".to_string()
+            } else {
+                format!(
+                    "{} MISMATCH: {} ({} of them fields of earlier frames this one proves wrong)",
+                    counts.mismatch,
+                    bad.join("; "),
+                    check.revisions.len()
+                )
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "b's kernel: {frames_checked} frames checked, {} fields: {} predicted, {} learned, {} kernel-chosen, {} MISMATCH",
+        kernel.total(),
+        kernel.predicted,
+        kernel.learned,
+        kernel.kernel,
+        kernel.mismatch
+    )?;
+    writeln!(
+        out,
+        "encap's frames: {} fields differ from what the model predicts for Linux (encap is not Linux: its SYN's window and window scale are its own)",
+        ours.mismatch
+    )?;
+    Ok(())
+}

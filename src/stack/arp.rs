@@ -1,0 +1,133 @@
+//! ARP for the endpoint (RFC 826), sans-IO: it answers requests for its own address, and asks for
+//! the next hop's MAC (a request each second, three at most, as Linux's `mcast_solicit`).
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::layers::arp::{ArpPacket, REPLY, REQUEST};
+use crate::layers::ethernet::Mac;
+use crate::pipeline::{encapsulate_arp, ArpFrame};
+
+/// The broadcast MAC.
+pub const BROADCAST: Mac = [0xff; 6];
+/// Requests sent before the next hop counts as unreachable.
+pub const TRIES: u32 = 3;
+/// The wait between two requests.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// What ARP learned or gave up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nothing yet.
+    Waiting,
+    /// The next hop is at this MAC.
+    Resolved(Mac),
+    /// No answer after [`TRIES`] requests.
+    Unreachable,
+}
+
+/// Our address, and the one next hop we ask about.
+#[derive(Debug)]
+pub struct Resolver {
+    mac: Mac,
+    ip: Ipv4Addr,
+    target: Ipv4Addr,
+    state: Resolution,
+    sent: u32,
+    deadline: Option<Duration>,
+    out: VecDeque<ArpFrame>,
+}
+
+impl Resolver {
+    /// Asks who has `target`, now.
+    #[must_use]
+    pub fn new(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr, now: Duration) -> Resolver {
+        let mut r = Resolver {
+            mac,
+            ip,
+            target,
+            state: Resolution::Waiting,
+            sent: 0,
+            deadline: None,
+            out: VecDeque::new(),
+        };
+        r.request(now);
+        r
+    }
+
+    /// The next hop's address.
+    #[must_use]
+    pub fn target(&self) -> Ipv4Addr {
+        self.target
+    }
+
+    /// What is known of the next hop.
+    #[must_use]
+    pub fn state(&self) -> Resolution {
+        self.state
+    }
+
+    /// The next ARP frame to send.
+    pub fn transmit(&mut self) -> Option<ArpFrame> {
+        self.out.pop_front()
+    }
+
+    /// When the next request is due, while waiting.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    fn request(&mut self, now: Duration) {
+        let arp = ArpPacket {
+            oper: REQUEST,
+            sha: self.mac,
+            spa: self.ip,
+            tha: [0; 6],
+            tpa: self.target,
+        };
+        self.out
+            .push_back(encapsulate_arp(&arp, self.mac, BROADCAST));
+        self.sent += 1;
+        self.deadline = Some(now + RETRY);
+    }
+
+    /// A request again, or giving up, once a second passed without an answer.
+    pub fn tick(&mut self, now: Duration) {
+        match self.deadline {
+            Some(d) if now >= d && self.state == Resolution::Waiting => {
+                if self.sent >= TRIES {
+                    self.state = Resolution::Unreachable;
+                    self.deadline = None;
+                } else {
+                    self.request(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An ARP packet arrived: a request for our address is answered; the next hop's MAC is
+    /// learned from any packet it sent to us (its reply, or its own request).
+    pub fn receive(&mut self, arp: &ArpPacket) {
+        if arp.tpa != self.ip {
+            return;
+        }
+        if arp.spa == self.target {
+            self.state = Resolution::Resolved(arp.sha);
+            self.deadline = None;
+        }
+        if arp.oper == REQUEST {
+            let reply = ArpPacket {
+                oper: REPLY,
+                sha: self.mac,
+                spa: self.ip,
+                tha: arp.sha,
+                tpa: arp.spa,
+            };
+            self.out
+                .push_back(encapsulate_arp(&reply, self.mac, arp.sha));
+        }
+    }
+}
