@@ -21,24 +21,44 @@ stop_tcpdump() { sleep 1; kill -INT "$(cat /tmp/encap-rec-tcpdump.pid)"; wait "$
 #     segments). Only this part: `captures/record.sh lab`. (curl to a python server in b is not
 #     recorded yet: `python3 -m http.server` looks its own name up in DNS as it binds, a query
 #     that would leave for the machine's resolver.)
-lab_captures() {
-  local mode name
-  for mode in on off; do
-    "$ENCAP" lab up --offload $mode > /dev/null
-    name=$out/lab-offload-$mode
-    "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $name-nc-a-r.pcap 2>/dev/null & local ta=$!
-    "$ENCAP" lab exec r -- tcpdump -i r-b -nn -U -w $name-nc-r-b.pcap 2>/dev/null & local tb=$!
-    sleep 1
-    ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc -l 6666 > /dev/null & local lpid=$!
-    sleep 0.5
-    ( printf 'hi from nc in a\n'; head -c 4999 /dev/zero | tr '\0' a; echo; sleep 1 ) |
-      "$ENCAP" lab exec a -- nc -N 198.51.100.10 6666 > /dev/null || true
-    wait $lpid || true
-    sleep 1; kill -INT $ta $tb; wait $ta $tb 2>/dev/null || true
-    "$ENCAP" lab down > /dev/null
-  done
+#     Over IPv6 too (`lab-ipv6-offload-*`): neighbour solicitation and advertisement instead of
+#     ARP, the hop limit instead of TTL. Only the IPv6 part: `captures/record.sh lab6`.
+lab_capture() { # offload-mode prefix server-address [-6]
+  local mode=$1 name=$out/$2-offload-$1 server=$3 family=${4:-}
+  "$ENCAP" lab up --offload $mode > /dev/null
+  "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $name-nc-a-r.pcap 2>/dev/null & local ta=$!
+  "$ENCAP" lab exec r -- tcpdump -i r-b -nn -U -w $name-nc-r-b.pcap 2>/dev/null & local tb=$!
+  sleep 1
+  ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc $family -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi from nc in a\n'; head -c 4999 /dev/zero | tr '\0' a; echo; sleep 1 ) |
+    "$ENCAP" lab exec a -- nc -N $server 6666 > /dev/null || true
+  wait $lpid || true
+  sleep 1; kill -INT $ta $tb; wait $ta $tb 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
 }
-if [ "${1:-}" = lab ]; then lab_captures; ls -l $out/lab-*; exit 0; fi
+lab_captures() {
+  local mode
+  for mode in on off; do lab_capture $mode lab 198.51.100.10; done
+}
+lab6_captures() {
+  local mode
+  for mode in on off; do lab_capture $mode lab-ipv6 2001:db8:b::10 -6; done
+  # A connection held open 9 s, link a-r only: past the neighbour entries' reachable time, so r
+  # confirms a's entry with a unicast solicitation (answered without override or option), and a
+  # sends a router solicitation as its interface settles.
+  "$ENCAP" lab up > /dev/null
+  "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $out/lab-ipv6-probe-nc-a-r.pcap 2>/dev/null & local ta=$!
+  sleep 1
+  ( printf 'hello\n'; sleep 9 ) | "$ENCAP" lab exec b -- nc -6 -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi\n'; sleep 9 ) | "$ENCAP" lab exec a -- nc -6 -N 2001:db8:b::10 6666 > /dev/null || true
+  wait $lpid || true
+  sleep 1; kill -INT $ta; wait $ta 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
+}
+if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi
+if [ "${1:-}" = lab6 ]; then lab6_captures; ls -l $out/lab-ipv6-*; exit 0; fi
 
 # 11. A GET request written in two send() calls (captures/http_split.py), so its bytes arrive in
 #     two segments, to http.server: `encap decode` must reassemble it, as tshark does. Only this
@@ -161,6 +181,7 @@ unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
   tcpdump -i lo -nn -U -w $out/scenario-fastopen.pcap 'tcp port $((p+1))' 2>/dev/null & td=\$!; sleep 1;
   python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
 lab_captures
+lab6_captures
 http_split
 udp_captures
 ls -l $out

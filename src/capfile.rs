@@ -121,6 +121,9 @@ pub struct Packet<'a> {
     pub link_type: u32,
     /// Bytes of FCS at the end of the frame, as the pcap header's FCS-length bits say.
     pub fcs_len: usize,
+    /// The pcapng interface the frame was captured on (its index in the section), 0 in pcap:
+    /// one link each when a capture holds several.
+    pub interface: u32,
 }
 
 /// The link types [`CaptureReader::with_link_types`] may be asked for besides Ethernet, which
@@ -178,6 +181,8 @@ pub struct CaptureReader<R: Read> {
     number: u64,
     buf: Vec<u8>,
     interfaces: Vec<Interface>,
+    /// Each interface's if_name, as far as given.
+    names: Vec<Option<String>>,
     pcap_units: TsUnits,
     snaplen: usize,
     /// The link types this reader passes on (others are an error).
@@ -251,6 +256,7 @@ impl<R: Read> CaptureReader<R> {
             number: 0,
             buf: Vec::with_capacity(65_536 + 64),
             interfaces: Vec::new(),
+            names: Vec::new(),
             pcap_units: TsUnits::Pow10(6),
             snaplen: MAX_RECORD,
             accept,
@@ -299,6 +305,21 @@ impl<R: Read> CaptureReader<R> {
                 .first()
                 .map_or(LINKTYPE_ETHERNET, |i| i.linktype),
         }
+    }
+
+    /// The pcapng interfaces described so far (1 for a pcap file).
+    #[must_use]
+    pub fn interfaces(&self) -> usize {
+        match self.format {
+            Format::Pcap { .. } => 1,
+            Format::PcapNg => self.interfaces.len(),
+        }
+    }
+
+    /// The name (if_name) of pcapng interface `i`, if it has one.
+    #[must_use]
+    pub fn interface_name(&self, i: usize) -> Option<&str> {
+        self.names.get(i)?.as_deref()
     }
 
     /// The file's format.
@@ -428,6 +449,7 @@ impl<R: Read> CaptureReader<R> {
             bad_fraction: None,
             link_type: LINKTYPE_ETHERNET,
             fcs_len: 0,
+            interface: 0,
         }
     }
 
@@ -468,6 +490,7 @@ impl<R: Read> CaptureReader<R> {
         self.fill(len, have.max(12), "pcapng section header")?;
         self.check_trailer(len, "pcapng section header")?;
         self.interfaces.clear();
+        self.names.clear();
         self.offset += len as u64;
         Ok(())
     }
@@ -548,6 +571,7 @@ impl<R: Read> CaptureReader<R> {
                     let mut packet =
                         self.emit(i.units.duration(ticks), start..start + cap, orig.max(cap));
                     packet.link_type = i.linktype;
+                    packet.interface = u32::try_from(iface).unwrap_or(u32::MAX);
                     return Ok(Some(packet));
                 }
                 3 => {
@@ -597,6 +621,7 @@ impl<R: Read> CaptureReader<R> {
         let snaplen = self.u32(b, 4) as usize;
         self.snaplen = if snaplen == 0 { MAX_RECORD } else { snaplen };
         let mut units = TsUnits::Pow10(6);
+        let mut name = None;
         let mut at = 8;
         while at + 4 <= b.len() {
             let (code, len) = (self.u16(b, at), usize::from(self.u16(b, at + 2)));
@@ -609,6 +634,13 @@ impl<R: Read> CaptureReader<R> {
                     format!("option {code} of {len} bytes runs past its block"),
                 ));
             };
+            if code == 2 {
+                name = Some(
+                    String::from_utf8_lossy(value)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                );
+            }
             if code == 9 && len == 1 {
                 let v = value[0];
                 units = if v & 0x80 == 0 {
@@ -625,6 +657,7 @@ impl<R: Read> CaptureReader<R> {
             }
             at += 4 + len.div_ceil(4) * 4;
         }
+        self.names.push(name);
         Ok(Interface { linktype, units })
     }
 }

@@ -332,7 +332,7 @@ fn slice_net<'a>(mut s: Sliced<'a>, ethertype: EtherType, rest: &'a [u8]) -> Sli
             match icmp::parse(upper, layer) {
                 Ok((t, c)) => {
                     s.transport = Transport::Icmp(layer, t, c);
-                    let hlen = icmp::header_len(t, layer).min(upper.len());
+                    let hlen = icmp::message_header_len(upper, layer);
                     s.payload = upper_at + hlen..upper_at + upper.len();
                 }
                 Err(e) => return stop(s, e, layer, upper_at),

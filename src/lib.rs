@@ -14,6 +14,7 @@ pub mod dissect;
 // fuzz targets and their corpus test (fuzz/, tests/fuzz_corpus.rs) reach the binary's own code.
 #[path = "chat/framing.rs"]
 pub mod framing;
+pub mod hops;
 pub mod http_stream;
 pub mod layers;
 pub mod model;

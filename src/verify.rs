@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::layers::link::link_type;
+use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
 use crate::model::{connection_key_link, Connection, FrameCheck, ModelError, Side, TcpSettings};
 
 /// What the applications of each side wrote, one entry per write, client first.
@@ -26,6 +27,11 @@ pub enum Outcome {
     Checked(usize, FrameCheck),
     /// Of a connection, but not checked (captured twice, or not a well-formed segment of it).
     NotChecked(ModelError),
+    /// ARP or neighbour discovery: checked by the link's [`Neighbours`].
+    Neighbour(NeighbourCheck),
+    /// Something else a link carries that no model here covers (an MLDv2 report, a router
+    /// solicitation): what it is, and its kind. Listed, not checked, not a finding.
+    Listed(String, &'static str),
     /// Not TCP over IPv4 or IPv6, or malformed: no connection's.
     Skipped,
 }
@@ -40,6 +46,8 @@ pub struct Verifier {
     last: Option<(Key, usize)>,
     settings: Option<TcpSettings>,
     transcript: Option<Transcript>,
+    /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
+    neighbours: Neighbours,
 }
 
 impl Verifier {
@@ -82,7 +90,14 @@ impl Verifier {
         orig_len: usize,
     ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
-            return Outcome::Skipped;
+            let seen = (link == link_type::ETHERNET)
+                .then(|| self.neighbours.observe(number, frame))
+                .flatten();
+            return match seen {
+                Some(Seen::Checked(c)) => Outcome::Neighbour(c),
+                Some(Seen::Listed { what, kind }) => Outcome::Listed(what, kind),
+                None => Outcome::Skipped,
+            };
         };
         let (key, stream) = match self.last {
             Some((k, n)) if k == (src, dst) || k == (dst, src) => (k, n),
@@ -93,7 +108,12 @@ impl Verifier {
             return Outcome::Skipped;
         };
         match conn.observe_captured(number, time, link, frame, orig_len) {
-            Ok(check) => Outcome::Checked(stream, check),
+            Ok(mut check) => {
+                if link == link_type::ETHERNET {
+                    self.neighbours.judge_macs(frame, &mut check);
+                }
+                Outcome::Checked(stream, check)
+            }
             Err(e) => Outcome::NotChecked(e),
         }
     }
@@ -119,6 +139,12 @@ impl Verifier {
             (self.order.len() - 1, conn)
         });
         (key, *n)
+    }
+
+    /// The link's ARP and neighbour discovery, as far as seen.
+    #[must_use]
+    pub fn neighbours(&self) -> &Neighbours {
+        &self.neighbours
     }
 
     /// The connections in order of first appearance, each with its model.

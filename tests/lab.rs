@@ -171,6 +171,25 @@ fn demo(extra: &[&str], name: &str) -> (String, Vec<Row>) {
         "pcapng magic"
     );
     let rows = read_back(&file);
+    // The file, one interface per link, verifies on its own: both links and the hops at r.
+    let verify = encap()
+        .arg("verify")
+        .arg(&file)
+        .output()
+        .expect("encap verify");
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "encap verify {path}:\n{text}"
+    );
+    for link in ["a-r", "r-b"] {
+        assert!(
+            text.contains(&format!("== link {link}: every frame checked")),
+            "{text}"
+        );
+    }
+    assert!(text.lines().any(|l| l.starts_with("hops at r ")), "{text}");
     let _ = std::fs::remove_file(&file);
     (stdout, rows)
 }
@@ -236,6 +255,52 @@ fn forwarded(rows: &[Row], hop: &str, a: &str) {
     assert!(checked >= 10, "only {checked} segments checked across r");
 }
 
+/// The demo's own verdicts: every frame on both links and every hop at r as the model said,
+/// the address resolution (`ARP, Request` or `neighbor solicitation`) checked on each link.
+fn all_as_the_model_said(stdout: &str, resolution: &[&str]) {
+    assert!(
+        stdout.contains(
+            "0 MISMATCH: every frame on both links, and every hop at r, as the model said"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MISMATCH frame"), "{stdout}");
+    for link in ["a-r", "r-b"] {
+        let section = stdout
+            .split(&format!(
+                "== link {link}: every frame checked against the model"
+            ))
+            .nth(1)
+            .and_then(|s| s.split("\n== ").next())
+            .unwrap_or_else(|| panic!("no section for link {link}:\n{stdout}"));
+        for what in resolution {
+            assert!(
+                section
+                    .lines()
+                    .any(|l| l.contains(what) && l.contains("fields as the model said")),
+                "link {link}: no {what} checked:\n{section}"
+            );
+        }
+        let tcp = section.lines().filter(|l| l.contains(" [SYN")).count();
+        assert_eq!(tcp, 2, "link {link}: SYN and SYN-ACK checked:\n{section}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{link} ARP / neighbour discovery"))),
+            "{stdout}"
+        );
+    }
+    let hops = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with("TCP [")
+                && l.contains(": at r: ")
+                && l.contains("fields as the model said")
+        })
+        .count();
+    assert!(hops >= 10, "{hops} hops checked at r:\n{stdout}");
+}
+
 #[test]
 fn demo_ipv4_arp_first_ttl_and_macs_rewritten() {
     if !ready(
@@ -261,6 +326,7 @@ fn demo_ipv4_arp_first_ttl_and_macs_rewritten() {
     forwarded(&rows, "ip.ttl", "192.0.2.10");
     assert!(stdout.contains("at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, destination MAC 02:00:00:00:0a:02 -> 02:00:00:00:0b:01, header checksum 0x"), "{stdout}");
     assert!(stdout.contains("received: \"hi\\n\", intact"), "{stdout}");
+    all_as_the_model_said(&stdout, &["ARP, Request who-has", "ARP, Reply"]);
     assert_eq!(before, system_state(), "the demo left namespaces or links");
 }
 
@@ -274,7 +340,8 @@ fn demo_offload_off_full_tcp_checksums() {
     }
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _cleanup = Cleanup;
-    let (_, rows) = demo(&["--offload", "off"], "off.pcapng");
+    let (stdout, rows) = demo(&["--offload", "off"], "off.pcapng");
+    all_as_the_model_said(&stdout, &["ARP, Request who-has", "ARP, Reply"]);
     let statuses: Vec<&str> = rows
         .iter()
         .filter(|r| !r["tcp.flags"].is_empty())
@@ -293,7 +360,7 @@ fn demo_offload_off_full_tcp_checksums() {
 fn demo_ipv6_neighbour_discovery_and_hop_limit() {
     if !ready(
         "demo_ipv6_neighbour_discovery_and_hop_limit",
-        &["ip", "tshark"],
+        &["ip", "tshark", "ethtool"],
     ) {
         return;
     }
@@ -304,6 +371,16 @@ fn demo_ipv6_neighbour_discovery_and_hop_limit() {
     resolution_first(&rows, "icmpv6.type", "135", "136", "ipv6.src");
     forwarded(&rows, "ipv6.hlim", "2001:db8:a::10");
     assert!(stdout.contains("at r: hop limit 64 -> 63"), "{stdout}");
+    all_as_the_model_said(
+        &stdout,
+        &["neighbor solicitation", "neighbor advertisement"],
+    );
+    let (stdout, rows) = demo(&["--ipv6", "--offload", "off"], "v6-off.pcapng");
+    all_as_the_model_said(
+        &stdout,
+        &["neighbor solicitation", "neighbor advertisement"],
+    );
+    forwarded(&rows, "ipv6.hlim", "2001:db8:a::10");
     assert_eq!(before, system_state(), "the demo left namespaces or links");
 }
 

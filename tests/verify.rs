@@ -509,20 +509,10 @@ fn edited_frames_are_mismatches_naming_field_and_frame() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
-/// Where frame `n` (from 1) starts in a little-endian pcap file's bytes.
-fn frame_at(bytes: &[u8], n: usize) -> usize {
-    let mut at = 24;
-    for _ in 1..n {
-        let incl = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16 + incl;
-    }
-    at + 16
-}
-
 /// A copy of a capture with one byte of frame `n` changed; its path.
 fn edit_frame(name: &str, n: usize, at: usize, what: &str, edit: impl FnOnce(u8) -> u8) -> PathBuf {
     let mut bytes = std::fs::read(capture(name)).unwrap();
-    let f = frame_at(&bytes, n);
+    let f = common::pcap_frame_at(&bytes, n);
     bytes[f + at] = edit(bytes[f + at]);
     let path =
         std::env::temp_dir().join(format!("encap-verify-{}-{what}.pcap", std::process::id()));
@@ -567,7 +557,7 @@ fn expect_mismatch_in_frame(path: &Path, n: u64, field: &str) {
 #[test]
 fn edited_ipv6_frames_are_mismatches_naming_field_and_frame() {
     let original = std::fs::read(capture("nc-nc-ipv6.pcap")).unwrap();
-    let f4 = frame_at(&original, 4);
+    let f4 = common::pcap_frame_at(&original, 4);
     assert_eq!(original[f4 + 12..f4 + 14], [0x86, 0xdd], "frame 4 is IPv6");
     // The flow label's last byte, and the hop limit.
     for (what, at, field) in [

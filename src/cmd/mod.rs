@@ -13,6 +13,7 @@ pub mod show;
 pub mod sniff;
 pub mod sockets;
 pub mod verify;
+pub mod verify_path;
 
 /// An error in what the user asked for (a bad address, flag letter or size).
 ///

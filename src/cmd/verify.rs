@@ -12,7 +12,7 @@ use termcolor::WriteColor;
 
 use encap::capfile::CaptureReader;
 use encap::model::{Counts, FrameCheck, TcpSettings};
-use encap::render::{html, ladder, svg, verdicts};
+use encap::render::{html, ladder, neighbour, svg, verdicts};
 use encap::verify::{Outcome, Verifier};
 
 /// Arguments of `encap verify`.
@@ -21,6 +21,14 @@ pub struct Args {
     /// A pcap or pcapng capture (ours, or tcpdump's of any program): Ethernet, or a cooked or raw
     /// one (`tcpdump -i any`), checked from the network layer on.
     pub file: PathBuf,
+    /// More captures, each one link of the same path (the two sides of a router): every link
+    /// is checked on its own and each packet seen on two links hop by hop. A pcapng with one
+    /// interface per link (`encap lab demo -w`) is checked so on its own.
+    #[arg(value_name = "MORE")]
+    pub more: Vec<PathBuf>,
+    /// The router's name in the hop lines over several links (`at r: TTL 64 -> 63, ...`).
+    #[arg(long, value_name = "NAME", default_value = "r")]
+    pub router: String,
     /// Show every field of every frame: kernel, model, verdict and its reason.
     #[arg(short, long)]
     pub verbose: bool,
@@ -99,6 +107,80 @@ struct Followed {
     frames: usize,
 }
 
+/// The ARP and neighbour discovery frames of the capture, and what else its links carry.
+#[derive(Default)]
+struct Neighbours {
+    frames: usize,
+    counts: Counts,
+    /// Each kind of frame listed, not modelled, and how many.
+    listed: Vec<(&'static str, usize)>,
+}
+
+impl Neighbours {
+    fn show<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        json: bool,
+        verbose: bool,
+        c: &encap::model::neighbour::NeighbourCheck,
+    ) -> std::io::Result<()> {
+        self.frames += 1;
+        self.counts.merge(c.counts());
+        if json {
+            writeln!(out, "{}", neighbour::json(c))
+        } else if verbose {
+            neighbour::table(out, c)
+        } else {
+            neighbour::summary(out, c)
+        }
+    }
+
+    fn list<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        json: bool,
+        number: u64,
+        what: &str,
+        kind: &'static str,
+    ) -> std::io::Result<()> {
+        match self.listed.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.listed.push((kind, 1)),
+        }
+        if json {
+            let o = serde_json::json!({"frame.number": number, "info": what, "verdict": "not modelled"});
+            writeln!(out, "{o}")
+        } else {
+            neighbour::listed(out, number, what)
+        }
+    }
+
+    /// The summary's row, when there were any.
+    fn row(&self) -> Option<verdicts::ConnectionRow> {
+        (self.frames > 0).then(|| verdicts::ConnectionRow {
+            name: "ARP / neighbour discovery".into(),
+            frames: self.frames,
+            counts: self.counts,
+        })
+    }
+
+    fn listed_note<W: WriteColor>(&self, out: &mut W) -> std::io::Result<()> {
+        if self.listed.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<String> = self
+            .listed
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "({} listed above: not modelled, not a finding)",
+            kinds.join(", ")
+        )
+    }
+}
+
 /// Writes `--svg` (the ladders) and `--html` (the page), if asked for.
 fn pictures(
     args: &Args,
@@ -147,12 +229,39 @@ fn pictures(
     Ok(())
 }
 
+/// `encap verify` over several links (see [`super::verify_path`]); the views of one
+/// connection (`--json`, `--svg`, `--html`) are not drawn over several yet; the ladder is drawn
+/// across the router, in three columns.
+fn several_links<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.json || args.svg.is_some() || args.html.is_some() || args.count.is_some() {
+        anyhow::bail!("over several links, verify writes its text view only: --json, --svg, --html and -c take one link (one file of one interface)");
+    }
+    let transcript = args
+        .transcript
+        .as_deref()
+        .map(read_transcript)
+        .transpose()?;
+    let files: Vec<&std::path::Path> = std::iter::once(args.file.as_path())
+        .chain(args.more.iter().map(PathBuf::as_path))
+        .collect();
+    let view = super::verify_path::View {
+        verbose: args.verbose,
+        ladder: args
+            .ladder
+            .then_some(["client", args.router.as_str(), "server"]),
+    };
+    super::verify_path::run(&files, &args.router, transcript.as_ref(), view, out)
+}
+
 /// Runs `encap verify`: exit status 1 if any field is a MISMATCH (frames it could not check are
 /// listed, and do not fail), 2 when nothing could be checked.
 ///
 /// # Errors
 /// The file cannot be read, or output fails.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if !args.more.is_empty() || super::verify_path::several_interfaces(&args.file)? {
+        return several_links(args, out);
+    }
     let name = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let progress = super::progress_bar(file.metadata().map_or(0, |m| m.len()));
@@ -179,6 +288,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut udp = encap::udp_flows::UdpFlows::new();
     let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
+    let mut neighbours = Neighbours::default();
     let read = loop {
         let p = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -212,6 +322,14 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                     continue;
                 }
                 skipped += 1;
+                continue;
+            }
+            Outcome::Neighbour(c) => {
+                neighbours.show(out, args.json, args.verbose, &c)?;
+                continue;
+            }
+            Outcome::Listed(what, kind) => {
+                neighbours.list(out, args.json, p.number, &what, kind)?;
                 continue;
             }
             Outcome::NotChecked(e @ encap::model::ModelError::Duplicate(..)) => {
@@ -306,6 +424,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             counts: f.counts,
         })
         .collect();
+    rows.extend(neighbours.row());
     rows.extend(
         udp.tally()
             .iter()
@@ -328,6 +447,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     if skipped > 0 && !args.json {
         writeln!(out, "({skipped} frames were not checked: not TCP over IPv4 or IPv6, or cut short or malformed, as `encap decode` shows)")?;
+    }
+    if !args.json {
+        neighbours.listed_note(out)?;
     }
     if unchecked > 0 && !args.json {
         writeln!(

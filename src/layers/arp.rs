@@ -39,6 +39,16 @@ pub mod field {
     pub const LEN: usize = TPA.end;
 }
 
+/// Wireshark's display-filter names of the fields the model's rules name.
+pub mod key {
+    /// Sender IP address.
+    pub const SRC_IP: &str = "arp.src.proto_ipv4";
+    /// Target MAC address.
+    pub const DST_MAC: &str = "arp.dst.hw_mac";
+    /// Target IP address.
+    pub const DST_IP: &str = "arp.dst.proto_ipv4";
+}
+
 /// The field table.
 pub const FIELDS: [FieldSpec; 9] = [
     FieldSpec {

@@ -25,6 +25,12 @@ pub mod field {
     pub const HEADER_LEN: usize = CHECKSUM.end;
 }
 
+/// Wireshark's display-filter names of the fields the model's rules name.
+pub mod key {
+    /// ICMPv6's checksum.
+    pub const V6_CHECKSUM: &str = "icmpv6.checksum";
+}
+
 /// ICMP's field table.
 pub const FIELDS_V4: [FieldSpec; 3] = [
     FieldSpec {
@@ -54,7 +60,7 @@ pub const FIELDS_V4: [FieldSpec; 3] = [
 pub const FIELDS_V6: [FieldSpec; 3] = [
     FieldSpec { name: "Type", key: "icmpv6.type", bytes: field::TYPE, mask: None, meaning: "1 unreachable, 128 echo request, 129 echo reply, 135/136 neighbor solicitation/advertisement" },
     FieldSpec { name: "Code", key: "icmpv6.code", bytes: field::CODE, mask: None, meaning: "detail within the type" },
-    FieldSpec { name: "Checksum", key: "icmpv6.checksum", bytes: field::CHECKSUM, mask: None, meaning: "RFC 1071 sum over pseudo-header and message" },
+    FieldSpec { name: "Checksum", key: key::V6_CHECKSUM, bytes: field::CHECKSUM, mask: None, meaning: "RFC 1071 sum over pseudo-header and message" },
 ];
 
 /// The identifier and sequence number of an echo request or reply (RFC 792 types 8 and 0).
@@ -144,6 +150,17 @@ pub fn type_name_v6(t: u8) -> &'static str {
     }
 }
 
+/// The header's length in `msg`, a whole message: [`header_len`], or for a neighbour
+/// solicitation or advertisement its fixed part and options ([`super::ndp`]).
+#[must_use]
+pub fn message_header_len(msg: &[u8], layer: Layer) -> usize {
+    match msg.first() {
+        Some(&t) if layer == Layer::Icmpv6 && super::ndp::is_ndp(t) => super::ndp::header_len(msg),
+        Some(&t) => header_len(t, layer).min(msg.len()),
+        None => 0,
+    }
+}
+
 /// Returns (type, code).
 ///
 /// # Errors
@@ -179,6 +196,9 @@ pub fn fields(b: &[u8], base: usize, layer: Layer, addrs: Option<checksum::Pseud
             base,
             |_, _, _| None,
         ));
+    }
+    if v6 && b.first().is_some_and(|t| super::ndp::is_ndp(*t)) {
+        out.extend(super::ndp::fields(b, base));
     }
     out
 }

@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod link;
+pub mod ndp;
 pub mod payload;
 pub mod tcp;
 pub mod udp;

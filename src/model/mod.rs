@@ -25,6 +25,7 @@ pub mod compare;
 pub mod event;
 pub mod learn;
 pub mod linux;
+pub mod neighbour;
 pub mod observed;
 pub mod predict;
 pub mod revise;

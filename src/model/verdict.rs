@@ -255,7 +255,8 @@ impl Counts {
         }
     }
 
-    fn add(&mut self, v: &Verdict) {
+    /// Counts one more field with verdict `v`.
+    pub fn add(&mut self, v: &Verdict) {
         match v {
             Verdict::Predicted => self.predicted += 1,
             Verdict::Learned { .. } => self.learned += 1,

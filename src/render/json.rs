@@ -422,6 +422,9 @@ fn is_address(key: &str) -> bool {
             | "arp.dst.hw_mac"
             | "arp.src.proto_ipv4"
             | "arp.dst.proto_ipv4"
+            | "icmpv6.nd.ns.target_address"
+            | "icmpv6.nd.na.target_address"
+            | "icmpv6.opt.linkaddr"
     )
 }
 

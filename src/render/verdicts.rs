@@ -6,7 +6,7 @@ use std::io;
 use termcolor::{Color, ColorSpec, WriteColor};
 
 use crate::layers::tcp::flag_names;
-use crate::model::{Counts, FrameCheck, Verdict};
+use crate::model::{Counts, FieldCheck, FrameCheck, Verdict};
 
 fn direction(f: &FrameCheck) -> &'static str {
     if f.from == crate::model::Side::Client {
@@ -52,6 +52,17 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         f.len,
         events(f)
     )?;
+    tally(w, c)?;
+    // (A frame with no MISMATCH has its fields built only when something shows them.)
+    mismatch_lines(w, f.number, if c.mismatch > 0 { f.fields() } else { &[] })?;
+    revisions(w, f)
+}
+
+/// `N/M fields as the model said (... predicted, ...)` and the end of the line.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn tally<W: WriteColor>(w: &mut W, c: Counts) -> io::Result<()> {
     let ok = c.total() - c.mismatch;
     w.set_color(&outcome_color(c))?;
     write!(w, "{ok}/{} fields as the model said", c.total())?;
@@ -69,8 +80,18 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
             String::new()
         }
     )?;
-    // (A frame with no MISMATCH has its fields built only when something shows them.)
-    let fields = if c.mismatch > 0 { f.fields() } else { &[] };
+    Ok(())
+}
+
+/// One line per MISMATCH among `fields` of frame `number`: layer, field, bytes, both values.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn mismatch_lines<W: WriteColor>(
+    w: &mut W,
+    number: u64,
+    fields: &[FieldCheck],
+) -> io::Result<()> {
     for x in fields
         .iter()
         .filter(|x| matches!(x.verdict, Verdict::Mismatch { .. }))
@@ -90,14 +111,14 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         writeln!(
             w,
             " frame {} {} {} ({at}): kernel {}, model {}",
-            f.number,
+            number,
             x.layer,
             x.field.name,
             shorten(&x.field.display, 80),
             shorten(&x.model, 80)
         )?;
     }
-    revisions(w, f)
+    Ok(())
 }
 
 /// One line per field of an earlier frame that this frame proves wrong.
@@ -183,15 +204,45 @@ fn shorten(s: &str, max: usize) -> String {
 /// An I/O error from `w`.
 pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
     summary(w, f)?;
-    let name_w = f
+    let name_w = field_rows(w, f.fields())?;
+    let val_w = f
         .fields()
+        .iter()
+        .map(|x| x.field.display.chars().count().min(28))
+        .max()
+        .unwrap_or(5);
+    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  {}; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), no_fcs(f.fields()), f.wire_fcs)
+}
+
+/// Why the frame shows no FCS: lo has none; a veth (a frame with real MACs) carries none either,
+/// as no software link does: the CRC-32 is the network card's, added on the wire and stripped
+/// on receipt.
+#[must_use]
+pub fn no_fcs(fields: &[FieldCheck]) -> &'static str {
+    let real = fields.iter().any(|x| {
+        x.field.key == crate::layers::ethernet::key::SRC
+            && x.field.value != crate::layers::Value::Bytes(vec![0; 6])
+    });
+    if real {
+        "not captured: a veth, like lo, carries no FCS (a network card adds it on the wire)"
+    } else {
+        "loopback: lo carries no FCS"
+    }
+}
+
+/// The field table's heading and one row per field (kernel, model, verdict); returns the width
+/// of the name column.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn field_rows<W: WriteColor>(w: &mut W, fields: &[FieldCheck]) -> io::Result<usize> {
+    let name_w = fields
         .iter()
         .map(|x| x.field.name.chars().count())
         .max()
         .unwrap_or(5)
         .min(32);
-    let val_w = f
-        .fields()
+    let val_w = fields
         .iter()
         .map(|x| x.field.display.chars().count().min(28))
         .max()
@@ -201,7 +252,7 @@ pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  verdict",
         "layer", "field", "kernel", "model"
     )?;
-    for x in f.fields() {
+    for x in fields {
         write!(
             w,
             "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  ",
@@ -215,7 +266,7 @@ pub fn table<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
         w.reset()?;
         writeln!(w)?;
     }
-    writeln!(w, "    {:<11} {:<name_w$}  {:<val_w$}  {:<val_w$}  loopback: lo carries no FCS; on a real wire this frame would end with CRC-32 0x{:08x}", "Ethernet II", "Frame check sequence", "(none)", format!("0x{:08x}", f.wire_fcs), f.wire_fcs)
+    Ok(name_w)
 }
 
 /// One row of the per-connection table.
@@ -294,8 +345,31 @@ fn row<W: WriteColor>(
 /// its reason.
 #[must_use]
 pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
-    let fields: Vec<serde_json::Value> = f
-        .fields()
+    let fields = json_fields(f.fields());
+    let c = f.counts();
+    serde_json::json!({
+        "frame.number": f.number,
+        "tcp.stream": stream,
+        "direction": if f.from == crate::model::Side::Client { "client->server" } else { "server->client" },
+        "flags": flag_names(f.flags),
+        "tcp.len": f.len,
+        "tcp.analysis.flags": f.events.iter().map(|e| e.key()).collect::<Vec<_>>(),
+        "states": [f.states[0].to_string(), f.states[1].to_string()],
+        "predicted": c.predicted,
+        "learned": c.learned,
+        "kernel_chosen": c.kernel,
+        "loopback": c.loopback,
+        "mismatch": c.mismatch,
+        "wire_fcs": f.wire_fcs,
+        "fields": fields,
+    })
+}
+
+/// Every field as a JSON object: Wireshark's name, the kernel's value, the model's, the verdict
+/// and its reason.
+#[must_use]
+pub fn json_fields(fields: &[FieldCheck]) -> Vec<serde_json::Value> {
+    fields
         .iter()
         .map(|x| {
             let (verdict, reason) = match &x.verdict {
@@ -318,24 +392,7 @@ pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
                 "reason": reason,
             })
         })
-        .collect();
-    let c = f.counts();
-    serde_json::json!({
-        "frame.number": f.number,
-        "tcp.stream": stream,
-        "direction": if f.from == crate::model::Side::Client { "client->server" } else { "server->client" },
-        "flags": flag_names(f.flags),
-        "tcp.len": f.len,
-        "tcp.analysis.flags": f.events.iter().map(|e| e.key()).collect::<Vec<_>>(),
-        "states": [f.states[0].to_string(), f.states[1].to_string()],
-        "predicted": c.predicted,
-        "learned": c.learned,
-        "kernel_chosen": c.kernel,
-        "loopback": c.loopback,
-        "mismatch": c.mismatch,
-        "wire_fcs": f.wire_fcs,
-        "fields": fields,
-    })
+        .collect()
 }
 
 /// A connection's summary row as one JSON object.

@@ -178,6 +178,16 @@ pub fn capture_settings() -> (String, String) {
     (value("net.ipv4.tcp_rmem"), value("net.core.rmem_max"))
 }
 
+/// Where the bytes of frame `n` (1-based) of a little-endian pcap file start.
+pub fn pcap_frame_at(bytes: &[u8], n: usize) -> usize {
+    let mut at = 24;
+    for _ in 1..n {
+        let incl = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + incl;
+    }
+    at + 16
+}
+
 /// `encap decode --json EXTRA FILE`: one object per line, the command's success asserted.
 pub fn decode_json(
     file: &std::path::Path,

@@ -1,0 +1,407 @@
+//! A path of several links checked together (the captures of both sides of a router): each link
+//! has its own [`Verifier`] (its connections, its ARP or neighbour discovery), and a packet seen
+//! on one link and again on another is checked hop by hop: the router changed only what
+//! forwarding changes (the TTL or hop limit one less, both MACs rewritten to the router's own and
+//! the next hop's, as the out link's neighbour caches hold them, the IPv4 header checksum
+//! updated), and nothing else.
+//!
+//! Pure, as the model is: frames are handed in, in capture order, each with its link.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::dissect::{dissect, slice, Net, Transport};
+use crate::layers::ethernet::{self, EthernetHeader};
+use crate::layers::link::link_type;
+use crate::layers::{ipv4, ipv6, Field};
+use crate::model::neighbour::judge;
+use crate::model::{FieldCheck, TcpSettings, Verdict};
+use crate::verify::{Outcome, Transcript, Verifier};
+
+/// How many packets of the path wait for their copy on another link, at most: a packet a router
+/// forwards shows up on the other side within a few frames.
+const WAITING: usize = 4096;
+
+/// One packet checked across the router: where it was seen before and after, and every field of
+/// the forwarded copy against the model's (the first copy, as the router would forward it).
+#[derive(Debug, Clone)]
+pub struct HopCheck {
+    /// Link index and frame number of the copy before the router.
+    pub before: (usize, u64),
+    /// Link index and frame number of the copy after it.
+    pub after: (usize, u64),
+    /// TTL or hop limit before and after, and which of the two it is.
+    pub hops: (u64, u64, &'static str),
+    /// Source MAC before and after.
+    pub source: (String, String),
+    /// Destination MAC before and after.
+    pub destination: (String, String),
+    /// The IPv4 header checksum before and after (none in IPv6).
+    pub checksum: Option<(u64, u64)>,
+    /// Every field of the forwarded copy.
+    pub fields: Vec<FieldCheck>,
+}
+
+impl HopCheck {
+    /// The Packet-Tracer-like line: `at r: TTL 64 -> 63, source MAC ... -> ..., destination
+    /// MAC ... -> ..., header checksum 0x.... -> 0x....`.
+    #[must_use]
+    pub fn line(&self, router: &str) -> String {
+        let mut s = format!(
+            "at {router}: {} {} -> {}, source MAC {} -> {}, destination MAC {} -> {}",
+            self.hops.2,
+            self.hops.0,
+            self.hops.1,
+            self.source.0,
+            self.source.1,
+            self.destination.0,
+            self.destination.1
+        );
+        if let Some((a, b)) = self.checksum {
+            s += &format!(", header checksum 0x{a:04x} -> 0x{b:04x}");
+        }
+        s
+    }
+
+    /// Its verdict counts.
+    #[must_use]
+    pub fn counts(&self) -> crate::model::Counts {
+        let mut c = crate::model::Counts::default();
+        for f in &self.fields {
+            c.add(&f.verdict);
+        }
+        c
+    }
+}
+
+/// A packet seen on one link, waiting for its copy on another.
+#[derive(Debug)]
+struct Waiting {
+    link: usize,
+    number: u64,
+    id: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+/// The links of one path, each with its verifier, and the packets waiting for their next hop.
+#[derive(Debug)]
+pub struct Path {
+    links: Vec<Verifier>,
+    waiting: std::collections::VecDeque<Waiting>,
+}
+
+impl Path {
+    /// A path of `links` links, each followed as [`Verifier::new`] does.
+    #[must_use]
+    pub fn new(
+        links: usize,
+        settings: Option<TcpSettings>,
+        transcript: Option<&Transcript>,
+    ) -> Path {
+        Path {
+            links: (0..links)
+                .map(|_| Verifier::new(settings, transcript.cloned()))
+                .collect(),
+            waiting: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The verifier of each link.
+    #[must_use]
+    pub fn links(&self) -> &[Verifier] {
+        &self.links
+    }
+
+    /// Checks frame `number` of link `link` on that link, and, when it is the copy of a packet
+    /// seen on another link, hop by hop. A link beyond those given is no link: `Skipped`.
+    pub fn feed(
+        &mut self,
+        link: usize,
+        number: u64,
+        time: Option<Duration>,
+        kind: u32,
+        frame: &[u8],
+    ) -> (Outcome, Option<HopCheck>) {
+        let Some(v) = self.links.get_mut(link) else {
+            return (Outcome::Skipped, None);
+        };
+        let outcome = v.feed_link(number, time, kind, frame);
+        let Some(id) = (kind == link_type::ETHERNET)
+            .then(|| identity(frame))
+            .flatten()
+        else {
+            return (outcome, None);
+        };
+        if let Some(i) = self
+            .waiting
+            .iter()
+            .rposition(|w| w.link != link && w.id == id)
+        {
+            let w = self.waiting.remove(i).unwrap_or_else(|| unreachable!());
+            // Two capture sockets' clocks may put the forwarded copy first: the copy before the
+            // router is the one with the higher TTL or hop limit, whichever came first.
+            let hop = if hop_count(frame) > hop_count(&w.frame) {
+                let now = Waiting {
+                    link,
+                    number,
+                    id: Vec::new(),
+                    frame: frame.to_vec(),
+                };
+                self.hop(&now, (w.link, w.number), &w.frame)
+            } else {
+                self.hop(&w, (link, number), frame)
+            };
+            return (outcome, hop);
+        }
+        if self.waiting.len() == WAITING {
+            self.waiting.pop_front();
+        }
+        self.waiting.push_back(Waiting {
+            link,
+            number,
+            id,
+            frame: frame.to_vec(),
+        });
+        (outcome, None)
+    }
+
+    /// The forwarded copy `after` of `w` against `w` as the router would forward it.
+    fn hop(&self, w: &Waiting, after: (usize, u64), frame: &[u8]) -> Option<HopCheck> {
+        let s = slice(&w.frame);
+        let (src, dst): (IpAddr, IpAddr) = match &s.net {
+            Net::Ipv4(p) => (p.source().into(), p.destination().into()),
+            Net::Ipv6(p, _) => (p.source.into(), p.destination.into()),
+            _ => return None,
+        };
+        let macs = self.links[after.0].neighbours().expected_macs(src, dst);
+        let mut model = w.frame.clone();
+        let before = dissect(&w.frame);
+        let field = |d: &crate::dissect::Dissection, key: &str| -> Option<Field> {
+            d.nodes
+                .iter()
+                .flat_map(|n| &n.fields)
+                .find(|f| f.key == key)
+                .cloned()
+        };
+        let hop_key = if matches!(s.net, Net::Ipv4(_)) {
+            ipv4::key::TTL
+        } else {
+            ipv6::key::HLIM
+        };
+        let hop = field(&before, hop_key)?;
+        let hops_before = hop.number()?;
+        hop.write(&mut model, hops_before.saturating_sub(1));
+        // The MACs: as the out link's caches hold them, or where no ARP was seen there, as the
+        // copy has them (then kernel-chosen).
+        let (eth_after, _) = EthernetHeader::parse(frame).ok()?;
+        let (own, next) = macs.map_or((eth_after.source, None), |(o, n)| (o, n));
+        EthernetHeader {
+            source: own,
+            destination: next.unwrap_or(eth_after.destination),
+            ..eth_after
+        }
+        .emit(&mut model);
+        if matches!(s.net, Net::Ipv4(_)) {
+            if let Some(header) = model.get_mut(s.net_at..) {
+                ipv4::refresh_checksum(header);
+            }
+        }
+        let known = (macs.is_some(), next.is_some());
+        let rule = |k: &str| {
+            match k {
+            ethernet::key::SRC if known.0 => Verdict::Learned { from: "the router's own MAC on the out link, as its ARP or neighbour discovery there showed it" },
+            ethernet::key::DST if known.1 => Verdict::Learned { from: "the next hop's MAC on the out link, as the router's neighbour cache holds it" },
+            ethernet::key::SRC | ethernet::key::DST => Verdict::KernelChosen { why: "the router's MAC and the next hop's on the out link: no ARP or neighbour discovery for them was captured there" },
+            _ => Verdict::Predicted,
+        }
+        };
+        let fields = judge(frame, &model, &rule);
+        let after_d = dissect(frame);
+        let num = |d: &crate::dissect::Dissection, k: &str| field(d, k).and_then(|f| f.number());
+        let mac = |d: &crate::dissect::Dissection, k: &str| {
+            field(d, k).map_or_else(|| "?".into(), |f| f.display)
+        };
+        Some(HopCheck {
+            before: (w.link, w.number),
+            after,
+            hops: (
+                hops_before,
+                num(&after_d, hop_key).unwrap_or(0),
+                if hop_key == ipv4::key::TTL {
+                    "TTL"
+                } else {
+                    "hop limit"
+                },
+            ),
+            source: (
+                mac(&before, ethernet::key::SRC),
+                mac(&after_d, ethernet::key::SRC),
+            ),
+            destination: (
+                mac(&before, ethernet::key::DST),
+                mac(&after_d, ethernet::key::DST),
+            ),
+            checksum: num(&before, ipv4::key::CHECKSUM).zip(num(&after_d, ipv4::key::CHECKSUM)),
+            fields,
+        })
+    }
+}
+
+/// The TTL or hop limit of an IP packet (0 for anything else).
+fn hop_count(frame: &[u8]) -> u8 {
+    match slice(frame).net {
+        Net::Ipv4(p) => p.ttl(),
+        Net::Ipv6(p, _) => p.hop_limit,
+        _ => 0,
+    }
+}
+
+/// What stays the same of a TCP packet across a router: its addresses, the IPv4 identification,
+/// and the whole segment. `None` for what is not TCP over IP.
+fn identity(frame: &[u8]) -> Option<Vec<u8>> {
+    let s = slice(frame);
+    if !matches!(s.transport, Transport::Tcp(_)) || s.error.is_some() {
+        return None;
+    }
+    let mut id = Vec::with_capacity(64);
+    match &s.net {
+        Net::Ipv4(p) => {
+            id.extend_from_slice(&p.source().octets());
+            id.extend_from_slice(&p.destination().octets());
+            id.extend_from_slice(&p.identification().to_be_bytes());
+        }
+        Net::Ipv6(p, _) => {
+            id.extend_from_slice(&p.source.octets());
+            id.extend_from_slice(&p.destination.octets());
+        }
+        _ => return None,
+    }
+    id.extend_from_slice(frame.get(s.transport_at..s.end)?);
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{encapsulate, Params};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const A: [u8; 6] = [2, 0, 0, 0, 0x0a, 1];
+    const RA: [u8; 6] = [2, 0, 0, 0, 0x0a, 2];
+    const RB: [u8; 6] = [2, 0, 0, 0, 0x0b, 2];
+    const B: [u8; 6] = [2, 0, 0, 0, 0x0b, 1];
+
+    /// A segment from a to b as it leaves a, and as r forwards it.
+    fn crossing() -> (Vec<u8>, Vec<u8>) {
+        let a = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 10), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 6666);
+        let params = Params::between(a, b).with_macs(A, RA);
+        let before = encapsulate(b"hello\n", &params).unwrap().frame().to_vec();
+        let mut after = before.clone();
+        EthernetHeader {
+            source: RB,
+            destination: B,
+            ethertype: ethernet::EtherType::Ipv4,
+        }
+        .emit(&mut after);
+        let ttl = dissect(&after).nodes[1]
+            .fields
+            .iter()
+            .find(|f| f.key == ipv4::key::TTL)
+            .cloned()
+            .unwrap();
+        assert!(ttl.write(&mut after, 63));
+        ipv4::refresh_checksum(&mut after[14..]);
+        (before, after)
+    }
+
+    fn verdict_of<'a>(h: &'a HopCheck, key: &str) -> &'a Verdict {
+        &h.fields
+            .iter()
+            .find(|f| f.field.key == key)
+            .unwrap()
+            .verdict
+    }
+
+    #[test]
+    fn a_forwarded_segment_is_checked_hop_by_hop_and_its_changes_named() {
+        let (before, after) = crossing();
+        let mut path = Path::new(2, None, None);
+        assert!(path.feed(0, 1, None, 1, &before).1.is_none());
+        let hop = path
+            .feed(1, 1, None, 1, &after)
+            .1
+            .expect("the same segment on r-b");
+        assert_eq!(hop.counts().mismatch, 0, "{:?}", hop.fields);
+        let sum = |f: &[u8]| u16::from_be_bytes([f[24], f[25]]);
+        assert_eq!(
+            hop.line("r"),
+            format!(
+                "at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, \
+                 destination MAC 02:00:00:00:0a:02 -> 02:00:00:00:0b:01, \
+                 header checksum 0x{:04x} -> 0x{:04x}",
+                sum(&before),
+                sum(&after)
+            )
+        );
+        assert_eq!(*verdict_of(&hop, ipv4::key::TTL), Verdict::Predicted);
+        // No ARP on r-b was seen: the MACs are the kernel's there.
+        assert!(matches!(
+            verdict_of(&hop, ethernet::key::SRC),
+            Verdict::KernelChosen { .. }
+        ));
+        assert_eq!((hop.before, hop.after), ((0, 1), (1, 1)));
+        // The forwarded copy captured first (two sockets' clocks): the same hop.
+        let mut path = Path::new(2, None, None);
+        assert!(path.feed(1, 1, None, 1, &after).1.is_none());
+        let swapped = path.feed(0, 1, None, 1, &before).1.unwrap();
+        assert_eq!((swapped.before, swapped.after), ((0, 1), (1, 1)));
+        assert_eq!(swapped.line("r"), hop.line("r"));
+    }
+
+    #[test]
+    fn a_router_that_changes_more_than_forwarding_does_is_caught() {
+        let (before, mut after) = crossing();
+        // The TTL left as it was (and the checksum with it).
+        let mut same_ttl = after.clone();
+        same_ttl[14..34].copy_from_slice(&before[14..34]);
+        let mut path = Path::new(2, None, None);
+        path.feed(0, 1, None, 1, &before);
+        let hop = path.feed(1, 1, None, 1, &same_ttl).1.unwrap();
+        assert!(
+            matches!(verdict_of(&hop, ipv4::key::TTL), Verdict::Mismatch { expected } if expected == "63")
+        );
+        // The DSCP rewritten: the same packet still (its segment), one field wrong.
+        let dscp = dissect(&after).nodes[1]
+            .fields
+            .iter()
+            .find(|f| f.key == ipv4::key::DSCP)
+            .cloned()
+            .unwrap();
+        dscp.write(&mut after, 10);
+        ipv4::refresh_checksum(&mut after[14..]);
+        let mut path = Path::new(2, None, None);
+        path.feed(0, 1, None, 1, &before);
+        let hop = path.feed(1, 1, None, 1, &after).1.unwrap();
+        assert!(matches!(
+            verdict_of(&hop, ipv4::key::DSCP),
+            Verdict::Mismatch { .. }
+        ));
+        assert!(matches!(
+            verdict_of(&hop, ipv4::key::CHECKSUM),
+            Verdict::Mismatch { .. }
+        ));
+        // A segment whose bytes changed is another packet; on the same link, no hop either.
+        let mut path = Path::new(2, None, None);
+        path.feed(0, 1, None, 1, &before);
+        assert!(path.feed(0, 2, None, 1, &before).1.is_none(), "same link");
+        let mut other = after.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        assert!(path.feed(1, 1, None, 1, &other).1.is_none());
+        assert!(
+            matches!(path.feed(5, 1, None, 1, &before).0, Outcome::Skipped),
+            "no link 5"
+        );
+    }
+}
