@@ -69,6 +69,23 @@ pub struct Observed<'a> {
     pub fastopen: Option<TcpOption>,
 }
 
+/// The segment's payload length. Cut by the capture's snapshot length after a whole TCP header
+/// (its record says it was longer on the link, `orig_len`): the IP header's length, the frame
+/// checked as far as it was captured. `None` for a frame that was whole and falls short of its
+/// IP length, or has another error: malformed.
+fn payload_len(
+    s: &crate::dissect::Sliced<'_>,
+    segment: TcpSegment<'_>,
+    orig_len: usize,
+) -> Option<usize> {
+    let captured = segment.payload().len();
+    match (&s.error, s.tcp_len()) {
+        (None, _) => Some(captured),
+        (Some(_), Some(len)) if len > captured && orig_len > s.frame.len() => Some(len),
+        _ => None,
+    }
+}
+
 impl<'a> Observed<'a> {
     /// Reads frame `number`, captured at `time`.
     ///
@@ -97,14 +114,7 @@ impl<'a> Observed<'a> {
         let Transport::Tcp(segment) = s.transport else {
             return Err(ModelError::NotTcp(number));
         };
-        // Cut by the capture's snapshot length after a whole TCP header (its record says it was
-        // longer on the link): checked as far as it was captured, its length the one the IP
-        // header gives. A frame that was whole and falls short of its IP length is malformed.
-        let payload_len = match (&s.error, s.tcp_len()) {
-            (None, _) => segment.payload().len(),
-            (Some(_), Some(len)) if len > segment.payload().len() && orig_len > frame.len() => len,
-            _ => return Err(ModelError::NotTcp(number)),
-        };
+        let payload_len = payload_len(&s, segment, orig_len).ok_or(ModelError::NotTcp(number))?;
         let cut = (payload_len != segment.payload().len()).then_some(payload_len);
         let pseudo = match &s.net {
             Net::Ipv4(ip) => Some(Pseudo::V4(ip.source(), ip.destination())),
