@@ -64,8 +64,10 @@ impl Running {
     }
 
     fn send(&mut self, line: &str) {
+        // One write of the line and its newline: nc -u sends each read as a datagram, and
+        // `writeln!` writes the two apart (seen: "hi from nc" and "\n" as two datagrams).
         let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
 }

@@ -113,7 +113,6 @@ impl LineFramer {
     }
 
     /// Bytes waiting for the end of their line.
-    #[cfg(test)]
     #[must_use]
     pub fn pending(&self) -> usize {
         self.buf.len()
