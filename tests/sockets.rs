@@ -88,17 +88,30 @@ fn demo_shows_the_kernels_states_next_to_the_models_at_each_step() {
         .lines()
         .filter(|l| l.starts_with("kernel's sockets (sock_diag"))
         .collect();
-    // After the handshake, after each of the five messages, after the close.
-    assert_eq!(rows.len(), 7, "{text}");
+    // After the handshake, after each of the five messages, half closed, after the close.
+    assert_eq!(rows.len(), 8, "{text}");
     assert!(
         rows.iter()
             .all(|r| r.ends_with("the model's states after the last frame: the same")),
         "{rows:#?}"
     );
+    // And each row is what `ss -tan` says of the same sockets at that moment (the demo runs it).
+    if common::have("ss", "demo_shows_the_kernels_states: ss -tan") {
+        assert!(
+            rows.iter()
+                .all(|r| r.contains("; ss -tan at the same moment: the same;")),
+            "{rows:#?}"
+        );
+    }
     assert!(rows[0].contains("listener LISTEN, client ESTABLISHED, server ESTABLISHED"));
     assert!(
-        rows[6].contains("client TIME_WAIT, server CLOSED"),
-        "the client closed first: {}",
+        rows[6].contains("client FIN_WAIT_2, server CLOSE_WAIT"),
+        "the client's FIN acknowledged, the server not closed yet: {}",
         rows[6]
+    );
+    assert!(
+        rows[7].contains("client TIME_WAIT, server CLOSED"),
+        "the client closed first: {}",
+        rows[7]
     );
 }

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,6 +119,29 @@ impl Checked {
             }
             self.followed.check(out, &frame, full)?;
         }
+        Ok(())
+    }
+
+    /// Checks what was captured until a quiet moment, then shows the kernel's socket states
+    /// next to the model's (the close's steps).
+    fn settle<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        sniffer: &Sniffer,
+        client: SocketAddrV4,
+        server: SocketAddrV4,
+    ) -> anyhow::Result<()> {
+        self.feed(
+            out,
+            sniffer.drain(Duration::from_millis(200), DRAIN_LIMIT),
+            false,
+        )?;
+        super::demo_states::show(
+            out,
+            client,
+            server,
+            self.followed.checks().last().map(|c| c.states),
+        )?;
         Ok(())
     }
 }
@@ -379,6 +402,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     client.shutdown(std::net::Shutdown::Write)?;
     let mut rest = Vec::new();
     let _ = readers[0].read_to_end(&mut rest);
+    // Half closed: the client's FIN is in and acknowledged, the server has not closed yet.
+    if let Some(s) = &sniffer {
+        checked.settle(out, s, client_addr, server_addr)?;
+    }
     server.shutdown(std::net::Shutdown::Write)?;
     let mut rest = Vec::new();
     let _ = readers[1].read_to_end(&mut rest);
@@ -387,13 +414,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     drop(client);
     drop(server);
     if let Some(s) = &sniffer {
-        checked.feed(out, s.drain(Duration::from_millis(200), DRAIN_LIMIT), false)?;
-        super::demo_states::show(
-            out,
-            client_addr,
-            server_addr,
-            checked.followed.checks().last().map(|c| c.states),
-        )?;
+        checked.settle(out, s, client_addr, server_addr)?;
     }
     drop(sniffer);
     if let Some(w) = checked.pcap.take() {
