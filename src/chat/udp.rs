@@ -103,21 +103,31 @@ fn shown(data: &[u8]) -> String {
     escape_bytes(data.strip_suffix(b"\n").unwrap_or(data))
 }
 
-/// Shows `msg` through the pipeline from `from` to `to` as `view` asks.
+/// Shows `msg` through the pipeline from `from` to `to` as `view` asks. `connected`: the
+/// number of datagrams this connected socket sent before (its IP IDs count up from one the
+/// kernel picked at connect(), shown relative to it); `None` for an unconnected socket, whose
+/// datagrams with DF carry IP ID 0.
 fn show_pipeline<W: WriteColor>(
     out: &mut W,
     msg: &[u8],
-    from: SocketAddr,
-    to: SocketAddr,
+    (from, to): (SocketAddr, SocketAddr),
+    connected: Option<u16>,
     view: View,
 ) -> anyhow::Result<()> {
     if view == View::None {
         return Ok(());
     }
-    let frame = datagram::encapsulate(msg, from, to, DatagramParams::default())?;
+    let params = DatagramParams {
+        ip_id: connected.unwrap_or(0),
+        ..DatagramParams::default()
+    };
+    let frame = datagram::encapsulate(msg, from, to, params)?;
     match view {
         View::Full => render::datagram::full(out, &frame)?,
         _ => render::datagram::summary(out, &frame)?,
+    }
+    if connected == Some(0) && from.is_ipv4() {
+        writeln!(out, "  (IP ID relative: a connected socket's first is picked by the kernel at connect(), then counts by one per datagram; an unconnected socket's are 0)")?;
     }
     Ok(())
 }
@@ -184,7 +194,7 @@ pub fn serve<W: WriteColor>(
                 msg.push(b'\n');
                 for p in &peers {
                     writeln!(out, "-> {p}: {} bytes in 1 datagram", msg.len())?;
-                    show_pipeline(out, &msg, local, *p, view)?;
+                    show_pipeline(out, &msg, (local, *p), None, view)?;
                     if let Err(e) = sock.send_to(&msg, p) {
                         writeln!(out, "sendto {p} failed: {e}")?;
                     }
@@ -261,7 +271,8 @@ pub fn client<W: WriteColor>(
                     "-> {server}: message {sent}, {} bytes in 1 datagram (no handshake before it, no ACK after it, no retransmission if it is lost)",
                     msg.len()
                 )?;
-                show_pipeline(out, &msg, local, server, view)?;
+                let before = u16::try_from(sent - 1).unwrap_or(u16::MAX);
+                show_pipeline(out, &msg, (local, server), Some(before), view)?;
                 match sock.send(&msg) {
                     Ok(_) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => writeln!(
