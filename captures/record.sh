@@ -89,7 +89,19 @@ udp_captures() {
   ( printf 'anyone there?\n'; sleep 0.5 ) | timeout 2 nc -u 127.0.0.1 $((p+1)) > /dev/null || true
   sleep 1; kill -INT $td; wait $td 2>/dev/null || true
 }
-if [ "${1:-}" = udp ]; then udp_captures; ls -l $out/nc-udp.pcap; exit 0; fi
+# The same over IPv6 (::1): the port unreachable is ICMPv6's.
+udp6_captures() {
+  local p=$((port+27))
+  tcpdump -i lo -nn -U -w $out/nc-udp-ipv6.pcap "udp port $p or udp port $((p+1)) or icmp6" 2>/dev/null & local td=$!
+  sleep 1
+  ( sleep 0.6; printf 'hi from nc -u -l\n'; sleep 1 ) | timeout 3 nc -6 -u -l ::1 $p > /dev/null & local lpid=$!
+  sleep 0.3
+  ( printf 'hello from nc -u\n'; sleep 0.6; printf 'second datagram\n'; sleep 1 ) | timeout 3 nc -6 -u ::1 $p > /dev/null || true
+  wait $lpid || true
+  ( printf 'anyone there?\n'; sleep 0.5 ) | timeout 2 nc -6 -u ::1 $((p+1)) > /dev/null || true
+  sleep 1; kill -INT $td; wait $td 2>/dev/null || true
+}
+if [ "${1:-}" = udp ]; then udp_captures; udp6_captures; ls -l $out/nc-udp*.pcap; exit 0; fi
 
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
@@ -184,4 +196,5 @@ lab_captures
 lab6_captures
 http_split
 udp_captures
+udp6_captures
 ls -l $out

@@ -245,6 +245,33 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
 /// number, and a destination unreachable with the datagram it quotes (`ICMP 127.0.0.1 udp port 9
 /// unreachable`). `bytes`: the ICMP message, `len` its length. False for the others, which the
 /// caller writes with their type and code.
+/// ICMPv6's port unreachable as tcpdump writes it (`ICMP6, destination unreachable, unreachable
+/// port, ::1 udp port 46694, length 70`), from the quoted IPv6 header (destination at bytes
+/// 24-39, next header at 6) and the quoted UDP or TCP ports. False for any other message.
+fn icmp6_unreachable(l: &mut Line, t: u8, c: u8, quoted: &[u8], len: usize) -> bool {
+    let (1, 4, Some(q)) = (t, c, quoted.get(..44)) else {
+        return false;
+    };
+    let Ok(dst) = <[u8; 16]>::try_from(&q[24..40]) else {
+        return false;
+    };
+    let proto = match q[6] {
+        17 => "udp",
+        6 => "tcp",
+        _ => return false,
+    };
+    let port = u16::from_be_bytes([q[42], q[43]]);
+    l.s(": ICMP6, destination unreachable, unreachable port, ")
+        .s(&std::net::Ipv6Addr::from(dst).to_string())
+        .s(" ")
+        .s(proto)
+        .s(" port ")
+        .n(port)
+        .s(", length ")
+        .n(len);
+    true
+}
+
 fn icmp_as_tcpdump(l: &mut Line, layer: Layer, t: u8, c: u8, bytes: &[u8], len: usize) -> bool {
     let be16 = |at: usize| {
         bytes
@@ -273,6 +300,9 @@ fn icmp_as_tcpdump(l: &mut Line, layer: Layer, t: u8, c: u8, bytes: &[u8], len: 
     }
     // A destination unreachable quotes the IPv4 header and 8 bytes of what could not go.
     let quoted = bytes.get(8..).unwrap_or_default();
+    if v6 {
+        return icmp6_unreachable(l, t, c, quoted, len);
+    }
     let ihl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
     let (false, 3, Some(q), true) = (v6, t, quoted.get(12..20), ihl >= 20) else {
         return false;
