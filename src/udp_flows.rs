@@ -210,11 +210,16 @@ impl UdpFlows {
             out.push(c);
         }
         self.flows.insert(key, Flow { last_id: id_seen });
-        if let Net::Ipv4(p) = &s.net {
+        let packet = match &s.net {
+            Net::Ipv4(p) => Some(p.as_bytes()),
+            Net::Ipv6(_, b) => Some(*b),
+            _ => None,
+        };
+        if let Some(packet) = packet {
             if self.sent.len() >= REMEMBERED {
                 self.sent.remove(0);
             }
-            self.sent.push(p.as_bytes().to_vec());
+            self.sent.push(packet.to_vec());
         }
         Some(DatagramCheck {
             number,
@@ -237,7 +242,7 @@ impl UdpFlows {
         };
         // After type, code and checksum, 4 unused bytes (ICMPv6: the same), then the quote.
         let quoted = s.payload().get(4..).unwrap_or_default();
-        // ICMP quotes the datagram as it was sent: one this capture saw (IPv4).
+        // ICMP quotes the datagram as it was sent: one this capture saw.
         let seen = self.sent.iter().any(|d| {
             let n = d.len().min(quoted.len());
             n >= 28 && d[..n] == quoted[..n]
@@ -269,7 +274,7 @@ fn unreachable_field(
 ) -> FieldCheck {
     match (f.key.as_ref(), layer) {
         (_, Layer::Ethernet | Layer::Link | Layer::Vlan) => ethernet_field(layer, f),
-        (_, Layer::Application) if v6 || seen => {
+        (_, Layer::Application) if seen => {
             check(layer, f, "the datagram, quoted".into(), Verdict::Predicted)
         }
         (_, Layer::Application) => check(

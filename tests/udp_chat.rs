@@ -232,14 +232,11 @@ fn verify_checks_nc_u_datagrams_over_ipv6_with_0_mismatch() {
     let cols: Vec<&str> = all.split_whitespace().collect();
     assert_eq!(
         (cols[1], cols[7]),
-        ("4", "0"),
-        "4 datagrams, 0 MISMATCH: {all}"
+        ("5", "0"),
+        "4 datagrams and the ICMPv6 error, 0 MISMATCH: {all}"
     );
-    // The ICMPv6 port unreachable is not modelled yet: listed, not counted, not failing.
-    assert!(
-        text.contains("destination unreachable: not modelled, listed"),
-        "{text}"
-    );
+    // The ICMPv6 port unreachable, checked against the datagram it quotes.
+    assert!(text.contains("icmp ::1 -> ::1 (port unreachable"), "{text}");
     // A datagram's hop limit edited: the model catches it (IPv6 header byte 7).
     let mut bytes = std::fs::read(&file).unwrap();
     let frames = common::capture_frames("nc-udp-ipv6.pcap");

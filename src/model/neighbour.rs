@@ -119,7 +119,8 @@ impl Neighbours {
                 let (src, dst) = (ip.source, ip.destination);
                 Some(Seen::Checked(self.ndp(number, frame, eth, (src, dst), m)))
             }
-            (Net::Ipv6(ip, _), Transport::Icmp(Layer::Icmpv6, t, _), None) => {
+            // (A port unreachable is the UDP rules' to check, against the datagram it quotes.)
+            (Net::Ipv6(ip, _), Transport::Icmp(Layer::Icmpv6, t, c), None) if (t, c) != (1, 4) => {
                 let (kind, why) = listed(t);
                 let what = format!("{} > {}: ICMP6, {kind}{why}", ip.source, ip.destination);
                 Some(Seen::Listed { what, kind })
