@@ -19,7 +19,8 @@ use termcolor::{ColorChoice, StandardStream};
     about,
     max_term_width = 100,
     after_help = "Exit status, for every command: 0 success; 1 a finding (a field that is a \
-MISMATCH: verify, demo, and server or client with --verify); 2 trouble (bad arguments, a file \
+MISMATCH: verify, demo, and server or client with --verify; in demo also socket states that \
+differ from the model's); 2 trouble (bad arguments, a file \
 that cannot be read, a device that is not up, no server listening, a connection that failed)."
 )]
 struct Cli {

@@ -100,6 +100,8 @@ struct Checked {
     pcap: Option<FrameWriter<BufWriter<File>>>,
     /// Every frame fed, in order, for `--html` (a check's number is its place here, from 1).
     raw: Option<Vec<Vec<u8>>>,
+    /// Steps at which the kernel's socket states (sock_diag, ss -tan) and the model's differed.
+    states_differ: usize,
 }
 
 impl Checked {
@@ -136,18 +138,27 @@ impl Checked {
             sniffer.drain(Duration::from_millis(200), DRAIN_LIMIT),
             false,
         )?;
-        super::demo_states::show(
-            out,
-            client,
-            server,
-            self.followed.checks().last().map(|c| c.states),
-        )?;
+        self.states(out, client, server)
+    }
+
+    /// Shows the kernel's socket states beside ss -tan's and the model's, counting a difference.
+    fn states<W: WriteColor>(
+        &mut self,
+        out: &mut W,
+        client: SocketAddrV4,
+        server: SocketAddrV4,
+    ) -> anyhow::Result<()> {
+        let model = self.followed.checks().last().map(|c| c.states);
+        if super::demo_states::show(out, client, server, model)? {
+            self.states_differ += 1;
+        }
         Ok(())
     }
 }
 
-/// Runs the demo. Exit status 1 if any field is a MISMATCH (frames the model does not cover are
-/// listed, and do not fail).
+/// Runs the demo. Exit status 1 if any field is a MISMATCH, or a step's socket states differ
+/// between the kernel, ss -tan and the model (frames the model does not cover are listed, and do
+/// not fail).
 ///
 /// # Errors
 /// Sockets failing, or output failing.
@@ -228,6 +239,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             _ => None,
         },
         raw: args.html.as_ref().map(|_| Vec::new()),
+        states_differ: 0,
     };
     let mut messages: Vec<(String, Vec<Encapsulated>)> = Vec::new();
     if let Some(s) = &sniffer {
@@ -236,12 +248,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             "the three-way handshake: connect() sent the SYN, and the kernel completed it before accept() was called",
         )?;
         checked.feed(out, s.drain(Duration::from_millis(150), DRAIN_LIMIT), false)?;
-        super::demo_states::show(
-            out,
-            client_addr,
-            server_addr,
-            checked.followed.checks().last().map(|c| c.states),
-        )?;
+        checked.states(out, client_addr, server_addr)?;
     }
 
     let streams = [&client, &server];
@@ -385,12 +392,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                     .collect();
                 prediction_report(out, &frames, &sent_now)?;
             }
-            super::demo_states::show(
-                out,
-                client_addr,
-                server_addr,
-                checked.followed.checks().last().map(|c| c.states),
-            )?;
+            checked.states(out, client_addr, server_addr)?;
         }
     }
 
@@ -434,9 +436,17 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let c = checked.followed.counts();
     let (share, beyond_lo) = c.shares();
     writeln!(out, "{} frames, {} fields: {} predicted, {} learned, {} kernel-chosen, {} loopback, {} MISMATCH; {share:.1}% predicted or learned ({beyond_lo:.1}% of the fields lo leaves alone)", checked.followed.checks().len(), c.total(), c.predicted, c.learned, c.kernel, c.loopback, c.mismatch)?;
+    if checked.states_differ > 0 {
+        writeln!(
+            out,
+            "at {} step(s) the kernel's socket states were not the model's or ss -tan's (DIFFERENT above)",
+            checked.states_differ
+        )?;
+    }
     out.flush()?;
-    // Frames the model does not cover are listed in the report; only a MISMATCH is a finding.
-    Ok(if c.mismatch == 0 {
+    // Frames the model does not cover are listed in the report; only a MISMATCH, or a socket
+    // state the kernel, ss and the model do not agree on, is a finding.
+    Ok(if c.mismatch == 0 && checked.states_differ == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
