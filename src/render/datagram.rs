@@ -86,19 +86,7 @@ pub fn summary<W: WriteColor>(w: &mut W, frame: &[u8]) -> io::Result<()> {
 pub fn full<W: WriteColor>(w: &mut W, frame: &[u8]) -> io::Result<()> {
     let d = dissect(frame);
     for n in d.nodes.iter().rev() {
-        w.set_color(
-            ColorSpec::new()
-                .set_fg(Some(layer_color(n.layer)))
-                .set_bold(true),
-        )?;
-        write!(w, "  {}", n.layer)?;
-        w.reset()?;
-        writeln!(
-            w,
-            ", bytes {}-{}",
-            n.range.start,
-            n.range.end.saturating_sub(1)
-        )?;
+        super::node_heading(w, "  ", n)?;
         let name_w = n
             .fields
             .iter()

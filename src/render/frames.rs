@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 use termcolor::{ColorSpec, WriteColor};
 
+use super::field_position;
 use super::hexdump;
-use super::{field_position, layer_color};
 use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::{self, mac_to_string};
 use crate::layers::icmp;
@@ -92,19 +92,7 @@ pub fn write_sliced<W: WriteColor>(
         let d = dissect_link(frame.data, frame.link_type);
         if opts.verbose {
             for n in &d.nodes {
-                w.set_color(
-                    ColorSpec::new()
-                        .set_fg(Some(layer_color(n.layer)))
-                        .set_bold(true),
-                )?;
-                write!(w, "    {}", n.layer)?;
-                w.reset()?;
-                writeln!(
-                    w,
-                    ", bytes {}-{}",
-                    n.range.start,
-                    n.range.end.saturating_sub(1).max(n.range.start)
-                )?;
+                super::node_heading(w, "    ", n)?;
                 let rows: Vec<(String, String)> = n
                     .fields
                     .iter()

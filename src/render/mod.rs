@@ -19,6 +19,31 @@ use termcolor::Color;
 
 use crate::layers::Layer;
 
+/// A layer's heading in a field listing, after `indent`: its name in its colour, then the bytes
+/// it spans (`IPv4, bytes 14-33`).
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn node_heading<W: termcolor::WriteColor>(
+    w: &mut W,
+    indent: &str,
+    n: &crate::dissect::Node,
+) -> std::io::Result<()> {
+    w.set_color(
+        termcolor::ColorSpec::new()
+            .set_fg(Some(layer_color(n.layer)))
+            .set_bold(true),
+    )?;
+    write!(w, "{indent}{}", n.layer)?;
+    w.reset()?;
+    writeln!(
+        w,
+        ", bytes {}-{}",
+        n.range.start,
+        n.range.end.saturating_sub(1).max(n.range.start)
+    )
+}
+
 /// The colour a layer's bytes and heading are drawn in on a terminal.
 #[must_use]
 pub fn layer_color(layer: Layer) -> Color {
