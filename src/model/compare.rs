@@ -43,12 +43,13 @@ pub(crate) fn judge(
         return None;
     }
     let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
-    let mut model: Vec<RawField<'_>> = Vec::with_capacity(40);
     if !raw_fields(o.frame, &mut kernel) {
         return None;
     }
-    // The same bytes have the same fields with the same values: only the rules are left.
+    // The same bytes have the same fields with the same values: only the rules are left (and
+    // the model's frame is not walked, nor its list allocated).
     let same = o.frame == model_frame;
+    let mut model: Vec<RawField<'_>> = Vec::with_capacity(if same { 0 } else { kernel.len() });
     if !same && (!raw_fields(model_frame, &mut model) || kernel.len() != model.len()) {
         return None;
     }

@@ -6,7 +6,7 @@ use std::io;
 use termcolor::{ColorSpec, WriteColor};
 
 use super::hexdump;
-use super::{field_position, layer_color};
+use super::layer_color;
 use crate::dissect::dissect;
 use crate::layers::payload::escape_bytes;
 use crate::layers::Layer;
@@ -87,19 +87,9 @@ pub fn full<W: WriteColor>(w: &mut W, frame: &[u8]) -> io::Result<()> {
     let d = dissect(frame);
     for n in d.nodes.iter().rev() {
         super::node_heading(w, "  ", n)?;
-        let name_w = n
-            .fields
-            .iter()
-            .map(|f| f.name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let name_w = super::name_width(&n.fields);
         for f in &n.fields {
-            let (range, bits) = field_position(f, 0, frame);
-            let value = if bits.is_empty() {
-                f.display.clone()
-            } else {
-                format!("{bits} = {}", f.display)
-            };
+            let (range, value) = super::field_row(f, frame);
             writeln!(
                 w,
                 "    {range:<9} {:<name_w$}  {value}   ({})",

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 use termcolor::{ColorSpec, WriteColor};
 
-use super::field_position;
 use super::hexdump;
 use crate::dissect::{dissect_link, slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::{self, mac_to_string};
@@ -93,28 +92,9 @@ pub fn write_sliced<W: WriteColor>(
         if opts.verbose {
             for n in &d.nodes {
                 super::node_heading(w, "    ", n)?;
-                let rows: Vec<(String, String)> = n
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let (range, bits) = field_position(f, 0, frame.data);
-                        (
-                            range,
-                            if bits.is_empty() {
-                                f.display.clone()
-                            } else {
-                                format!("{bits} = {}", f.display)
-                            },
-                        )
-                    })
-                    .collect();
-                let name_w = n
-                    .fields
-                    .iter()
-                    .map(|f| f.name.chars().count())
-                    .max()
-                    .unwrap_or(0);
-                for (f, (range, value)) in n.fields.iter().zip(rows) {
+                let name_w = super::name_width(&n.fields);
+                for f in &n.fields {
+                    let (range, value) = super::field_row(f, frame.data);
                     writeln!(w, "      {range:<9} {:<name_w$}  {value}", f.name)?;
                 }
             }

@@ -44,6 +44,29 @@ pub fn node_heading<W: termcolor::WriteColor>(
     )
 }
 
+/// A field's place and value as a field listing shows them: its byte range, and its value
+/// (after its bits, for a field narrower than its bytes: `.1.. .... = Set`).
+#[must_use]
+pub fn field_row(f: &crate::layers::Field, frame: &[u8]) -> (String, String) {
+    let (range, bits) = field_position(f, 0, frame);
+    let value = if bits.is_empty() {
+        f.display.clone()
+    } else {
+        format!("{bits} = {}", f.display)
+    };
+    (range, value)
+}
+
+/// The width of the longest field name of a listing, in characters.
+#[must_use]
+pub fn name_width(fields: &[crate::layers::Field]) -> usize {
+    fields
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// The colour a layer's bytes and heading are drawn in on a terminal.
 #[must_use]
 pub fn layer_color(layer: Layer) -> Color {
