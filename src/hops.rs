@@ -106,6 +106,17 @@ impl Path {
         }
     }
 
+    /// The same path, told which endpoints a Linux kernel runs ([`Verifier::with_linux`]).
+    #[must_use]
+    pub fn with_linux(mut self, linux: &[crate::verify::LinuxEnd]) -> Path {
+        self.links = self
+            .links
+            .into_iter()
+            .map(|v| v.with_linux(linux.to_vec()))
+            .collect();
+        self
+    }
+
     /// The verifier of each link.
     #[must_use]
     pub fn links(&self) -> &[Verifier] {

@@ -41,13 +41,7 @@ impl DatagramCheck {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for f in &self.fields {
-            match f.verdict {
-                Verdict::Predicted => c.predicted += 1,
-                Verdict::Learned { .. } => c.learned += 1,
-                Verdict::KernelChosen { .. } => c.kernel += 1,
-                Verdict::Loopback { .. } => c.loopback += 1,
-                Verdict::Mismatch { .. } => c.mismatch += 1,
-            }
+            c.add(&f.verdict);
             if f.verdict == (Verdict::Learned { from: ENDPOINT }) {
                 c.endpoints += 1;
             }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::layers::link::link_type;
 use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
-use crate::model::{connection_key_link, Connection, FrameCheck, ModelError, Side, TcpSettings};
+use crate::model::{
+    connection_key_link, Connection, FrameCheck, ModelError, Side, Stack, TcpSettings,
+};
 
 /// What the applications of each side wrote, one entry per write, client first.
 pub type Transcript = [Vec<Vec<u8>>; 2];
@@ -48,6 +50,43 @@ pub struct Verifier {
     transcript: Option<Transcript>,
     /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
     neighbours: Neighbours,
+    /// The endpoints a Linux kernel runs (`encap verify --linux`); empty: told by fingerprint.
+    linux: Vec<LinuxEnd>,
+}
+
+/// An endpoint a Linux kernel runs, as `--linux` names it: an address, and maybe a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxEnd {
+    /// Its address.
+    pub addr: std::net::IpAddr,
+    /// Its port; `None`: every port of the address.
+    pub port: Option<u16>,
+}
+
+impl LinuxEnd {
+    /// Reads `192.0.2.10`, `192.0.2.10:6666`, `2001:db8::1` or `[2001:db8::1]:80`.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with `text`.
+    pub fn parse(text: &str) -> Result<LinuxEnd, String> {
+        if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+            return Ok(LinuxEnd { addr, port: None });
+        }
+        text.parse::<SocketAddr>()
+            .map(|a| LinuxEnd {
+                addr: a.ip(),
+                port: Some(a.port()),
+            })
+            .map_err(|_| {
+                format!("{text:?} is not an address or address:port (192.0.2.10, 192.0.2.10:6666, [2001:db8::1]:80)")
+            })
+    }
+
+    /// Whether it names endpoint `a`.
+    #[must_use]
+    pub fn names(&self, a: SocketAddr) -> bool {
+        self.addr == a.ip() && self.port.map_or(true, |p| p == a.port())
+    }
 }
 
 impl Verifier {
@@ -60,6 +99,14 @@ impl Verifier {
             transcript,
             ..Verifier::default()
         }
+    }
+
+    /// The same verifier, told which endpoints a Linux kernel runs: every other is followed as
+    /// a peer that is not Linux (see [`crate::model::Stack`]).
+    #[must_use]
+    pub fn with_linux(mut self, linux: Vec<LinuxEnd>) -> Verifier {
+        self.linux = linux;
+        self
     }
 
     /// Checks frame `number`, captured at `time`.
@@ -129,6 +176,16 @@ impl Verifier {
         let (n, _) = self.conns.entry(key).or_insert_with(|| {
             self.order.push(key);
             let mut conn = Connection::new(key.0, key.1).with_settings(self.settings);
+            if !self.linux.is_empty() {
+                for (side, addr) in [(Side::Client, key.0), (Side::Server, key.1)] {
+                    let (stack, why) = if self.linux.iter().any(|l| l.names(addr)) {
+                        (Stack::Linux, "named by --linux")
+                    } else {
+                        (Stack::Other, "not named by --linux")
+                    };
+                    conn.set_stack(side, stack, why.into());
+                }
+            }
             if let Some(sent) = &self.transcript {
                 for side in Side::BOTH {
                     for w in &sent[side.index()] {

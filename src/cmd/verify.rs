@@ -63,6 +63,12 @@ pub struct Args {
     /// model, verdict) with both hex dumps, a field's bytes lit up when it is clicked.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    /// An endpoint a Linux kernel runs, ADDR or ADDR:PORT (repeatable): its frames are
+    /// predicted, every other endpoint's are followed as a peer that is not Linux (its habits
+    /// peer-chosen, only what every TCP must do checked). Without it each side is told by its
+    /// SYN or SYN-ACK (on lo both are Linux), and the output says which and why.
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = encap::verify::LinuxEnd::parse)]
+    pub linux: Vec<encap::verify::LinuxEnd>,
     /// Stop after the first N frames of the file, as tcpdump -c (the summary covers those).
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -105,6 +111,8 @@ struct Followed {
     raw: Vec<Vec<u8>>,
     counts: Counts,
     frames: usize,
+    /// Each side's frames and their counts, client first.
+    sides: [(usize, Counts); 2],
 }
 
 /// The ARP and neighbour discovery frames of the capture, and what else its links carry.
@@ -249,6 +257,7 @@ fn several_links<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<Exit
         ladder: args
             .ladder
             .then_some(["client", args.router.as_str(), "server"]),
+        linux: &args.linux,
     };
     super::verify_path::run(&files, &args.router, transcript.as_ref(), view, out)
 }
@@ -284,7 +293,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         ),
         _ => None,
     };
-    let mut verifier = Verifier::new(settings, transcript);
+    let mut verifier = Verifier::new(settings, transcript).with_linux(args.linux.clone());
     let mut udp = encap::udp_flows::UdpFlows::new();
     let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
@@ -367,8 +376,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             followed.resize_with(stream + 1, Followed::default);
         }
         let f = &mut followed[stream];
-        f.counts.merge(check.counts());
+        let counts = check.counts();
+        f.counts.merge(counts);
         f.frames += 1;
+        let side = &mut f.sides[check.from.index()];
+        side.0 += 1;
+        side.1.merge(counts);
         if args.html.is_some() {
             f.raw.push(p.data.to_vec());
         }
@@ -414,6 +427,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 f.counts.mismatch += 1;
             }
         }
+    }
+    for (stream, ((_, conn), f)) in verifier.connections().zip(&followed).enumerate() {
+        verdicts::stacks(out, args.json, stream, conn, f.sides)?;
     }
     let mut rows: Vec<verdicts::ConnectionRow> = order
         .iter()

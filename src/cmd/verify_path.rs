@@ -27,6 +27,8 @@ pub struct View<'a> {
     pub verbose: bool,
     /// Each connection as a ladder of three columns, these: client's host, router, server's.
     pub ladder: Option<[&'a str; 3]>,
+    /// The endpoints a Linux kernel runs (`--linux`); empty: each side told by its SYN.
+    pub linux: &'a [encap::verify::LinuxEnd],
 }
 
 /// One captured frame of a link, in capture order over all links.
@@ -56,7 +58,7 @@ pub fn check_links<W: WriteColor>(
     transcript: Option<&Transcript>,
     view: View<'_>,
 ) -> std::io::Result<usize> {
-    let mut path = Path::new(names.len(), None, transcript);
+    let mut path = Path::new(names.len(), None, transcript).with_linux(view.linux);
     let mut seen: Vec<(usize, u64, Outcome)> = Vec::new();
     let mut hops: Vec<HopCheck> = Vec::new();
     for f in frames {
@@ -100,6 +102,7 @@ fn link_section<'a, W: WriteColor>(
     )?;
     let (mut nb, mut nb_frames) = (Counts::default(), 0);
     let mut conn: Vec<(usize, Counts)> = Vec::new();
+    let mut sides: Vec<[(usize, Counts); 2]> = Vec::new();
     for (_, n, o) in seen {
         match o {
             Outcome::Checked(stream, c) => {
@@ -113,6 +116,10 @@ fn link_section<'a, W: WriteColor>(
                 }
                 conn[*stream].0 += 1;
                 conn[*stream].1.merge(c.counts());
+                sides.resize(conn.len(), Default::default());
+                let side = &mut sides[*stream][c.from.index()];
+                side.0 += 1;
+                side.1.merge(c.counts());
             }
             Outcome::Neighbour(c) => {
                 if verbose {
@@ -132,9 +139,12 @@ fn link_section<'a, W: WriteColor>(
         }
     }
     let mut rows = Vec::new();
-    for ((key, c), (frames, counts)) in verifier.connections().zip(conn.iter_mut()) {
+    for (stream, ((key, c), (frames, counts))) in
+        verifier.connections().zip(conn.iter_mut()).enumerate()
+    {
         counts.mismatch += verdicts::open_gaps(out, c)?;
         counts.mismatch += verdicts::unsent(out, c)?;
+        verdicts::stacks(out, false, stream, c, sides[stream])?;
         rows.push(verdicts::ConnectionRow {
             name: format!("{name} {} -> {}", key.0, key.1),
             frames: *frames,

@@ -403,6 +403,10 @@ pub(super) fn report<W: WriteColor>(
     // (encap's own endpoint in a writes its own messages: their payloads are taken from the
     // frames, not predicted from the kernel dialogue's.)
     let transcript = (args.stack != Stack::Encap).then_some(&transcript);
+    let b_kernel = [encap::verify::LinuxEnd {
+        addr: address(Host::B, args.ipv6),
+        port: None,
+    }];
     let mismatches = crate::cmd::verify_path::check_links(
         out,
         &names,
@@ -412,6 +416,13 @@ pub(super) fn report<W: WriteColor>(
         crate::cmd::verify_path::View {
             verbose: false,
             ladder: Some(["a (client)", "r", "b (server)"]),
+            // (encap's own endpoint in a is not Linux: b's kernel is, and a's frames are
+            // followed as a peer's.)
+            linux: if args.stack == Stack::Encap {
+                &b_kernel
+            } else {
+                &[]
+            },
         },
     )?;
     if let Some(path) = &args.write {

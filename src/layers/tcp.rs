@@ -206,6 +206,23 @@ pub const FIELDS: [FieldSpec; 9] = [
     },
 ];
 
+/// An option kind's short name, as tcpdump writes it in its option lists (`mss`, `sackOK`,
+/// `TS`, `nop`, `wscale`), or the number for a kind without one.
+#[must_use]
+pub fn option_name(kind: u8) -> std::borrow::Cow<'static, str> {
+    match kind {
+        field::OPT_EOL => "eol".into(),
+        field::OPT_NOP => "nop".into(),
+        field::OPT_MSS => "mss".into(),
+        field::OPT_WS => "wscale".into(),
+        field::OPT_SACK_PERM => "sackOK".into(),
+        field::OPT_SACK => "sack".into(),
+        field::OPT_TS => "TS".into(),
+        34 => "tfo".into(),
+        k => format!("kind {k}").into(),
+    }
+}
+
 /// The names of the flags set in `flags`, as Wireshark writes them: `PSH, ACK`.
 #[must_use]
 pub fn flag_names(flags: u16) -> String {

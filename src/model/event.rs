@@ -141,7 +141,9 @@ pub fn classify(o: &Observed<'_>, me: &SideState, peer: &SideState, ctl_rst: boo
         && o.is_empty()
         && me.isn.is_some()
         && o.seq() == me.next_seq.wrapping_sub(1);
+    // (Another stack may repeat an ACK as it likes: a duplicate ACK, RFC 5681.)
     let redundant = kind == Kind::Ack
+        && !me.followed()
         && o.is_empty()
         && me.last_frame > peer.last_answerable
         && o.seq() == me.next_seq

@@ -27,6 +27,7 @@ pub mod learn;
 pub mod linux;
 pub mod neighbour;
 pub mod observed;
+pub mod peer;
 pub mod predict;
 pub mod revise;
 pub mod rules;
@@ -42,7 +43,7 @@ use std::time::Duration;
 pub use analysis::Analysis;
 pub use event::Kind;
 pub use linux::{first_scaled_window, TcpSettings, LO_MSS, LO_MSS_V6, TSVAL_SLACK_MS};
-pub use side::Side;
+pub use side::{Side, Stack};
 pub use state::TcpState;
 pub use verdict::{Counts, FieldCheck, FrameCheck, Gap, ModelError, Revision, Verdict};
 
@@ -123,7 +124,13 @@ impl Connection {
     pub fn open_ids(&self) -> Vec<(u64, Side, Vec<u16>)> {
         let mut out: Vec<(u64, Side, Vec<u16>)> = Vec::new();
         for from in Side::BOTH {
-            for s in &self.sides[from].ids.skipped {
+            // (A side that is not Linux keeps its own IP ID policy: nothing skipped.)
+            let skipped = if self.sides[from].followed() {
+                &[][..]
+            } else {
+                &self.sides[from].ids.skipped[..]
+            };
+            for s in skipped {
                 match out
                     .iter_mut()
                     .find(|(f, side, _)| *f == s.frame && *side == from)
@@ -295,18 +302,26 @@ impl Connection {
         orig_len: usize,
     ) -> Result<FrameCheck, ModelError> {
         let mut o = Observed::read_link(number, time, link, frame, orig_len)?;
+        let from = event::side_of(o.src, &self.sides[Side::Client], &self.sides[Side::Server])
+            .ok_or(ModelError::OtherConnection(number))?;
+        // (Linux's frames differ in their IP ID at least: the same bytes are one frame captured
+        // twice. Another stack may send the same bytes again, a duplicate ACK with IP ID 0.)
         if let Some((n, last)) = &self.last_frame {
-            if last.as_slice() == o.packet() {
+            if last.as_slice() == o.packet() && !self.sides[from].followed() {
                 return Err(ModelError::Duplicate(number, *n));
             }
         }
-        let from = event::side_of(o.src, &self.sides[Side::Client], &self.sides[Side::Server])
-            .ok_or(ModelError::OtherConnection(number))?;
         if event::syn_out_of_place(&self.sides[from], &o) {
             // Checked as the segment it is without its SYN, whose flag the model then misses.
             o.kind = Kind::of(o.flags() & !crate::layers::tcp::field::FLG_SYN, o.len());
         }
         let revisions = self.revise(from, &o);
+        // (What the SYN offered, before the SYN-ACK's learning narrows it to what both agreed.)
+        let offered = (o.kind == Kind::SynAck).then(|| peer::Offered {
+            timestamps: self.timestamps,
+            sack: self.sack,
+            wscale: self.sides[!from].wscale.is_some(),
+        });
         let ctl_rst = event::from_control_socket(&self.sides[from], o.kind);
         let syn_again = o.kind.is_syn() && self.sides[from].isn == Some(o.seq());
         let answers_syn =
@@ -317,7 +332,14 @@ impl Connection {
             answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
-        let pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
+        let mut pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
+        if self.sides[from].stack.is_none() {
+            let (stack, why) = self.stack_of(&o, &pred, offered);
+            self.sides[from].stack = Some((stack, why));
+            if stack == Stack::Other {
+                pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
+            }
+        }
         let facts = Facts {
             o: &o,
             ev: &ev,
@@ -326,6 +348,8 @@ impl Connection {
             peer: &self.sides[!from],
             ecn: self.ecn,
             settings_known: self.settings.is_some(),
+            timestamps: self.timestamps,
+            sack: self.sack,
         };
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
@@ -360,6 +384,41 @@ impl Connection {
         let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)
+    }
+
+    /// Says what runs side `side` (`encap verify --linux`), and why, before its first frame.
+    pub fn set_stack(&mut self, side: Side, stack: Stack, why: String) {
+        self.sides[side].stack = Some((stack, why));
+    }
+
+    /// What runs side `side`, and why the model says so: `None` before its first frame.
+    #[must_use]
+    pub fn stack(&self, side: Side) -> Option<(Stack, &str)> {
+        self.sides[side]
+            .stack
+            .as_ref()
+            .map(|(s, why)| (*s, why.as_str()))
+    }
+
+    /// What runs the side that sent `o`, its first frame: on `lo` this host's kernel; else
+    /// read off its SYN or SYN-ACK; without one, Linux.
+    fn stack_of(
+        &self,
+        o: &Observed<'_>,
+        pred: &predict::Prediction,
+        offered: Option<peer::Offered>,
+    ) -> (Stack, String) {
+        let zero_macs = o.macs.is_some_and(|(s, d)| s == [0; 6] && d == [0; 6]);
+        if zero_macs || o.src.ip().is_loopback() {
+            (
+                Stack::Linux,
+                "on lo: both ends are this host's kernel".into(),
+            )
+        } else if o.kind.is_syn() {
+            peer::fingerprint(o, &pred.linux_kinds, offered)
+        } else {
+            (Stack::Linux, "no SYN or SYN-ACK of it in the capture to tell: taken as Linux (--linux ADDR says which side is)".into())
+        }
     }
 
     /// Moves both sides' states for this frame, remembers it (a copy would be captured twice),

@@ -49,6 +49,10 @@ pub struct Observed<'a> {
     pub dscp: u8,
     /// TTL or hop limit.
     pub ttl: u8,
+    /// The ECN field (IPv4's, or the low two bits of IPv6's traffic class).
+    pub ecn: u8,
+    /// IPv4's Don't Fragment flag (`true` over IPv6, which routers never fragment).
+    pub df: bool,
     /// What kind of segment.
     pub kind: Kind,
     /// Its options, well-formed ones only.
@@ -127,13 +131,15 @@ impl<'a> Observed<'a> {
         let wire = macs.is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6]);
         let full_checksum =
             wire && pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
-        let (src_ip, ip_id, flow, dscp, ttl) = match &s.net {
+        let (src_ip, ip_id, flow, dscp, ttl, ecn, df) = match &s.net {
             Net::Ipv4(ip) => (
                 IpAddr::V4(ip.source()),
                 Some(ip.identification()),
                 None,
                 ip.dscp(),
                 ip.ttl(),
+                ip.ecn(),
+                ip.dont_fragment(),
             ),
             Net::Ipv6(ip, _) if ip.extensions.is_empty() => (
                 IpAddr::V6(ip.source),
@@ -141,6 +147,8 @@ impl<'a> Observed<'a> {
                 Some(ip.flow_label),
                 ip.traffic_class >> 2,
                 ip.hop_limit,
+                ip.traffic_class & 3,
+                true,
             ),
             _ => return Err(ModelError::NotTcp(number)),
         };
@@ -164,6 +172,8 @@ impl<'a> Observed<'a> {
             flow,
             dscp,
             ttl,
+            ecn,
+            df,
             kind,
             options: Vec::new(),
             tsval: None,

@@ -31,6 +31,10 @@ pub struct Facts<'a> {
     pub ecn: bool,
     /// The host's TCP settings are known.
     pub settings_known: bool,
+    /// The handshake agreed on timestamps.
+    pub timestamps: bool,
+    /// The handshake permitted SACK.
+    pub sack: bool,
 }
 
 /// What a rule says of a field.
@@ -52,6 +56,14 @@ use Rule::IfEqual;
 /// The rule for the field `key` of this frame.
 #[must_use]
 pub fn rule(key: &str, f: &Facts<'_>) -> Rule {
+    // A side that is not Linux: what any TCP may choose is the peer's, what every TCP must do
+    // is checked as for Linux.
+    let followed = f.me.followed();
+    if followed {
+        if let Some(r) = super::peer::rule(key, f) {
+            return r;
+        }
+    }
     // Each group of rules is for one layer's keys (`eth.`, `ip.` and `ipv6.`, `tcp.`, the
     // payload's): only that group is asked, as a frame has some 30 fields to judge.
     let layer = |prefix: &str| key.starts_with(prefix);
@@ -67,7 +79,12 @@ pub fn rule(key: &str, f: &Facts<'_>) -> Rule {
     } else {
         application(key, f)
     };
-    r.unwrap_or(IfEqual(Verdict::Predicted))
+    let r = r.unwrap_or(IfEqual(Verdict::Predicted));
+    if followed {
+        super::peer::relabel(r)
+    } else {
+        r
+    }
 }
 
 fn kc(why: &'static str) -> Option<Rule> {
@@ -181,7 +198,6 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
         tcp::key::SEQ_RAW if ev.retrans => kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)"),
         tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK acknowledging nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
-        tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK that acknowledges nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
         tcp::key::SEQ_RAW if ev.probe => learned("one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK"),
         tcp::key::SEQ_RAW if ev.gap => kc("ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)"),
         tcp::key::SEQ_RAW if ev.fills.is_some() => learned("fills a gap an earlier frame left: these bytes were sent out of order"),
@@ -198,8 +214,10 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
 /// An acknowledgment the peer's stream reached: echoing a TSval means the segment that carried
 /// it first was received.
 fn acknowledgment(f: &Facts<'_>) -> Rule {
+    // (Which TSval a stack echoes is Linux's rule here; another stack's may differ.)
     let proven =
         f.o.tsecr
+            .filter(|_| !f.me.followed())
             .and_then(|e| f.peer.ts_marks.iter().find(|m| m.tsval == e))
             .map(|m| m.end);
     match proven.filter(|&end| seq::after(end, f.o.ack())) {

@@ -63,6 +63,31 @@ impl Not for Side {
     }
 }
 
+/// What runs one end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stack {
+    /// A Linux kernel: the model predicts its every frame, habits included (IP ID counter,
+    /// Don't Fragment, TTL 64, the option layout of `tcp_options_write`, windows from
+    /// `tcp_rmem`, TSvals on its millisecond clock).
+    Linux,
+    /// Any other TCP stack (another system, a scripted test peer): the model follows it,
+    /// taking its habits as they come (*peer-chosen*), and checks only what every correct TCP
+    /// must do (RFC 9293's sequence and acknowledgment arithmetic, options only where they
+    /// belong, a window never shrunk; RFC 7323, 2018).
+    Other,
+}
+
+impl Stack {
+    /// `Linux` or `not Linux`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Linux => "Linux",
+            Stack::Other => "not Linux",
+        }
+    }
+}
+
 /// One value for each side, indexed by [`Side`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pair<T>(pub [T; 2]);
@@ -292,6 +317,9 @@ pub struct SideState {
     pub macs: Option<(crate::layers::ethernet::Mac, crate::layers::ethernet::Mac)>,
     /// Whether its frames carry the full TCP checksum (no offload), as its first frame showed.
     pub full_checksum: Option<bool>,
+    /// What runs it, and why the model says so: told (`encap verify --linux`), or read off its
+    /// first frame; `None` until then.
+    pub stack: Option<(Stack, String)>,
 }
 
 /// How many sequence boundaries, TSvals, holes... a side keeps: enough for any window of frames
@@ -338,7 +366,14 @@ impl SideState {
             queue: WriteQueue::default(),
             macs: None,
             full_checksum: None,
+            stack: None,
         }
+    }
+
+    /// Whether the model follows this side rather than predicting it as Linux.
+    #[must_use]
+    pub fn followed(&self) -> bool {
+        matches!(self.stack, Some((Stack::Other, _)))
     }
 
     /// Remembers that this side's stream reached `next_seq`: the peer may acknowledge it.

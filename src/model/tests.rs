@@ -105,7 +105,8 @@ impl Pair {
     }
 }
 
-fn verdict<'a>(c: &'a FrameCheck, key: &str) -> &'a Verdict {
+/// The verdict of field `key` of a checked frame.
+pub(super) fn verdict<'a>(c: &'a FrameCheck, key: &str) -> &'a Verdict {
     &c.fields()
         .iter()
         .find(|f| f.field.key == key)

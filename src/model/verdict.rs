@@ -24,6 +24,12 @@ pub enum Verdict {
         /// Why it cannot be predicted.
         why: &'static str,
     },
+    /// Chosen by a peer that is not Linux, where any correct TCP may choose as it likes (its
+    /// ISN, window, options, IP ID, TTL); taken from this frame.
+    PeerChosen {
+        /// What it chose.
+        why: &'static str,
+    },
     /// What `lo` omits or changes, predicted exactly and checked.
     Loopback {
         /// What lo does.
@@ -44,6 +50,7 @@ impl Verdict {
             Verdict::Predicted => "predicted",
             Verdict::Learned { .. } => "learned",
             Verdict::KernelChosen { .. } => "kernel-chosen",
+            Verdict::PeerChosen { .. } => "peer-chosen",
             Verdict::Loopback { .. } => "loopback",
             Verdict::Mismatch { .. } => "MISMATCH",
         }
@@ -56,6 +63,7 @@ impl fmt::Display for Verdict {
             Verdict::Predicted => f.write_str("predicted"),
             Verdict::Learned { from } => write!(f, "learned: {from}"),
             Verdict::KernelChosen { why } => write!(f, "kernel-chosen: {why}"),
+            Verdict::PeerChosen { why } => write!(f, "peer-chosen: {why}"),
             Verdict::Loopback { why } => write!(f, "loopback: {why}"),
             Verdict::Mismatch { expected } => write!(f, "MISMATCH: the model expected {expected}"),
         }
@@ -229,6 +237,8 @@ pub struct Counts {
     pub kernel: usize,
     /// Loopback.
     pub loopback: usize,
+    /// Peer-chosen: the habits of a side that is not Linux.
+    pub peer: usize,
     /// MISMATCH.
     pub mismatch: usize,
     /// Of the predicted and learned: the addresses and ports that define the connection, which
@@ -261,6 +271,7 @@ impl Counts {
             Verdict::Predicted => self.predicted += 1,
             Verdict::Learned { .. } => self.learned += 1,
             Verdict::KernelChosen { .. } => self.kernel += 1,
+            Verdict::PeerChosen { .. } => self.peer += 1,
             Verdict::Loopback { .. } => self.loopback += 1,
             Verdict::Mismatch { .. } => self.mismatch += 1,
         }
@@ -269,7 +280,7 @@ impl Counts {
     /// All fields.
     #[must_use]
     pub fn total(&self) -> usize {
-        self.predicted + self.learned + self.kernel + self.loopback + self.mismatch
+        self.predicted + self.learned + self.kernel + self.peer + self.loopback + self.mismatch
     }
 
     /// The share of fields predicted or learned, in percent, the connection's addresses and
@@ -295,6 +306,7 @@ impl Counts {
         self.learned += o.learned;
         self.kernel += o.kernel;
         self.loopback += o.loopback;
+        self.peer += o.peer;
         self.mismatch += o.mismatch;
         self.endpoints += o.endpoints;
     }

@@ -114,6 +114,7 @@ fn verdict_style(v: &Verdict) -> (&'static str, &'static str) {
         Verdict::Predicted => ("v-predicted", "✓"),
         Verdict::Learned { .. } => ("v-learned", "✓"),
         Verdict::KernelChosen { .. } => ("v-kernel", "◆"),
+        Verdict::PeerChosen { .. } => ("v-peer", "◇"),
         Verdict::Loopback { .. } => ("v-loopback", "↺"),
         Verdict::Mismatch { .. } => ("v-mismatch", "✗"),
     }
@@ -153,7 +154,7 @@ impl<W: Write> Page<W> {
         )?;
         writeln!(
             w,
-            r#"<ul class="legend" aria-label="verdicts"><li class="v-predicted"><span class="verdict"><span class="sym">✓</span>predicted</span>: computed from the protocol and the connection</li><li class="v-learned"><span class="verdict"><span class="sym">✓</span>learned</span>: from an earlier frame, consistent with it</li><li class="v-kernel"><span class="verdict"><span class="sym">◆</span>kernel-chosen</span>: no model can know it in advance</li><li class="v-loopback"><span class="verdict"><span class="sym">↺</span>loopback</span>: what lo changes, predicted exactly</li><li class="v-mismatch"><span class="verdict"><span class="sym">✗</span>MISMATCH</span>: not what the model said</li></ul>
+            r#"<ul class="legend" aria-label="verdicts"><li class="v-predicted"><span class="verdict"><span class="sym">✓</span>predicted</span>: computed from the protocol and the connection</li><li class="v-learned"><span class="verdict"><span class="sym">✓</span>learned</span>: from an earlier frame, consistent with it</li><li class="v-kernel"><span class="verdict"><span class="sym">◆</span>kernel-chosen</span>: no model can know it in advance</li><li class="v-peer"><span class="verdict"><span class="sym">◇</span>peer-chosen</span>: a stack that is not Linux chose it, as any TCP may</li><li class="v-loopback"><span class="verdict"><span class="sym">↺</span>loopback</span>: what lo changes, predicted exactly</li><li class="v-mismatch"><span class="verdict"><span class="sym">✗</span>MISMATCH</span>: not what the model said</li></ul>
 <p>Hover or click a field to light up its bytes in the hex dump, or a byte to light up its fields; click a frame of the ladder to open it.</p>"#
         )?;
         Ok(Page { w })

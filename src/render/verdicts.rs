@@ -6,7 +6,7 @@ use std::io;
 use termcolor::{Color, ColorSpec, WriteColor};
 
 use crate::layers::tcp::flag_names;
-use crate::model::{Counts, FieldCheck, FrameCheck, Verdict};
+use crate::model::{Counts, FieldCheck, FrameCheck, Side, Verdict};
 
 fn direction(f: &FrameCheck) -> &'static str {
     if f.from == crate::model::Side::Client {
@@ -20,6 +20,7 @@ fn verdict_color(v: &Verdict) -> Option<Color> {
     match v {
         Verdict::Mismatch { .. } => Some(Color::Red),
         Verdict::KernelChosen { .. } => Some(Color::Yellow),
+        Verdict::PeerChosen { .. } => Some(Color::Magenta),
         Verdict::Loopback { .. } => Some(Color::Cyan),
         Verdict::Predicted | Verdict::Learned { .. } => Some(Color::Green),
     }
@@ -69,11 +70,16 @@ pub fn tally<W: WriteColor>(w: &mut W, c: Counts) -> io::Result<()> {
     w.reset()?;
     writeln!(
         w,
-        " ({} predicted, {} learned, {} kernel-chosen, {} loopback{})",
+        " ({} predicted, {} learned, {} kernel-chosen, {} loopback{}{})",
         c.predicted,
         c.learned,
         c.kernel,
         c.loopback,
+        if c.peer > 0 {
+            format!(", {} peer-chosen", c.peer)
+        } else {
+            String::new()
+        },
         if c.mismatch > 0 {
             format!(", {} MISMATCH", c.mismatch)
         } else {
@@ -291,27 +297,30 @@ pub fn connections<W: WriteColor>(w: &mut W, rows: &[ConnectionRow]) -> io::Resu
         .max()
         .unwrap_or(10)
         .max(10);
+    // (A column for the peer's choices only where a side is not Linux.)
+    let peer = rows.iter().any(|r| r.counts.peer > 0);
+    write!(
+        w,
+        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} ",
+        "connection", "frames", "fields", "predicted", "learned", "kernel-chosen"
+    )?;
+    if peer {
+        write!(w, "{:>11} ", "peer-chosen")?;
+    }
     writeln!(
         w,
-        "{:<name_w$}  {:>6} {:>6} {:>9} {:>7} {:>13} {:>8} {:>8}  predicted+learned, endpoints apart (of fields lo leaves alone)",
-        "connection",
-        "frames",
-        "fields",
-        "predicted",
-        "learned",
-        "kernel-chosen",
-        "loopback",
-        "MISMATCH"
+        "{:>8} {:>8}  predicted+learned, endpoints apart (of fields lo leaves alone)",
+        "loopback", "MISMATCH"
     )?;
     let mut total = Counts::default();
     let mut frames = 0;
     for r in rows {
-        row(w, &r.name, r.frames, r.counts, name_w)?;
+        row(w, &r.name, r.frames, r.counts, name_w, peer)?;
         total.merge(r.counts);
         frames += r.frames;
     }
     if rows.len() > 1 {
-        row(w, "all", frames, total, name_w)?;
+        row(w, "all", frames, total, name_w, peer)?;
     }
     Ok(())
 }
@@ -322,17 +331,21 @@ fn row<W: WriteColor>(
     frames: usize,
     c: Counts,
     name_w: usize,
+    peer: bool,
 ) -> io::Result<()> {
     let (share, beyond_lo) = c.shares();
     write!(
         w,
-        "{name:<name_w$}  {frames:>6} {:>6} {:>9} {:>7} {:>13} {:>8} ",
+        "{name:<name_w$}  {frames:>6} {:>6} {:>9} {:>7} {:>13} ",
         c.total(),
         c.predicted,
         c.learned,
         c.kernel,
-        c.loopback
     )?;
+    if peer {
+        write!(w, "{:>11} ", c.peer)?;
+    }
+    write!(w, "{:>8} ", c.loopback)?;
     w.set_color(&outcome_color(c))?;
     write!(w, "{:>8}", c.mismatch)?;
     w.reset()?;
@@ -358,6 +371,7 @@ pub fn json_frame(f: &FrameCheck, stream: usize) -> serde_json::Value {
         "predicted": c.predicted,
         "learned": c.learned,
         "kernel_chosen": c.kernel,
+        "peer_chosen": c.peer,
         "loopback": c.loopback,
         "mismatch": c.mismatch,
         "wire_fcs": f.wire_fcs,
@@ -376,6 +390,7 @@ pub fn json_fields(fields: &[FieldCheck]) -> Vec<serde_json::Value> {
                 Verdict::Predicted => ("predicted", None),
                 Verdict::Learned { from } => ("learned", Some((*from).to_string())),
                 Verdict::KernelChosen { why } => ("kernel-chosen", Some((*why).to_string())),
+                Verdict::PeerChosen { why } => ("peer-chosen", Some((*why).to_string())),
                 Verdict::Loopback { why } => ("loopback", Some((*why).to_string())),
                 Verdict::Mismatch { expected } => {
                     ("MISMATCH", Some(format!("the model expected {expected}")))
@@ -408,6 +423,7 @@ pub fn json_connection(r: &ConnectionRow, stream: usize) -> serde_json::Value {
         "predicted": c.predicted,
         "learned": c.learned,
         "kernel_chosen": c.kernel,
+        "peer_chosen": c.peer,
         "loopback": c.loopback,
         "mismatch": c.mismatch,
         "endpoint_fields": c.endpoints,
@@ -461,4 +477,62 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
         )?;
     }
     Ok(gaps.len() + ids.len())
+}
+
+/// Which side of connection `stream` is Linux, which not, and why, with each side's frames and
+/// MISMATCH count: a line per side in the text, an object per side with `--json` (neither on
+/// `lo`, where both are this host's kernel).
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn stacks<W: WriteColor>(
+    w: &mut W,
+    json: bool,
+    stream: usize,
+    conn: &crate::model::Connection,
+    sides: [(usize, Counts); 2],
+) -> io::Result<()> {
+    let (client, server) = conn.endpoints();
+    let all_lo = Side::BOTH.iter().all(|&s| {
+        conn.stack(s)
+            .map_or(true, |(_, why)| why.starts_with("on lo"))
+    });
+    for (side, addr) in [(Side::Client, client), (Side::Server, server)] {
+        let Some((stack, why)) = conn.stack(side) else {
+            continue;
+        };
+        let (frames, c) = sides[side.index()];
+        if all_lo {
+            continue;
+        }
+        if json {
+            let o = serde_json::json!({
+                "tcp.stream": stream,
+                "side": side.name(),
+                "endpoint": addr.to_string(),
+                "stack": stack.name(),
+                "why": why,
+                "frames": frames,
+                "mismatch": c.mismatch,
+                "peer_chosen": c.peer,
+            });
+            writeln!(w, "{o}")?;
+        } else {
+            write!(w, "{} {addr}: ", side.name())?;
+            w.set_color(ColorSpec::new().set_bold(true))?;
+            write!(w, "{}", stack.name())?;
+            w.reset()?;
+            writeln!(
+                w,
+                ": {why}. {frames} frames, {} MISMATCH{}",
+                c.mismatch,
+                if c.peer > 0 {
+                    format!(", {} fields peer-chosen", c.peer)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+    }
+    Ok(())
 }

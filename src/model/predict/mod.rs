@@ -12,6 +12,7 @@ use super::observed::Observed;
 use super::side::Side;
 use super::Connection;
 use crate::layers::ethernet::{EtherType, EthernetHeader};
+use crate::layers::tcp::TcpOption;
 use crate::pipeline::{encapsulate, ChecksumMode, Encapsulated, Params};
 
 pub use payload::PayloadPlan;
@@ -37,6 +38,9 @@ pub struct Prediction {
     pub edge: Option<u32>,
     /// The model's options did not fit where the kernel's did: what they were, and why.
     pub unfit: Option<String>,
+    /// For a SYN or SYN-ACK: the option kinds in the order Linux would lay them out (what
+    /// tells Linux from other stacks, [`super::peer::fingerprint`]); empty for other frames.
+    pub linux_kinds: Vec<u8>,
 }
 
 /// Builds the model's frame for frame `o` from `from`, classified as `ev`.
@@ -67,6 +71,14 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
     let mss_app = !contradicted && options::mss_below_link(c, from, o);
     let (edge, shrunk) = tcp::window_edge(c, from, o, ev);
     let push = tcp::push(c, from, o, ev, &plan);
+    let linux_kinds = if o.kind.is_syn() {
+        p.tcp.options.iter().map(TcpOption::kind).collect()
+    } else {
+        Vec::new()
+    };
+    if me.followed() {
+        super::peer::adopt(o, o.on_a_wire(), &mut p);
+    }
     let (frame, unfit) = build(&plan.bytes, &mut p, o)?;
     Some(Prediction {
         frame,
@@ -78,6 +90,7 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
         shrunk,
         edge,
         unfit,
+        linux_kinds,
     })
 }
 
