@@ -39,6 +39,14 @@ pub fn adopt(o: &Observed<'_>, on_a_wire: bool, p: &mut Params) {
     }
     p.tcp.window = o.window();
     p.tcp.flags = (p.tcp.flags & !OWN_FLAGS) | (o.flags() & OWN_FLAGS);
+    // An RST answering a segment with ACK may itself carry one or not (RFC 9293 §3.10.7.3):
+    // without, its acknowledgment field is not used.
+    if o.kind == Kind::Rst {
+        p.tcp.flags = (p.tcp.flags & !tf::FLG_ACK) | (o.flags() & tf::FLG_ACK);
+        if !o.has_ack() {
+            p.tcp.ack = o.ack();
+        }
+    }
     let echo = p.tcp.options.iter().find_map(|opt| match opt {
         TcpOption::Timestamps { tsecr, .. } => Some(*tsecr),
         _ => None,
@@ -81,6 +89,7 @@ pub fn rule(key: &str, f: &Facts<'_>) -> Option<Rule> {
         ipv4::key::FLAG_DF => chosen("whether it sets Don't Fragment (path MTU discovery, RFC 1191)"),
         ipv6::key::FLOW => chosen("its flow label (RFC 6437: a hash, or 0)"),
         tcp::key::SEQ_RAW if o.kind.is_syn() => chosen("its initial sequence number"),
+        tcp::key::ACK_RAW if o.kind == Kind::Rst && !o.has_ack() => chosen("not used: an RST without ACK"),
         tcp::key::WINDOW if f.pred.shrunk.is_some() => broken(format!("a window reaching at least {} (the right edge of a window offered moves left: RFC 9293 §3.8.6.2.2 says a receiver should not shrink it; the model follows Linux, which never does)", f.pred.shrunk.unwrap_or(0))),
         tcp::key::WINDOW => chosen("its receive window, from its buffers"),
         tcp::key::CHECKSUM if o.on_a_wire() && !o.full_checksum && o.cut.is_none() => chosen("left to checksum offload by its interface"),

@@ -151,10 +151,17 @@ impl Connection {
                 return;
             }
         }
-        // The same FIN again sooner than any retransmission timer fires: the first was none.
+        // The same FIN again sooner than any retransmission timer fires, with no ACK from the
+        // peer between that could have it sent again at once (in SACK recovery, an ACK that
+        // stops short of the FIN marks it lost): the first was none.
         if let (Some(fin), Some(then), Some(now)) = (me.fin_seq, me.fin_time, o.time) {
             let same = o.has(tf::FLG_FIN) && o.seq().wrapping_add(o.len() as u32) == fin;
-            if same && o.number != me.fin_frame && now.saturating_sub(then) < TIMER_MIN {
+            let unprompted = peer.last_frame < me.fin_frame;
+            if same
+                && unprompted
+                && o.number != me.fin_frame
+                && now.saturating_sub(then) < TIMER_MIN
+            {
                 let why = "the same FIN came again sooner than any retransmission timer fires (2 ms, TCP_TIMEOUT_MIN), so the earlier segment carried none";
                 self.unsend_fin(from, why, out);
                 return;
@@ -186,7 +193,8 @@ impl Connection {
                 }
                 _ => false,
             };
-            if echoed {
+            // (Which TSval a stack echoes with a hole before the FIN is Linux's rule here.)
+            if echoed && !self.sides[from].followed() {
                 let why = "the peer echoes the FIN's timestamp, so it had the segment, yet does not acknowledge a FIN: none was sent";
                 self.unsend_fin(!from, why, out);
             } else if arrived {
