@@ -92,6 +92,9 @@ impl Connection {
         }
         learn_ids(me, o, ev, segs);
         me.missed = false;
+        if ev.retrans {
+            me.retransmitted = Some(o.number);
+        }
         // This side's ACK carried the D-SACK it owed.
         if o.has_ack() {
             me.dsack = None;

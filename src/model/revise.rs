@@ -151,12 +151,12 @@ impl Connection {
                 return;
             }
         }
-        // The same FIN again sooner than any retransmission timer fires, with no ACK from the
-        // peer between that could have it sent again at once (in SACK recovery, an ACK that
-        // stops short of the FIN marks it lost): the first was none.
+        // The same FIN again sooner than any retransmission timer fires, and not in a recovery
+        // (after the FIN, this side sent lost bytes again: then an ACK that stops short of the
+        // FIN marks it lost too, and it goes again at once): the first was none.
         if let (Some(fin), Some(then), Some(now)) = (me.fin_seq, me.fin_time, o.time) {
             let same = o.has(tf::FLG_FIN) && o.seq().wrapping_add(o.len() as u32) == fin;
-            let unprompted = peer.last_frame < me.fin_frame;
+            let unprompted = me.retransmitted.map_or(true, |r| r < me.fin_frame);
             if same
                 && unprompted
                 && o.number != me.fin_frame

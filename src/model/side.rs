@@ -303,6 +303,8 @@ pub struct SideState {
     pub last_frame: u64,
     /// The frame of its latest keepalive or zero-window probe.
     pub probed: Option<u64>,
+    /// The frame of its latest retransmission.
+    pub retransmitted: Option<u64>,
     /// How many duplicate ACKs it has sent in a row.
     pub dup_acks: u32,
     /// The number of its latest frame that the peer answers with an ACK: one that carried
@@ -362,6 +364,7 @@ impl SideState {
             last_frame: 0,
             last_answerable: 0,
             probed: None,
+            retransmitted: None,
             dup_acks: 0,
             queue: WriteQueue::default(),
             macs: None,
