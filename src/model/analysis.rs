@@ -40,6 +40,14 @@ pub enum Analysis {
     WindowUpdate,
     /// Its bytes fill the peer's window to its edge.
     WindowFull,
+    /// Sent again by the retransmission timer, this long after its sending before; whether the
+    /// wait doubled the one before (exponential backoff, RFC 6298 §5.5), where there was one.
+    Timeout {
+        /// Milliseconds since the sending before.
+        after_ms: u32,
+        /// The wait doubled the one before.
+        doubled: Option<bool>,
+    },
 }
 
 impl Analysis {
@@ -61,6 +69,7 @@ impl Analysis {
             Analysis::KeepAliveAck => "tcp.analysis.keep_alive_ack",
             Analysis::WindowUpdate => "tcp.analysis.window_update",
             Analysis::WindowFull => "tcp.analysis.window_full",
+            Analysis::Timeout { .. } => "tcp.analysis.rto",
         }
     }
 }
@@ -69,6 +78,14 @@ impl fmt::Display for Analysis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Analysis::DuplicateAck(n) => write!(f, "duplicate ACK #{n}"),
+            Analysis::Timeout { after_ms, doubled } => {
+                write!(f, "RTO: {after_ms} ms after its sending before")?;
+                match doubled {
+                    Some(true) => f.write_str(", twice the wait before or more (backoff)"),
+                    Some(false) => f.write_str(", sooner than twice the wait before"),
+                    None => Ok(()),
+                }
+            }
             other => {
                 let key = other.key();
                 f.write_str(

@@ -22,6 +22,7 @@
 
 pub mod analysis;
 pub mod compare;
+pub mod congestion;
 pub mod event;
 pub mod learn;
 pub mod linux;
@@ -340,6 +341,7 @@ impl Connection {
                 pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
             }
         }
+        let cong = self.congestion_of(from, &o, &ev);
         let facts = Facts {
             o: &o,
             ev: &ev,
@@ -350,6 +352,7 @@ impl Connection {
             settings_known: self.settings.is_some(),
             timestamps: self.timestamps,
             sack: self.sack,
+            cong,
         };
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
@@ -378,9 +381,17 @@ impl Connection {
             (Vec::new(), verdict::Fields::Built(fields))
         };
         let peer_scale = predict::tcp::scale(self, !from, Kind::Ack);
-        let events = analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
+        let mut events =
+            analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
+        if let Some(after) = cong.backoff.and_then(|b| b.after) {
+            events.push(Analysis::Timeout {
+                after_ms: u32::try_from(after.as_millis()).unwrap_or(u32::MAX),
+                doubled: cong.backoff.and_then(|b| b.doubled),
+            });
+        }
         self.learn(from, &o, &ev, &pred);
         self.learn_events(from, &o, &events);
+        self.learn_congestion(from, &o, &ev, &events, &cong);
         let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)

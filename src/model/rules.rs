@@ -35,6 +35,8 @@ pub struct Facts<'a> {
     pub timestamps: bool,
     /// The handshake permitted SACK.
     pub sack: bool,
+    /// What the congestion rules say of the frame.
+    pub cong: super::congestion::Judgement,
 }
 
 /// What a rule says of a field.
@@ -196,6 +198,9 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
     match key {
         tcp::key::SEQ_RAW if ev.ctl_rst => predicted(),
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
+        tcp::key::SEQ_RAW if f.cong.over.is_some() => Some(Rule::Broken(over_window(f))),
+        tcp::key::SEQ_RAW if ev.retrans && f.cong.unprompted && f.cong.backoff.is_some_and(|b| b.doubled == Some(false)) => Some(Rule::Broken(hasty(f))),
+        tcp::key::SEQ_RAW if ev.retrans && f.peer.last_ack == Some(o.seq()) => learned("the oldest byte the peer has not acknowledged (snd_una): where a retransmission by the timer, or the first of a recovery, starts"),
         tcp::key::SEQ_RAW if ev.retrans => kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)"),
         tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK acknowledging nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
         tcp::key::SEQ_RAW if ev.probe => learned("one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK"),
@@ -209,6 +214,23 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::ACK_RAW if ev.ack_ok => Some(acknowledgment(f)),
         _ => None,
     }
+}
+
+/// New data beyond slow start's window: what the model expected instead.
+fn over_window(f: &Facts<'_>) -> String {
+    let (in_flight, bound) = f.cong.over.unwrap_or_default();
+    format!("no new segment yet: {in_flight} packets in flight, and slow start's window holds at most {bound} (10 at first, RFC 6928's TCP_INIT_CWND, and one more per packet acknowledged)")
+}
+
+/// A retransmission by the timer sooner than its backoff allows.
+fn hasty(f: &Facts<'_>) -> String {
+    let b = f.cong.backoff.unwrap_or_default();
+    let ms = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_millis());
+    format!(
+        "no retransmission {} ms after the last (frame {}): with no answer from the peer, the retransmission timer waits twice as long each time (RFC 6298 §5.5)",
+        ms(b.after),
+        b.frame.unwrap_or(0)
+    )
 }
 
 /// An acknowledgment the peer's stream reached: echoing a TSval means the segment that carried

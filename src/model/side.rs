@@ -305,6 +305,8 @@ pub struct SideState {
     pub probed: Option<u64>,
     /// The frame of its latest retransmission.
     pub retransmitted: Option<u64>,
+    /// Its flight and congestion window's bound, and its retransmission timer.
+    pub congestion: super::congestion::Congestion,
     /// How many duplicate ACKs it has sent in a row.
     pub dup_acks: u32,
     /// The number of its latest frame that the peer answers with an ACK: one that carried
@@ -365,6 +367,7 @@ impl SideState {
             last_answerable: 0,
             probed: None,
             retransmitted: None,
+            congestion: super::congestion::Congestion::default(),
             dup_acks: 0,
             queue: WriteQueue::default(),
             macs: None,

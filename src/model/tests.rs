@@ -159,9 +159,10 @@ fn bytes_sent_again_are_a_retransmission() {
     p.data(Side::Client, b"hello\n");
     let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, b"hello\n", 6);
     assert_eq!(again.events, vec![Analysis::Retransmission]);
+    // (It starts at the oldest byte the peer has not acknowledged.)
     assert!(matches!(
         verdict(&again, key::SEQ_RAW),
-        Verdict::KernelChosen { .. }
+        Verdict::Learned { from } if from.contains("snd_una")
     ));
 }
 
@@ -198,4 +199,34 @@ fn the_first_window_after_the_handshake_never_shrinks_below_the_syns() {
         matches!(verdict(&small, key::WINDOW), Verdict::Mismatch { .. }),
         "{small:?}"
     );
+}
+
+#[test]
+fn slow_start_holds_ten_packets_then_one_more_per_packet_acknowledged() {
+    let mut p = Pair::established();
+    for i in 0..10 {
+        let d = p.data(Side::Client, b"x");
+        assert_eq!(d.counts().mismatch, 0, "segment {i}: {:#?}", d.fields());
+    }
+    // An eleventh before any ACK: beyond the initial window.
+    let mut over = Pair::established();
+    for _ in 0..10 {
+        over.data(Side::Client, b"x");
+    }
+    assert_eq!(
+        over.conn.sides[Side::Client].congestion.window(),
+        Some((10, 10))
+    );
+    let d = over.data(Side::Client, b"x");
+    let Verdict::Mismatch { expected } = verdict(&d, key::SEQ_RAW) else {
+        panic!("{:?}", verdict(&d, key::SEQ_RAW));
+    };
+    assert!(
+        expected.contains("10 packets in flight") && expected.contains("TCP_INIT_CWND"),
+        "{expected}"
+    );
+    // Two acknowledged: two more may go (slow start), then the window is full again.
+    p.ack(Side::Server);
+    let (in_flight, bound) = p.conn.sides[Side::Client].congestion.window().unwrap();
+    assert_eq!((in_flight, bound), (0, 20));
 }
