@@ -316,6 +316,11 @@ fn score_capture(path: &Path, score: &mut Score) {
                 score
                     .exceptions
                     .push(format!("{label}: kernel-chosen in this frame: {why}"));
+            } else if let Some((_, _, Verdict::PeerChosen { why })) = before {
+                // A peer that is not Linux (issue 16): its habits are its own.
+                score
+                    .exceptions
+                    .push(format!("{label}: peer-chosen in this frame: {why}"));
             } else if r.mismatches.contains(&(*n, key.clone())) {
                 score.named += 1;
             } else if !r.mismatches.is_empty() || !r.not_checked.is_empty() {
@@ -326,7 +331,12 @@ fn score_capture(path: &Path, score: &mut Score) {
                 score
                     .elsewhere
                     .push(format!("{label}: named at {at:?} not checked {nc:?}"));
-            } else if let Some((_, _, Verdict::KernelChosen { why })) = after {
+            } else if let Some((
+                _,
+                _,
+                Verdict::KernelChosen { why } | Verdict::PeerChosen { why },
+            )) = after
+            {
                 // The model says at that frame and field that the new value is a choice it
                 // cannot check (an application's TTL on a socket's only frame...).
                 score.exceptions.push(format!(

@@ -626,7 +626,8 @@ impl Drop for PeerProc {
 
 /// The model's check of b's kernel: the connection's frames on r-b, as b sent them and as r
 /// forwarded encap's; the verdicts of b's frames counted, encap's shown apart (encap is not
-/// Linux, and the model predicts Linux).
+/// Linux: the model follows it as a peer, its habits peer-chosen, only what every TCP must do
+/// checked).
 fn check_kernel_frames<W: WriteColor>(
     out: &mut W,
     frames: &[LinkFrame],
@@ -636,7 +637,11 @@ fn check_kernel_frames<W: WriteColor>(
         out,
         "the model's check of b's kernel (its frames on r-b, as b sent them)",
     )?;
-    let mut verifier = Verifier::new(settings, None);
+    let b_kernel = encap::verify::LinuxEnd {
+        addr: address(Host::B, false),
+        port: None,
+    };
+    let mut verifier = Verifier::new(settings, None).with_linux(vec![b_kernel]);
     let (mut kernel, mut ours) = (
         encap::model::Counts::default(),
         encap::model::Counts::default(),
@@ -664,7 +669,7 @@ fn check_kernel_frames<W: WriteColor>(
         };
         writeln!(
             out,
-            "frame {} from {who}: {} seq {} ack {} len {}: {} predicted, {} learned, {} kernel-chosen, {}",
+            "frame {} from {who}: {} seq {} ack {} len {}: {} predicted, {} learned, {} kernel-chosen, {}{}",
             check.number,
             encap::layers::tcp::flag_names(check.flags),
             check.rel_seq,
@@ -673,6 +678,11 @@ fn check_kernel_frames<W: WriteColor>(
             counts.predicted,
             counts.learned,
             counts.kernel,
+            if counts.peer > 0 {
+                format!("{} peer-chosen, ", counts.peer)
+            } else {
+                String::new()
+            },
             if counts.mismatch == 0 {
                 "0 MISMATCH".to_string()
             } else {
@@ -696,7 +706,8 @@ fn check_kernel_frames<W: WriteColor>(
     )?;
     writeln!(
         out,
-        "encap's frames: {} fields differ from what the model predicts for Linux (encap is not Linux: its SYN's window and window scale are its own)",
+        "encap's frames: {} fields peer-chosen (encap is not Linux: its window, window scale and IP IDs are its own), {} MISMATCH (a rule every TCP keeps, broken)",
+        ours.peer,
         ours.mismatch
     )?;
     Ok(())

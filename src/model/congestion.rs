@@ -176,52 +176,6 @@ fn pcount(len: usize, mss: usize) -> u32 {
     u32::try_from(len.div_ceil(mss.max(1)).max(1)).unwrap_or(u32::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slow_start_allows_ten_packets_then_one_more_per_packet_acknowledged() {
-        let mut c = Congestion::default();
-        for i in 1..=10u32 {
-            assert_eq!(c.exceeds(1448, 1448), None, "packet {i}");
-            c.sent(i * 1448, 1448, 1448);
-        }
-        assert_eq!(c.exceeds(1448, 1448), Some((10, 10)));
-        // A GSO packet of three segments counts three.
-        c.acked(3 * 1448);
-        assert_eq!(c.window(), Some((7, 13)));
-        assert_eq!(c.exceeds(3 * 1448, 1448), None);
-        assert_eq!(c.exceeds(7 * 1448, 1448), Some((7, 13)));
-        // After a loss nothing more is said.
-        c.lost();
-        assert_eq!((c.exceeds(100_000, 1448), c.window()), (None, None));
-    }
-
-    #[test]
-    fn the_retransmission_timer_doubles_its_wait() {
-        let mut c = Congestion::default();
-        let ms = Duration::from_millis;
-        let mut send = |at: u64| {
-            let b = c.backoff(1, ms(at));
-            c.retransmitted(1, ms(at), at, b.after);
-            b
-        };
-        assert_eq!(send(1218).after, None);
-        assert_eq!(
-            send(1642),
-            Backoff {
-                after: Some(ms(424)),
-                doubled: None,
-                frame: Some(1218)
-            }
-        );
-        assert_eq!(send(2474).doubled, Some(true));
-        // Sooner than twice the wait before: no timeout's backoff.
-        assert_eq!(send(2900).doubled, Some(false));
-    }
-}
-
 impl super::Connection {
     /// What the congestion rules say of frame `o` from `from`, classified as `ev`.
     pub(super) fn congestion_of(
@@ -307,4 +261,50 @@ fn new_data(
         && me.isn.is_some()
         && o.seq() == me.next_seq
         && !(ev.retrans || ev.probe || ev.gap || ev.fills.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_start_allows_ten_packets_then_one_more_per_packet_acknowledged() {
+        let mut c = Congestion::default();
+        for i in 1..=10u32 {
+            assert_eq!(c.exceeds(1448, 1448), None, "packet {i}");
+            c.sent(i * 1448, 1448, 1448);
+        }
+        assert_eq!(c.exceeds(1448, 1448), Some((10, 10)));
+        // A GSO packet of three segments counts three.
+        c.acked(3 * 1448);
+        assert_eq!(c.window(), Some((7, 13)));
+        assert_eq!(c.exceeds(3 * 1448, 1448), None);
+        assert_eq!(c.exceeds(7 * 1448, 1448), Some((7, 13)));
+        // After a loss nothing more is said.
+        c.lost();
+        assert_eq!((c.exceeds(100_000, 1448), c.window()), (None, None));
+    }
+
+    #[test]
+    fn the_retransmission_timer_doubles_its_wait() {
+        let mut c = Congestion::default();
+        let ms = Duration::from_millis;
+        let mut send = |at: u64| {
+            let b = c.backoff(1, ms(at));
+            c.retransmitted(1, ms(at), at, b.after);
+            b
+        };
+        assert_eq!(send(1218).after, None);
+        assert_eq!(
+            send(1642),
+            Backoff {
+                after: Some(ms(424)),
+                doubled: None,
+                frame: Some(1218)
+            }
+        );
+        assert_eq!(send(2474).doubled, Some(true));
+        // Sooner than twice the wait before: no timeout's backoff.
+        assert_eq!(send(2900).doubled, Some(false));
+    }
 }
