@@ -73,9 +73,12 @@ fn encap(capture: &Path) -> Events {
         ) else {
             continue;
         };
+        // (The retransmission timer's wait is the model's own note: tshark's tcp.analysis.rto
+        // is a time since the first sending, not one of the flags compared here.)
         let set = flags
             .iter()
             .map(|f| f.as_str().unwrap().to_string())
+            .filter(|f| f != "tcp.analysis.rto")
             .collect();
         events.insert(n, set);
     }

@@ -113,7 +113,12 @@ pub fn events(
 ) -> Vec<Analysis> {
     let mut out = Vec::new();
     if ev.retrans {
-        out.push(retransmission(o, peer));
+        let r = retransmission(o, peer);
+        out.push(r);
+        // (A fast retransmission is a retransmission too: Wireshark sets both flags.)
+        if r == Analysis::FastRetransmission {
+            out.push(Analysis::Retransmission);
+        }
     }
     if ev.fills.is_some() {
         out.push(Analysis::OutOfOrder);

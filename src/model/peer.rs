@@ -52,7 +52,9 @@ pub fn adopt(o: &Observed<'_>, on_a_wire: bool, p: &mut Params) {
         _ => None,
     });
     p.tcp.options.clone_from(&o.options);
-    if let (Some(echo), false) = (echo, o.kind == Kind::Syn) {
+    // (A SYN echoes nothing: its TSecr should be 0, RFC 7323 §3.2.)
+    let echo = if o.kind == Kind::Syn { Some(0) } else { echo };
+    if let Some(echo) = echo {
         for opt in &mut p.tcp.options {
             if let TcpOption::Timestamps { tsecr, .. } = opt {
                 *tsecr = echo;
