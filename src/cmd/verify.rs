@@ -298,6 +298,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut followed: Vec<Followed> = Vec::new();
     let mut unchecked = 0u64;
     let mut neighbours = Neighbours::default();
+    // (One buffer for every frame's JSON line.)
+    let mut line: Vec<u8> = Vec::new();
     let read = loop {
         let p = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -363,7 +365,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
         };
         if args.json {
-            writeln!(out, "{}", verdicts::json_frame(&check, stream))?;
+            line.clear();
+            verdicts::write_json_frame(&mut line, &check, stream);
+            line.push(b'\n');
+            out.write_all(&line)?;
             for r in verdicts::json_revisions(&check) {
                 writeln!(out, "{r}")?;
             }

@@ -119,6 +119,40 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// `"key":null`.
+    pub fn null(&mut self, key: &str) {
+        self.key(key);
+        self.out.extend_from_slice(b"null");
+    }
+
+    /// `"key":["a","b"]`: a list of strings, each escaped.
+    pub fn texts<'s>(&mut self, key: &str, items: impl IntoIterator<Item = &'s str>) {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, t) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.string(t);
+        }
+        self.out.push(b']');
+    }
+
+    /// `"key":[{...},{...}]`: `n` objects, the `i`th written by `item(i, object)`.
+    pub fn objects(&mut self, key: &str, n: usize, mut item: impl FnMut(usize, &mut Obj<'_>)) {
+        self.key(key);
+        self.out.push(b'[');
+        for i in 0..n {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            let mut o = Obj::new(self.out);
+            item(i, &mut o);
+            o.end();
+        }
+        self.out.push(b']');
+    }
+
     /// `"key":` and any JSON value.
     pub fn value(&mut self, key: &str, v: &Json) {
         self.key(key);
