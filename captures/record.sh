@@ -192,6 +192,17 @@ unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_ecn=1;
 unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=3;
   tcpdump -i lo -nn -U -w $out/scenario-fastopen.pcap 'tcp port $((p+1))' 2>/dev/null & td=\$!; sleep 1;
   python3 captures/scenarios.py fastopen $((p+1)); sleep 1; kill -INT \$td; wait \$td 2>/dev/null || true"
+# 11. A listen queue overflowing: `encap server --verify` (listen(1), as the blog's server; its
+#     capture thread makes it slow to accept) and 20 clients connecting at once. SYNs dropped
+#     and sent again, SYN cookies (their TSval the clock rounded down to 64 ms), handshake ACKs
+#     and data dropped and sent again with backoff, the control socket's bare RST at the end.
+p=$((port+20))
+start_tcpdump $out/scenario-overflow.pcap $p
+"$ENCAP" server --listen 127.0.0.1:$p --verify --view none > /dev/null 2>&1 & spid=$!
+sleep 1
+python3 captures/overflow.py $p 20 || true
+sleep 2; kill -INT $spid; sleep 2; kill -INT $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
+stop_tcpdump
 lab_captures
 lab6_captures
 http_split

@@ -112,6 +112,10 @@ pub fn events(
     peer_scale: u32,
 ) -> Vec<Analysis> {
     let mut out = Vec::new();
+    // (A SYN or SYN-ACK sent again with the same ISN is a retransmission to Wireshark too.)
+    if ev.syn_again {
+        out.push(Analysis::Retransmission);
+    }
     if ev.retrans {
         let r = retransmission(o, peer);
         out.push(r);

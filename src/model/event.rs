@@ -56,11 +56,16 @@ impl Kind {
 /// An RST from a side that has no socket for this connection (nothing listened, or its socket
 /// is gone) comes from the kernel's control socket (`tcp_v4_send_reset`): no options, window
 /// 0, over IPv4 IP ID 0 and a full checksum. So does one from a side that has sent its FIN:
-/// data reaching a socket closed for receiving (or its TIME_WAIT stand-in).
+/// data reaching a socket closed for receiving (or its TIME_WAIT stand-in). And so does any
+/// Linux RST without ACK: a socket's own RST always carries one (`tcp_send_active_reset`),
+/// the control socket's answer to a segment with ACK never does (RFC 9293: `<SEQ=SEG.ACK>
+/// <CTL=RST>`), as when a listener's queue overflowed and the handshake it answered left no
+/// socket behind.
 #[must_use]
-pub fn from_control_socket(me: &SideState, kind: Kind) -> bool {
+pub fn from_control_socket(me: &SideState, kind: Kind, has_ack: bool) -> bool {
     kind == Kind::Rst
         && (me.isn.is_none()
+            || (!has_ack && !me.followed())
             || matches!(
                 me.state,
                 TcpState::Closed

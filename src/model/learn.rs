@@ -95,6 +95,7 @@ impl Connection {
         if ev.retrans {
             me.retransmitted = Some(o.number);
         }
+        me.syn_resent |= ev.syn_again && o.kind == Kind::Syn;
         // This side's ACK carried the D-SACK it owed.
         if o.has_ack() {
             me.dsack = None;
@@ -124,7 +125,7 @@ impl Connection {
         }
         let (me, peer) = self.sides.both_mut(from);
         learn_peer(me, peer, o, ev);
-        learn_side(me, o, advertised);
+        learn_side(me, o, advertised, pred.tsval_cookie);
         if pred.payload.predicted {
             self.learn_writes(from, o, pred.payload.regrown);
         }
@@ -265,7 +266,9 @@ fn learn_peer(me: &mut SideState, peer: &mut SideState, o: &Observed<'_>, ev: &E
             me.sent.pop_front();
         }
     }
-    if ev.retrans && !o.is_empty() {
+    // (A receiver that has sent nothing since its SYN-ACK may have had no socket for the first
+    // copies: a listener whose accept queue was full drops the handshake's ACK and the data.)
+    if ev.retrans && !o.is_empty() && peer.after_syn {
         // On lo nothing is lost: the peer has these bytes already, and says so once.
         // Duplicates that follow one another extend the pending D-SACK block.
         let span = Span::from_len(o.seq(), o.len());
@@ -296,7 +299,7 @@ fn learn_peer(me: &mut SideState, peer: &mut SideState, o: &Observed<'_>, ev: &E
 }
 
 /// The sender's FIN, clock, TSvals, window and flow label.
-fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32) {
+fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32, cookie_clock: bool) {
     if o.has(tf::FLG_FIN) {
         me.fin_seq = Some(o.seq().wrapping_add(o.len() as u32));
         me.fin_frame = o.number;
@@ -306,6 +309,10 @@ fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32) {
     me.last_frame = o.number;
     me.remember_boundary();
     if let (Some(v), Some(t), None) = (o.tsval, o.time, me.ts_clock) {
+        me.ts_clock = Some(TsClock { at: t, tsval: v });
+    }
+    // After a SYN cookie the socket's own clock, up to 63 ms ahead of the cookie's TSval.
+    if let (Some(v), Some(t), true) = (o.tsval, o.time, cookie_clock) {
         me.ts_clock = Some(TsClock { at: t, tsval: v });
     }
     if let Some(v) = o.tsval {

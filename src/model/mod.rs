@@ -323,7 +323,7 @@ impl Connection {
             sack: self.sack,
             wscale: self.sides[!from].wscale.is_some(),
         });
-        let ctl_rst = event::from_control_socket(&self.sides[from], o.kind);
+        let ctl_rst = event::from_control_socket(&self.sides[from], o.kind, o.has_ack());
         let syn_again = o.kind.is_syn() && self.sides[from].isn == Some(o.seq());
         let answers_syn =
             self.sides[from].state == TcpState::SynReceived && self.sides[from].isn.is_none();

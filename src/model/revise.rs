@@ -150,6 +150,14 @@ impl Connection {
                 self.unsend_fin(from, why, out);
                 return;
             }
+            // The bytes before the FIN sent again without it: Linux sends a FIN again with
+            // the bytes it ends (the FIN rides on the write queue's last segment).
+            let end = o.seq().wrapping_add(o.len() as u32);
+            if end == fin && !o.is_empty() && !o.has(tf::FLG_FIN) && !acked {
+                let why = "the same bytes were sent again without it, which Linux does not do to a FIN it sent with them, so no FIN was sent";
+                self.unsend_fin(from, why, out);
+                return;
+            }
         }
         // The same FIN again sooner than any retransmission timer fires, and not in a recovery
         // (after the FIN, this side sent lost bytes again: then an ACK that stops short of the

@@ -259,6 +259,7 @@ fn window(key: &str, f: &Facts<'_>) -> Option<Rule> {
         _ if f.ev.ctl_rst => predicted(),
         _ if pred.shrunk.is_some() => Some(Rule::Broken(format!("a window reaching at least {} (Linux never moves the edge of a window it offered to the left, RFC 7323 §2.4)", pred.shrunk.unwrap_or(0)))),
         _ if o.kind.is_syn() && pred.window.exact.is_some() => predicted(),
+        _ if pred.window.cookie => kc("the first window of a socket made from a SYN cookie (the listener's queue was full: the client's first SYN went unanswered): sized anew from its receive buffer, not from the SYN-ACK's"),
         _ if pred.window.locked => kc("a receive buffer the application set (SO_RCVBUF): the SYN's window and scale follow from it, not from tcp_rmem"),
         _ if pred.window.exact == Some(w) => predicted(),
         // Below the SYN's window less all that arrived: never (IfEqual against the floor).
@@ -274,6 +275,7 @@ fn option(key: &str, f: &Facts<'_>) -> Option<Rule> {
     let (o, ev) = (f.o, f.ev);
     match key {
         tcp::key::TSVAL if ev.ctl_rst => predicted(),
+        tcp::key::TSVAL if f.pred.tsval_cookie => kc("the socket's own clock, up to 63 ms ahead of its SYN-ACK's TSval: the listener's queue was full (the client's first SYN went unanswered), so the SYN-ACK was a SYN cookie, whose TSval is the clock rounded down to 64 ms with the SYN's options in its low bits"),
         tcp::key::TSVAL if f.pred.tsval_on_time => learned("the sender's millisecond clock, from its first TSval and the time since"),
         tcp::key::TSVAL => match (f.me.last_tsval(), o.tsval) {
             (Some(last), Some(v)) if seq::older(v, last) => Some(Rule::Broken(format!("a TSval no earlier than {last}"))),

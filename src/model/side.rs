@@ -305,6 +305,9 @@ pub struct SideState {
     pub probed: Option<u64>,
     /// The frame of its latest retransmission.
     pub retransmitted: Option<u64>,
+    /// It sent its SYN again (no answer came in time: a listener whose queue was full dropped
+    /// the first, and answers the next with a SYN cookie).
+    pub syn_resent: bool,
     /// Its flight and congestion window's bound, and its retransmission timer.
     pub congestion: super::congestion::Congestion,
     /// How many duplicate ACKs it has sent in a row.
@@ -367,6 +370,7 @@ impl SideState {
             last_answerable: 0,
             probed: None,
             retransmitted: None,
+            syn_resent: false,
             congestion: super::congestion::Congestion::default(),
             dup_acks: 0,
             queue: WriteQueue::default(),

@@ -30,6 +30,9 @@ pub struct Prediction {
     pub push: Option<bool>,
     /// The TSval was checked against the sender's millisecond clock.
     pub tsval_on_time: bool,
+    /// The TSval is the socket's clock after a SYN cookie: up to 63 ms ahead of the clock the
+    /// SYN-ACK's TSval gave (see [`options::cookie_clock`]).
+    pub tsval_cookie: bool,
     /// The MSS option is below the link's: asked for by the application or the route.
     pub mss_app: bool,
     /// The window's edge moved left of this one, offered before.
@@ -69,6 +72,7 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
     let window = tcp::window(c, from, o, ev, contradicted, &mut p);
     let tsval_on_time = options::options(c, from, o, ev, contradicted, window.locked, &mut p);
     let mss_app = !contradicted && options::mss_below_link(c, from, o);
+    let tsval_cookie = options::cookie_clock(c, from, o);
     let (edge, shrunk) = tcp::window_edge(c, from, o, ev);
     let push = tcp::push(c, from, o, ev, &plan);
     let linux_kinds = if o.kind.is_syn() {
@@ -85,7 +89,8 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
         payload: plan,
         window,
         push,
-        tsval_on_time,
+        tsval_on_time: tsval_on_time && !tsval_cookie,
+        tsval_cookie,
         mss_app,
         shrunk,
         edge,

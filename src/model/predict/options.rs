@@ -29,7 +29,11 @@ pub fn options(
         Some(e) if peer.tsvals.contains(&e) => e,
         _ => peer.last_tsval().unwrap_or(0),
     };
-    let (tsval, on_time) = tsval(me, o);
+    let (tsval, on_time) = if cookie_clock(c, from, o) {
+        (o.tsval.unwrap_or(0), false)
+    } else {
+        tsval(me, o)
+    };
     // The scale follows the host's settings, or a receive buffer the application set.
     let ws = o.wscale.map(|w| match c.settings {
         Some(set) if !rcvbuf_locked => set.window_scale(),
@@ -74,6 +78,22 @@ fn tsval(me: &SideState, o: &Observed<'_>) -> (u32, bool) {
         }
         (v, ..) => (v.unwrap_or(0), false),
     }
+}
+
+/// Whether frame `o` is the listener's first after a SYN-ACK that may have been a SYN cookie,
+/// with a TSval up to 63 ms ahead of the clock that SYN-ACK gave. A listener whose queue is
+/// full drops a SYN (the client sends it again) and answers with a cookie
+/// (`cookie_init_timestamp`): its TSval is the clock rounded down to 64 ms, the SYN's options
+/// in the low 6 bits, before the connection's random offset is added; the socket made from
+/// the cookie then sends its own clock.
+#[must_use]
+pub fn cookie_clock(c: &Connection, from: Side, o: &Observed<'_>) -> bool {
+    let (me, peer) = (&c.sides[from], &c.sides[!from]);
+    let (Some(v), Some(now), Some(clock)) = (o.tsval, o.time, me.ts_clock) else {
+        return false;
+    };
+    let ahead = v.wrapping_sub(clock.tsval_at(now));
+    !me.after_syn && peer.syn_resent && !o.kind.is_syn() && ahead > TSVAL_SLACK_MS && ahead < 64
 }
 
 /// The MSS Linux announces on `lo`, for this frame's IP version.

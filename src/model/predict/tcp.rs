@@ -133,6 +133,9 @@ pub struct WindowPrediction {
     /// A SYN's window and scale below the host's settings, consistent with a receive buffer
     /// the application set (SO_RCVBUF locks it, and Linux derives both from it).
     pub locked: bool,
+    /// The listener's first window after a SYN-ACK that may have been a SYN cookie (its SYN
+    /// was sent twice): the socket made from the cookie sizes it anew.
+    pub cookie: bool,
 }
 
 /// A SYN or SYN-ACK whose window is below what the host's settings give and whose window
@@ -185,6 +188,8 @@ pub fn window(
         if w.locked {
             w.exact = None;
         }
+    } else if !me.after_syn && !o.kind.is_syn() && c.sides[!from].syn_resent {
+        w.cookie = true;
     } else if let (Some(syn), false, Some(_), Some(_)) = (
         me.syn_window,
         me.after_syn || o.kind.is_syn(),
