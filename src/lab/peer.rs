@@ -92,7 +92,7 @@ pub enum Scenario {
     /// The server closes first; the peer ACKs its FIN (FIN_WAIT_2), then sends its own.
     #[value(name = "fin-finwait")]
     FinFinWait,
-    /// 20 small writes from the peer, each waiting for the kernel's ACK: quick ACKs, then
+    /// 30 small segments from the peer, each waiting for the kernel's ACK: quick ACKs, then
     /// delayed ones.
     DelayedAck,
 }
@@ -281,7 +281,10 @@ fn sack_fast_retransmit<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()
     let (mut sacked_end, mut fin) = (after_hole, false);
     let mut dupacks = 0;
     for _ in 0..MAX_SEGMENTS {
-        let s = p.next_data("the retransmission of the hole")?;
+        let s = p.next("the retransmission of the hole")?;
+        if s.payload.is_empty() && s.h.flags & FLG_FIN == 0 {
+            continue;
+        }
         if s.h.seq == hole_start {
             p.say(&format!(
                 "the hole sent again after {dupacks} duplicate ACKs: ACK of everything to {}",
@@ -293,6 +296,7 @@ fn sack_fast_retransmit<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()
             p.receive_to_fin(true)?;
             return p.close();
         }
+        // Out of order, after the hole: kept (a FIN too, which no SACK block can cover).
         if s.h.seq == sacked_end {
             sacked_end = s.h.seq.wrapping_add(s.payload.len() as u32);
             fin = s.h.flags & FLG_FIN != 0;
@@ -370,8 +374,10 @@ fn zero_window<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
 /// SYN, the kernel's SYN-ACK, then a RST instead of the ACK; the kernel drops its request.
 fn rst_syn_recv<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
     p.syn()?;
+    p.expect("the SYN-ACK", |s| s.h.flags & FLG_SYN != 0)?;
     let port = p.remote.port();
     wait_for_states(lab, port, "the request in SYN_RECV", |st| st.contains(&3))?;
+    p.say("b's kernel lists the request in SYN_RECV")?;
     p.send(FLG_RST, &[])?;
     wait_for_states(lab, port, "the request removed", |st| !st.contains(&3))?;
     p.say("b's kernel no longer lists the request (SYN_RECV)")
@@ -395,7 +401,10 @@ fn fin_established<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
     p.request()?;
     p.send(FLG_FIN | FLG_ACK, &[])?;
     let fin_end = p.snd_nxt;
-    p.expect("the ACK of the peer's FIN", |s| s.h.ack == fin_end)?;
+    let acked = p.expect("the ACK of the peer's FIN", |s| s.h.ack == fin_end)?;
+    if !acked.payload.is_empty() {
+        p.ack(&[])?;
+    }
     p.receive_to_fin(true)?;
     p.ack(&[])
 }
@@ -414,12 +423,14 @@ fn fin_fin_wait<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result
     p.close()
 }
 
-/// 20 writes of 100 bytes, each sent once the kernel ACKed the one before, then FIN both ways.
+/// 30 segments of 100 bytes without PSH (with PSH the kernel ACKs as soon as the server reads,
+/// the connection being one-way), each sent once the kernel ACKed the one before: its quick
+/// ACKs, then delayed ones; then FIN both ways.
 fn delayed_ack<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
     p.handshake()?;
-    for i in 0..20u8 {
+    for i in 0..30u8 {
         let line = [b'a' + i % 26; 100];
-        p.send(FLG_PSH | FLG_ACK, &line)?;
+        p.send(FLG_ACK, &line)?;
         let end = p.snd_nxt;
         p.expect("the kernel's ACK of the write", |s| s.h.ack == end)?;
     }
@@ -474,13 +485,23 @@ impl Seg {
     }
 }
 
-/// What identifies the peer's last frame in the capture: its TCP sequence, acknowledgment and
-/// flags.
+/// What identifies a frame of the connection in the capture: its TCP sequence, acknowledgment
+/// and flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Marker {
     seq: u32,
     ack: u32,
     flags: u16,
+}
+
+impl Marker {
+    fn of(h: &TcpHeader) -> Marker {
+        Marker {
+            seq: h.seq,
+            ack: h.ack,
+            flags: h.flags,
+        }
+    }
 }
 
 /// The scripted peer: its edge, ARP, and the connection's numbers.
@@ -505,7 +526,9 @@ struct Peer<'o, W> {
     /// The kernel's FIN was taken into the stream.
     fin_taken: bool,
     sent: u64,
-    last: Option<Marker>,
+    /// The last frame of the connection the peer sent or received, by its source: the capture
+    /// holds the whole connection once it holds that one.
+    last: Option<(Ipv4Addr, Marker)>,
 }
 
 impl<'o, W: WriteColor> Peer<'o, W> {
@@ -643,6 +666,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
                     self.ts_recent = *tsval;
                 }
                 self.show("<-", &s.h, s.payload.len())?;
+                self.last = Some((*self.remote.ip(), Marker::of(&s.h)));
                 return Ok(s);
             }
         }
@@ -659,12 +683,16 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         bail!("no data segment in {MAX_SEGMENTS} segments while waiting for {what}")
     }
 
-    /// The kernel's next segment for which `done` holds (the others are shown and skipped).
+    /// The kernel's next segment for which `done` holds; what each carries in order is taken
+    /// into the stream (and not ACKed).
     fn expect(&mut self, what: &str, done: impl Fn(&Seg) -> bool) -> anyhow::Result<Seg> {
         for _ in 0..MAX_SEGMENTS {
             let s = self.next(what)?;
             if s.h.flags & FLG_RST != 0 {
                 bail!("the kernel reset the connection while the peer waited for {what}");
+            }
+            if s.h.flags & FLG_SYN == 0 {
+                self.accept(&s);
             }
             if done(&s) {
                 return Ok(s);
@@ -826,11 +854,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             .send(frame.frame())
             .context("sending on a-r's packet socket")?;
         self.sent += 1;
-        self.last = Some(Marker {
-            seq: header.seq,
-            ack: header.ack,
-            flags,
-        });
+        self.last = Some((*self.local.ip(), Marker::of(&header)));
         let syn_fin = u32::from(flags & FLG_SYN != 0) + u32::from(flags & FLG_FIN != 0);
         self.snd_nxt = self
             .snd_nxt
@@ -871,24 +895,23 @@ impl<'o, W: WriteColor> Peer<'o, W> {
     }
 }
 
-/// The capture's frames, in time order, once it holds the peer's last frame (or after
+/// The capture's frames, in time order, once it holds the connection's last frame (or after
 /// [`CAPTURE_LIMIT`]).
-fn collect(captures: &Captures, last: Option<Marker>) -> anyhow::Result<Vec<LinkFrame>> {
+fn collect(
+    captures: &Captures,
+    last: Option<(Ipv4Addr, Marker)>,
+) -> anyhow::Result<Vec<LinkFrame>> {
     let end = Instant::now() + CAPTURE_LIMIT;
     let mut frames: Vec<LinkFrame> = Vec::new();
     let seen = |frames: &[LinkFrame]| {
-        last.is_none_or(|m| {
-            frames.iter().any(|f| {
-                marker_of(&f.data).is_some_and(|(src, got)| src == LINKS[0].host.ipv4 && got == m)
-            })
-        })
+        last.is_none_or(|m| frames.iter().any(|f| marker_of(&f.data) == Some(m)))
     };
     while !seen(&frames) {
         stop_check()?;
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             eprintln!(
-                "encap: warning: the capture did not see the peer's last frame within {} s",
+                "encap: warning: the capture did not see the connection's last frame within {} s",
                 CAPTURE_LIMIT.as_secs()
             );
             break;
@@ -914,14 +937,7 @@ fn marker_of(frame: &[u8]) -> Option<(Ipv4Addr, Marker)> {
     let ip = Ipv4Packet::new_checked(rest).ok()?;
     let seg = TcpSegment::new_checked(ip.payload()).ok()?;
     let h = TcpHeader::parse(&seg).ok()?;
-    Some((
-        ip.source(),
-        Marker {
-            seq: h.seq,
-            ack: h.ack,
-            flags: h.flags,
-        },
-    ))
+    Some((ip.source(), Marker::of(&h)))
 }
 
 fn write_pcap(path: &std::path::Path, frames: &[LinkFrame]) -> anyhow::Result<()> {
