@@ -507,3 +507,4 @@ live!(live_fin_finwait, "fin-finwait", check_fin_finwait);
 live!(live_delayed_ack, "delayed-ack", check_delayed_ack);
 
 committed!(committed_nooptions, "nooptions", check_nooptions);
+committed!(committed_mss536, "mss536", check_mss536);
