@@ -509,3 +509,4 @@ live!(live_delayed_ack, "delayed-ack", check_delayed_ack);
 committed!(committed_nooptions, "nooptions", check_nooptions);
 committed!(committed_mss536, "mss536", check_mss536);
 committed!(committed_slowstart, "slowstart", check_slowstart);
+committed!(committed_sack_fastretransmit, "sack-fastretransmit", check_sack_fastretransmit);
