@@ -511,3 +511,4 @@ committed!(committed_mss536, "mss536", check_mss536);
 committed!(committed_slowstart, "slowstart", check_slowstart);
 committed!(committed_sack_fastretransmit, "sack-fastretransmit", check_sack_fastretransmit);
 committed!(committed_rto_backoff, "rto-backoff", check_rto_backoff);
+committed!(committed_zerowindow, "zerowindow", check_zerowindow);
