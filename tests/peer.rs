@@ -512,3 +512,4 @@ committed!(committed_slowstart, "slowstart", check_slowstart);
 committed!(committed_sack_fastretransmit, "sack-fastretransmit", check_sack_fastretransmit);
 committed!(committed_rto_backoff, "rto-backoff", check_rto_backoff);
 committed!(committed_zerowindow, "zerowindow", check_zerowindow);
+committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
