@@ -513,3 +513,4 @@ committed!(committed_sack_fastretransmit, "sack-fastretransmit", check_sack_fast
 committed!(committed_rto_backoff, "rto-backoff", check_rto_backoff);
 committed!(committed_zerowindow, "zerowindow", check_zerowindow);
 committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
+committed!(committed_rst_established, "rst-established", check_rst_established);
