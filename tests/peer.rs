@@ -514,3 +514,4 @@ committed!(committed_rto_backoff, "rto-backoff", check_rto_backoff);
 committed!(committed_zerowindow, "zerowindow", check_zerowindow);
 committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
 committed!(committed_rst_established, "rst-established", check_rst_established);
+committed!(committed_fin_established, "fin-established", check_fin_established);
