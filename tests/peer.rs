@@ -515,3 +515,4 @@ committed!(committed_zerowindow, "zerowindow", check_zerowindow);
 committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
 committed!(committed_rst_established, "rst-established", check_rst_established);
 committed!(committed_fin_established, "fin-established", check_fin_established);
+committed!(committed_fin_finwait, "fin-finwait", check_fin_finwait);
