@@ -516,3 +516,4 @@ committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
 committed!(committed_rst_established, "rst-established", check_rst_established);
 committed!(committed_fin_established, "fin-established", check_fin_established);
 committed!(committed_fin_finwait, "fin-finwait", check_fin_finwait);
+committed!(committed_delayed_ack, "delayed-ack", check_delayed_ack);
