@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{encap, have, is_root, with_timeout};
+use common::{encap, have, is_root, tshark_fields, with_timeout};
 use encap::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_RST, FLG_SYN};
 use encap::layers::tcp::TcpOption;
 
@@ -509,11 +509,54 @@ live!(live_delayed_ack, "delayed-ack", check_delayed_ack);
 committed!(committed_nooptions, "nooptions", check_nooptions);
 committed!(committed_mss536, "mss536", check_mss536);
 committed!(committed_slowstart, "slowstart", check_slowstart);
-committed!(committed_sack_fastretransmit, "sack-fastretransmit", check_sack_fastretransmit);
+committed!(
+    committed_sack_fastretransmit,
+    "sack-fastretransmit",
+    check_sack_fastretransmit
+);
 committed!(committed_rto_backoff, "rto-backoff", check_rto_backoff);
 committed!(committed_zerowindow, "zerowindow", check_zerowindow);
 committed!(committed_rst_synrecv, "rst-synrecv", check_rst_synrecv);
-committed!(committed_rst_established, "rst-established", check_rst_established);
-committed!(committed_fin_established, "fin-established", check_fin_established);
+committed!(
+    committed_rst_established,
+    "rst-established",
+    check_rst_established
+);
+committed!(
+    committed_fin_established,
+    "fin-established",
+    check_fin_established
+);
 committed!(committed_fin_finwait, "fin-finwait", check_fin_finwait);
 committed!(committed_delayed_ack, "delayed-ack", check_delayed_ack);
+
+/// tshark's own analysis agrees: the fast retransmission, the RTO retransmissions, the zero
+/// window and the duplicate ACKs are flagged where the checks above found them.
+#[test]
+fn tshark_analysis_agrees() {
+    if !have("tshark", "tshark_analysis_agrees") {
+        return;
+    }
+    let flags = |name: &str, field: &str| -> Vec<usize> {
+        let fields = vec!["frame.number".to_string(), field.to_string()];
+        tshark_fields(&committed(name), &fields, &[])
+            .iter()
+            .filter(|m| m.get(field).is_some_and(|v| !v.is_empty()))
+            .filter_map(|m| m["frame.number"].parse().ok())
+            .collect()
+    };
+    let sack = tcp_frames(&committed("sack-fastretransmit"));
+    let fast = flags("sack-fastretransmit", "tcp.analysis.fast_retransmission");
+    assert_eq!(fast.len(), 1, "{fast:?}");
+    assert!(sack
+        .iter()
+        .any(|s| s.number == fast[0] && s.linux && s.len > 0));
+    assert!(flags("sack-fastretransmit", "tcp.analysis.duplicate_ack").len() >= 3);
+    assert!(flags("rto-backoff", "tcp.analysis.retransmission").len() >= 4);
+    let zero = flags("zerowindow", "tcp.analysis.zero_window");
+    let zw = tcp_frames(&committed("zerowindow"));
+    assert!(!zero.is_empty());
+    assert!(zero.iter().all(|n| zw
+        .iter()
+        .any(|s| s.number == *n && !s.linux && s.window == 0)));
+}
