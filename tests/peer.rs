@@ -315,8 +315,8 @@ fn check_rto_backoff(f: &[Tcp]) {
     // No ACK of the peer's covered the data until the fourth retransmission.
     let last_retx = f
         .iter()
-        .filter(|s| s.linux && s.seq == first.seq && s.len > 0)
-        .last()
+        .rev()
+        .find(|s| s.linux && s.seq == first.seq && s.len > 0)
         .expect("retransmissions");
     assert!(!f.iter().any(|s| !s.linux
         && s.has(FLG_ACK)
@@ -398,8 +398,8 @@ fn check_rst_established(f: &[Tcp]) {
     assert!(linux_data(f).any(|s| s.number < rst.number), "data before");
     let acked = f
         .iter()
-        .filter(|s| !s.linux && s.number < rst.number && s.len == 0)
-        .last()
+        .rev()
+        .find(|s| !s.linux && s.number < rst.number && s.len == 0)
         .expect("an ACK before the RST");
     assert_eq!(rst.ack, acked.ack);
     assert!(

@@ -903,8 +903,9 @@ fn collect(
 ) -> anyhow::Result<Vec<LinkFrame>> {
     let end = Instant::now() + CAPTURE_LIMIT;
     let mut frames: Vec<LinkFrame> = Vec::new();
-    let seen = |frames: &[LinkFrame]| {
-        last.is_none_or(|m| frames.iter().any(|f| marker_of(&f.data) == Some(m)))
+    let seen = |frames: &[LinkFrame]| match last {
+        Some(m) => frames.iter().any(|f| marker_of(&f.data) == Some(m)),
+        None => true,
     };
     while !seen(&frames) {
         stop_check()?;
