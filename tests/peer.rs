@@ -6,8 +6,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -559,4 +561,74 @@ fn tshark_analysis_agrees() {
     assert!(zero.iter().all(|n| zw
         .iter()
         .any(|s| s.number == *n && !s.linux && s.window == 0)));
+}
+
+/// `ip netns list`.
+fn namespaces() -> String {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("run ip");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Ctrl-C in the middle of a scenario (after the kernel's first retransmission) removes the
+/// lab: the namespaces are as before, the run's state file is gone, the exit status says
+/// trouble, and what was captured so far is written.
+#[test]
+fn ctrl_c_removes_the_lab() {
+    let test = "ctrl_c_removes_the_lab";
+    if !(is_root(test) && have("ip", test) && have("python3", test)) {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = namespaces();
+    let path =
+        std::env::temp_dir().join(format!("encap-peer-test-{}-int.pcap", std::process::id()));
+    let mut child = encap()
+        .args(["lab", "peer", "rto-backoff", "-w"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn encap lab peer");
+    let pid = child.id();
+    // A watchdog: the run cannot hang the test.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(LIMIT).is_err() {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        seen.push_str(&line);
+        seen.push('\n');
+        // Once, then read on to the end (a closed pipe would end the run another way).
+        if line.contains("the first segment sent again (1)") {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        }
+    }
+    let out = child.wait_with_output().expect("wait");
+    let _ = tx.send(());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{seen}{stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGINT or SIGTERM): the lab is removed"),
+        "{stderr}"
+    );
+    assert_eq!(namespaces(), before, "the namespaces are as they were");
+    let state = Path::new("/run/encap-lab").join(format!("encap-{pid}.lab"));
+    assert!(!state.exists(), "{} left", state.display());
+    let frames = tcp_frames(&path);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        frames.iter().any(|s| s.linux && s.has(FLG_SYN)),
+        "the capture so far is written"
+    );
 }

@@ -896,7 +896,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
 }
 
 /// The capture's frames, in time order, once it holds the connection's last frame (or after
-/// [`CAPTURE_LIMIT`]).
+/// [`CAPTURE_LIMIT`], or at once after SIGINT or SIGTERM).
 fn collect(
     captures: &Captures,
     last: Option<(Ipv4Addr, Marker)>,
@@ -907,8 +907,8 @@ fn collect(
         Some(m) => frames.iter().any(|f| marker_of(&f.data) == Some(m)),
         None => true,
     };
-    while !seen(&frames) {
-        stop_check()?;
+    // Interrupted, what was captured is still written.
+    while !seen(&frames) && !crate::capture::stop_requested() {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             eprintln!(
