@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{encap, have, is_root, tshark_fields, with_timeout};
+use common::{encap, have, is_root, tshark_fields, watchdog, with_timeout};
 use encap::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_RST, FLG_SYN};
 use encap::layers::tcp::TcpOption;
 
@@ -594,14 +594,7 @@ fn ctrl_c_removes_the_lab() {
         .spawn()
         .expect("spawn encap lab peer");
     let pid = child.id();
-    // A watchdog: the run cannot hang the test.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(LIMIT).is_err() {
-            // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-    });
+    let done = watchdog(pid, LIMIT);
     let stdout = child.stdout.take().expect("stdout");
     let mut seen = String::new();
     for line in BufReader::new(stdout).lines() {
@@ -610,12 +603,12 @@ fn ctrl_c_removes_the_lab() {
         seen.push('\n');
         // Once, then read on to the end (a closed pipe would end the run another way).
         if line.contains("the first segment sent again (1)") {
-            // SAFETY: as above.
+            // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
         }
     }
     let out = child.wait_with_output().expect("wait");
-    let _ = tx.send(());
+    let _ = done.send(());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{seen}{stderr}");
     assert!(
