@@ -287,7 +287,7 @@ fn sack_fast_retransmit<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()
         }
         if s.h.seq == hole_start {
             p.say(&format!(
-                "the hole sent again after {dupacks} duplicate ACKs: ACK of everything to {}",
+                "the hole came again ({dupacks} duplicate ACKs sent by the time the peer read it; the capture shows how many had reached b): ACK of everything to {}",
                 p.rel_rcv(sacked_end)
             ))?;
             p.rcv_nxt = sacked_end.max(s.end()).wrapping_add(u32::from(fin));
