@@ -14,7 +14,8 @@
 //! The kernel's side is a small Python server in b (a kernel socket: read the request, write N
 //! bytes, close). The capture is encap's own: one packet socket on b's veth `b-r` opened inside b,
 //! both directions, so the file holds the kernel's frames as b sent them (offloads off: full
-//! checksums, segments cut at the MSS) and the peer's as b received them (TTL 63 after r).
+//! checksums, segments cut at the MSS) and the peer's as b received them (TTL 63 after r); IPv4
+//! and ARP only (the veths' own IPv6 frames as they come up are left out).
 //!
 //! Every wait is bounded ([`STEP_LIMIT`] per frame awaited, [`MAX_SEGMENTS`] per loop); the lab
 //! is removed on every exit, an error or Ctrl-C included (the [`Lab`]'s drop).
@@ -48,6 +49,8 @@ pub const MAX_SEGMENTS: usize = 2000;
 const CAPTURE_LIMIT: Duration = Duration::from_secs(5);
 /// The peer's TCP port.
 const PEER_PORT: u16 = 40000;
+/// The peer's request, answered by the server in b.
+const REQUEST: &[u8] = b"send the data\n";
 
 /// `encap lab peer`'s flags.
 #[derive(Debug, clap::Args)]
@@ -55,7 +58,8 @@ pub struct Args {
     /// The behaviour to drive.
     #[arg(value_enum)]
     pub scenario: Scenario,
-    /// Where to write the capture: pcap, Ethernet, every frame on b's veth in both directions.
+    /// Where to write the capture: pcap, Ethernet, every IPv4 and ARP frame on b's veth in both
+    /// directions.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: PathBuf,
     /// The server's port in b.
@@ -744,9 +748,9 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         Ok(synack)
     }
 
-    /// The request: one line.
+    /// The request: one line (not HTTP's: the port is not HTTP's).
     fn request(&mut self) -> anyhow::Result<()> {
-        self.send(FLG_PSH | FLG_ACK, b"GET /data\n")
+        self.send(FLG_PSH | FLG_ACK, REQUEST)
     }
 
     /// A pure ACK of everything taken, with `sack` blocks.
@@ -925,6 +929,12 @@ fn collect(
         }
     }
     frames.extend(captures.frames.try_iter());
+    // The connection and ARP: the IPv6 frames the veths send as they come up (MLDv2 reports,
+    // router solicitations) are nobody's behaviour here.
+    frames.retain(|f| {
+        EthernetHeader::parse(&f.data)
+            .is_ok_and(|(e, _)| matches!(e.ethertype, EtherType::Ipv4 | EtherType::Arp))
+    });
     frames.sort_by_key(|f| f.timestamp);
     Ok(frames)
 }
