@@ -193,7 +193,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut proc = Server::start(&lab, server, args.scenario.serve())?;
     let mut peer = Peer::open(&lab, server, args.scenario.habits(), out)?;
     let played = play(&mut peer, &lab, args.scenario);
-    let last = peer.last;
+    let (last, sent) = (peer.last, peer.sent);
     let out = peer.out;
     if let Err(e) = &played {
         out.flush()?;
@@ -205,7 +205,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     write_pcap(&args.write, &frames)?;
     writeln!(
         out,
-        "wrote {} frames to {} (b's veth b-r, both directions)",
+        "the scripted peer sent {sent} frames; wrote {} frames to {} (b's veth b-r, both directions, IPv4 and ARP)",
         frames.len(),
         args.write.display()
     )?;
