@@ -155,6 +155,13 @@ fn linux_data(f: &[Tcp]) -> impl Iterator<Item = &Tcp> {
     f.iter().filter(|s| s.linux && s.len > 0)
 }
 
+/// The kernel's data segments sent for the first time (a retransmission, which a slow peer on a
+/// loaded machine may draw, left out).
+fn fresh(f: &[Tcp]) -> Vec<&Tcp> {
+    let mut seen = std::collections::HashSet::new();
+    linux_data(f).filter(|s| seen.insert(s.seq)).collect()
+}
+
 fn check_nooptions(f: &[Tcp]) {
     let (syn, synack) = handshake(f);
     assert_eq!(syn.options, vec![TcpOption::Mss(1460)]);
@@ -163,7 +170,7 @@ fn check_nooptions(f: &[Tcp]) {
         vec![TcpOption::Mss(1460)],
         "a SYN with MSS only is answered with MSS only"
     );
-    let data: Vec<&Tcp> = linux_data(f).collect();
+    let data = fresh(f);
     assert_eq!(data.iter().map(|s| s.len).sum::<u32>(), 6000);
     assert!(data.iter().all(|s| s.len <= 1460 && s.options.is_empty()));
     assert_eq!(data[0].len, 1460, "full segments of the peer's MSS");
@@ -204,7 +211,7 @@ fn check_mss536(f: &[Tcp]) {
             .any(|o| matches!(o, TcpOption::WindowScale(_))),
         "no window scale offered, none answered"
     );
-    let sizes: Vec<u32> = linux_data(f).map(|s| s.len).collect();
+    let sizes: Vec<u32> = fresh(f).iter().map(|s| s.len).collect();
     // 536 less the 12 bytes of the timestamps option.
     assert!(sizes.iter().all(|&l| l <= 524), "{sizes:?}");
     assert_eq!(sizes.iter().filter(|&&l| l == 524).count(), 11, "{sizes:?}");
@@ -213,9 +220,9 @@ fn check_mss536(f: &[Tcp]) {
 
 /// The kernel's data segments sent between consecutive data ACKs of the peer: the rounds.
 fn rounds(f: &[Tcp], linux_isn: u32) -> Vec<usize> {
-    let mut rounds = vec![0];
+    let (mut rounds, fresh) = (vec![0], fresh(f));
     for s in f {
-        if s.linux && s.len > 0 {
+        if s.linux && s.len > 0 && fresh.iter().any(|n| n.number == s.number) {
             *rounds.last_mut().expect("a round") += 1;
         } else if !s.linux && s.has(FLG_ACK) && s.ack.wrapping_sub(linux_isn) > 1 {
             rounds.push(0);
@@ -239,7 +246,7 @@ fn check_slowstart(f: &[Tcp]) {
         r[2..].iter().any(|&n| n >= 2),
         "each later ACK lets two go ({r:?})"
     );
-    assert_eq!(linux_data(f).map(|s| s.len).sum::<u32>(), 60_000);
+    assert_eq!(fresh(f).iter().map(|s| s.len).sum::<u32>(), 60_000);
 }
 
 fn check_sack_fastretransmit(f: &[Tcp]) {
@@ -363,14 +370,15 @@ fn check_zerowindow(f: &[Tcp]) {
         assert!(w[1] > 1.7 * w[0], "the probes back off: {gaps:?}");
     }
     assert!(
-        linux_data(f)
+        fresh(f)
+            .iter()
             .filter(|s| s.number < zero.number)
             .map(|s| s.len)
             .sum::<u32>()
             <= u32::from(3 * 1448u16),
         "no more than the window before it closed"
     );
-    assert_eq!(linux_data(f).map(|s| s.len).sum::<u32>(), 20_000);
+    assert_eq!(fresh(f).iter().map(|s| s.len).sum::<u32>(), 20_000);
     check_fins(f, true);
 }
 
@@ -430,7 +438,7 @@ fn check_fin_established(f: &[Tcp]) {
         linux_data(f).all(|s| s.ack == pfin.end()),
         "each acknowledges the FIN"
     );
-    assert_eq!(linux_data(f).map(|s| s.len).sum::<u32>(), 3000);
+    assert_eq!(fresh(f).iter().map(|s| s.len).sum::<u32>(), 3000);
     let last = f.last().expect("frames");
     assert!(!last.linux && last.ack == lfin.end() && !last.has(FLG_FIN));
 }
