@@ -103,6 +103,18 @@ udp6_captures() {
 }
 if [ "${1:-}" = udp ]; then udp_captures; udp6_captures; ls -l $out/nc-udp*.pcap; exit 0; fi
 
+# 13. The scripted peer (`encap lab peer SCENARIO`, issue 16): a TCP peer that is not Linux (no DF,
+#     IP ID 0, full checksums, its own SYN options) in host a of the lab, driving one behaviour of
+#     the Linux kernel in host b on purpose (a Python server there answers its request), recorded
+#     by encap's own capture on b's veth b-r inside b, both directions, offloads off.
+#     Only this part: `captures/record.sh peer [SCENARIO...]`.
+peer_scenarios="nooptions mss536 slowstart sack-fastretransmit rto-backoff zerowindow rst-synrecv rst-established fin-established fin-finwait delayed-ack"
+peer_captures() {
+  local s
+  for s in "$@"; do "$ENCAP" lab peer "$s" -w "$out/peer-$s.pcap" > /dev/null; done
+}
+if [ "${1:-}" = peer ]; then shift; peer_captures ${@:-$peer_scenarios}; ls -l $out/peer-*; exit 0; fi
+
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
 chat() { # file port
@@ -208,4 +220,5 @@ lab6_captures
 http_split
 udp_captures
 udp6_captures
+peer_captures $peer_scenarios
 ls -l $out

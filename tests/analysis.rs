@@ -111,6 +111,16 @@ fn explained(
     }
 }
 
+/// Captures whose events the model does not give yet, each with what is missing. Each must
+/// still differ from tshark: once the model gives the events, the test fails until the entry
+/// goes.
+const PENDING: [(&str, &str); 1] = [(
+    "peer-sack-fastretransmit.pcap",
+    "issue 16: the scripted peer's duplicate ACKs carry SACK blocks, and the model flags neither \
+     them (tcp.analysis.duplicate_ack) nor the kernel's fast retransmission they trigger; the \
+     model following a peer that is not Linux is the lead's part of the issue",
+)];
+
 fn captures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -128,8 +138,11 @@ fn each_frames_events_are_tsharks_or_differ_with_a_reason() {
         return;
     }
     let (mut same, mut differ, mut events) = (0, Vec::new(), 0);
+    let mut pending_seen = BTreeSet::new();
     for c in captures() {
         let (ours, theirs) = (encap(&c), tshark(&c));
+        let name = c.file_name().unwrap().to_string_lossy().into_owned();
+        let pending = PENDING.iter().find(|(p, _)| *p == name);
         assert!(
             !theirs.is_empty(),
             "tshark read no frame of {}",
@@ -144,12 +157,17 @@ fn each_frames_events_are_tsharks_or_differ_with_a_reason() {
                 same += 1;
                 continue;
             }
-            let name = c.file_name().unwrap().to_string_lossy();
-            match explained(&model_only, &tshark_only) {
-                Some(why) => differ.push(format!(
+            match (explained(&model_only, &tshark_only), pending) {
+                (Some(why), _) => differ.push(format!(
                     "{name} frame {n}: model {model_only:?}, tshark {tshark_only:?}: {why}"
                 )),
-                None => panic!(
+                (None, Some((_, why))) => {
+                    pending_seen.insert(name.clone());
+                    differ.push(format!(
+                        "{name} frame {n}: model {model_only:?}, tshark {tshark_only:?}: not yet ({why})"
+                    ));
+                }
+                (None, None) => panic!(
                     "{name} frame {n}: the model says {m:?}, tshark {t:?}, and no reason covers it"
                 ),
             }
@@ -163,4 +181,10 @@ fn each_frames_events_are_tsharks_or_differ_with_a_reason() {
         println!("  {d}");
     }
     assert!(events >= 10, "only {events} events in all captures: the scenarios should show keep-alives and zero windows");
+    for (name, _) in PENDING {
+        assert!(
+            pending_seen.contains(name),
+            "{name}: the model now gives tshark's events: remove it from PENDING"
+        );
+    }
 }

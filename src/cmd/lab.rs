@@ -40,6 +40,10 @@ pub enum LabCommand {
     /// both links captured: each message through the pipeline, the frames on each link, and
     /// what r changed in each frame it forwarded.
     Demo(lab::demo::Args),
+    /// A scripted TCP peer in a (not Linux: no DF, IP ID 0, its own options) driving one
+    /// behaviour of b's kernel on purpose (slow start, fast retransmit with SACK, RTO backoff,
+    /// zero-window probes, RST and FIN in each state), b's veth recorded into a pcap.
+    Peer(lab::peer::Args),
 }
 
 /// Runs `encap lab ...`.
@@ -69,6 +73,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         LabCommand::Status => status(out),
         LabCommand::Exec { host, command } => exec(*host, command),
         LabCommand::Demo(demo) => lab::demo::run(demo, out),
+        LabCommand::Peer(peer) => lab::peer::run(peer, out),
     }
 }
 

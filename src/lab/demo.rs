@@ -108,14 +108,23 @@ impl Captures {
     /// Opens one capture per link in `r` and returns once both sockets are bound, so no frame of
     /// the chat can pass before them.
     pub(super) fn start(lab: &Lab) -> anyhow::Result<Captures> {
+        let points: Vec<(String, &'static str)> = LINKS
+            .iter()
+            .map(|l| (lab.ns(Host::R).to_string(), l.router.dev))
+            .collect();
+        Captures::on(&points)
+    }
+
+    /// Opens one capture on each (namespace, device) of `points`, both directions, each frame
+    /// tagged with its point's index as its link; returns once every socket is bound.
+    pub(super) fn on(points: &[(String, &'static str)]) -> anyhow::Result<Captures> {
         let (tx, frames) = mpsc::channel();
         let (ready_tx, ready) = mpsc::channel::<anyhow::Result<()>>();
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        for (link, l) in LINKS.iter().enumerate() {
+        for (link, (ns, dev)) in points.iter().enumerate() {
             let (tx, ready_tx, stop) = (tx.clone(), ready_tx.clone(), Arc::clone(&stop));
-            let ns = lab.ns(Host::R).to_string();
-            let dev = l.router.dev;
+            let (ns, dev) = (ns.clone(), *dev);
             threads.push(std::thread::spawn(move || {
                 let opened = super::enter(&ns).and_then(|()| {
                     Capture::open_both_directions(dev)
@@ -154,7 +163,7 @@ impl Captures {
             stop,
             threads,
         };
-        for _ in LINKS {
+        for _ in points {
             ready
                 .recv()
                 .context("a capture thread ended before opening its socket")??;

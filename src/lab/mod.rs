@@ -23,6 +23,7 @@
 //! This lives in the binary, not the library: it runs programs and changes the system.
 
 pub mod demo;
+pub mod peer;
 pub mod stack;
 
 use std::fmt::Write as _;
@@ -612,5 +613,59 @@ pub fn address(host: Host, ipv6: bool) -> IpAddr {
         IpAddr::V6(end.ipv6)
     } else {
         IpAddr::V4(end.ipv4)
+    }
+}
+
+/// The state Linux shows for a listening socket in `/proc/net/tcp` (`TCP_LISTEN`).
+pub const TCP_LISTEN: u8 = 0x0A;
+
+/// The states (`/proc/net/tcp`'s `st` column: 01 ESTABLISHED, 03 SYN_RECV, 05 FIN_WAIT2, 08
+/// CLOSE_WAIT, 0A LISTEN ...) of the IPv4 TCP sockets in `ns` whose local port is `port`, read on
+/// a thread inside `ns` from `/proc/thread-self/net/tcp`.
+///
+/// # Errors
+/// Entering the namespace or reading the table.
+pub fn tcp_states(ns: &str, port: u16) -> anyhow::Result<Vec<u8>> {
+    let name = ns.to_string();
+    let table = in_namespace(ns, move || {
+        fs::read_to_string("/proc/thread-self/net/tcp")
+            .with_context(|| format!("reading the TCP sockets of {name}"))
+    })?;
+    let port = format!(":{port:04X}");
+    Ok(table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let st = u8::from_str_radix(f.get(3)?, 16).ok()?;
+            f.get(1)?.ends_with(&port).then_some(st)
+        })
+        .collect())
+}
+
+/// Ends a program this run started in a namespace: a second for it to end by itself, then a
+/// SIGTERM to its pid; its exit status.
+///
+/// # Errors
+/// Waiting for it failed.
+pub fn end_child(child: &mut std::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    for _ in 0..50 {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if child.try_wait()?.is_none() {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    child.wait()
+}
+
+/// Kills a program this run started, if it still runs (on an early exit: an error, Ctrl-C).
+pub fn kill_child(child: &mut std::process::Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

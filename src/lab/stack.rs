@@ -135,7 +135,7 @@ fn open_edge(lab: &Lab) -> anyhow::Result<Capture> {
 }
 
 /// Four random numbers from the kernel, for the ISN, the timestamp offset and the IP ID.
-fn random_u32s() -> anyhow::Result<[u32; 3]> {
+pub(super) fn random_u32s() -> anyhow::Result<[u32; 3]> {
     let mut b = [0u8; 12];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
@@ -537,17 +537,8 @@ impl PeerProc {
     /// Waits until b's kernel shows a socket listening on `at`'s port (read from
     /// `/proc/thread-self/net/tcp` on a thread inside b), or the program ended.
     fn wait_listening(&mut self, lab: &Lab, at: SocketAddrV4) -> anyhow::Result<()> {
-        let port = format!(":{:04X} ", at.port());
         for _ in 0..250 {
-            let table = in_namespace(lab.ns(Host::B), || {
-                std::fs::read_to_string("/proc/thread-self/net/tcp")
-                    .context("reading b's TCP sockets")
-            })?;
-            // Field 4 is the state: 0A is LISTEN.
-            if table.lines().any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 3 && format!("{} ", f[1]).ends_with(&port) && f[3] == "0A"
-            }) {
+            if super::tcp_states(lab.ns(Host::B), at.port())?.contains(&super::TCP_LISTEN) {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -598,17 +589,7 @@ impl PeerProc {
     /// later (`encap server` keeps serving other clients), then its exit.
     fn finish<W: WriteColor>(&mut self, out: &mut W) -> anyhow::Result<()> {
         self.stdin = None;
-        for _ in 0..50 {
-            if self.child.try_wait()?.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if self.child.try_wait()?.is_none() {
-            // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
-            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        }
-        let status = self.child.wait()?;
+        let status = super::end_child(&mut self.child)?;
         self.poll();
         writeln!(out, "{} in b ended ({status})", self.name)?;
         Ok(())
@@ -617,10 +598,7 @@ impl PeerProc {
 
 impl Drop for PeerProc {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        super::kill_child(&mut self.child);
     }
 }
 

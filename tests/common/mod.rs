@@ -44,17 +44,23 @@ pub fn with_timeout(mut cmd: Command, limit: std::time::Duration) -> std::proces
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let done = watchdog(child.id(), limit);
+    let out = child.wait_with_output().expect("wait");
+    let _ = done.send(());
+    out
+}
+
+/// Kills the child `pid` with SIGKILL after `limit`, unless something is sent on the returned
+/// channel first (send once it ended).
+pub fn watchdog(pid: u32, limit: std::time::Duration) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if rx.recv_timeout(limit).is_err() {
             // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
     });
-    let out = child.wait_with_output().expect("wait");
-    let _ = tx.send(());
-    out
+    tx
 }
 
 /// Runs `tshark -r FILE -T fields` for `fields` (with the `-o` preferences in `prefs`) and returns

@@ -1,0 +1,1053 @@
+//! `encap lab peer SCENARIO -w FILE`: a scripted TCP peer that is not Linux, in host a, driving
+//! one behaviour of the Linux kernel in host b on purpose, the frames on b's veth recorded.
+//!
+//! The peer is a script of steps, as Scapy's are: each step sends one frame with exactly the
+//! flags, options and window the scenario wants, or waits (by event, never by sleeping) for the
+//! kernel's next segment and reacts to its sequence numbers. It speaks through one `AF_PACKET`
+//! socket on a's veth (a's kernel has no IPv4 address there, as for `lab demo --stack encap`, so
+//! it neither answers ARP for the peer's address nor resets its connection), answers and asks ARP
+//! with [`encap::stack::arp`], and builds every frame with the pipeline. Its frames look like
+//! another stack's: no DF, IP ID 0, TTL 64, full checksums, its SYN's options in BSD's order
+//! (MSS, window scale, SACK-permitted, timestamps), each scenario with or without timestamps,
+//! SACK and window scaling.
+//!
+//! The kernel's side is a small Python server in b (a kernel socket: read the request, write N
+//! bytes, close). The capture is encap's own: one packet socket on b's veth `b-r` opened inside b,
+//! both directions, so the file holds the kernel's frames as b sent them (offloads off: full
+//! checksums, segments cut at the MSS) and the peer's as b received them (TTL 63 after r); IPv4
+//! and ARP only (the veths' own IPv6 frames as they come up are left out).
+//!
+//! Every wait is bounded ([`STEP_LIMIT`] per frame awaited, [`MAX_SEGMENTS`] per loop); the lab
+//! is removed on every exit, an error or Ctrl-C included (the [`Lab`]'s drop).
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use termcolor::WriteColor;
+
+use super::demo::{Captures, LinkFrame};
+use super::{address, in_namespace, Host, Kind, Lab, Offload, LINKS, TCP_LISTEN};
+use crate::capture::{Capture, FrameSource};
+use encap::layers::arp::ArpPacket;
+use encap::layers::ethernet::{EtherType, EthernetHeader, Mac};
+use encap::layers::ipv4::{IpProtocol, Ipv4Packet};
+use encap::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_PSH, FLG_RST, FLG_SYN};
+use encap::layers::tcp::{flag_names, TcpHeader, TcpOption, TcpSegment};
+use encap::pipeline::{encapsulate, ChecksumMode, Params};
+use encap::stack::arp::{Resolution, Resolver};
+
+/// The longest wait for one frame of the kernel's (a retransmission after several backoffs
+/// included).
+pub const STEP_LIMIT: Duration = Duration::from_secs(10);
+/// The most kernel segments one loop of a script takes before it gives up.
+pub const MAX_SEGMENTS: usize = 2000;
+/// The longest wait for the capture to hold the peer's last frame.
+const CAPTURE_LIMIT: Duration = Duration::from_secs(5);
+/// The peer's TCP port.
+const PEER_PORT: u16 = 40000;
+/// The peer's request, answered by the server in b.
+const REQUEST: &[u8] = b"send the data\n";
+
+/// `encap lab peer`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The behaviour to drive.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// Where to write the capture: pcap, Ethernet, every IPv4 and ARP frame on b's veth in both
+    /// directions.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+    /// The server's port in b.
+    #[arg(long, default_value_t = 6666)]
+    pub port: u16,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// A SYN with an MSS only (no timestamps, SACK or window scale), a request, a few KB back,
+    /// FIN both ways (the peer's FIN acknowledging the kernel's).
+    Nooptions,
+    /// MSS 536 (SACK and timestamps, no window scale).
+    Mss536,
+    /// 60 KB from the server to a large window: the first ACK held until the initial window of
+    /// 10 segments arrived, then one ACK per segment.
+    Slowstart,
+    /// SACK on; one segment of the burst "lost": duplicate ACKs with SACK blocks until the
+    /// kernel retransmits it.
+    SackFastretransmit,
+    /// No ACK of the server's data until the kernel sent its first segment again 4 times.
+    RtoBackoff,
+    /// A window of three segments, then window 0 answering 3 zero-window probes, then open.
+    Zerowindow,
+    /// The peer's RST after the SYN-ACK (the kernel's request in SYN_RECV).
+    #[value(name = "rst-synrecv")]
+    RstSynRecv,
+    /// The peer's RST in ESTABLISHED, during the server's answer.
+    RstEstablished,
+    /// The peer's FIN in ESTABLISHED: the kernel to CLOSE_WAIT, then the server answers and
+    /// closes.
+    FinEstablished,
+    /// The server closes first; the peer ACKs its FIN (FIN_WAIT_2), then sends its own.
+    #[value(name = "fin-finwait")]
+    FinFinWait,
+    /// 30 small segments from the peer, each waiting for the kernel's ACK: quick ACKs, then
+    /// delayed ones.
+    DelayedAck,
+}
+
+/// What the peer's TCP announces: its habits.
+#[derive(Debug, Clone, Copy)]
+struct Habits {
+    mss: u16,
+    sack: bool,
+    timestamps: bool,
+    wscale: Option<u8>,
+    /// The window field of every segment (scaled by `wscale` but on the SYN).
+    window: u16,
+}
+
+/// What the server in b does with its connection.
+#[derive(Debug, Clone, Copy)]
+enum Serve {
+    /// Read up to the request's newline, write N bytes, close.
+    Answer(usize),
+    /// Read until the peer's FIN, write N bytes, close.
+    AnswerAtEof(usize),
+    /// Read until the peer's FIN (or RST), close.
+    Read,
+}
+
+impl Scenario {
+    fn habits(self) -> Habits {
+        let modern = Habits {
+            mss: 1460,
+            sack: true,
+            timestamps: true,
+            wscale: Some(7),
+            window: 65535,
+        };
+        match self {
+            Scenario::Nooptions => Habits {
+                sack: false,
+                timestamps: false,
+                wscale: None,
+                ..modern
+            },
+            Scenario::Mss536 => Habits {
+                mss: 536,
+                wscale: None,
+                ..modern
+            },
+            // Three segments of 1448 bytes (1460 less the timestamps option).
+            Scenario::Zerowindow => Habits {
+                wscale: None,
+                window: 3 * 1448,
+                ..modern
+            },
+            _ => modern,
+        }
+    }
+
+    fn serve(self) -> Serve {
+        match self {
+            Scenario::Nooptions | Scenario::Mss536 => Serve::Answer(6000),
+            Scenario::Slowstart => Serve::Answer(60_000),
+            Scenario::SackFastretransmit | Scenario::Zerowindow => Serve::Answer(20_000),
+            Scenario::RtoBackoff => Serve::Answer(4000),
+            Scenario::RstEstablished => Serve::Answer(30_000),
+            Scenario::FinFinWait => Serve::Answer(1000),
+            Scenario::FinEstablished => Serve::AnswerAtEof(3000),
+            Scenario::RstSynRecv | Scenario::DelayedAck => Serve::Read,
+        }
+    }
+}
+
+/// Runs one scenario.
+///
+/// # Errors
+/// Making the lab, a socket, the server, a step that waited too long, or the capture file; the
+/// lab is removed in every case.
+pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    let opts = super::Options {
+        random_macs: false,
+        mtu_b: 1500,
+        offload: Offload::Off,
+        bare_a: true,
+    };
+    let lab = Lab::create(&opts, Kind::Run)?;
+    let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    writeln!(
+        out,
+        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, the Linux server {server} in b",
+        clap::ValueEnum::to_possible_value(&args.scenario).map_or(String::new(), |v| v.get_name().to_string()),
+        lab.id,
+        lab.ns.join(", ")
+    )?;
+    let captures = Captures::on(&[(lab.ns(Host::B).to_string(), LINKS[1].host.dev)])?;
+    let mut proc = Server::start(&lab, server, args.scenario.serve())?;
+    let mut peer = Peer::open(&lab, server, args.scenario.habits(), out)?;
+    let played = play(&mut peer, &lab, args.scenario);
+    let (last, sent) = (peer.last, peer.sent);
+    let out = peer.out;
+    if let Err(e) = &played {
+        out.flush()?;
+        eprintln!("encap: error: {e:#}");
+    }
+    let frames = collect(&captures, last)?;
+    drop(captures);
+    proc.finish(out)?;
+    write_pcap(&args.write, &frames)?;
+    writeln!(
+        out,
+        "the scripted peer sent {sent} frames; wrote {} frames to {} (b's veth b-r, both directions, IPv4 and ARP)",
+        frames.len(),
+        args.write.display()
+    )?;
+    lab.remove();
+    Ok(if played.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::cmd::TROUBLE)
+    })
+}
+
+fn v4(a: std::net::IpAddr) -> Ipv4Addr {
+    match a {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// The script of each scenario.
+fn play<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab, s: Scenario) -> anyhow::Result<()> {
+    match s {
+        Scenario::Nooptions | Scenario::Mss536 => fetch(p, 0),
+        Scenario::Slowstart => fetch(p, 10),
+        Scenario::SackFastretransmit => sack_fast_retransmit(p),
+        Scenario::RtoBackoff => rto_backoff(p),
+        Scenario::Zerowindow => zero_window(p),
+        Scenario::RstSynRecv => rst_syn_recv(p, lab),
+        Scenario::RstEstablished => rst_established(p),
+        Scenario::FinEstablished => fin_established(p),
+        Scenario::FinFinWait => fin_fin_wait(p, lab),
+        Scenario::DelayedAck => delayed_ack(p),
+    }
+}
+
+/// Handshake, request, the answer (each segment ACKed, the first ACK held until `hold` segments
+/// came if `hold` > 0), then the peer's FIN acknowledging the kernel's.
+fn fetch<W: WriteColor>(p: &mut Peer<'_, W>, hold: usize) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    if hold > 0 {
+        let mut held = 0;
+        while held < hold {
+            let s = p.next("the initial window's segments")?;
+            if p.accept(&s) {
+                held += 1;
+            }
+        }
+        p.say(&format!(
+            "{held} segments came before any ACK of the peer's: the initial window; one ACK for them all"
+        ))?;
+        p.ack(&[])?;
+    }
+    p.receive_to_fin(true)?;
+    p.close()
+}
+
+/// The segment after the first is dropped; each later one answered with a duplicate ACK whose
+/// SACK block covers what came after the hole, until the kernel sends the hole again.
+fn sack_fast_retransmit<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    let synack = p.handshake()?;
+    if !has_option(&synack.h, |o| matches!(o, TcpOption::SackPermitted)) {
+        bail!("the kernel's SYN-ACK did not agree to SACK");
+    }
+    p.request()?;
+    let first = p.next_data("the first data segment")?;
+    p.accept(&first);
+    p.ack(&[])?;
+    let hole = p.next_data("the segment to lose")?;
+    p.say(&format!(
+        "the peer drops seq {} len {}: the hole",
+        p.rel_rcv(hole.h.seq),
+        hole.payload.len()
+    ))?;
+    let (hole_start, after_hole) = (hole.h.seq, hole.end());
+    // The SACK block's right edge is the data's end; the kernel's FIN, if it came after the
+    // hole, is taken with the data once the hole is filled.
+    let (mut sacked_end, mut fin) = (after_hole, false);
+    let mut dupacks = 0;
+    for _ in 0..MAX_SEGMENTS {
+        let s = p.next("the retransmission of the hole")?;
+        if s.payload.is_empty() && s.h.flags & FLG_FIN == 0 {
+            continue;
+        }
+        if s.h.seq == hole_start {
+            p.say(&format!(
+                "the hole came again ({dupacks} duplicate ACKs sent by the time the peer read it; the capture shows how many had reached b): ACK of everything to {}",
+                p.rel_rcv(sacked_end)
+            ))?;
+            p.rcv_nxt = sacked_end.max(s.end()).wrapping_add(u32::from(fin));
+            p.fin_taken = fin;
+            p.ack(&[])?;
+            p.receive_to_fin(true)?;
+            return p.close();
+        }
+        // Out of order, after the hole: kept (a FIN too, which no SACK block can cover).
+        if s.h.seq == sacked_end {
+            sacked_end = s.h.seq.wrapping_add(s.payload.len() as u32);
+            fin = s.h.flags & FLG_FIN != 0;
+        }
+        dupacks += 1;
+        p.ack(&[(after_hole, sacked_end)])?;
+    }
+    bail!("the hole was not sent again in {MAX_SEGMENTS} segments")
+}
+
+/// The server's data taken but not ACKed until the kernel sent its first segment again 4 times.
+fn rto_backoff<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    const AGAIN: usize = 4;
+    p.handshake()?;
+    p.request()?;
+    let first = p.next_data("the first data segment")?;
+    p.accept(&first);
+    let mut again = 0;
+    for _ in 0..MAX_SEGMENTS {
+        let s = p.next("a retransmission")?;
+        p.accept(&s);
+        if s.h.seq == first.h.seq && !s.payload.is_empty() {
+            again += 1;
+            p.say(&format!("the first segment sent again ({again})"))?;
+            if again == AGAIN {
+                p.ack(&[])?;
+                p.receive_to_fin(true)?;
+                return p.close();
+            }
+        }
+    }
+    bail!("the first segment was not sent again {AGAIN} times in {MAX_SEGMENTS} segments")
+}
+
+/// Three segments fill the window; the peer answers with window 0 and each of the kernel's
+/// probes with window 0 again, 3 times; then it opens the window and the transfer completes.
+fn zero_window<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    const PROBES: usize = 3;
+    p.handshake()?;
+    p.request()?;
+    let start = p.rcv_nxt;
+    let full = u32::from(p.habits.window);
+    for _ in 0..MAX_SEGMENTS {
+        if p.rcv_nxt.wrapping_sub(start) >= full {
+            break;
+        }
+        let s = p.next_data("the window's worth of data")?;
+        p.accept(&s);
+    }
+    let open = p.habits.window;
+    p.habits.window = 0;
+    p.say("the window is full: ACK with window 0")?;
+    p.ack(&[])?;
+    let mut probes = 0;
+    for _ in 0..MAX_SEGMENTS {
+        let s = p.next("a zero-window probe")?;
+        if s.payload.is_empty() && s.h.seq == p.rcv_nxt.wrapping_sub(1) {
+            probes += 1;
+            p.say(&format!(
+                "zero-window probe {probes}: answered with window 0"
+            ))?;
+            p.ack(&[])?;
+            if probes == PROBES {
+                break;
+            }
+        }
+    }
+    p.habits.window = open;
+    p.say("the window opens again")?;
+    p.ack(&[])?;
+    p.receive_to_fin(true)?;
+    p.close()
+}
+
+/// SYN, the kernel's SYN-ACK, then a RST instead of the ACK; the kernel drops its request.
+fn rst_syn_recv<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    p.syn()?;
+    p.expect("the SYN-ACK", |s| s.h.flags & FLG_SYN != 0)?;
+    let port = p.remote.port();
+    wait_for_states(lab, port, "the request in SYN_RECV", |st| st.contains(&3))?;
+    p.say("b's kernel lists the request in SYN_RECV")?;
+    p.send(FLG_RST, &[])?;
+    wait_for_states(lab, port, "the request removed", |st| !st.contains(&3))?;
+    p.say("b's kernel no longer lists the request (SYN_RECV)")
+}
+
+/// Handshake, request, two segments of the answer ACKed, then a RST.
+fn rst_established<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    for _ in 0..2 {
+        let s = p.next_data("the answer")?;
+        p.accept(&s);
+        p.ack(&[])?;
+    }
+    p.send(FLG_RST | FLG_ACK, &[])
+}
+
+/// Handshake, request, the peer's FIN (CLOSE_WAIT in b), then the server's answer and FIN.
+fn fin_established<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.send(FLG_FIN | FLG_ACK, &[])?;
+    let fin_end = p.snd_nxt;
+    let acked = p.expect("the ACK of the peer's FIN", |s| s.h.ack == fin_end)?;
+    if !acked.payload.is_empty() {
+        p.ack(&[])?;
+    }
+    p.receive_to_fin(true)?;
+    p.ack(&[])
+}
+
+/// The server answers and closes first; the peer ACKs its FIN, waits until b shows FIN_WAIT_2,
+/// then sends its own FIN.
+fn fin_fin_wait<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.receive_to_fin(true)?;
+    p.ack(&[])?;
+    wait_for_states(lab, p.remote.port(), "FIN_WAIT_2 in b", |st| {
+        st.contains(&5)
+    })?;
+    p.say("b's kernel shows the connection in FIN_WAIT_2")?;
+    p.close()
+}
+
+/// 30 segments of 100 bytes without PSH (with PSH the kernel ACKs as soon as the server reads,
+/// the connection being one-way), each sent once the kernel ACKed the one before: its quick
+/// ACKs, then delayed ones; then FIN both ways.
+fn delayed_ack<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    p.handshake()?;
+    for i in 0..30u8 {
+        let line = [b'a' + i % 26; 100];
+        p.send(FLG_ACK, &line)?;
+        let end = p.snd_nxt;
+        p.expect("the kernel's ACK of the write", |s| s.h.ack == end)?;
+    }
+    p.send(FLG_FIN | FLG_ACK, &[])?;
+    p.receive_to_fin(false)?;
+    p.ack(&[])
+}
+
+/// Waits until b's sockets on `port` satisfy `done` (read every 20 ms, 5 s at most).
+fn wait_for_states(
+    lab: &Lab,
+    port: u16,
+    what: &str,
+    done: impl Fn(&[u8]) -> bool,
+) -> anyhow::Result<()> {
+    for _ in 0..250 {
+        if done(&super::tcp_states(lab.ns(Host::B), port)?) {
+            return Ok(());
+        }
+        stop_check()?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("waited 5 s for {what} (b's /proc/net/tcp)")
+}
+
+fn stop_check() -> anyhow::Result<()> {
+    if crate::capture::stop_requested() {
+        bail!("interrupted (SIGINT or SIGTERM): the lab is removed");
+    }
+    Ok(())
+}
+
+fn has_option(h: &TcpHeader, f: impl Fn(&TcpOption) -> bool) -> bool {
+    h.options.iter().any(f)
+}
+
+/// A segment of the kernel's, as the peer received it.
+#[derive(Debug, Clone)]
+struct Seg {
+    h: TcpHeader,
+    payload: Vec<u8>,
+}
+
+impl Seg {
+    /// The sequence number after it (SYN and FIN count one).
+    fn end(&self) -> u32 {
+        let flags = u32::from(self.h.flags & FLG_SYN != 0) + u32::from(self.h.flags & FLG_FIN != 0);
+        self.h
+            .seq
+            .wrapping_add(self.payload.len() as u32)
+            .wrapping_add(flags)
+    }
+}
+
+/// What identifies a frame of the connection in the capture: its TCP sequence, acknowledgment
+/// and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Marker {
+    seq: u32,
+    ack: u32,
+    flags: u16,
+}
+
+impl Marker {
+    fn of(h: &TcpHeader) -> Marker {
+        Marker {
+            seq: h.seq,
+            ack: h.ack,
+            flags: h.flags,
+        }
+    }
+}
+
+/// The scripted peer: its edge, ARP, and the connection's numbers.
+struct Peer<'o, W> {
+    edge: Capture,
+    arp: Resolver,
+    start: Instant,
+    out: &'o mut W,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    mac: Mac,
+    habits: Habits,
+    iss: u32,
+    snd_nxt: u32,
+    irs: u32,
+    rcv_nxt: u32,
+    /// Timestamps agreed (the peer offered them and the SYN-ACK carried them).
+    timestamps: bool,
+    ts_offset: u32,
+    /// The kernel's latest TSval, echoed.
+    ts_recent: u32,
+    /// The kernel's FIN was taken into the stream.
+    fin_taken: bool,
+    sent: u64,
+    /// The last frame of the connection the peer sent or received, by its source: the capture
+    /// holds the whole connection once it holds that one.
+    last: Option<(Ipv4Addr, Marker)>,
+}
+
+impl<'o, W: WriteColor> Peer<'o, W> {
+    /// Opens the packet socket in a and resolves the router's MAC.
+    fn open(
+        lab: &Lab,
+        remote: SocketAddrV4,
+        habits: Habits,
+        out: &'o mut W,
+    ) -> anyhow::Result<Peer<'o, W>> {
+        let dev = LINKS[0].host.dev;
+        let ns = lab.ns(Host::A).to_string();
+        let edge = in_namespace(&ns.clone(), move || {
+            Capture::open(dev)
+                .with_context(|| format!("cannot open a packet socket on {dev} in {ns}"))
+        })?;
+        let [iss, ts_offset, _] = super::stack::random_u32s()?;
+        let a = LINKS[0].host;
+        let start = Instant::now();
+        let mut p = Peer {
+            edge,
+            arp: Resolver::new(lab.macs[0][0], a.ipv4, LINKS[0].router.ipv4, Duration::ZERO),
+            start,
+            out,
+            local: SocketAddrV4::new(a.ipv4, PEER_PORT),
+            remote,
+            mac: lab.macs[0][0],
+            habits,
+            iss,
+            snd_nxt: iss,
+            irs: 0,
+            rcv_nxt: 0,
+            timestamps: false,
+            ts_offset,
+            ts_recent: 0,
+            fin_taken: false,
+            sent: 0,
+            last: None,
+        };
+        p.resolve()?;
+        Ok(p)
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn say(&mut self, line: &str) -> anyhow::Result<()> {
+        writeln!(self.out, "{:9.6}    {line}", self.now().as_secs_f64())?;
+        Ok(())
+    }
+
+    /// Sends what ARP queued.
+    fn flush_arp(&mut self) -> anyhow::Result<()> {
+        while let Some(f) = self.arp.transmit() {
+            self.edge
+                .send(f.frame())
+                .context("sending ARP on a-r's packet socket")?;
+        }
+        Ok(())
+    }
+
+    /// Asks for the router's MAC (three requests a second apart at most).
+    fn resolve(&mut self) -> anyhow::Result<Mac> {
+        loop {
+            self.flush_arp()?;
+            match self.arp.state() {
+                Resolution::Resolved(mac) => return Ok(mac),
+                Resolution::Unreachable => bail!("no ARP answer from r (192.0.2.1) on a-r"),
+                Resolution::Waiting => {}
+            }
+            stop_check()?;
+            if let Some(f) = self.edge.next_frame().context("reading a-r")? {
+                let data = f.data.to_vec();
+                self.take(&data);
+            }
+            let now = self.now();
+            self.arp.tick(now);
+        }
+    }
+
+    /// Hands an ARP packet to the resolver, or returns the kernel's TCP segment to the peer.
+    fn take(&mut self, frame: &[u8]) -> Option<Seg> {
+        let (eth, rest) = EthernetHeader::parse(frame).ok()?;
+        if eth.destination != self.mac && eth.destination != encap::stack::arp::BROADCAST {
+            return None;
+        }
+        if eth.ethertype == EtherType::Arp {
+            if let Ok(a) = ArpPacket::parse(rest) {
+                self.arp.receive(&a);
+            }
+            return None;
+        }
+        if eth.ethertype != EtherType::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_checked(rest).ok()?;
+        if ip.destination() != *self.local.ip() || ip.protocol() != IpProtocol::Tcp {
+            return None;
+        }
+        let seg = TcpSegment::new_checked(ip.payload()).ok()?;
+        let h = TcpHeader::parse(&seg).ok()?;
+        if ip.source() != *self.remote.ip() || h.src_port != self.remote.port() {
+            return None;
+        }
+        if h.dst_port != self.local.port() {
+            return None;
+        }
+        Some(Seg {
+            h,
+            payload: seg.payload().to_vec(),
+        })
+    }
+
+    /// The kernel's next segment, shown; an error after [`STEP_LIMIT`] or on a signal.
+    fn next(&mut self, what: &str) -> anyhow::Result<Seg> {
+        let end = Instant::now() + STEP_LIMIT;
+        loop {
+            stop_check()?;
+            if Instant::now() > end {
+                bail!("waited {} s for {what}", STEP_LIMIT.as_secs());
+            }
+            let Some(f) = self.edge.next_frame().context("reading a-r")? else {
+                continue;
+            };
+            let data = f.data.to_vec();
+            let seg = self.take(&data);
+            self.flush_arp()?;
+            if let Some(s) = seg {
+                if let Some(TcpOption::Timestamps { tsval, .. }) =
+                    s.h.options
+                        .iter()
+                        .find(|o| matches!(o, TcpOption::Timestamps { .. }))
+                {
+                    self.ts_recent = *tsval;
+                }
+                self.show("<-", &s.h, s.payload.len())?;
+                self.last = Some((*self.remote.ip(), Marker::of(&s.h)));
+                return Ok(s);
+            }
+        }
+    }
+
+    /// The kernel's next segment that carries data.
+    fn next_data(&mut self, what: &str) -> anyhow::Result<Seg> {
+        for _ in 0..MAX_SEGMENTS {
+            let s = self.next(what)?;
+            if !s.payload.is_empty() {
+                return Ok(s);
+            }
+        }
+        bail!("no data segment in {MAX_SEGMENTS} segments while waiting for {what}")
+    }
+
+    /// The kernel's next segment for which `done` holds; what each carries in order is taken
+    /// into the stream (and not ACKed).
+    fn expect(&mut self, what: &str, done: impl Fn(&Seg) -> bool) -> anyhow::Result<Seg> {
+        for _ in 0..MAX_SEGMENTS {
+            let s = self.next(what)?;
+            if s.h.flags & FLG_RST != 0 {
+                bail!("the kernel reset the connection while the peer waited for {what}");
+            }
+            if s.h.flags & FLG_SYN == 0 {
+                self.accept(&s);
+            }
+            if done(&s) {
+                return Ok(s);
+            }
+        }
+        bail!("no segment for {what} in {MAX_SEGMENTS} segments")
+    }
+
+    /// Takes `s` into the stream if it is the next in order (its data, its FIN); true if taken.
+    fn accept(&mut self, s: &Seg) -> bool {
+        let carries = !s.payload.is_empty() || s.h.flags & FLG_FIN != 0;
+        if carries && s.h.seq == self.rcv_nxt {
+            self.rcv_nxt = s.end();
+            self.fin_taken |= s.h.flags & FLG_FIN != 0;
+            return true;
+        }
+        false
+    }
+
+    /// The kernel's sequence number relative to its ISN.
+    fn rel_rcv(&self, seq: u32) -> u32 {
+        seq.wrapping_sub(self.irs)
+    }
+
+    /// The SYN: MSS, then window scale, SACK-permitted and timestamps as the habits say.
+    fn syn(&mut self) -> anyhow::Result<()> {
+        self.send(FLG_SYN, &[])
+    }
+
+    /// SYN, SYN-ACK, ACK; the SYN-ACK returned.
+    fn handshake(&mut self) -> anyhow::Result<Seg> {
+        self.syn()?;
+        let iss = self.iss;
+        let synack = self.next("the SYN-ACK")?;
+        if synack.h.flags & (FLG_SYN | FLG_ACK) != FLG_SYN | FLG_ACK
+            || synack.h.ack != iss.wrapping_add(1)
+        {
+            bail!(
+                "the kernel answered the SYN with {} ack {}, not a SYN-ACK of it",
+                flag_names(synack.h.flags),
+                synack.h.ack
+            );
+        }
+        self.irs = synack.h.seq;
+        self.rcv_nxt = synack.h.seq.wrapping_add(1);
+        self.timestamps = self.habits.timestamps
+            && has_option(&synack.h, |o| matches!(o, TcpOption::Timestamps { .. }));
+        self.ack(&[])?;
+        Ok(synack)
+    }
+
+    /// The request: one line (not HTTP's: the port is not HTTP's).
+    fn request(&mut self) -> anyhow::Result<()> {
+        self.send(FLG_PSH | FLG_ACK, REQUEST)
+    }
+
+    /// A pure ACK of everything taken, with `sack` blocks.
+    fn ack(&mut self, sack: &[(u32, u32)]) -> anyhow::Result<()> {
+        self.send_with(FLG_ACK, &[], sack)
+    }
+
+    /// Takes the kernel's segments until its FIN, ACKing each that carries data if `ack_each`
+    /// (the FIN itself is left for the caller to answer).
+    fn receive_to_fin(&mut self, ack_each: bool) -> anyhow::Result<()> {
+        for _ in 0..MAX_SEGMENTS {
+            if self.fin_taken {
+                return Ok(());
+            }
+            let s = self.next("the kernel's FIN")?;
+            if s.h.flags & FLG_RST != 0 {
+                bail!("the kernel reset the connection");
+            }
+            self.accept(&s);
+            if ack_each && !s.payload.is_empty() && !self.fin_taken {
+                self.ack(&[])?;
+            }
+        }
+        bail!("no FIN in {MAX_SEGMENTS} segments")
+    }
+
+    /// The peer's FIN (acknowledging all taken), then the kernel's ACK of it.
+    fn close(&mut self) -> anyhow::Result<()> {
+        self.send(FLG_FIN | FLG_ACK, &[])?;
+        let end = self.snd_nxt;
+        self.expect("the ACK of the peer's FIN", |s| s.h.ack == end)?;
+        Ok(())
+    }
+
+    fn send(&mut self, flags: u16, payload: &[u8]) -> anyhow::Result<()> {
+        self.send_with(flags, payload, &[])
+    }
+
+    /// The options of a segment: the SYN's as the habits say, later the timestamps if agreed
+    /// and SACK blocks (none on a RST).
+    fn options(&self, flags: u16, sack: &[(u32, u32)]) -> Vec<TcpOption> {
+        let tsval = self.ts_offset.wrapping_add(self.now().as_millis() as u32);
+        let mut o = Vec::new();
+        if flags & FLG_SYN != 0 {
+            o.push(TcpOption::Mss(self.habits.mss));
+            if let Some(ws) = self.habits.wscale {
+                o.extend([TcpOption::Nop, TcpOption::WindowScale(ws)]);
+            }
+            if self.habits.sack {
+                o.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+            }
+            if self.habits.timestamps {
+                let ts = TcpOption::Timestamps { tsval, tsecr: 0 };
+                o.extend([TcpOption::Nop, TcpOption::Nop, ts]);
+            }
+            return o;
+        }
+        if flags & FLG_RST != 0 {
+            return o;
+        }
+        if self.timestamps {
+            let tsecr = self.ts_recent;
+            o.extend([
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Timestamps { tsval, tsecr },
+            ]);
+        }
+        if !sack.is_empty() {
+            o.extend([
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Sack(sack.to_vec()),
+            ]);
+        }
+        o
+    }
+
+    /// Builds one segment with the pipeline (full checksums, no DF, IP ID 0) and sends it.
+    fn send_with(&mut self, flags: u16, payload: &[u8], sack: &[(u32, u32)]) -> anyhow::Result<()> {
+        let next_hop = self.resolve()?;
+        let header = TcpHeader {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: self.snd_nxt,
+            ack: if flags & FLG_ACK != 0 {
+                self.rcv_nxt
+            } else {
+                0
+            },
+            flags,
+            window: self.habits.window,
+            checksum: 0,
+            urgent: 0,
+            options: self.options(flags, sack),
+        };
+        let mut params = Params::between(self.local, self.remote).with_macs(self.mac, next_hop);
+        params.checksum = ChecksumMode::Full;
+        params.ip.identification = 0;
+        params.ip.dont_fragment = false;
+        params.ip.ttl = 64;
+        params.tcp = header.clone();
+        let frame = encapsulate(payload, &params).context("building the peer's segment")?;
+        self.edge
+            .send(frame.frame())
+            .context("sending on a-r's packet socket")?;
+        self.sent += 1;
+        self.last = Some((*self.local.ip(), Marker::of(&header)));
+        let syn_fin = u32::from(flags & FLG_SYN != 0) + u32::from(flags & FLG_FIN != 0);
+        self.snd_nxt = self
+            .snd_nxt
+            .wrapping_add(payload.len() as u32)
+            .wrapping_add(syn_fin);
+        self.show("->", &header, payload.len())
+    }
+
+    /// One line per frame: who, flags, relative numbers, window, length, options.
+    fn show(&mut self, dir: &str, h: &TcpHeader, len: usize) -> anyhow::Result<()> {
+        // The kernel's ISN is its SYN-ACK's sequence number, before the peer learned it.
+        let irs = if h.flags & FLG_SYN != 0 {
+            h.seq
+        } else {
+            self.irs
+        };
+        let (seq, ack) = if dir == "->" {
+            (h.seq.wrapping_sub(self.iss), h.ack.wrapping_sub(irs))
+        } else {
+            (h.seq.wrapping_sub(irs), h.ack.wrapping_sub(self.iss))
+        };
+        let ack = if h.flags & FLG_ACK != 0 { ack } else { 0 };
+        let who = if dir == "->" { "peer  " } else { "kernel" };
+        let opts: Vec<String> = h.options.iter().map(ToString::to_string).collect();
+        writeln!(
+            self.out,
+            "{:9.6} {dir} {who} {} seq {seq} ack {ack} win {} len {len}{}",
+            self.now().as_secs_f64(),
+            flag_names(h.flags),
+            h.window,
+            if opts.is_empty() {
+                String::new()
+            } else {
+                format!(" <{}>", opts.join(", "))
+            }
+        )?;
+        Ok(())
+    }
+}
+
+/// The capture's frames, in time order, once it holds the connection's last frame (or after
+/// [`CAPTURE_LIMIT`], or at once after SIGINT or SIGTERM).
+fn collect(
+    captures: &Captures,
+    last: Option<(Ipv4Addr, Marker)>,
+) -> anyhow::Result<Vec<LinkFrame>> {
+    let end = Instant::now() + CAPTURE_LIMIT;
+    let mut frames: Vec<LinkFrame> = Vec::new();
+    let seen = |frames: &[LinkFrame]| match last {
+        Some(m) => frames.iter().any(|f| marker_of(&f.data) == Some(m)),
+        None => true,
+    };
+    // Interrupted, what was captured is still written.
+    while !seen(&frames) && !crate::capture::stop_requested() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            eprintln!(
+                "encap: warning: the capture did not see the connection's last frame within {} s",
+                CAPTURE_LIMIT.as_secs()
+            );
+            break;
+        }
+        if let Ok(f) = captures
+            .frames
+            .recv_timeout(left.min(Duration::from_millis(100)))
+        {
+            frames.push(f);
+        }
+    }
+    frames.extend(captures.frames.try_iter());
+    // The connection and ARP: the IPv6 frames the veths send as they come up (MLDv2 reports,
+    // router solicitations) are nobody's behaviour here.
+    frames.retain(|f| {
+        EthernetHeader::parse(&f.data)
+            .is_ok_and(|(e, _)| matches!(e.ethertype, EtherType::Ipv4 | EtherType::Arp))
+    });
+    frames.sort_by_key(|f| f.timestamp);
+    Ok(frames)
+}
+
+/// The source address and TCP marker of a captured frame.
+fn marker_of(frame: &[u8]) -> Option<(Ipv4Addr, Marker)> {
+    let (eth, rest) = EthernetHeader::parse(frame).ok()?;
+    if eth.ethertype != EtherType::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(rest).ok()?;
+    let seg = TcpSegment::new_checked(ip.payload()).ok()?;
+    let h = TcpHeader::parse(&seg).ok()?;
+    Some((ip.source(), Marker::of(&h)))
+}
+
+fn write_pcap(path: &std::path::Path, frames: &[LinkFrame]) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = encap::pcap::FrameWriter::new(std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", path.display()))?;
+    for f in frames {
+        w.write(f.timestamp, &f.data)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    w.into_inner()
+        .flush()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The Python server in b: a kernel socket that serves one connection as [`Serve`] says.
+const SERVER_PY: &str = r#"
+import socket, sys
+host, port, mode, n, sndbuf = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sndbuf:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+s.bind((host, port))
+s.listen(1)
+c, _ = s.accept()
+answer = (b'0123456789abcdef' * (n // 16 + 1))[:n]
+try:
+    got = b''
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+        if mode == 'answer' and b'\n' in got:
+            break
+    if mode != 'read':
+        c.sendall(answer)
+    print('server: read %d bytes, wrote %d' % (len(got), 0 if mode == 'read' else n), flush=True)
+except OSError as e:
+    print('server: %s' % e, flush=True)
+c.close()
+"#;
+
+/// The server process in b.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(lab: &Lab, at: SocketAddrV4, serve: Serve) -> anyhow::Result<Server> {
+        let (mode, n) = match serve {
+            Serve::Answer(n) => ("answer", n),
+            Serve::AnswerAtEof(n) => ("eof", n),
+            Serve::Read => ("read", 0),
+        };
+        // Room for the whole answer in the send buffer, so one write queues it all and only
+        // the congestion window decides what leaves when (else the buffer's 16 KB, growing
+        // slowly, would).
+        let sndbuf = (4 * n).to_string();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-c",
+            SERVER_PY,
+            &at.ip().to_string(),
+            &at.port().to_string(),
+        ])
+        .args([mode, &n.to_string(), &sndbuf])
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+        let child = in_namespace(lab.ns(Host::B), move || {
+            cmd.spawn().context("cannot start python3 in b")
+        })?;
+        let mut server = Server { child };
+        for _ in 0..250 {
+            if super::tcp_states(lab.ns(Host::B), at.port())?.contains(&TCP_LISTEN) {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("the Python server in b ended ({status}) before listening on {at}");
+            }
+            stop_check()?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("the Python server in b is not listening on {at} after 5 s")
+    }
+
+    /// Waits a second for the server to end, then ends it (SIGTERM to its pid).
+    fn finish<W: WriteColor>(&mut self, out: &mut W) -> anyhow::Result<()> {
+        let status = super::end_child(&mut self.child)?;
+        writeln!(out, "the Python server in b ended ({status})")?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        super::kill_child(&mut self.child);
+    }
+}
