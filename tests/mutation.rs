@@ -294,23 +294,6 @@ fn undetectable(capture: &str, frame: u64, what: &str) -> Option<&'static str> {
     }
 }
 
-/// The scripted peer's captures (`encap lab peer`, issue 16): its frames are not Linux's (no
-/// DF, IP ID 0, its own options), so verify reports them as MISMATCH until the model follows a
-/// side that is not Linux; their edits are scored from then on. Each must still have a MISMATCH
-/// unedited, so this exception fails (and must go) once the model reads them.
-fn peer_pending(path: &Path) -> bool {
-    let name = path.file_name().unwrap().to_string_lossy().to_string();
-    if !name.starts_with("peer-") {
-        return false;
-    }
-    let base = verify(&frames(path), &None);
-    assert!(
-        !base.mismatches.is_empty(),
-        "{name}: 0 MISMATCH unedited now: score its edits (remove peer_pending)"
-    );
-    true
-}
-
 #[derive(Default)]
 struct Score {
     named: usize,
@@ -426,9 +409,6 @@ fn score_capture(path: &Path, score: &mut Score) {
 fn every_edit_of_every_field_is_named_at_its_frame_and_field() {
     let mut score = Score::default();
     for c in captures() {
-        if peer_pending(&c) {
-            continue;
-        }
         score_capture(&c, &mut score);
     }
     let judged = score.named + score.elsewhere.len() + score.missed.len();
