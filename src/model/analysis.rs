@@ -40,6 +40,9 @@ pub enum Analysis {
     WindowUpdate,
     /// Its bytes fill the peer's window to its edge.
     WindowFull,
+    /// Several segments in one packet, in a cooked capture of a real interface: merged by the
+    /// receiver's GRO, or one TSO/GSO packet on its way out (not Wireshark's: `encap.*`).
+    Merged(super::event::Merged),
 }
 
 impl Analysis {
@@ -61,6 +64,8 @@ impl Analysis {
             Analysis::KeepAliveAck => "tcp.analysis.keep_alive_ack",
             Analysis::WindowUpdate => "tcp.analysis.window_update",
             Analysis::WindowFull => "tcp.analysis.window_full",
+            Analysis::Merged(m) if m.arrived => "encap.gro_merged",
+            Analysis::Merged(_) => "encap.tso_gso",
         }
     }
 }
@@ -69,6 +74,13 @@ impl fmt::Display for Analysis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Analysis::DuplicateAck(n) => write!(f, "duplicate ACK #{n}"),
+            Analysis::Merged(m) => write!(
+                f,
+                "{}: {} segments of {}",
+                if m.arrived { "GRO-merged" } else { "TSO/GSO" },
+                m.segments,
+                m.size
+            ),
             other => {
                 let key = other.key();
                 f.write_str(
@@ -95,6 +107,7 @@ pub fn events(
     peer_scale: u32,
 ) -> Vec<Analysis> {
     let mut out = Vec::new();
+    out.extend(ev.merged.map(Analysis::Merged));
     if ev.retrans {
         out.push(retransmission(o, peer));
     }
