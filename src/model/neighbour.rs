@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::verdict::{Counts, FieldCheck, Verdict};
-use crate::dissect::{dissect, slice, Net, Transport};
+use crate::dissect::{slice, Net, Transport};
 use crate::layers::arp::{self, ArpPacket};
 use crate::layers::ethernet::{self, mac_to_string, EtherType, EthernetHeader, Mac};
 use crate::layers::icmp;
@@ -593,7 +593,25 @@ fn ndp_frame(dst: Mac, src: Mac, (from, to): (Ipv6Addr, Ipv6Addr), m: &Message) 
 /// of the kernel's frame gets `rule`'s verdict when the model's value is equal, a MISMATCH with
 /// the model's value when not; a field only one of the frames has is a MISMATCH.
 pub(crate) fn judge(kernel: &[u8], model: &[u8], rule: Rule<'_>) -> Vec<FieldCheck> {
-    let (k, m) = (dissect(kernel), dissect(model));
+    judge_link(
+        kernel,
+        model,
+        crate::layers::link::link_type::ETHERNET,
+        rule,
+    )
+}
+
+/// [`judge`] for two frames of link type `link` (Ethernet, or a cooked capture's).
+pub(crate) fn judge_link(
+    kernel: &[u8],
+    model: &[u8],
+    link: u32,
+    rule: Rule<'_>,
+) -> Vec<FieldCheck> {
+    let (k, m) = (
+        crate::dissect::dissect_link(kernel, link),
+        crate::dissect::dissect_link(model, link),
+    );
     let fields_of = |d: &crate::dissect::Dissection| -> Vec<(Layer, crate::layers::Field)> {
         d.nodes
             .iter()
