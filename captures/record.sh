@@ -122,7 +122,15 @@ curl_any() {
   sleep 1; kill -INT $td; wait $td 2>/dev/null || true
   kill $hpid
 }
-if [ "${1:-}" = curl-any ]; then curl_any; ls -l $out/curl-http-any.pcap; exit 0; fi
+# The blog's dialogue between encap server and encap client (chat, below) captured with
+# `tcpdump -i any` on this host: SLL2, lo's interface index, the frames the kernel delivered.
+chat_any() {
+  local p=$((port+31))
+  tcpdump -i any -nn -U -w $out/chat-hello-hi-any.pcap "tcp port $p" 2>/dev/null & local td=$!
+  sleep 1
+  chat $out/chat-hello-hi-any.pcap $p
+  sleep 1; kill -INT $td; wait $td 2>/dev/null || true
+}
 
 # 11. A GET request written in two send() calls (captures/http_split.py), so its bytes arrive in
 #     two segments, to http.server: `encap decode` must reassemble it, as tshark does. Only this
@@ -182,8 +190,11 @@ chat() { # file port
   echo "你好，客户端 👋" >&7; sleep 0.3
   echo "exit" >&8; sleep 0.5
   exec 8>&-; sleep 0.3; exec 7>&-
-  wait $cli $srv || true
+  wait $cli || true
+  # (The server keeps serving once its input ends, until a signal: SIGTERM ends it cleanly.)
+  kill -TERM $srv 2>/dev/null || true; wait $srv || true
 }
+if [ "${1:-}" = curl-any ]; then curl_any; chat_any; ls -l $out/curl-http-any.pcap $out/chat-hello-hi-any.pcap; exit 0; fi
 # The host's receive-buffer settings, which fix the SYN windows and window scales in every
 # capture here (`encap verify --tcp-rmem ... --rmem-max ...` predicts them from these).
 sysctl net.ipv4.tcp_rmem net.core.rmem_max > $out/host-tcp-settings.txt
@@ -263,4 +274,5 @@ udp_captures
 udp6_captures
 lab_any_captures
 curl_any
+chat_any
 ls -l $out

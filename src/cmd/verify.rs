@@ -170,7 +170,7 @@ fn own_host_note<W: WriteColor>(
         }
         write!(out, "{} -> {}: ", k.0, k.1)?;
         if f.lo {
-            writeln!(out, "both sides are this host (captured on lo: every frame went from this host to itself; a copy seen twice, out and in, is checked once)")?;
+            writeln!(out, "both sides are this host (captured on lo: every frame went from this host to itself; a copy seen twice there, out and in, is checked once)")?;
             continue;
         }
         match own.as_slice() {

@@ -308,6 +308,7 @@ pub fn run<W: WriteColor>(
             .with_context(|| shown.clone())?;
         let base = names.len();
         let mut keys: Vec<(u32, Option<u32>)> = Vec::new();
+        let first = frames.len();
         while let Some(p) = r
             .next_packet()
             .with_context(|| format!("{shown}: stopped early"))?
@@ -335,7 +336,13 @@ pub fn run<W: WriteColor>(
                 p.number,
             ));
         }
-        for &(i, sub) in &keys {
+        // The links in the order of their interfaces (and interface indexes).
+        let mut sorted: Vec<usize> = (0..keys.len()).collect();
+        sorted.sort_by_key(|&k| keys[k]);
+        for f in frames.iter_mut().skip(first) {
+            f.0 = base + sorted.iter().position(|&k| k == f.0 - base).unwrap_or(0);
+        }
+        for &(i, sub) in sorted.iter().map(|&k| &keys[k]) {
             let mut name = match r.interface_name(i as usize) {
                 Some(n) if !n.is_empty() => n.to_string(),
                 _ if r.interfaces() > 1 => format!("{short}#{i}"),
