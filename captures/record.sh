@@ -116,7 +116,7 @@ curl_any() {
   mkdir -p /tmp/encap-www && echo '<h1>hello from http.server</h1>' > /tmp/encap-www/index.html
   python3 -m http.server $p --bind 127.0.0.1 --directory /tmp/encap-www > /dev/null 2>&1 & local hpid=$!
   sleep 1
-  tcpdump -i any -nn -U -w $out/curl-http-any.pcap "tcp port $p" 2>/dev/null & local td=$!
+  tcpdump -i any -nn -U -w $out/any-curl-http.pcap "tcp port $p" 2>/dev/null & local td=$!
   sleep 1
   curl -s http://127.0.0.1:$p/ > /dev/null
   sleep 1; kill -INT $td; wait $td 2>/dev/null || true
@@ -126,9 +126,9 @@ curl_any() {
 # `tcpdump -i any` on this host: SLL2, lo's interface index, the frames the kernel delivered.
 chat_any() {
   local p=$((port+31))
-  tcpdump -i any -nn -U -w $out/chat-hello-hi-any.pcap "tcp port $p" 2>/dev/null & local td=$!
+  tcpdump -i any -nn -U -w $out/any-chat-hello-hi.pcap "tcp port $p" 2>/dev/null & local td=$!
   sleep 1
-  chat $out/chat-hello-hi-any.pcap $p
+  chat $out/any-chat-hello-hi.pcap $p
   sleep 1; kill -INT $td; wait $td 2>/dev/null || true
 }
 
@@ -194,7 +194,7 @@ chat() { # file port
   # (The server keeps serving once its input ends, until a signal: SIGTERM ends it cleanly.)
   kill -TERM $srv 2>/dev/null || true; wait $srv || true
 }
-if [ "${1:-}" = curl-any ]; then curl_any; chat_any; ls -l $out/curl-http-any.pcap $out/chat-hello-hi-any.pcap; exit 0; fi
+if [ "${1:-}" = curl-any ]; then curl_any; chat_any; ls -l $out/any-curl-http.pcap $out/any-chat-hello-hi.pcap; exit 0; fi
 # The host's receive-buffer settings, which fix the SYN windows and window scales in every
 # capture here (`encap verify --tcp-rmem ... --rmem-max ...` predicts them from these).
 sysctl net.ipv4.tcp_rmem net.core.rmem_max > $out/host-tcp-settings.txt

@@ -77,8 +77,8 @@ fn every_cooked_capture_verifies_with_no_mismatch() {
         "lab-any-http-b.pcap",
         "lab-gro-nc-a.pcap",
         "lab-gro-nc-b.pcap",
-        "curl-http-any.pcap",
-        "chat-hello-hi-any.pcap",
+        "any-curl-http.pcap",
+        "any-chat-hello-hi.pcap",
         "any-python-chat.pcap",
     ] {
         let (code, text) = verify(&capture(name), &[]);
@@ -146,7 +146,7 @@ fn an_end_hosts_capture_names_the_frames_its_kernel_sent() {
         b.contains("this host is the server 198.51.100.10:6666: its kernel sent frames"),
         "{b}"
     );
-    let (_, lo) = verify(&capture("curl-http-any.pcap"), &[]);
+    let (_, lo) = verify(&capture("any-curl-http.pcap"), &[]);
     assert!(
         lo.contains("both sides are this host (captured on lo"),
         "{lo}"
