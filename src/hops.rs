@@ -34,8 +34,9 @@ pub struct HopCheck {
     pub hops: (u64, u64, &'static str),
     /// Source MAC before and after.
     pub source: (String, String),
-    /// Destination MAC before and after.
-    pub destination: (String, String),
+    /// Destination MAC before and after (none in a cooked capture: its header has only the
+    /// source's).
+    pub destination: Option<(String, String)>,
     /// The IPv4 header checksum before and after (none in IPv6).
     pub checksum: Option<(u64, u64)>,
     /// Every field of the forwarded copy.
@@ -44,19 +45,17 @@ pub struct HopCheck {
 
 impl HopCheck {
     /// The Packet-Tracer-like line: `at r: TTL 64 -> 63, source MAC ... -> ..., destination
-    /// MAC ... -> ..., header checksum 0x.... -> 0x....`.
+    /// MAC ... -> ..., header checksum 0x.... -> 0x....` (a cooked capture holds no destination
+    /// MAC: then none).
     #[must_use]
     pub fn line(&self, router: &str) -> String {
         let mut s = format!(
-            "at {router}: {} {} -> {}, source MAC {} -> {}, destination MAC {} -> {}",
-            self.hops.2,
-            self.hops.0,
-            self.hops.1,
-            self.source.0,
-            self.source.1,
-            self.destination.0,
-            self.destination.1
+            "at {router}: {} {} -> {}, source MAC {} -> {}",
+            self.hops.2, self.hops.0, self.hops.1, self.source.0, self.source.1,
         );
+        if let Some((a, b)) = &self.destination {
+            s += &format!(", destination MAC {a} -> {b}");
+        }
         if let Some((a, b)) = self.checksum {
             s += &format!(", header checksum 0x{a:04x} -> 0x{b:04x}");
         }
@@ -245,14 +244,12 @@ impl Path {
                 },
             ),
             source: (mac(&before, mac_key), mac(&after_d, mac_key)),
-            destination: if cooked {
-                ("(not captured)".into(), "(not captured)".into())
-            } else {
+            destination: (!cooked).then(|| {
                 (
                     mac(&before, ethernet::key::DST),
                     mac(&after_d, ethernet::key::DST),
                 )
-            },
+            }),
             checksum: num(&before, ipv4::key::CHECKSUM).zip(num(&after_d, ipv4::key::CHECKSUM)),
             fields,
         })
@@ -548,7 +545,7 @@ mod tests {
         let hop = hop.expect("the copy out on ifindex 3");
         assert_eq!(hop.counts().mismatch, 0, "{:?}", hop.fields);
         assert!(hop.line("r").starts_with(
-            "at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, destination MAC (not captured)"
+            "at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, header checksum"
         ));
         assert_eq!(*verdict_of(&hop, "sll.pkttype"), Verdict::Predicted);
         assert!(matches!(
