@@ -109,7 +109,22 @@ s.TCPServer(("198.51.100.10", 8000), h.SimpleHTTPRequestHandler).handle_request(
   sleep 1; kill -INT $ta $tb; wait $ta $tb 2>/dev/null || true
   "$ENCAP" lab down > /dev/null
 }
-if [ "${1:-}" = lab-any ]; then lab_any_captures; ls -l $out/lab-any-* $out/lab-gro-*; exit 0; fi
+# The same dialogue over IPv6 (nc -6, 2001:db8:a::10 to 2001:db8:b::10), -i any inside r only.
+# Only this part: `captures/record.sh lab-any6`.
+lab_any6_captures() {
+  "$ENCAP" lab up > /dev/null
+  any_tcpdump r $out/lab-any-ipv6-nc-r.pcap; local tr=$!
+  sleep 1
+  ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc -6 -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi from nc in a\n'; head -c 4999 /dev/zero | tr '\0' a; echo; sleep 1 ) |
+    "$ENCAP" lab exec a -- nc -6 -N 2001:db8:b::10 6666 > /dev/null || true
+  wait $lpid || true
+  sleep 1; kill -INT $tr; wait $tr 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
+}
+if [ "${1:-}" = lab-any ]; then lab_any_captures; lab_any6_captures; ls -l $out/lab-any-* $out/lab-gro-*; exit 0; fi
+if [ "${1:-}" = lab-any6 ]; then lab_any6_captures; ls -l $out/lab-any-ipv6-*; exit 0; fi
 # An HTTP fetch on lo captured with `tcpdump -i any` (SLL2: each packet twice on lo, out and in).
 curl_any() {
   local p=$((port+30))
@@ -273,6 +288,7 @@ http_split
 udp_captures
 udp6_captures
 lab_any_captures
+lab_any6_captures
 curl_any
 chat_any
 ls -l $out

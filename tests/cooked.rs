@@ -72,6 +72,7 @@ fn every_cooked_capture_verifies_with_no_mismatch() {
     for name in [
         "lab-any-nc-r.pcap",
         "lab-any-sll-nc-r.pcap",
+        "lab-any-ipv6-nc-r.pcap",
         "lab-any-nc-a.pcap",
         "lab-any-nc-b.pcap",
         "lab-any-http-b.pcap",
@@ -113,6 +114,17 @@ fn the_routers_sll2_capture_is_two_links_checked_hop_by_hop() {
             .any(|l| l.starts_with("hops at r") && l.split_whitespace().nth(3) == Some("10")),
         "{text}"
     );
+}
+
+#[test]
+fn over_ipv6_the_routers_capture_is_checked_hop_by_hop_by_the_hop_limit() {
+    let (code, text) = verify(&capture("lab-any-ipv6-nc-r.pcap"), &[]);
+    assert_eq!(code, 0, "{text}");
+    let hops = text
+        .lines()
+        .filter(|l| l.starts_with("TCP [") && l.contains("at r: hop limit 64 -> 63, source MAC"))
+        .count();
+    assert_eq!(hops, 10, "{text}");
 }
 
 #[test]
