@@ -200,7 +200,11 @@ impl Path {
             Net::Ipv6(p, _) => (p.source.into(), p.destination.into()),
             _ => return None,
         };
-        let macs = self.links[after.0].neighbours().expected_macs(src, dst);
+        // (On one link holding both sides of the router, SLL's, its caches cannot say which
+        // MAC the router uses on the way out.)
+        let macs = (w.link != after.0)
+            .then(|| self.links[after.0].neighbours().expected_macs(src, dst))
+            .flatten();
         let (model, known) = forwarded(w, frame, macs)?;
         let before = dissect_link(&w.frame, w.kind);
         let hop_key = if matches!(s.net, Net::Ipv4(_)) {
@@ -214,7 +218,8 @@ impl Path {
             ethernet::key::SRC if known.0 => Verdict::Learned { from: "the router's own MAC on the out link, as its ARP or neighbour discovery there showed it" },
             ethernet::key::DST if known.1 => Verdict::Learned { from: "the next hop's MAC on the out link, as the router's neighbour cache holds it" },
             ethernet::key::SRC | ethernet::key::DST => Verdict::KernelChosen { why: "the router's MAC and the next hop's on the out link: no ARP or neighbour discovery for them was captured there" },
-            "sll.src.eth" => Verdict::KernelChosen { why: "the router's own MAC on the out interface (a cooked capture shows the source MAC only; the next hop's is not in it)" },
+            "sll.src.eth" if known.0 => Verdict::Learned { from: "the router's own MAC on the out interface, as its ARP or neighbour discovery there showed it" },
+            "sll.src.eth" => Verdict::KernelChosen { why: "the router's own MAC on the out interface: no ARP or neighbour discovery of it was captured there (a cooked capture shows the source MAC only)" },
             "sll.ifindex" => Verdict::KernelChosen { why: "the interface the router's route sends the packet out of" },
             _ => Verdict::Predicted,
         }
@@ -333,8 +338,17 @@ fn forwarded(
         }
         .emit(&mut model);
         known = (macs.is_some(), next.is_some());
-    } else if let Some(p) = field(&d, "sll.pkttype") {
-        p.write(&mut model, u64::from(packet_type::OUTGOING));
+    } else {
+        if let Some(p) = field(&d, "sll.pkttype") {
+            p.write(&mut model, u64::from(packet_type::OUTGOING));
+        }
+        // The source MAC: the router's own on the out link, where its ARP there showed it.
+        if let (Some((own, _)), Some(mut c)) = (macs, Cooked::parse(w.kind, &model)) {
+            c.address.1[..6].copy_from_slice(&own);
+            let (ethertype, _) = crate::layers::link::parse(w.kind, &model).ok()?;
+            model.splice(..after.net_at, c.header(w.kind, ethertype));
+            known.0 = true;
+        }
     }
     if matches!(s.net, Net::Ipv4(_)) {
         if let Some(header) = model.get_mut(after.net_at..) {

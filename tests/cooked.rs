@@ -298,3 +298,51 @@ fn a_router_that_does_not_decrement_the_ttl_is_caught_in_a_cooked_capture() {
         "{text}"
     );
 }
+
+#[test]
+fn arp_and_neighbour_discovery_are_checked_in_a_cooked_capture() {
+    let file = capture("lab-any-nc-a.pcap");
+    let (code, text) = verify(&file, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("frame 5: ARP, Request who-has 192.0.2.1 tell 192.0.2.10 (broadcast): 10/10 fields as the model said"),
+        "{text}"
+    );
+    assert!(
+        text.contains("frame 6: ARP, Reply 192.0.2.1 is-at 02:00:00:00:0a:02: 10/10"),
+        "{text}"
+    );
+    let (_, six) = verify(&capture("lab-any-ipv6-nc-r.pcap"), &[]);
+    assert!(
+        six.contains("ICMP6, neighbor advertisement, tgt is 2001:db8:b::10: 20/20"),
+        "{six}"
+    );
+    // With r's ARP on each link known, the forwarded copies' source MAC is learned.
+    // (the hops row: frames, fields, predicted, learned...: each copy's source MAC learned).
+    let (_, r) = verify(&capture("lab-any-nc-r.pcap"), &[]);
+    let hops = r.lines().find(|l| l.starts_with("hops at r")).expect(&r);
+    assert_eq!(hops.split_whitespace().nth(6), Some("10"), "{hops}");
+    // The reply's target address edited: a MISMATCH at that frame.
+    let bytes = std::fs::read(&file).unwrap();
+    let frames = frames_of(&file);
+    let d = dissect_link(&frames[5], encap::layers::link::link_type::LINUX_SLL2);
+    let tpa = d
+        .nodes
+        .iter()
+        .flat_map(|n| &n.fields)
+        .find(|f| f.key == encap::layers::arp::key::DST_IP)
+        .cloned()
+        .unwrap();
+    let at = common::pcap_frame_at(&bytes, 6);
+    let mut edited = bytes.clone();
+    // (192.0.2.11 for 192.0.2.10, at the field's own bytes.)
+    edited[at + tpa.bytes.start..at + tpa.bytes.end].copy_from_slice(&[192, 0, 2, 11]);
+    let dir = std::env::temp_dir().join(format!("encap-cooked-arp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("edited.pcap");
+    std::fs::write(&path, &edited).unwrap();
+    let (code, text) = verify(&path, &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("MISMATCH frame 6 ARP"), "{text}");
+}
