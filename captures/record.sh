@@ -60,6 +60,93 @@ lab6_captures() {
 if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi
 if [ "${1:-}" = lab6 ]; then lab6_captures; ls -l $out/lab-ipv6-*; exit 0; fi
 
+# 13. The lab captured as `tcpdump -i any` writes it (Linux cooked captures): inside r (both
+#     links in one file, LINUX_SLL2 with each packet's interface index and direction, so every
+#     forwarded packet twice: in on one interface, out on the other), inside r again as SLL v1
+#     (`-y LINUX_SLL`: no interface index), and inside a and b (their own frames OUTGOING).
+#     The same nc dialogue as the lab's, offloads on. Then an HTTP fetch across the lab: curl in
+#     a from a python server in b (socketserver, not `http.server`, whose bind looks its own name
+#     up in DNS), captured with -i any in b. Then GRO: offloads off (a sends 1448-byte segments,
+#     full checksums) and `ethtool -K b-r gro on` in b, so b's stack receives merged packets
+#     larger than the MTU; captured with -i any in a and in b. Only this part:
+#     `captures/record.sh lab-any`.
+any_tcpdump() { # host file [tcpdump options...]
+  local host=$1 file=$2; shift 2
+  "$ENCAP" lab exec $host -- tcpdump -i any -nn -U "$@" -w $file 2>/dev/null &
+}
+nc_dialogue() { # bytes
+  ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi from nc in a\n'; head -c $1 /dev/zero | tr '\0' a; echo; sleep 1 ) |
+    "$ENCAP" lab exec a -- nc -N 198.51.100.10 6666 > /dev/null || true
+  wait $lpid || true
+}
+lab_any_captures() {
+  "$ENCAP" lab up > /dev/null
+  any_tcpdump r $out/lab-any-nc-r.pcap; local tr=$!
+  any_tcpdump r $out/lab-any-sll-nc-r.pcap -y LINUX_SLL; local ts=$!
+  any_tcpdump a $out/lab-any-nc-a.pcap; local ta=$!
+  any_tcpdump b $out/lab-any-nc-b.pcap; local tb=$!
+  sleep 1
+  nc_dialogue 4999
+  sleep 1; kill -INT $tr $ts $ta $tb; wait $tr $ts $ta $tb 2>/dev/null || true
+  any_tcpdump b $out/lab-any-http-b.pcap tcp port 8000; tb=$!
+  mkdir -p /tmp/encap-www && echo '<h1>hello from a python server in b</h1>' > /tmp/encap-www/index.html
+  "$ENCAP" lab exec b -- python3 -c 'import http.server as h, socketserver as s, functools as f, os
+os.chdir("/tmp/encap-www"); s.TCPServer.allow_reuse_address = True
+s.TCPServer(("198.51.100.10", 8000), h.SimpleHTTPRequestHandler).handle_request()' > /dev/null 2>&1 & local hpid=$!
+  sleep 1
+  "$ENCAP" lab exec a -- curl -s http://198.51.100.10:8000/ > /dev/null || true
+  wait $hpid || true
+  sleep 1; kill -INT $tb; wait $tb 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
+  "$ENCAP" lab up --offload off > /dev/null
+  "$ENCAP" lab exec b -- ethtool -K b-r gro on
+  any_tcpdump a $out/lab-gro-nc-a.pcap tcp; ta=$!
+  any_tcpdump b $out/lab-gro-nc-b.pcap tcp; tb=$!
+  sleep 1
+  nc_dialogue 30000
+  sleep 1; kill -INT $ta $tb; wait $ta $tb 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
+}
+# The same dialogue over IPv6 (nc -6, 2001:db8:a::10 to 2001:db8:b::10), -i any inside r only.
+# Only this part: `captures/record.sh lab-any6`.
+lab_any6_captures() {
+  "$ENCAP" lab up > /dev/null
+  any_tcpdump r $out/lab-any-ipv6-nc-r.pcap; local tr=$!
+  sleep 1
+  ( printf 'hello from nc in b\n'; sleep 0.5 ) | "$ENCAP" lab exec b -- nc -6 -l 6666 > /dev/null & local lpid=$!
+  sleep 0.5
+  ( printf 'hi from nc in a\n'; head -c 4999 /dev/zero | tr '\0' a; echo; sleep 1 ) |
+    "$ENCAP" lab exec a -- nc -6 -N 2001:db8:b::10 6666 > /dev/null || true
+  wait $lpid || true
+  sleep 1; kill -INT $tr; wait $tr 2>/dev/null || true
+  "$ENCAP" lab down > /dev/null
+}
+if [ "${1:-}" = lab-any ]; then lab_any_captures; lab_any6_captures; ls -l $out/lab-any-* $out/lab-gro-*; exit 0; fi
+if [ "${1:-}" = lab-any6 ]; then lab_any6_captures; ls -l $out/lab-any-ipv6-*; exit 0; fi
+# An HTTP fetch on lo captured with `tcpdump -i any` (SLL2: each packet twice on lo, out and in).
+curl_any() {
+  local p=$((port+30))
+  mkdir -p /tmp/encap-www && echo '<h1>hello from http.server</h1>' > /tmp/encap-www/index.html
+  python3 -m http.server $p --bind 127.0.0.1 --directory /tmp/encap-www > /dev/null 2>&1 & local hpid=$!
+  sleep 1
+  tcpdump -i any -nn -U -w $out/any-curl-http.pcap "tcp port $p" 2>/dev/null & local td=$!
+  sleep 1
+  curl -s http://127.0.0.1:$p/ > /dev/null
+  sleep 1; kill -INT $td; wait $td 2>/dev/null || true
+  kill $hpid
+}
+# The blog's dialogue between encap server and encap client (chat, below) captured with
+# `tcpdump -i any` on this host: SLL2, lo's interface index, the frames the kernel delivered.
+chat_any() {
+  local p=$((port+31))
+  tcpdump -i any -nn -U -w $out/any-chat-hello-hi.pcap "tcp port $p" 2>/dev/null & local td=$!
+  sleep 1
+  chat $out/any-chat-hello-hi.pcap $p
+  sleep 1; kill -INT $td; wait $td 2>/dev/null || true
+}
+
 # 11. A GET request written in two send() calls (captures/http_split.py), so its bytes arrive in
 #     two segments, to http.server: `encap decode` must reassemble it, as tshark does. Only this
 #     part: `captures/record.sh http-split`.
@@ -130,8 +217,11 @@ chat() { # file port
   echo "你好，客户端 👋" >&7; sleep 0.3
   echo "exit" >&8; sleep 0.5
   exec 8>&-; sleep 0.3; exec 7>&-
-  wait $cli $srv || true
+  wait $cli || true
+  # (The server keeps serving once its input ends, until a signal: SIGTERM ends it cleanly.)
+  kill -TERM $srv 2>/dev/null || true; wait $srv || true
 }
+if [ "${1:-}" = curl-any ]; then curl_any; chat_any; ls -l $out/any-curl-http.pcap $out/any-chat-hello-hi.pcap; exit 0; fi
 # The host's receive-buffer settings, which fix the SYN windows and window scales in every
 # capture here (`encap verify --tcp-rmem ... --rmem-max ...` predicts them from these).
 sysctl net.ipv4.tcp_rmem net.core.rmem_max > $out/host-tcp-settings.txt
@@ -221,4 +311,8 @@ http_split
 udp_captures
 udp6_captures
 peer_captures $peer_scenarios
+lab_any_captures
+lab_any6_captures
+curl_any
+chat_any
 ls -l $out

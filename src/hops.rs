@@ -10,11 +10,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::dissect::{dissect, slice, Net, Transport};
+use crate::dissect::{dissect_link, slice_link, Net, Transport};
 use crate::layers::ethernet::{self, EthernetHeader};
-use crate::layers::link::link_type;
+use crate::layers::link::{link_type, packet_type, Cooked};
 use crate::layers::{ipv4, ipv6, Field};
-use crate::model::neighbour::judge;
+use crate::model::neighbour::judge_link;
 use crate::model::{FieldCheck, TcpSettings, Verdict};
 use crate::verify::{Outcome, Transcript, Verifier};
 
@@ -34,8 +34,9 @@ pub struct HopCheck {
     pub hops: (u64, u64, &'static str),
     /// Source MAC before and after.
     pub source: (String, String),
-    /// Destination MAC before and after.
-    pub destination: (String, String),
+    /// Destination MAC before and after (none in a cooked capture: its header has only the
+    /// source's).
+    pub destination: Option<(String, String)>,
     /// The IPv4 header checksum before and after (none in IPv6).
     pub checksum: Option<(u64, u64)>,
     /// Every field of the forwarded copy.
@@ -44,19 +45,17 @@ pub struct HopCheck {
 
 impl HopCheck {
     /// The Packet-Tracer-like line: `at r: TTL 64 -> 63, source MAC ... -> ..., destination
-    /// MAC ... -> ..., header checksum 0x.... -> 0x....`.
+    /// MAC ... -> ..., header checksum 0x.... -> 0x....` (a cooked capture holds no destination
+    /// MAC: then none).
     #[must_use]
     pub fn line(&self, router: &str) -> String {
         let mut s = format!(
-            "at {router}: {} {} -> {}, source MAC {} -> {}, destination MAC {} -> {}",
-            self.hops.2,
-            self.hops.0,
-            self.hops.1,
-            self.source.0,
-            self.source.1,
-            self.destination.0,
-            self.destination.1
+            "at {router}: {} {} -> {}, source MAC {} -> {}",
+            self.hops.2, self.hops.0, self.hops.1, self.source.0, self.source.1,
         );
+        if let Some((a, b)) = &self.destination {
+            s += &format!(", destination MAC {a} -> {b}");
+        }
         if let Some((a, b)) = self.checksum {
             s += &format!(", header checksum 0x{a:04x} -> 0x{b:04x}");
         }
@@ -79,6 +78,7 @@ impl HopCheck {
 struct Waiting {
     link: usize,
     number: u64,
+    kind: u32,
     id: Vec<u8>,
     frame: Vec<u8>,
 }
@@ -125,6 +125,12 @@ impl Path {
 
     /// Checks frame `number` of link `link` on that link, and, when it is the copy of a packet
     /// seen on another link, hop by hop. A link beyond those given is no link: `Skipped`.
+    ///
+    /// A Linux cooked capture taken on the router (`tcpdump -i any` there) holds both copies of
+    /// a forwarded packet, the one that came in and the one that went out. With SLL2 each is on
+    /// the link of its interface index; SLL (v1) has no interface index, so both are on one
+    /// link: the copy going out (packet type OUTGOING, one hop less) is then checked hop by hop
+    /// only, and listed on the link (its connection's model saw the packet as it came in).
     pub fn feed(
         &mut self,
         link: usize,
@@ -133,105 +139,114 @@ impl Path {
         kind: u32,
         frame: &[u8],
     ) -> (Outcome, Option<HopCheck>) {
-        let Some(v) = self.links.get_mut(link) else {
+        if link >= self.links.len() {
             return (Outcome::Skipped, None);
-        };
-        let outcome = v.feed_link(number, time, kind, frame);
-        let Some(id) = (kind == link_type::ETHERNET)
-            .then(|| identity(frame))
-            .flatten()
-        else {
-            return (outcome, None);
-        };
-        if let Some(i) = self
-            .waiting
-            .iter()
-            .rposition(|w| w.link != link && w.id == id)
-        {
-            let w = self.waiting.remove(i).unwrap_or_else(|| unreachable!());
-            // Two capture sockets' clocks may put the forwarded copy first: the copy before the
-            // router is the one with the higher TTL or hop limit, whichever came first.
-            let hop = if hop_count(frame) > hop_count(&w.frame) {
-                let now = Waiting {
+        }
+        let id = identity(frame, kind);
+        let cooked = Cooked::parse(kind, frame);
+        let outgoing = cooked.is_some_and(|c| c.outgoing());
+        let found = id.as_ref().and_then(|id| {
+            self.waiting.iter().rposition(|w| {
+                w.id == *id
+                    && w.kind == kind
+                    && (w.link != link
+                        || (kind == link_type::LINUX_SLL
+                            && outgoing
+                            && !Cooked::parse(w.kind, &w.frame).is_some_and(|c| c.outgoing())
+                            && hop_count(&w.frame, w.kind)
+                                == hop_count(frame, kind).wrapping_add(1)))
+            })
+        });
+        let Some(i) = found else {
+            let outcome = self.links[link].feed_link(number, time, kind, frame);
+            if let Some(id) = id {
+                if self.waiting.len() == WAITING {
+                    self.waiting.pop_front();
+                }
+                self.waiting.push_back(Waiting {
                     link,
                     number,
-                    id: Vec::new(),
+                    kind,
+                    id,
                     frame: frame.to_vec(),
-                };
-                self.hop(&now, (w.link, w.number), &w.frame)
-            } else {
-                self.hop(&w, (link, number), frame)
-            };
-            return (outcome, hop);
-        }
-        if self.waiting.len() == WAITING {
-            self.waiting.pop_front();
-        }
-        self.waiting.push_back(Waiting {
+                });
+            }
+            return (outcome, None);
+        };
+        let w = self.waiting.remove(i).unwrap_or_else(|| unreachable!());
+        let outcome = if w.link == link {
+            Outcome::Listed(
+                format!(
+                    "the copy of frame {} that the router forwarded (SLL has no interface index: \
+                     checked hop by hop below)",
+                    w.number
+                ),
+                "forwarded copies",
+            )
+        } else {
+            self.links[link].feed_link(number, time, kind, frame)
+        };
+        let now = Waiting {
             link,
             number,
-            id,
+            kind,
+            id: Vec::new(),
             frame: frame.to_vec(),
-        });
-        (outcome, None)
+        };
+        // Two capture sockets' clocks may put the forwarded copy first: the copy before the
+        // router is the one with the higher TTL or hop limit, whichever came first.
+        let hop = if hop_count(frame, kind) > hop_count(&w.frame, w.kind) {
+            self.hop(&now, (w.link, w.number), &w.frame)
+        } else {
+            self.hop(&w, (link, number), frame)
+        };
+        (outcome, hop)
     }
 
     /// The forwarded copy `after` of `w` against `w` as the router would forward it.
     fn hop(&self, w: &Waiting, after: (usize, u64), frame: &[u8]) -> Option<HopCheck> {
-        let s = slice(&w.frame);
+        let s = slice_link(&w.frame, w.kind);
         let (src, dst): (IpAddr, IpAddr) = match &s.net {
             Net::Ipv4(p) => (p.source().into(), p.destination().into()),
             Net::Ipv6(p, _) => (p.source.into(), p.destination.into()),
             _ => return None,
         };
-        let macs = self.links[after.0].neighbours().expected_macs(src, dst);
-        let mut model = w.frame.clone();
-        let before = dissect(&w.frame);
-        let field = |d: &crate::dissect::Dissection, key: &str| -> Option<Field> {
-            d.nodes
-                .iter()
-                .flat_map(|n| &n.fields)
-                .find(|f| f.key == key)
-                .cloned()
-        };
+        // (On one link holding both sides of the router, SLL's, its caches cannot say which
+        // MAC the router uses on the way out.)
+        let macs = (w.link != after.0)
+            .then(|| self.links[after.0].neighbours().expected_macs(src, dst))
+            .flatten();
+        let (model, known) = forwarded(w, frame, macs)?;
+        let before = dissect_link(&w.frame, w.kind);
         let hop_key = if matches!(s.net, Net::Ipv4(_)) {
             ipv4::key::TTL
         } else {
             ipv6::key::HLIM
         };
-        let hop = field(&before, hop_key)?;
-        let hops_before = hop.number()?;
-        hop.write(&mut model, hops_before.saturating_sub(1));
-        // The MACs: as the out link's caches hold them, or where no ARP was seen there, as the
-        // copy has them (then kernel-chosen).
-        let (eth_after, _) = EthernetHeader::parse(frame).ok()?;
-        let (own, next) = macs.map_or((eth_after.source, None), |(o, n)| (o, n));
-        EthernetHeader {
-            source: own,
-            destination: next.unwrap_or(eth_after.destination),
-            ..eth_after
-        }
-        .emit(&mut model);
-        if matches!(s.net, Net::Ipv4(_)) {
-            if let Some(header) = model.get_mut(s.net_at..) {
-                ipv4::refresh_checksum(header);
-            }
-        }
-        let known = (macs.is_some(), next.is_some());
+        let cooked = w.kind != link_type::ETHERNET;
         let rule = |k: &str| {
             match k {
             ethernet::key::SRC if known.0 => Verdict::Learned { from: "the router's own MAC on the out link, as its ARP or neighbour discovery there showed it" },
             ethernet::key::DST if known.1 => Verdict::Learned { from: "the next hop's MAC on the out link, as the router's neighbour cache holds it" },
             ethernet::key::SRC | ethernet::key::DST => Verdict::KernelChosen { why: "the router's MAC and the next hop's on the out link: no ARP or neighbour discovery for them was captured there" },
+            "sll.src.eth" if known.0 => Verdict::Learned { from: "the router's own MAC on the out interface, as its ARP or neighbour discovery there showed it" },
+            "sll.src.eth" => Verdict::KernelChosen { why: "the router's own MAC on the out interface: no ARP or neighbour discovery of it was captured there (a cooked capture shows the source MAC only)" },
+            "sll.ifindex" => Verdict::KernelChosen { why: "the interface the router's route sends the packet out of" },
             _ => Verdict::Predicted,
         }
         };
-        let fields = judge(frame, &model, &rule);
-        let after_d = dissect(frame);
+        let fields = judge_link(frame, &model, w.kind, &rule);
+        let after_d = dissect_link(frame, w.kind);
         let num = |d: &crate::dissect::Dissection, k: &str| field(d, k).and_then(|f| f.number());
         let mac = |d: &crate::dissect::Dissection, k: &str| {
             field(d, k).map_or_else(|| "?".into(), |f| f.display)
         };
+        let mac_key = if cooked {
+            "sll.src.eth"
+        } else {
+            ethernet::key::SRC
+        };
+        let hops_before = num(&before, hop_key)?;
         Some(HopCheck {
             before: (w.link, w.number),
             after,
@@ -244,23 +259,119 @@ impl Path {
                     "hop limit"
                 },
             ),
-            source: (
-                mac(&before, ethernet::key::SRC),
-                mac(&after_d, ethernet::key::SRC),
-            ),
-            destination: (
-                mac(&before, ethernet::key::DST),
-                mac(&after_d, ethernet::key::DST),
-            ),
+            source: (mac(&before, mac_key), mac(&after_d, mac_key)),
+            destination: (!cooked).then(|| {
+                (
+                    mac(&before, ethernet::key::DST),
+                    mac(&after_d, ethernet::key::DST),
+                )
+            }),
             checksum: num(&before, ipv4::key::CHECKSUM).zip(num(&after_d, ipv4::key::CHECKSUM)),
             fields,
         })
     }
 }
 
+/// Tells, frame by frame, whether a Linux cooked capture holds several links: an SLL2 one of
+/// more than one interface index, or an SLL one taken on a router (a TCP packet that came in
+/// seen again going out, one hop less).
+#[derive(Debug, Default)]
+pub struct CookedLinks {
+    ifindex: Option<u32>,
+    came_in: std::collections::HashSet<(Vec<u8>, u8)>,
+}
+
+impl CookedLinks {
+    /// Looks at one more frame; true once the capture is known to hold several links.
+    pub fn see(&mut self, kind: u32, frame: &[u8]) -> bool {
+        let Some(c) = Cooked::parse(kind, frame) else {
+            return false;
+        };
+        if let Some(i) = c.ifindex {
+            return *self.ifindex.get_or_insert(i) != i;
+        }
+        let Some(id) = identity(frame, kind) else {
+            return false;
+        };
+        let hops = hop_count(frame, kind);
+        if c.outgoing() {
+            self.came_in.contains(&(id, hops.wrapping_add(1)))
+        } else {
+            self.came_in.insert((id, hops));
+            false
+        }
+    }
+}
+
+/// The field `key` of a dissection.
+fn field(d: &crate::dissect::Dissection, key: &str) -> Option<Field> {
+    d.nodes
+        .iter()
+        .flat_map(|n| &n.fields)
+        .find(|f| f.key == key)
+        .cloned()
+}
+
+/// The copy `w` as the router forwards it, in the link header of the copy seen after it
+/// (`frame`): the TTL or hop limit one less, the IPv4 header checksum updated, on Ethernet both
+/// MACs as the out link's neighbour caches hold them (`macs`, where known), in a cooked header
+/// the packet type OUTGOING. With it, whether the router's MAC and the next hop's were known.
+fn forwarded(
+    w: &Waiting,
+    frame: &[u8],
+    macs: Option<(
+        crate::layers::ethernet::Mac,
+        Option<crate::layers::ethernet::Mac>,
+    )>,
+) -> Option<(Vec<u8>, (bool, bool))> {
+    let s = slice_link(&w.frame, w.kind);
+    let after = slice_link(frame, w.kind);
+    let mut model = frame.get(..after.net_at)?.to_vec();
+    model.extend_from_slice(w.frame.get(s.net_at..)?);
+    let d = dissect_link(&model, w.kind);
+    let hop_key = if matches!(s.net, Net::Ipv4(_)) {
+        ipv4::key::TTL
+    } else {
+        ipv6::key::HLIM
+    };
+    let hop = field(&d, hop_key)?;
+    hop.write(&mut model, hop.number()?.saturating_sub(1));
+    let mut known = (false, false);
+    if w.kind == link_type::ETHERNET {
+        // The MACs: as the out link's caches hold them, or where no ARP was seen there, as the
+        // copy has them (then kernel-chosen).
+        let (eth_after, _) = EthernetHeader::parse(frame).ok()?;
+        let (own, next) = macs.map_or((eth_after.source, None), |(o, n)| (o, n));
+        EthernetHeader {
+            source: own,
+            destination: next.unwrap_or(eth_after.destination),
+            ..eth_after
+        }
+        .emit(&mut model);
+        known = (macs.is_some(), next.is_some());
+    } else {
+        if let Some(p) = field(&d, "sll.pkttype") {
+            p.write(&mut model, u64::from(packet_type::OUTGOING));
+        }
+        // The source MAC: the router's own on the out link, where its ARP there showed it.
+        if let (Some((own, _)), Some(mut c)) = (macs, Cooked::parse(w.kind, &model)) {
+            c.address.1[..6].copy_from_slice(&own);
+            let (ethertype, _) = crate::layers::link::parse(w.kind, &model).ok()?;
+            model.splice(..after.net_at, c.header(w.kind, ethertype));
+            known.0 = true;
+        }
+    }
+    if matches!(s.net, Net::Ipv4(_)) {
+        if let Some(header) = model.get_mut(after.net_at..) {
+            ipv4::refresh_checksum(header);
+        }
+    }
+    Some((model, known))
+}
+
 /// The TTL or hop limit of an IP packet (0 for anything else).
-fn hop_count(frame: &[u8]) -> u8 {
-    match slice(frame).net {
+fn hop_count(frame: &[u8], kind: u32) -> u8 {
+    match slice_link(frame, kind).net {
         Net::Ipv4(p) => p.ttl(),
         Net::Ipv6(p, _) => p.hop_limit,
         _ => 0,
@@ -268,9 +379,16 @@ fn hop_count(frame: &[u8]) -> u8 {
 }
 
 /// What stays the same of a TCP packet across a router: its addresses, the IPv4 identification,
-/// and the whole segment. `None` for what is not TCP over IP.
-fn identity(frame: &[u8]) -> Option<Vec<u8>> {
-    let s = slice(frame);
+/// and the whole segment. `None` for what is not TCP over IP, and for the link types whose
+/// copies are not matched (only Ethernet and the Linux cooked captures are).
+fn identity(frame: &[u8], kind: u32) -> Option<Vec<u8>> {
+    if !matches!(
+        kind,
+        link_type::ETHERNET | link_type::LINUX_SLL | link_type::LINUX_SLL2
+    ) {
+        return None;
+    }
+    let s = slice_link(frame, kind);
     if !matches!(s.transport, Transport::Tcp(_)) || s.error.is_some() {
         return None;
     }
@@ -294,6 +412,8 @@ fn identity(frame: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::dissect;
+    use crate::layers::ethernet::EtherType;
     use crate::pipeline::{encapsulate, Params};
     use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -414,5 +534,104 @@ mod tests {
             matches!(path.feed(5, 1, None, 1, &before).0, Outcome::Skipped),
             "no link 5"
         );
+    }
+
+    /// The crossing as `tcpdump -i any` inside r writes it: in on r-a (ifindex 2), out on r-b
+    /// (ifindex 3), each cooked header with its packet type and source MAC, in SLL2 or SLL.
+    fn cooked_crossing(link: u32) -> (Vec<u8>, Vec<u8>) {
+        let (before, after) = crossing();
+        let wrap = |frame: &[u8], c: Cooked| {
+            let mut v = c.header(link, EtherType::Ipv4);
+            v.extend_from_slice(&frame[14..]);
+            v
+        };
+        (
+            wrap(
+                &before,
+                Cooked::ethernet_from(packet_type::HOST, Some(2), A),
+            ),
+            wrap(
+                &after,
+                Cooked::ethernet_from(packet_type::OUTGOING, Some(3), RB),
+            ),
+        )
+    }
+
+    #[test]
+    fn a_cooked_capture_on_the_router_is_checked_hop_by_hop() {
+        let (before, after) = cooked_crossing(link_type::LINUX_SLL2);
+        let mut path = Path::new(2, None, None);
+        assert!(path
+            .feed(0, 1, None, link_type::LINUX_SLL2, &before)
+            .1
+            .is_none());
+        let (outcome, hop) = path.feed(1, 2, None, link_type::LINUX_SLL2, &after);
+        assert!(matches!(outcome, Outcome::Checked(..)), "{outcome:?}");
+        let hop = hop.expect("the copy out on ifindex 3");
+        assert_eq!(hop.counts().mismatch, 0, "{:?}", hop.fields);
+        assert!(hop.line("r").starts_with(
+            "at r: TTL 64 -> 63, source MAC 02:00:00:00:0a:01 -> 02:00:00:00:0b:02, header checksum"
+        ));
+        assert_eq!(*verdict_of(&hop, "sll.pkttype"), Verdict::Predicted);
+        assert!(matches!(
+            verdict_of(&hop, "sll.ifindex"),
+            Verdict::KernelChosen { .. }
+        ));
+        // Forwarded with the TTL left alone: named.
+        let mut wrong = after.clone();
+        let ttl = dissect_link(&wrong, link_type::LINUX_SLL2).nodes[1]
+            .fields
+            .iter()
+            .find(|f| f.key == ipv4::key::TTL)
+            .cloned()
+            .unwrap();
+        ttl.write(&mut wrong, 64);
+        ipv4::refresh_checksum(&mut wrong[20..]);
+        let mut path = Path::new(2, None, None);
+        path.feed(0, 1, None, link_type::LINUX_SLL2, &before);
+        let hop = path
+            .feed(1, 2, None, link_type::LINUX_SLL2, &wrong)
+            .1
+            .unwrap();
+        assert!(matches!(
+            verdict_of(&hop, ipv4::key::TTL),
+            Verdict::Mismatch { .. }
+        ));
+        // The capture is known to hold two links from its second interface index on.
+        let mut links = CookedLinks::default();
+        assert!(!links.see(link_type::LINUX_SLL2, &before));
+        assert!(links.see(link_type::LINUX_SLL2, &after));
+    }
+
+    #[test]
+    fn an_sll_capture_on_the_router_has_one_link_and_its_forwarded_copies_are_hops() {
+        let (before, after) = cooked_crossing(link_type::LINUX_SLL);
+        let mut links = CookedLinks::default();
+        assert!(!links.see(link_type::LINUX_SLL, &before));
+        assert!(
+            links.see(link_type::LINUX_SLL, &after),
+            "in, then out one hop less"
+        );
+        let mut path = Path::new(1, None, None);
+        assert!(matches!(
+            path.feed(0, 1, None, link_type::LINUX_SLL, &before).0,
+            Outcome::Checked(..)
+        ));
+        let (outcome, hop) = path.feed(0, 2, None, link_type::LINUX_SLL, &after);
+        assert!(
+            matches!(&outcome, Outcome::Listed(what, _) if what.contains("copy of frame 1")),
+            "{outcome:?}"
+        );
+        let hop = hop.expect("the forwarded copy");
+        assert_eq!((hop.before, hop.after), ((0, 1), (0, 2)));
+        assert_eq!(hop.counts().mismatch, 0, "{:?}", hop.fields);
+        // The same packet again on lo's two copies (out, then in, the same TTL) is no hop: the
+        // link's model calls it a duplicate.
+        let mut path = Path::new(1, None, None);
+        path.feed(0, 1, None, link_type::LINUX_SLL, &after);
+        assert!(path
+            .feed(0, 2, None, link_type::LINUX_SLL, &after)
+            .1
+            .is_none());
     }
 }

@@ -137,9 +137,7 @@ impl Verifier {
         orig_len: usize,
     ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
-            let seen = (link == link_type::ETHERNET)
-                .then(|| self.neighbours.observe(number, frame))
-                .flatten();
+            let seen = self.neighbours.observe_link(number, link, frame);
             return match seen {
                 Some(Seen::Checked(c)) => Outcome::Neighbour(c),
                 Some(Seen::Listed { what, kind }) => Outcome::Listed(what, kind),

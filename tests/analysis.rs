@@ -74,11 +74,12 @@ fn encap(capture: &Path) -> Events {
             continue;
         };
         // (The retransmission timer's wait is the model's own note: tshark's tcp.analysis.rto
-        // is a time since the first sending, not one of the flags compared here.)
+        // is a time since the first sending, not one of the flags compared here; encap's own
+        // events, as `encap.gro_merged`, are not Wireshark's: not compared either.)
         let set = flags
             .iter()
             .map(|f| f.as_str().unwrap().to_string())
-            .filter(|f| f != "tcp.analysis.rto")
+            .filter(|f| f.starts_with("tcp.analysis.") && f != "tcp.analysis.rto")
             .collect();
         events.insert(n, set);
     }
@@ -123,6 +124,13 @@ fn captures() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        // A router's `tcpdump -i any` holds each packet twice (in on one interface, out on the
+        // other), which tshark, following one stream, takes for retransmissions; verify checks
+        // it as two links (tests/cooked.rs), which --json does not write.
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            !(name.starts_with("lab-any") && name.ends_with("-r.pcap"))
+        })
         .collect();
     v.sort();
     v

@@ -27,6 +27,13 @@ fn captures() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        // A router's `tcpdump -i any` is two links in one file, each packet twice: verify checks
+        // it with its links apart and hop by hop (tests/cooked.rs edits a forwarded TTL there),
+        // not with the one verifier this test drives.
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            !(name.starts_with("lab-any") && name.ends_with("-r.pcap"))
+        })
         .collect();
     v.sort();
     v

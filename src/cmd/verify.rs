@@ -113,6 +113,90 @@ struct Followed {
     frames: usize,
     /// Each side's frames and their counts, client first.
     sides: [(usize, Counts); 2],
+    /// In a Linux cooked capture (`tcpdump -i any`): each side's frames this host sent
+    /// (packet type OUTGOING), and how many of its frames arrived.
+    own: [Vec<u64>; 2],
+    arrived: [usize; 2],
+    /// Captured on a loopback interface: both sides are the capture's host.
+    lo: bool,
+}
+
+impl Followed {
+    /// Remembers which way frame `number` of side `from` went, by its cooked header.
+    fn direction(&mut self, from: encap::model::Side, link: u32, frame: &[u8], number: u64) {
+        if let Some(c) = encap::layers::link::Cooked::parse(link, frame) {
+            self.lo |= c.hatype == encap::layers::link::ARPHRD_LOOPBACK;
+            if c.outgoing() {
+                self.own[from.index()].push(number);
+            } else {
+                self.arrived[from.index()] += 1;
+            }
+        }
+    }
+}
+
+/// Frame numbers as short ranges: `1-3, 5, 7-9`.
+fn ranges(numbers: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            numbers[i].to_string()
+        } else {
+            format!("{}-{}", numbers[i], numbers[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// For a Linux cooked capture: which side of each connection is the capture's own host (its
+/// kernel sent the frames the cooked header marks OUTGOING), and which frames those were.
+fn own_host_note<W: WriteColor>(
+    out: &mut W,
+    order: &[(SocketAddr, SocketAddr)],
+    followed: &[Followed],
+) -> std::io::Result<()> {
+    use encap::model::Side;
+    for (k, f) in order.iter().zip(followed) {
+        let addr = |s: Side| if s == Side::Client { k.0 } else { k.1 };
+        let own: Vec<Side> = Side::BOTH
+            .into_iter()
+            .filter(|s| !f.own[s.index()].is_empty())
+            .collect();
+        let seen = own.len()
+            + Side::BOTH
+                .iter()
+                .filter(|s| f.arrived[s.index()] > 0)
+                .count();
+        if seen == 0 {
+            continue;
+        }
+        write!(out, "{} -> {}: ", k.0, k.1)?;
+        if f.lo {
+            writeln!(out, "both sides are this host (captured on lo: every frame went from this host to itself; a copy seen twice there, out and in, is checked once)")?;
+            continue;
+        }
+        match own.as_slice() {
+            [] => writeln!(out, "every frame arrived at the capture's host (packet type not OUTGOING): neither side is this host")?,
+            [_, _] => writeln!(out, "both sides are this host (its kernel sent frames of each: packet type OUTGOING)")?,
+            [s] => writeln!(
+                out,
+                "this host is the {} {}: its kernel sent frames {} (packet type OUTGOING); the {}'s {} frame(s) arrived",
+                s.name(),
+                addr(*s),
+                ranges(&f.own[s.index()]),
+                (!*s).name(),
+                f.arrived[(!*s).index()]
+            )?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The ARP and neighbour discovery frames of the capture, and what else its links carry.
@@ -381,6 +465,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             followed.resize_with(stream + 1, Followed::default);
         }
         let f = &mut followed[stream];
+        f.direction(check.from, p.link_type, p.data, p.number);
         let counts = check.counts();
         f.counts.merge(counts);
         f.frames += 1;
@@ -471,6 +556,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     if !args.json {
         neighbours.listed_note(out)?;
+        own_host_note(out, &order, &followed)?;
     }
     if unchecked > 0 && !args.json {
         writeln!(

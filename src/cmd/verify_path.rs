@@ -266,8 +266,10 @@ fn ladders<W: WriteColor>(
     Ok(())
 }
 
-/// True when `file` is a pcapng capture that describes more than one interface before its first
-/// frame (as `encap lab demo -w` writes it: one per link).
+/// True when `file` holds several links: a pcapng capture that describes more than one
+/// interface before its first frame (as `encap lab demo -w` writes it: one per link), a
+/// LINUX_SLL2 capture (`tcpdump -i any`) of more than one interface index, or a LINUX_SLL one
+/// taken on a router (a packet that came in seen again going out, one hop less).
 ///
 /// # Errors
 /// The file cannot be opened or read.
@@ -275,9 +277,22 @@ pub fn several_interfaces(file: &std::path::Path) -> anyhow::Result<bool> {
     let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut r = CaptureReader::with_link_types(BufReader::new(f), &DECODED_LINK_TYPES)
         .with_context(|| file.display().to_string())?;
-    let _ = r.next_packet();
+    let mut cooked = encap::hops::CookedLinks::default();
+    // The first frames tell: a router forwards within a few frames of the first connection.
+    for _ in 0..COOKED_SCAN {
+        let several = match r.next_packet() {
+            Ok(Some(p)) => cooked.see(p.link_type, p.data),
+            _ => break,
+        };
+        if several || r.interfaces() > 1 {
+            return Ok(true);
+        }
+    }
     Ok(r.interfaces() > 1)
 }
+
+/// How many frames of a cooked capture [`several_interfaces`] reads to tell a router's capture.
+const COOKED_SCAN: usize = 4096;
 
 /// `encap verify` over several links: each file, and each interface of a pcapng, is one link,
 /// named by its interface's name (or the file's). Frames are taken in time order over all links.
@@ -302,19 +317,51 @@ pub fn run<W: WriteColor>(
         let mut r = CaptureReader::with_link_types(BufReader::new(f), &DECODED_LINK_TYPES)
             .with_context(|| shown.clone())?;
         let base = names.len();
+        let mut keys: Vec<(u32, Option<u32>)> = Vec::new();
+        let first = frames.len();
         while let Some(p) = r
             .next_packet()
             .with_context(|| format!("{shown}: stopped early"))?
         {
-            let link = base + p.interface as usize;
-            frames.push((link, p.timestamp, p.link_type, p.data.to_vec(), p.number));
+            // A cooked capture of several interfaces (SLL2): one link per interface index.
+            let sub = match encap::layers::link::Cooked::parse(p.link_type, p.data) {
+                Some(encap::layers::link::Cooked {
+                    ifindex: Some(i), ..
+                }) => Some(i),
+                _ => None,
+            };
+            let key = (p.interface, sub);
+            let at = match keys.iter().position(|k| *k == key) {
+                Some(at) => at,
+                None => {
+                    keys.push(key);
+                    keys.len() - 1
+                }
+            };
+            frames.push((
+                base + at,
+                p.timestamp,
+                p.link_type,
+                p.data.to_vec(),
+                p.number,
+            ));
         }
-        for i in 0..r.interfaces() {
-            names.push(match r.interface_name(i) {
+        // The links in the order of their interfaces (and interface indexes).
+        let mut sorted: Vec<usize> = (0..keys.len()).collect();
+        sorted.sort_by_key(|&k| keys[k]);
+        for f in frames.iter_mut().skip(first) {
+            f.0 = base + sorted.iter().position(|&k| k == f.0 - base).unwrap_or(0);
+        }
+        for &(i, sub) in sorted.iter().map(|&k| &keys[k]) {
+            let mut name = match r.interface_name(i as usize) {
                 Some(n) if !n.is_empty() => n.to_string(),
                 _ if r.interfaces() > 1 => format!("{short}#{i}"),
                 _ => short.clone(),
-            });
+            };
+            if let Some(ifindex) = sub {
+                name += &format!(" ifindex {ifindex}");
+            }
+            names.push(name);
         }
     }
     // Time order over all links; a link's own frames keep their order.

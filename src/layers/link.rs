@@ -274,6 +274,148 @@ pub fn parse(link: u32, b: &[u8]) -> Result<(EtherType, usize), DecodeError> {
     }
 }
 
+/// The packet types of a Linux cooked header (`PACKET_*` of `<linux/if_packet.h>`): how the
+/// packet went past the interface the capture saw it on.
+pub mod packet_type {
+    /// Addressed to this host: it arrived.
+    pub const HOST: u16 = 0;
+    /// A broadcast that arrived.
+    pub const BROADCAST: u16 = 1;
+    /// A multicast that arrived.
+    pub const MULTICAST: u16 = 2;
+    /// Addressed to another host, seen in promiscuous mode.
+    pub const OTHERHOST: u16 = 3;
+    /// Sent by this host: its kernel wrote it (or forwarded it) out of the interface.
+    pub const OUTGOING: u16 = 4;
+}
+
+/// The ARPHRD type of an Ethernet interface (veth, a NIC).
+pub const ARPHRD_ETHER: u16 = 1;
+/// The ARPHRD type of the loopback interface.
+pub const ARPHRD_LOOPBACK: u16 = 772;
+
+/// A Linux cooked header (LINUX_SLL or LINUX_SLL2, what `tcpdump -i any` writes), read through
+/// this file's offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cooked {
+    /// How the packet went ([`packet_type`]).
+    pub packet_type: u16,
+    /// The interface's ARPHRD type ([`ARPHRD_ETHER`], [`ARPHRD_LOOPBACK`]...).
+    pub hatype: u16,
+    /// The interface index (SLL2 only: SLL has none).
+    pub ifindex: Option<u32>,
+    /// The link-layer source address: its length (at most 8) and the 8 bytes it is padded to.
+    pub address: (u8, [u8; 8]),
+}
+
+impl Cooked {
+    /// The frame of link type `link` starts with a cooked header: it, or `None` for another
+    /// link type or a header cut short.
+    #[must_use]
+    pub fn parse(link: u32, b: &[u8]) -> Option<Cooked> {
+        let (pkt, ha, len, addr, ifindex) = match link {
+            link_type::LINUX_SLL if b.len() >= field::SLL_PROTOCOL.end => (
+                be16(b, field::SLL_PKTTYPE.start),
+                be16(b, field::SLL_HATYPE.start),
+                be16(b, field::SLL_HALEN.start).min(8) as u8,
+                field::SLL_ADDR,
+                None,
+            ),
+            link_type::LINUX_SLL2 if b.len() >= field::SLL2_ADDR.end => (
+                u16::from(b[field::SLL2_PKTTYPE.start]),
+                be16(b, field::SLL2_HATYPE.start),
+                b[field::SLL2_HALEN.start].min(8),
+                field::SLL2_ADDR,
+                Some(super::be32(b, field::SLL2_IFINDEX.start)),
+            ),
+            _ => return None,
+        };
+        let mut address = [0; 8];
+        address.copy_from_slice(&b[addr]);
+        Some(Cooked {
+            packet_type: pkt,
+            hatype: ha,
+            ifindex,
+            address: (len, address),
+        })
+    }
+
+    /// The header of link type `link` (LINUX_SLL or LINUX_SLL2; anything else gets SLL2's)
+    /// before a packet of `ethertype`: what the capture would have written (an SLL header has
+    /// no interface index).
+    #[must_use]
+    pub fn header(&self, link: u32, ethertype: EtherType) -> Vec<u8> {
+        let proto = u16::from(ethertype).to_be_bytes();
+        let (len, addr) = self.address;
+        if link == link_type::LINUX_SLL {
+            let mut b = vec![0; field::SLL_PROTOCOL.end];
+            b[field::SLL_PKTTYPE].copy_from_slice(&self.packet_type.to_be_bytes());
+            b[field::SLL_HATYPE].copy_from_slice(&self.hatype.to_be_bytes());
+            b[field::SLL_HALEN].copy_from_slice(&u16::from(len).to_be_bytes());
+            b[field::SLL_ADDR].copy_from_slice(&addr);
+            b[field::SLL_PROTOCOL].copy_from_slice(&proto);
+            return b;
+        }
+        let mut b = vec![0; field::SLL2_ADDR.end];
+        b[field::SLL2_PROTOCOL].copy_from_slice(&proto);
+        b[field::SLL2_IFINDEX].copy_from_slice(&self.ifindex.unwrap_or(0).to_be_bytes());
+        b[field::SLL2_HATYPE].copy_from_slice(&self.hatype.to_be_bytes());
+        b[field::SLL2_PKTTYPE.start] = self.packet_type as u8;
+        b[field::SLL2_HALEN.start] = len;
+        b[field::SLL2_ADDR].copy_from_slice(&addr);
+        b
+    }
+
+    /// A cooked header of an Ethernet interface: packet type, interface index, source MAC.
+    #[must_use]
+    pub fn ethernet_from(
+        packet_type: u16,
+        ifindex: Option<u32>,
+        mac: super::ethernet::Mac,
+    ) -> Cooked {
+        let mut address = [0; 8];
+        address[..6].copy_from_slice(&mac);
+        Cooked {
+            packet_type,
+            hatype: ARPHRD_ETHER,
+            ifindex,
+            address: (6, address),
+        }
+    }
+
+    /// This host's kernel sent the packet (packet type OUTGOING).
+    #[must_use]
+    pub fn outgoing(&self) -> bool {
+        self.packet_type == packet_type::OUTGOING
+    }
+
+    /// Captured on an Ethernet interface (not `lo`): the packet was on a real link.
+    #[must_use]
+    pub fn ethernet(&self) -> bool {
+        self.hatype == ARPHRD_ETHER
+    }
+
+    /// The source MAC, when the address is one (six bytes on an Ethernet interface).
+    #[must_use]
+    pub fn source_mac(&self) -> Option<super::ethernet::Mac> {
+        let (len, a) = self.address;
+        (self.ethernet() && len == 6).then(|| [a[0], a[1], a[2], a[3], a[4], a[5]])
+    }
+
+    /// The packet type in words, as tcpdump shows it (`In`, `Out`, `B`, `M`, `P`).
+    #[must_use]
+    pub fn direction(&self) -> &'static str {
+        match self.packet_type {
+            packet_type::HOST => "In",
+            packet_type::BROADCAST => "B",
+            packet_type::MULTICAST => "M",
+            packet_type::OTHERHOST => "P",
+            packet_type::OUTGOING => "Out",
+            _ => "?",
+        }
+    }
+}
+
 /// The fields of `link`'s header `b`, at absolute offset `base`.
 #[must_use]
 pub fn fields(link: u32, b: &[u8], base: usize) -> Vec<Field> {
@@ -324,6 +466,7 @@ mod tests {
             for len in 0..24 {
                 let _ = parse(link, &vec![0x77; len]);
                 let _ = fields(link, &vec![0x77; len], 0);
+                let _ = Cooked::parse(link, &vec![0x77; len]).map(|c| c.source_mac());
             }
         }
         let e = parse(113, &[0; 10]).unwrap_err();
@@ -345,5 +488,41 @@ mod tests {
         assert_eq!(f[1].number(), Some(772));
         assert_eq!(f[3].display, "01:02:03:04:05:06");
         assert_eq!(f[4].display, "0x0800 (IPv4)");
+    }
+
+    #[test]
+    fn cooked_headers_give_direction_interface_and_source() {
+        let mut sll2 = [0u8; 20];
+        sll2[..2].copy_from_slice(&[0x08, 0x00]);
+        sll2[4..8].copy_from_slice(&3u32.to_be_bytes());
+        sll2[8..10].copy_from_slice(&1u16.to_be_bytes());
+        sll2[10] = 4;
+        sll2[11] = 6;
+        sll2[12..18].copy_from_slice(&[2, 0, 0, 0, 0x0b, 2]);
+        let c = Cooked::parse(276, &sll2).unwrap();
+        assert_eq!(
+            (c.ifindex, c.outgoing(), c.direction()),
+            (Some(3), true, "Out")
+        );
+        assert_eq!(c.source_mac(), Some([2, 0, 0, 0, 0x0b, 2]));
+        let mut sll = [0u8; 16];
+        sll[..6].copy_from_slice(&[0, 0, 3, 4, 0, 0]);
+        let lo = Cooked::parse(113, &sll).unwrap();
+        assert_eq!(
+            (lo.ifindex, lo.outgoing(), lo.ethernet()),
+            (None, false, false)
+        );
+        assert_eq!(lo.source_mac(), None);
+        assert_eq!(Cooked::parse(276, &sll2[..19]), None);
+        assert_eq!(Cooked::parse(1, &sll2), None);
+        // Written back as read.
+        assert_eq!(c.header(276, EtherType::Ipv4), sll2.to_vec());
+        let v1 = Cooked::ethernet_from(0, None, [1, 2, 3, 4, 5, 6]);
+        let h = v1.header(113, EtherType::Ipv6);
+        assert_eq!(Cooked::parse(113, &h), Some(v1));
+        assert_eq!(parse(113, &h).unwrap(), (EtherType::Ipv6, 16));
+        // An address length past 8 is cut to the 8 bytes there are.
+        sll[4..6].copy_from_slice(&[0, 200]);
+        assert_eq!(Cooked::parse(113, &sll).unwrap().address.0, 8);
     }
 }

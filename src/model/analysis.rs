@@ -48,6 +48,9 @@ pub enum Analysis {
         /// The wait doubled the one before.
         doubled: Option<bool>,
     },
+    /// Several segments in one packet, in a cooked capture of a real interface: merged by the
+    /// receiver's GRO, or one TSO/GSO packet on its way out (not Wireshark's: `encap.*`).
+    Merged(super::event::Merged),
 }
 
 impl Analysis {
@@ -70,6 +73,8 @@ impl Analysis {
             Analysis::WindowUpdate => "tcp.analysis.window_update",
             Analysis::WindowFull => "tcp.analysis.window_full",
             Analysis::Timeout { .. } => "tcp.analysis.rto",
+            Analysis::Merged(m) if m.arrived => "encap.gro_merged",
+            Analysis::Merged(_) => "encap.tso_gso",
         }
     }
 }
@@ -86,6 +91,13 @@ impl fmt::Display for Analysis {
                     None => Ok(()),
                 }
             }
+            Analysis::Merged(m) => write!(
+                f,
+                "{}: {} segments of {}",
+                if m.arrived { "GRO-merged" } else { "TSO/GSO" },
+                m.segments,
+                m.size
+            ),
             other => {
                 let key = other.key();
                 f.write_str(
@@ -116,6 +128,7 @@ pub fn events(
     if ev.syn_again {
         out.push(Analysis::Retransmission);
     }
+    out.extend(ev.merged.map(Analysis::Merged));
     if ev.retrans {
         let r = retransmission(o, peer);
         out.push(r);

@@ -121,6 +121,41 @@ pub struct Event {
     pub ack_ok: bool,
     /// The sender received a SYN and has not answered it yet: its answer is a SYN-ACK.
     pub answers_syn: bool,
+    /// In a cooked capture of a real interface, a segment longer than the sender's segment
+    /// size: several segments in one packet, seen where the capture's host handled it whole.
+    pub merged: Option<Merged>,
+}
+
+/// A packet of several segments, as a capture on a real interface shows it (`tcpdump -i any`
+/// reads packets where the stack handles them): on the way in, the receiver's GRO merged
+/// segments of the sender's segment size into one (and wrote the pseudo-header sum into its
+/// checksum, as `tcp_gro_complete` does: the stack checked each segment's own before); on the
+/// way out, one TSO/GSO packet the NIC (or the GSO layer past the capture) cuts into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    /// How many segments of `size` the payload holds (the last one may be shorter).
+    pub segments: u32,
+    /// The sender's segment size: the smaller MSS of the two SYNs less this segment's options.
+    pub size: u16,
+    /// It arrived at the capture's host (GRO-merged), rather than left it (TSO/GSO).
+    pub arrived: bool,
+}
+
+/// The segments a packet longer than its sender's segment size holds (see [`Merged`]); `None`
+/// for one that fits, or outside a cooked capture of a real interface.
+#[must_use]
+pub fn merged(o: &Observed<'_>, me: &SideState, peer: &SideState) -> Option<Merged> {
+    if o.cooked.is_none() || !o.on_a_wire() || o.kind.is_syn() {
+        return None;
+    }
+    let options = o.segment.header_len().saturating_sub(tf::HEADER_LEN);
+    let mss = usize::from(peer.mss?.min(me.mss.unwrap_or(u16::MAX)));
+    let size = mss.checked_sub(options).filter(|&n| n > 0)?;
+    (o.len() > size).then(|| Merged {
+        segments: u32::try_from(o.len().div_ceil(size)).unwrap_or(u32::MAX),
+        size: u16::try_from(size).unwrap_or(u16::MAX),
+        arrived: o.arrived(),
+    })
 }
 
 /// How far ahead of a socket's IP ID counter an ID may be and still be taken as its frames not
@@ -177,6 +212,7 @@ pub fn classify(o: &Observed<'_>, me: &SideState, peer: &SideState, ctl_rst: boo
         gap,
         fills,
         retrans,
+        merged: merged(o, me, peer),
         ..acknowledgment(o, me, peer)
     }
 }

@@ -420,11 +420,14 @@ impl Connection {
         offered: Option<peer::Offered>,
     ) -> (Stack, String) {
         let zero_macs = o.macs.is_some_and(|(s, d)| s == [0; 6] && d == [0; 6]);
+        let own = crate::layers::link::Cooked::parse(o.link, o.frame).is_some_and(|c| c.outgoing());
         if zero_macs || o.src.ip().is_loopback() {
             (
                 Stack::Linux,
                 "on lo: both ends are this host's kernel".into(),
             )
+        } else if own {
+            (Stack::Linux, "the capture's own host: a Linux cooked capture (tcpdump -i any, which only Linux writes) marks its frames OUTGOING".into())
         } else if o.kind.is_syn() {
             peer::fingerprint(o, &pred.linux_kinds, offered)
         } else {

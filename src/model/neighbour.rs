@@ -11,12 +11,13 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::verdict::{Counts, FieldCheck, Verdict};
-use crate::dissect::{dissect, slice, Net, Transport};
+use crate::dissect::{slice, slice_link, Net, Transport};
 use crate::layers::arp::{self, ArpPacket};
 use crate::layers::ethernet::{self, mac_to_string, EtherType, EthernetHeader, Mac};
 use crate::layers::icmp;
 use crate::layers::ipv4::IpProtocol;
 use crate::layers::ipv6::{self, Ipv6Header};
+use crate::layers::link::{link_type, Cooked};
 use crate::layers::ndp::{self, Message};
 use crate::layers::{Layer, Value};
 
@@ -86,6 +87,9 @@ struct Asked {
 pub struct Neighbours {
     stations: Vec<Station>,
     asked: Vec<Asked>,
+    /// While a frame of a Linux cooked capture is observed: its link type and bytes (the
+    /// model's frame is then judged in its cooked header, which has the source MAC only).
+    cooked: Option<(u32, Vec<u8>)>,
 }
 
 /// The verdict of each field of a neighbour frame, by key (Wireshark's field name).
@@ -127,6 +131,68 @@ impl Neighbours {
             }
             _ => None,
         }
+    }
+
+    /// [`Neighbours::observe`] for a frame of link type `link`: Ethernet, or a Linux cooked
+    /// capture of an Ethernet interface (`tcpdump -i any`), whose header gives the source MAC
+    /// and no destination. Such a frame is read as the Ethernet frame it was on the link (its
+    /// destination, which no rule judges there, the broadcast for an ARP request, the group's
+    /// MAC for IPv6 multicast, else zero), and judged in its own header: the source MAC, then
+    /// the packet.
+    pub fn observe_link(&mut self, number: u64, link: u32, frame: &[u8]) -> Option<Seen> {
+        if link == link_type::ETHERNET {
+            return self.observe(number, frame);
+        }
+        let c = Cooked::parse(link, frame)?;
+        let source = c.source_mac()?;
+        let s = slice_link(frame, link);
+        let (ethertype, _) = crate::layers::link::parse(link, frame).ok()?;
+        let destination = match &s.net {
+            Net::Arp(..) => BROADCAST,
+            Net::Ipv6(ip, _) if ip.destination.is_multicast() => ndp::multicast_mac(ip.destination),
+            _ => [0; 6],
+        };
+        let mut wire = vec![0; EthernetHeader::LEN];
+        EthernetHeader {
+            destination,
+            source,
+            ethertype,
+        }
+        .emit(&mut wire);
+        wire.extend_from_slice(frame.get(s.net_at..)?);
+        self.cooked = Some((link, frame.to_vec()));
+        let seen = self.observe(number, &wire);
+        self.cooked = None;
+        seen
+    }
+
+    /// [`judge`], of the cooked frame being observed when there is one: the model's Ethernet
+    /// frame put in that frame's cooked header with the model's source MAC; of the header, only
+    /// the source MAC is judged (the rest is the capture's: direction, interface).
+    fn judge_seen(&self, frame: &[u8], model: &[u8], rule: Rule<'_>) -> Vec<FieldCheck> {
+        let Some((link, real)) = &self.cooked else {
+            return judge(frame, model, rule);
+        };
+        let recooked = EthernetHeader::parse(model).ok().and_then(|(eth, packet)| {
+            let mut c = Cooked::parse(*link, real)?;
+            c.address.1[..6].copy_from_slice(&eth.source);
+            let mut v = c.header(*link, eth.ethertype);
+            v.extend_from_slice(packet);
+            Some(v)
+        });
+        let Some(recooked) = recooked else {
+            return judge(frame, model, rule);
+        };
+        let rule = |k: &str| {
+            rule(if k == "sll.src.eth" {
+                ethernet::key::SRC
+            } else {
+                k
+            })
+        };
+        let mut fields = judge_link(real, &recooked, *link, &rule);
+        fields.retain(|f| f.layer != Layer::Link || f.field.key == "sll.src.eth");
+        fields
     }
 
     fn station(&self, ip: IpAddr) -> Option<&Station> {
@@ -265,7 +331,7 @@ impl Neighbours {
                 Verdict::Predicted
             }
         };
-        let fields = judge(frame, bytes, &rule);
+        let fields = self.judge_seen(frame, bytes, &rule);
         self.meet(asked.mac, asked.ip);
         self.asked.push(asked);
         fields
@@ -314,7 +380,7 @@ impl Neighbours {
             _ => Verdict::Predicted,
         }
         };
-        let fields = judge(frame, &bytes, &rule);
+        let fields = self.judge_seen(frame, &bytes, &rule);
         self.meet(sha, spa.into());
         if let Some(q) = q {
             self.answered(q, sha);
@@ -444,7 +510,7 @@ impl Neighbours {
             _ => Verdict::Predicted,
         }
         };
-        let fields = judge(frame, &bytes, &rule);
+        let fields = self.judge_seen(frame, &bytes, &rule);
         self.meet(eth.source, m.target.into());
         if let Some(q) = q {
             self.answered(q, eth.source);
@@ -593,7 +659,25 @@ fn ndp_frame(dst: Mac, src: Mac, (from, to): (Ipv6Addr, Ipv6Addr), m: &Message) 
 /// of the kernel's frame gets `rule`'s verdict when the model's value is equal, a MISMATCH with
 /// the model's value when not; a field only one of the frames has is a MISMATCH.
 pub(crate) fn judge(kernel: &[u8], model: &[u8], rule: Rule<'_>) -> Vec<FieldCheck> {
-    let (k, m) = (dissect(kernel), dissect(model));
+    judge_link(
+        kernel,
+        model,
+        crate::layers::link::link_type::ETHERNET,
+        rule,
+    )
+}
+
+/// [`judge`] for two frames of link type `link` (Ethernet, or a cooked capture's).
+pub(crate) fn judge_link(
+    kernel: &[u8],
+    model: &[u8],
+    link: u32,
+    rule: Rule<'_>,
+) -> Vec<FieldCheck> {
+    let (k, m) = (
+        crate::dissect::dissect_link(kernel, link),
+        crate::dissect::dissect_link(model, link),
+    );
     let fields_of = |d: &crate::dissect::Dissection| -> Vec<(Layer, crate::layers::Field)> {
         d.nodes
             .iter()

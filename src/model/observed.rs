@@ -9,7 +9,7 @@ use super::verdict::ModelError;
 use crate::checksum::Pseudo;
 use crate::dissect::{slice_link, Net, Transport};
 use crate::layers::ethernet::Mac;
-use crate::layers::link::link_type;
+use crate::layers::link::{link_type, Cooked};
 use crate::layers::tcp::{self, field as tf, ChecksumStatus, TcpOption, TcpSegment};
 
 /// One TCP frame, as the model reads it.
@@ -28,8 +28,11 @@ pub struct Observed<'a> {
     /// The Ethernet header's MAC addresses, source and destination (none in a cooked or raw
     /// capture); both zero on `lo`.
     pub macs: Option<(Mac, Mac)>,
+    /// The Linux cooked header of a `tcpdump -i any` capture: the packet's direction (this
+    /// host sent it, or it arrived), the interface and the source MAC.
+    pub cooked: Option<Cooked>,
     /// On a real link: the TCP checksum is the full, correct one (no offload left it as the
-    /// pseudo-header sum). Always false on `lo` and in captures without an Ethernet header.
+    /// pseudo-header sum). Always false on `lo` and in raw IP captures.
     pub full_checksum: bool,
     /// Where the TCP header starts in the frame.
     pub transport_at: usize,
@@ -128,7 +131,9 @@ impl<'a> Observed<'a> {
         // Summed only on a real link (lo's MACs are zero): elsewhere no rule asks, and it would
         // cost a pass over every payload.
         let macs = s.ethernet.map(|e| (e.source, e.destination));
-        let wire = macs.is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6]);
+        let cooked = Cooked::parse(link, frame);
+        let wire = macs.is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6])
+            || cooked.is_some_and(|c| c.ethernet());
         let full_checksum =
             wire && pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
         let (src_ip, ip_id, flow, dscp, ttl, ecn, df) = match &s.net {
@@ -163,6 +168,7 @@ impl<'a> Observed<'a> {
             link,
             net_at: s.net_at,
             macs,
+            cooked,
             full_checksum,
             transport_at: s.transport_at,
             segment,
@@ -208,11 +214,20 @@ impl<'a> Observed<'a> {
         self.options = options;
     }
 
-    /// A frame of a real link: its Ethernet header has MAC addresses (on `lo` both are zero).
+    /// A frame of a real link: its Ethernet header has MAC addresses (on `lo` both are zero),
+    /// or its cooked header says an Ethernet interface (veth, a NIC) carried it.
     #[must_use]
     pub fn on_a_wire(&self) -> bool {
         self.macs
             .is_some_and(|(src, dst)| src != [0; 6] || dst != [0; 6])
+            || self.cooked.is_some_and(|c| c.ethernet())
+    }
+
+    /// The capture's host received the frame (a cooked header's packet type other than
+    /// OUTGOING): what arrived, after the interface's GRO, not what the sender wrote.
+    #[must_use]
+    pub fn arrived(&self) -> bool {
+        self.cooked.is_some_and(|c| !c.outgoing())
     }
 
     /// The frame from its network layer on: what the kernel sent, whatever link header the

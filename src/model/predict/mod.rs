@@ -62,7 +62,9 @@ pub fn predict(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event) -> Opti
         source,
         ethertype: EtherType::Ipv4,
     };
-    if o.on_a_wire() && me.full_checksum.unwrap_or(o.full_checksum) {
+    // GRO's merged packet carries the pseudo-header sum whatever the sender wrote.
+    let gro = ev.merged.is_some_and(|m| m.arrived);
+    if o.on_a_wire() && me.full_checksum.unwrap_or(o.full_checksum) && !gro {
         p.checksum = ChecksumMode::Full;
     }
     let plan = payload::plan(c, from, o, ev);
