@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::layers::link::link_type;
 use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
-use crate::model::{connection_key_link, Connection, FrameCheck, ModelError, Side, TcpSettings};
+use crate::model::{
+    connection_key_link, pmtu, Connection, FrameCheck, ModelError, Side, TcpSettings,
+};
 
 /// What the applications of each side wrote, one entry per write, client first.
 pub type Transcript = [Vec<Vec<u8>>; 2];
@@ -29,6 +31,9 @@ pub enum Outcome {
     NotChecked(ModelError),
     /// ARP or neighbour discovery: checked by the link's [`Neighbours`].
     Neighbour(NeighbourCheck),
+    /// A router's "fragmentation needed" or "packet too big" about a TCP segment: checked
+    /// against the segment it quotes ([`crate::model::pmtu`]), and its connection told.
+    TooBig(NeighbourCheck),
     /// Something else a link carries that no model here covers (an MLDv2 report, a router
     /// solicitation): what it is, and its kind. Listed, not checked, not a finding.
     Listed(String, &'static str),
@@ -48,7 +53,13 @@ pub struct Verifier {
     transcript: Option<Transcript>,
     /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
     neighbours: Neighbours,
+    /// The latest TCP frames with data (their first bytes, as much as an ICMP error quotes):
+    /// what a router's "fragmentation needed" may quote.
+    recent: std::collections::VecDeque<(u64, Vec<u8>)>,
 }
+
+/// How many TCP frames the verifier keeps for the ICMP errors that may quote them.
+const RECENT: usize = 64;
 
 impl Verifier {
     /// A verifier for a capture taken on a host with these settings (if known), whose
@@ -90,6 +101,12 @@ impl Verifier {
         orig_len: usize,
     ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
+            if let Some(tb) = (link == link_type::ETHERNET)
+                .then(|| pmtu::too_big(frame))
+                .flatten()
+            {
+                return self.too_big(number, frame, &tb);
+            }
             let seen = (link == link_type::ETHERNET)
                 .then(|| self.neighbours.observe(number, frame))
                 .flatten();
@@ -111,10 +128,57 @@ impl Verifier {
             Ok(mut check) => {
                 if link == link_type::ETHERNET {
                     self.neighbours.judge_macs(frame, &mut check);
+                    if check.len > 0 {
+                        self.remember(number, frame);
+                    }
                 }
                 Outcome::Checked(stream, check)
             }
             Err(e) => Outcome::NotChecked(e),
+        }
+    }
+
+    /// Keeps the first bytes of a TCP frame with data: what an ICMP error would quote.
+    fn remember(&mut self, number: u64, frame: &[u8]) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        let keep = 14 + pmtu::V6_ERROR_MAX;
+        self.recent
+            .push_back((number, frame[..frame.len().min(keep)].to_vec()));
+    }
+
+    /// A router's "fragmentation needed" or "packet too big": checked against the frame it
+    /// quotes (when this link carried it), and the segment's connection told the path MTU.
+    fn too_big(&mut self, number: u64, frame: &[u8], tb: &pmtu::TooBig<'_>) -> Outcome {
+        let packet = self.recent.iter().rev().find(|(_, f)| {
+            let ip = f.get(14..).unwrap_or_default();
+            let n = ip.len().min(tb.quoted.len());
+            n >= 28 && ip[..n] == tb.quoted[..n]
+        });
+        let router = packet.and_then(|(_, f)| {
+            let eth = crate::dissect::slice(f).ethernet?;
+            self.neighbours.address_of(eth.destination, tb.from.is_ipv6())
+        });
+        let check = pmtu::check(number, frame, tb, packet.map(|(_, f)| f.as_slice()), router);
+        self.refused(tb.mtu, tb.quoted);
+        Outcome::TooBig(check)
+    }
+
+    /// Tells the connection of the segment `quoted` (an IP packet as a router's ICMP error
+    /// quotes it) that a router refused it, its next hop's MTU being `mtu`. For a link on the
+    /// router's far side, which never carried the segment, the caller tells it too.
+    pub fn refused(&mut self, mtu: u32, quoted: &[u8]) {
+        let Some(r) = pmtu::refused(quoted) else {
+            return;
+        };
+        let (key, from) = if self.conns.contains_key(&r.key) {
+            (r.key, Side::Client)
+        } else {
+            ((r.key.1, r.key.0), Side::Server)
+        };
+        if let Some((_, conn)) = self.conns.get_mut(&key) {
+            conn.path_mtu_reduced(from, mtu, &r);
         }
     }
 

@@ -99,6 +99,7 @@ fn link_section<'a, W: WriteColor>(
         &format!("link {name}: every frame checked against the model"),
     )?;
     let (mut nb, mut nb_frames) = (Counts::default(), 0);
+    let (mut big, mut big_frames) = (Counts::default(), 0);
     let mut conn: Vec<(usize, Counts)> = Vec::new();
     for (_, n, o) in seen {
         match o {
@@ -122,6 +123,15 @@ fn link_section<'a, W: WriteColor>(
                 }
                 nb.merge(c.counts());
                 nb_frames += 1;
+            }
+            Outcome::TooBig(c) => {
+                if verbose {
+                    neighbour::table(out, c)?;
+                } else {
+                    neighbour::summary(out, c)?;
+                }
+                big.merge(c.counts());
+                big_frames += 1;
             }
             Outcome::Listed(what, _) => neighbour::listed(out, *n, what)?,
             Outcome::NotChecked(e) => writeln!(out, "frame {n}: NOT CHECKED: {e}")?,
@@ -148,6 +158,13 @@ fn link_section<'a, W: WriteColor>(
             counts: nb,
         });
     }
+    if big_frames > 0 {
+        rows.push(verdicts::ConnectionRow {
+            name: format!("{name} {}", crate::cmd::verify::TOO_BIG_ROW),
+            frames: big_frames,
+            counts: big,
+        });
+    }
     Ok(rows)
 }
 
@@ -167,21 +184,26 @@ fn hop_section<W: WriteColor>(
     for h in hops {
         let c = h.counts();
         hc.merge(c);
+        // (The segment's flags: the forwarded copy's, or for a drop the refused one's.)
+        let segment = if h.dropped.is_some() { h.before } else { h.after };
         let flags = seen
             .iter()
-            .find(|(l, n, _)| (*l, *n) == h.after)
+            .find(|(l, n, _)| (*l, *n) == segment)
             .and_then(|(.., o)| match o {
                 Outcome::Checked(_, c) => Some(flag_names(c.flags)),
                 _ => None,
             })
             .unwrap_or_default();
+        let arrow = if h.dropped.is_some() {
+            format!("-> {} ({} frame {})", router, names[h.after.0], h.after.1)
+        } else {
+            format!("-> {} frame {}", names[h.after.0], h.after.1)
+        };
         write!(
             out,
-            "TCP [{flags}] {} frame {} -> {} frame {}: {}; ",
+            "TCP [{flags}] {} frame {} {arrow}: {}; ",
             names[h.before.0],
             h.before.1,
-            names[h.after.0],
-            h.after.1,
             h.line(router)
         )?;
         verdicts::tally(out, c)?;

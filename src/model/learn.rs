@@ -119,8 +119,13 @@ impl Connection {
         if o.advance() > 0 || ev.probe {
             me.last_answerable = o.number;
         }
+        let refused = !o.is_empty() && self.was_refused(from, Span::from_len(o.seq(), o.len()));
         let (me, peer) = self.sides.both_mut(from);
         learn_peer(me, peer, o, ev);
+        if refused && ev.retrans {
+            // Bytes a router refused reach the peer for the first time: no D-SACK.
+            peer.dsack = None;
+        }
         learn_side(me, o, advertised);
         if pred.payload.predicted {
             self.learn_writes(from, o, pred.payload.regrown);

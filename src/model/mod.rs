@@ -27,6 +27,7 @@ pub mod learn;
 pub mod linux;
 pub mod neighbour;
 pub mod observed;
+pub mod pmtu;
 pub mod predict;
 pub mod revise;
 pub mod rules;
@@ -68,6 +69,11 @@ pub struct Connection {
     settings: Option<TcpSettings>,
     /// The last RST a socket sent, until a later frame shows whether it was one.
     reset: Option<revise::Reset>,
+    /// Each side's path MTU, once a router told it a smaller one ([`pmtu`]).
+    pmtu: [Option<u16>; 2],
+    /// Segments a router refused (too big for its next hop), by sender: they never reached
+    /// the peer.
+    refused: Vec<(Side, seq::Span)>,
 }
 
 impl Connection {
@@ -86,6 +92,8 @@ impl Connection {
             settings: None,
             last_frame: None,
             reset: None,
+            pmtu: [None; 2],
+            refused: Vec::new(),
         }
     }
 
@@ -225,7 +233,9 @@ impl Connection {
         // The peer's MSS, or this side's own when smaller (its route's, or TCP_MAXSEG set by
         // the application, which its SYN announces too).
         let own = self.sides[from].mss.unwrap_or(u16::MAX);
-        let mss = usize::from(peer.mss?.min(own))
+        // (And no more than the path MTU allows, once a router said it is smaller.)
+        let path = self.path_mss(from).unwrap_or(u16::MAX);
+        let mss = usize::from(peer.mss?.min(own).min(path))
             .saturating_sub(if self.timestamps { 12 } else { 0 })
             .max(1);
         let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
