@@ -53,8 +53,7 @@ pub struct Verifier {
     transcript: Option<Transcript>,
     /// ARP and neighbour discovery on the link: the MACs of its TCP frames.
     neighbours: Neighbours,
-    /// The latest TCP frames with data (their first bytes, as much as an ICMP error quotes):
-    /// what a router's "fragmentation needed" may quote.
+    /// The latest TCP frames with data: what a router's "fragmentation needed" may quote.
     recent: std::collections::VecDeque<(u64, Vec<u8>)>,
 }
 
@@ -138,14 +137,13 @@ impl Verifier {
         }
     }
 
-    /// Keeps the first bytes of a TCP frame with data: what an ICMP error would quote.
+    /// Keeps a TCP frame with data: what an ICMP error may quote.
     fn remember(&mut self, number: u64, frame: &[u8]) {
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
-        let keep = 14 + pmtu::V6_ERROR_MAX;
-        self.recent
-            .push_back((number, frame[..frame.len().min(keep)].to_vec()));
+        // (Whole: a packet cut short no longer decodes as what it was.)
+        self.recent.push_back((number, frame.to_vec()));
     }
 
     /// A router's "fragmentation needed" or "packet too big": checked against the frame it

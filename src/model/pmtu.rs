@@ -93,7 +93,9 @@ pub fn too_big(frame: &[u8]) -> Option<TooBig<'_>> {
 /// The TCP segment `quoted` (an IP packet, cut where the quote ends) is, if it is one.
 #[must_use]
 pub fn refused(quoted: &[u8]) -> Option<Refused> {
-    let s = slice_link(quoted, link_type::RAW);
+    // (An IPv6 quote is cut inside the payload its header declares: made whole to decode.)
+    let uncut = ipv6::uncut(quoted);
+    let s = slice_link(uncut.as_ref().map_or(quoted, |u| &u.0), link_type::RAW);
     let Transport::Tcp(t) = s.transport else {
         return None;
     };
@@ -112,7 +114,7 @@ pub fn refused(quoted: &[u8]) -> Option<Refused> {
                 SocketAddr::new(p.source.into(), t.src_port()),
                 SocketAddr::new(p.destination.into(), t.dst_port()),
             ),
-            p.end,
+            uncut.as_ref().map_or(p.end, |u| u.1),
             None,
             p.upper,
         ),
@@ -242,11 +244,12 @@ pub fn check(
     fields.extend(quote_check(frame, &model, quote_seen));
     let what = match refused(tb.quoted) {
         Some(r) => format!(
-            "{} > {}: {}, {} bytes (DF) from {} refused (MTU {})",
+            "{} > {}: {}, {} bytes{} from {} refused (MTU {})",
             tb.from,
             tb.to,
             name(tb),
             r.packet_len,
+            if tb.from.is_ipv6() { "" } else { " (DF)" },
             r.key.0,
             tb.mtu
         ),
@@ -323,6 +326,9 @@ impl Connection {
             self.refused.remove(0);
         }
         self.refused.push((from, span));
+        // The refused segment is sent again as it was (over IPv6, with no IP ID, byte for
+        // byte): not a frame captured twice.
+        self.last_frame = None;
     }
 
     /// The largest segment payload the path MTU lets `from` send, if a router told it one: the
