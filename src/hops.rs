@@ -193,8 +193,7 @@ impl Path {
         let tb = crate::model::pmtu::too_big(frame)?;
         let i = self.waiting.iter().rposition(|w| {
             let ip = w.frame.get(slice(&w.frame).net_at..).unwrap_or_default();
-            let n = ip.len().min(tb.quoted.len());
-            n >= 28 && ip[..n] == tb.quoted[..n]
+            crate::model::pmtu::quotes(tb.quoted, ip)
         })?;
         let w = self.waiting.remove(i)?;
         for (l, v) in self.links.iter_mut().enumerate() {
@@ -217,7 +216,10 @@ impl Path {
                         f.number()? + 40 > u64::from(tb.mtu),
                         format!("more than {} (the next hop's MTU) less 40", tb.mtu),
                     ),
-                    ipv4::key::FLAG_DF => (f.number()? == 1, "1 (a router fragments a packet without DF)".into()),
+                    ipv4::key::FLAG_DF => (
+                        f.number()? == 1,
+                        "1 (a router fragments a packet without DF)".into(),
+                    ),
                     _ => return None,
                 };
                 let verdict = if ok {
@@ -246,7 +248,15 @@ impl Path {
         Some(HopCheck {
             before: (w.link, w.number),
             after: (link, number),
-            hops: (ttl, ttl, if tb.from.is_ipv6() { "hop limit" } else { "TTL" }),
+            hops: (
+                ttl,
+                ttl,
+                if tb.from.is_ipv6() {
+                    "hop limit"
+                } else {
+                    "TTL"
+                },
+            ),
             source: (mac(ethernet::key::SRC), mac(ethernet::key::SRC)),
             destination: (mac(ethernet::key::DST), mac(ethernet::key::DST)),
             checksum: (!tb.from.is_ipv6()).then_some((0, 0)),

@@ -150,13 +150,13 @@ impl Verifier {
     /// quotes (when this link carried it), and the segment's connection told the path MTU.
     fn too_big(&mut self, number: u64, frame: &[u8], tb: &pmtu::TooBig<'_>) -> Outcome {
         let packet = self.recent.iter().rev().find(|(_, f)| {
-            let ip = f.get(14..).unwrap_or_default();
-            let n = ip.len().min(tb.quoted.len());
-            n >= 28 && ip[..n] == tb.quoted[..n]
+            let at = crate::dissect::slice(f).net_at;
+            pmtu::quotes(tb.quoted, f.get(at..).unwrap_or_default())
         });
         let router = packet.and_then(|(_, f)| {
             let eth = crate::dissect::slice(f).ethernet?;
-            self.neighbours.address_of(eth.destination, tb.from.is_ipv6())
+            self.neighbours
+                .address_of(eth.destination, tb.from.is_ipv6())
         });
         let check = pmtu::check(number, frame, tb, packet.map(|(_, f)| f.as_slice()), router);
         self.refused(tb.mtu, tb.quoted);

@@ -362,3 +362,98 @@ fn a_unicast_solicitation_confirming_an_entry_and_its_answer_are_predicted() {
     );
     assert!(!t.contains("MISMATCH frame"), "{t}");
 }
+
+/// r's end of r-b at MTU 1400 (`captures/record.sh lab-mtu`, IPv4 and IPv6).
+const MTU: [(&str, &str); 2] = [
+    ("lab-mtu1400", "ICMP unreachable - need to frag"),
+    ("lab-mtu1400-ipv6", "ICMP6, packet too big"),
+];
+
+/// Both links of the MTU captures together: r's ICMP error predicted from the packet it quotes,
+/// the drop named at r rather than a packet missing on r-b, the bytes sent again at once, and
+/// nothing a MISMATCH.
+#[test]
+fn a_packet_too_big_for_the_next_hop_is_dropped_at_r_and_its_icmp_predicted() {
+    for (prefix, icmp) in MTU {
+        let (a_r, r_b) = (
+            capture(&format!("{prefix}-nc-a-r.pcap")),
+            capture(&format!("{prefix}-nc-r-b.pcap")),
+        );
+        let out = encap().arg("verify").arg(&a_r).arg(&r_b).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{prefix}:\n{t}");
+        assert!(!t.contains("MISMATCH frame"), "{prefix}:\n{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains(icmp))
+            .unwrap_or_else(|| panic!("{prefix}: no ICMP error checked:\n{t}"));
+        let line = lines[at];
+        assert!(line.contains("refused (MTU 1400): "), "{line}");
+        let (checked, all) = line
+            .split(" fields as the model said")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|s| s.split_once('/'))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            checked == all && all.parse::<u32>().unwrap() >= 16,
+            "{line}"
+        );
+        // The refused bytes, sent again at once by a: the next line of link a-r.
+        assert!(
+            lines[at + 1].contains("client -> server [PSH, ACK] len 5016 (retransmission)")
+                && !lines[at + 1].contains("MISMATCH"),
+            "{prefix}: {}",
+            lines[at + 1]
+        );
+        let drop = lines
+            .iter()
+            .find(|l| l.contains("dropped at r: larger than the next-hop MTU 1400"))
+            .unwrap_or_else(|| panic!("{prefix}: no drop named at r:\n{t}"));
+        assert!(
+            drop.contains("sent back; ") && drop.contains("as the model said"),
+            "{drop}"
+        );
+        // The summary's row: one message, on link a-r.
+        let row = t
+            .lines()
+            .find(|l| l.contains("ICMP too big (path MTU) from routers"))
+            .unwrap_or_else(|| panic!("{prefix}: no summary row:\n{t}"));
+        assert!(row.starts_with(&format!("{prefix}-nc-a-r.pcap ")), "{row}");
+        let frames = row
+            .split("routers")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next());
+        assert_eq!(frames, Some("1"), "{row}");
+    }
+}
+
+/// Link r-b alone cannot know of the packet r dropped: the IP IDs a's kernel spent on it are
+/// missing there, and said so; an edited quote in r's ICMP error is a MISMATCH.
+#[test]
+fn without_link_a_r_the_dropped_packet_shows_as_skipped_ids_and_an_edited_quote_is_caught() {
+    let (code, t) = verify(&capture("lab-mtu1400-nc-r-b.pcap"), &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.contains("of the client's IDs, which no later frame carried"),
+        "{t}"
+    );
+    // Frame 13 of link a-r is the ICMP error (14 Ethernet, 20 IP, 8 ICMP: the quote at 42);
+    // byte 42 + 8 is the quoted TTL.
+    let name = "lab-mtu1400-nc-a-r.pcap";
+    let (_, t) = verify(&capture(name), &[]);
+    assert!(
+        t.contains(&format!("frame 13: 192.0.2.1 > 192.0.2.10: {}", MTU[0].1)),
+        "{t}"
+    );
+    let path = edited(name, 13, 42 + 8, 63, "quote");
+    let (code, t) = verify(&path, &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("    MISMATCH frame 13 Application Data")),
+        "{t}"
+    );
+    std::fs::remove_file(path).unwrap();
+}

@@ -185,7 +185,11 @@ fn hop_section<W: WriteColor>(
         let c = h.counts();
         hc.merge(c);
         // (The segment's flags: the forwarded copy's, or for a drop the refused one's.)
-        let segment = if h.dropped.is_some() { h.before } else { h.after };
+        let segment = if h.dropped.is_some() {
+            h.before
+        } else {
+            h.after
+        };
         let flags = seen
             .iter()
             .find(|(l, n, _)| (*l, *n) == segment)

@@ -285,7 +285,11 @@ pub fn fields(b: &[u8], base: usize, layer: Layer, addrs: Option<checksum::Pseud
     }
     if is_too_big(b, layer) {
         out.extend(table_fields(
-            if v6 { &TOO_BIG_V6[..] } else { &FRAG_NEEDED_V4[..] },
+            if v6 {
+                &TOO_BIG_V6[..]
+            } else {
+                &FRAG_NEEDED_V4[..]
+            },
             b,
             base,
             |_, _, _| None,
@@ -378,6 +382,9 @@ mod tests {
         assert_eq!(too_big(&v6, Layer::Icmpv6), Some((1400, &quoted[..])));
         let f = fields(&v6, 54, Layer::Icmpv6, Some(checksum::Pseudo::V6(a, b)));
         assert!(f[2].display.ends_with("[correct]"), "{}", f[2].display);
-        assert_eq!(f.iter().find(|f| f.key == key::V6_MTU).unwrap().number(), Some(1400));
+        assert_eq!(
+            f.iter().find(|f| f.key == key::V6_MTU).unwrap().number(),
+            Some(1400)
+        );
     }
 }

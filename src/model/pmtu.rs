@@ -129,6 +129,14 @@ pub fn refused(quoted: &[u8]) -> Option<Refused> {
     })
 }
 
+/// Whether `quoted` (as an ICMP error quotes a packet) is the packet `ip` (an IP packet as a link
+/// carried it): the same connection, sequence number, lengths and IPv4 identification, whatever
+/// else the quote says (which is then checked byte for byte).
+#[must_use]
+pub fn quotes(quoted: &[u8], ip: &[u8]) -> bool {
+    refused(quoted).is_some_and(|q| refused(ip) == Some(q))
+}
+
 /// The message a router sends for `packet` (the refused frame as its link carried it, Ethernet
 /// header first) when its next hop's MTU is `mtu`: from `router` (its address on that link),
 /// back to the frame's sender, MACs swapped. The IP ID (IPv4) or flow label (IPv6) are the
@@ -200,8 +208,10 @@ pub fn model_frame(packet: &[u8], router: IpAddr, mtu: u32, chosen: u32) -> Opti
 /// Why the IP ID or flow label, the router's address and the MTU are what they are.
 const ID_WHY: &str = "an ICMP error's IP ID (no DF: the kernel's hashed counter) or flow label";
 const MTU_WHY: &str = "the MTU of the router's next hop toward the destination, which no frame of this link shows; the sender's segments must fit in it from now on";
-const ROUTER_KNOWN: &str = "the router's address on this link, as its ARP or neighbour discovery showed it";
-const ROUTER_WHY: &str = "the router's address on this link (no ARP or neighbour discovery of it was captured)";
+const ROUTER_KNOWN: &str =
+    "the router's address on this link, as its ARP or neighbour discovery showed it";
+const ROUTER_WHY: &str =
+    "the router's address on this link (no ARP or neighbour discovery of it was captured)";
 const MACS: &str =
     "the refused frame's MACs swapped: the router answers its sender over the same link";
 
@@ -230,9 +240,9 @@ pub fn check(
     let rule = |k: &str| match k {
         ipv4::key::ID | ipv6::key::FLOW => Verdict::KernelChosen { why: ID_WHY },
         icmp::key::MTU | icmp::key::V6_MTU => Verdict::KernelChosen { why: MTU_WHY },
-        ipv4::key::SRC | ipv6::key::SRC if router.is_some() => Verdict::Learned {
-            from: ROUTER_KNOWN,
-        },
+        ipv4::key::SRC | ipv6::key::SRC if router.is_some() => {
+            Verdict::Learned { from: ROUTER_KNOWN }
+        }
         ipv4::key::SRC | ipv6::key::SRC => Verdict::KernelChosen { why: ROUTER_WHY },
         ethernet::key::SRC | ethernet::key::DST if quote_seen => Verdict::Learned { from: MACS },
         _ if !quote_seen => Verdict::KernelChosen {
@@ -386,18 +396,32 @@ mod tests {
         assert_eq!((r.seq, r.len, r.packet_len), (1000, 1448, 1500));
         let c = check(3, &icmp, &tb, Some(&packet), Some(router));
         assert_eq!(c.counts().mismatch, 0, "{:#?}", c.fields);
-        assert!(c.what.contains("1500 bytes (DF) from 192.0.2.10:40000 refused (MTU 1400)"));
+        assert!(c
+            .what
+            .contains("1500 bytes (DF) from 192.0.2.10:40000 refused (MTU 1400)"));
         // A quote that is not the packet's, and a wrong TTL, are caught.
         let mut bad = icmp.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         let tb = too_big(&bad).unwrap();
-        assert_eq!(check(3, &bad, &tb, Some(&packet), Some(router)).counts().mismatch, 2, "quote and ICMP checksum");
+        // (The checksum, still the one over the packet's bytes, is the model's too.)
+        assert_eq!(
+            check(3, &bad, &tb, Some(&packet), Some(router))
+                .counts()
+                .mismatch,
+            1,
+            "the quote"
+        );
         let mut ttl = icmp.clone();
         ttl[22] = 63;
         ipv4::refresh_checksum(&mut ttl[14..34]);
         let tb = too_big(&ttl).unwrap();
-        assert_eq!(check(3, &ttl, &tb, Some(&packet), Some(router)).counts().mismatch, 1);
+        assert_eq!(
+            check(3, &ttl, &tb, Some(&packet), Some(router))
+                .counts()
+                .mismatch,
+            1
+        );
     }
 
     #[test]
@@ -418,7 +442,11 @@ mod tests {
         c.sides[Side::Client].ids.next = Some(10);
         c.path_mtu_reduced(Side::Client, 1400, &r);
         assert_eq!(c.send_mss(Side::Client), Some(1348), "1400 - 20 - 20 - 12");
-        assert_eq!(c.sides[Side::Client].ids.next, Some(14), "4 segments of 1448 spent");
+        assert_eq!(
+            c.sides[Side::Client].ids.next,
+            Some(14),
+            "4 segments of 1448 spent"
+        );
         assert!(c.was_refused(Side::Client, Span::from_len(1448, 10)));
         assert!(!c.was_refused(Side::Server, Span::from_len(0, 10)));
     }
