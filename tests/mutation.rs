@@ -91,7 +91,8 @@ fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
             Outcome::NotChecked(_) => {
                 out.not_checked.insert(*n);
             }
-            Outcome::Skipped | Outcome::Neighbour(_) | Outcome::Listed(..) => {}
+            Outcome::Skipped | Outcome::Neighbour(_) | Outcome::TooBig(_) | Outcome::Listed(..) => {
+            }
         }
     }
     for (_, conn) in v.connections() {
