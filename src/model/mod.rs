@@ -69,8 +69,12 @@ pub struct Connection {
     settings: Option<TcpSettings>,
     /// The last RST a socket sent, until a later frame shows whether it was one.
     reset: Option<revise::Reset>,
-    /// Each side's path MTU, once a router told it a smaller one ([`pmtu`]).
+    /// Each side's path MTU, once a router told it a smaller one and its kernel acted on it
+    /// ([`pmtu`]).
     pmtu: [Option<u16>; 2],
+    /// A path MTU a router told a side, before the side's first segment that shows it knows.
+    /// (And where the first bytes it refused start.)
+    pmtu_pending: [Option<(u16, u32)>; 2],
     /// Segments a router refused (too big for its next hop), by sender: they never reached
     /// the peer.
     refused: Vec<(Side, seq::Span)>,
@@ -93,6 +97,7 @@ impl Connection {
             last_frame: None,
             reset: None,
             pmtu: [None; 2],
+            pmtu_pending: [None; 2],
             refused: Vec::new(),
         }
     }
@@ -316,6 +321,7 @@ impl Connection {
             // Checked as the segment it is without its SYN, whose flag the model then misses.
             o.kind = Kind::of(o.flags() & !crate::layers::tcp::field::FLG_SYN, o.len());
         }
+        self.apply_path_mtu(from, &o);
         let revisions = self.revise(from, &o);
         let ctl_rst = event::from_control_socket(&self.sides[from], o.kind);
         let syn_again = o.kind.is_syn() && self.sides[from].isn == Some(o.seq());

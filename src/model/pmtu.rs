@@ -19,7 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::neighbour::{judge, NeighbourCheck};
 use super::seq::{self, Span};
-use super::side::Side;
+use super::side::{Hole, Opener, Side};
 use super::verdict::{FieldCheck, Verdict};
 use super::Connection;
 use crate::checksum::Pseudo;
@@ -317,21 +317,51 @@ impl Connection {
     /// refused bytes never reached the peer. When this capture has not carried the segment (it
     /// is on the router's far side), its IP IDs are spent all the same.
     pub fn path_mtu_reduced(&mut self, from: Side, mtu: u32, refused: &Refused) {
+        // The refused packet was built before the sender knew of this MTU: its segments are
+        // the size it had then (without any path MTU told since).
+        let told = self.pmtu[from.index()].take();
         let before = self.send_mss(from);
-        let me = &mut self.sides[from];
+        self.pmtu[from.index()] = told;
         let span = Span::from_len(refused.seq, refused.len);
-        let seen = seq::after(me.next_seq, refused.seq) || me.next_seq == span.end;
-        if !seen {
-            if let (Some(id), Some(mss)) = (refused.ip_id, before) {
-                if me.ids.next == Some(id) {
-                    let segs = refused.len.div_ceil(mss.max(1)).max(1);
-                    me.ids.next = Some(id.wrapping_add(segs as u16));
-                }
-            }
-        }
         let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
-        let pmtu = &mut self.pmtu[from.index()];
-        *pmtu = Some(pmtu.map_or(mtu, |p| p.min(mtu)));
+        let me = &mut self.sides[from];
+        let seen = seq::after(me.next_seq, refused.seq);
+        if seen {
+            // The peer never had these bytes: not among what it may hold out of order, and a
+            // TSval they carried proves nothing it received.
+            me.sent.retain(|s| !span.contains(s.start));
+            me.ts_marks
+                .retain(|m| !span.contains(m.end.wrapping_sub(1)));
+            // The segments the sender built before the message reached it keep the old size:
+            // the new one holds from its first segment sent again.
+            let pending = &mut self.pmtu_pending[from.index()];
+            *pending = Some(pending.map_or((mtu, refused.seq), |(p, at)| (p.min(mtu), at)));
+        } else {
+            if me.next_seq == refused.seq {
+                // On the router's far side: the bytes were sent, and refused, before what
+                // comes next; a hole until they come again.
+                if let (Some(id), Some(mss)) = (refused.ip_id, before) {
+                    if me.ids.next == Some(id) {
+                        let segs = refused.len.div_ceil(mss.max(1)).max(1);
+                        me.ids.next = Some(id.wrapping_add(segs as u16));
+                    }
+                }
+                // (Refused segments back to back make one hole: one sent again may cross
+                // where they met.)
+                match me.holes.iter_mut().find(|h| h.span.end == span.start) {
+                    Some(h) if h.opener == Opener::default() => h.span.end = span.end,
+                    _ => me.holes.push(Hole {
+                        span,
+                        frame: me.last_frame,
+                        acked: false,
+                        opener: Opener::default(),
+                    }),
+                }
+                me.next_seq = span.end;
+                self.take_written(from, refused.len);
+            }
+            self.set_path_mtu(from, mtu);
+        }
         if self.refused.len() == KEEP_REFUSED {
             self.refused.remove(0);
         }
@@ -339,6 +369,24 @@ impl Connection {
         // The refused segment is sent again as it was (over IPv6, with no IP ID, byte for
         // byte): not a frame captured twice.
         self.last_frame = None;
+    }
+
+    fn set_path_mtu(&mut self, from: Side, mtu: u16) {
+        let pmtu = &mut self.pmtu[from.index()];
+        *pmtu = Some(pmtu.map_or(mtu, |p| p.min(mtu)));
+    }
+
+    /// Before frame `o` of `from` is predicted: a segment that sends refused bytes again is the
+    /// sender's first with the path MTU it was told (Linux retransmits them at once, in
+    /// segments that fit, `tcp_simple_retransmit`).
+    pub(super) fn apply_path_mtu(&mut self, from: Side, o: &super::observed::Observed<'_>) {
+        let Some((mtu, _)) = self.pmtu_pending[from.index()] else {
+            return;
+        };
+        if !o.is_empty() && self.was_refused(from, Span::from_len(o.seq(), o.len())) {
+            self.pmtu_pending[from.index()] = None;
+            self.set_path_mtu(from, mtu);
+        }
     }
 
     /// The largest segment payload the path MTU lets `from` send, if a router told it one: the
@@ -351,6 +399,30 @@ impl Connection {
             20
         };
         self.pmtu[from.index()].map(|m| m.saturating_sub(ip + 20))
+    }
+
+    /// Where the first refused bytes of `from` not yet sent again start: until they are, the
+    /// peer holds what came after them out of order.
+    fn refused_outstanding(&self, from: Side) -> Option<u32> {
+        if let Some((_, at)) = self.pmtu_pending[from.index()] {
+            return Some(at);
+        }
+        self.sides[from]
+            .holes
+            .iter()
+            .find(|h| self.was_refused(from, h.span))
+            .map(|h| h.span.start)
+    }
+
+    /// After a frame of `from` is learned: a TSval first carried by a segment beyond refused
+    /// bytes not sent again proves nothing of what the peer received (it holds that segment out
+    /// of order, and echoes an older TSval).
+    pub(super) fn forget_marks_past_refused(&mut self, from: Side) {
+        if let Some(start) = self.refused_outstanding(from) {
+            self.sides[from]
+                .ts_marks
+                .retain(|m| !seq::after(m.end, start));
+        }
     }
 
     /// Whether bytes `span` of `from` were refused by a router: sent again, they reach the peer
