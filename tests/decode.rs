@@ -69,8 +69,9 @@ fn every_capture_agrees_with_tshark_field_by_field() {
             let n = &o["frame.number"];
             // An ICMP error quotes the datagram that caused it: tshark dissects the quoted IP and
             // UDP headers and calls only the quoted payload data, encap keeps the quote raw.
+            // (ICMPv6's "packet too big", type 2, quotes the packet too.)
             let quotes = o.get("icmp.type").and_then(Json::as_u64) == Some(3)
-                || o.get("icmpv6.type").and_then(Json::as_u64) == Some(1);
+                || matches!(o.get("icmpv6.type").and_then(Json::as_u64), Some(1 | 2));
             for (k, v) in o {
                 let Some(tv) = t.get(k) else { continue };
                 if quotes && k.starts_with("data.") {
