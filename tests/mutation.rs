@@ -27,6 +27,10 @@ fn captures() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        // Link r-b beyond a router that dropped a packet: alone it lacks the IP IDs spent on
+        // it, which only link a-r's capture accounts for (checked together in
+        // tests/neighbour.rs).
+        .filter(|p| !p.ends_with("lab-mtu1400-nc-r-b.pcap"))
         .collect();
     v.sort();
     v
