@@ -445,7 +445,21 @@ fn demo_mtu_b_1400_icmp_fragmentation_needed_and_smaller_segments() {
             "ICMP6, packet too big",
             "v6",
         ),
+        (
+            &["--mtu-b", "1400", "--offload", "off"][..],
+            "ICMP unreachable - need to frag",
+            "v4-off",
+        ),
+        (
+            &["--mtu-b", "1400", "--ipv6", "--offload", "off"][..],
+            "ICMP6, packet too big",
+            "v6-off",
+        ),
     ] {
+        if tag.ends_with("-off") {
+            offload_off_segments_shrink(extra, icmp, tag);
+            continue;
+        }
         let (stdout, rows) = demo(extra, &format!("mtu-{tag}.pcapng"));
         assert!(
             stdout.contains("0 MISMATCH: every frame on both links"),
@@ -500,4 +514,62 @@ fn demo_mtu_b_1400_icmp_fragmentation_needed_and_smaller_segments() {
             assert_eq!(id(next), id(a_r[big[1]]).wrapping_add(4), "{next:?}");
         }
     }
+}
+
+/// `--mtu-b 1400 --offload off`: a's 4200 bytes leave cut at the MSS b announced (IPv4 1448 +
+/// 1448 + 1304; IPv6 1428 + 1428 + 1344); r refuses each one larger than 1400 bytes of IP (one
+/// ICMP error each) and forwards the rest, which b holds out of order (its ACKs carry it as a
+/// SACK block); a sends the refused bytes again cut at 1400 less the headers and timestamps
+/// (IPv4 1348 + 1348 + 200; IPv6 1328 + 1328 + 1328 + 216), and nothing after them is larger;
+/// the model predicted all of it (0 MISMATCH).
+fn offload_off_segments_shrink(extra: &[&str], icmp: &str, tag: &str) {
+    let (stdout, rows) = demo(extra, &format!("mtu-{tag}.pcapng"));
+    assert!(
+        stdout.contains("0 MISMATCH: every frame on both links"),
+        "{stdout}"
+    );
+    let v6 = tag.starts_with("v6");
+    let (first, again, refused): (&[usize], &[usize], usize) = if v6 {
+        (&[1428, 1428, 1344], &[1328, 1328, 1328, 216], 3)
+    } else {
+        (&[1448, 1448, 1304], &[1348, 1348, 200], 2)
+    };
+    let count = |what: &str| stdout.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count(icmp),
+        refused,
+        "{tag}: one error per refused segment:\n{stdout}"
+    );
+    assert_eq!(
+        count("dropped at r: larger than the next-hop MTU 1400"),
+        refused,
+        "{tag}:\n{stdout}"
+    );
+    let (src, a) = if v6 {
+        ("ipv6.src", "2001:db8:a::10")
+    } else {
+        ("ip.src", "192.0.2.10")
+    };
+    let mtu_field = if v6 { "icmpv6.mtu" } else { "icmp.mtu" };
+    let a_r = on_link(&rows, "0");
+    assert_eq!(
+        a_r.iter().filter(|r| r[mtu_field] == "1400").count(),
+        refused,
+        "{tag}"
+    );
+    let data: Vec<usize> = a_r
+        .iter()
+        .filter(|r| r[src] == a && r[mtu_field].is_empty() && !r["tcp.len"].is_empty())
+        .map(|r| r["tcp.len"].parse().unwrap())
+        .filter(|&n: &usize| n > 0)
+        .collect();
+    let at = |run: &[usize]| {
+        data.windows(run.len())
+            .position(|w| w == run)
+            .unwrap_or_else(|| panic!("{tag}: no {run:?} in {data:?}"))
+    };
+    let (sent, resent) = (at(first), at(again));
+    assert!(sent < resent, "{tag}: {data:?}");
+    let most = again[0];
+    assert!(data[resent..].iter().all(|&n| n <= most), "{tag}: {data:?}");
 }
