@@ -61,11 +61,16 @@ lab6_captures() {
 # 10b. r's end of r-b at MTU 1400 (`lab up --mtu-b 1400`; b's end keeps 1500, so b announces MSS
 #     1460): a's 5000-byte write leaves as one GSO packet of 5082 bytes that r cannot forward with
 #     DF set; r drops it and answers with ICMP fragmentation needed (ICMPv6 packet too big), next-hop
-#     MTU 1400, and a sends the bytes again, cut at 1348 (1400 - 40 - 12). Offloads on. Only this
+#     MTU 1400, and a sends the bytes again, cut at 1348 (1400 - 40 - 12). Only this
 #     part: `captures/record.sh lab-mtu`.
+#     With offloads off (`lab-mtu1400-offload-off-*`) the write leaves cut at the MSS: r refuses
+#     each full-size segment, forwards the rest, and a sends the refused bytes again in 1348-byte
+#     segments (IPv6 1328) while b's ACKs carry what it holds out of order as SACK blocks.
 lab_mtu_captures() {
   lab_capture on lab 198.51.100.10 "" "--mtu-b 1400" lab-mtu1400
   lab_capture on lab 2001:db8:b::10 -6 "--mtu-b 1400" lab-mtu1400-ipv6
+  lab_capture off lab 198.51.100.10 "" "--mtu-b 1400" lab-mtu1400-offload-off
+  lab_capture off lab 2001:db8:b::10 -6 "--mtu-b 1400" lab-mtu1400-ipv6-offload-off
 }
 if [ "${1:-}" = lab-mtu ]; then lab_mtu_captures; ls -l $out/lab-mtu1400-*; exit 0; fi
 if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi

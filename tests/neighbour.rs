@@ -369,6 +369,45 @@ const MTU: [(&str, &str); 2] = [
     ("lab-mtu1400-ipv6", "ICMP6, packet too big"),
 ];
 
+/// The same with offloads off: the write leaves cut at the MSS, r refuses each segment larger
+/// than 1400 bytes of IP (one error each) and forwards the rest, b holds that out of order; a
+/// sends the refused bytes again smaller. Given together: 0 MISMATCH.
+#[test]
+fn with_offloads_off_each_refused_segment_draws_an_error_and_is_sent_again_smaller() {
+    for (prefix, icmp, again) in [
+        (
+            "lab-mtu1400-offload-off",
+            MTU[0].1,
+            "len 1348 (retransmission)",
+        ),
+        (
+            "lab-mtu1400-ipv6-offload-off",
+            MTU[1].1,
+            "len 1328 (retransmission)",
+        ),
+    ] {
+        let out = encap()
+            .arg("verify")
+            .arg(capture(&format!("{prefix}-nc-a-r.pcap")))
+            .arg(capture(&format!("{prefix}-nc-r-b.pcap")))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{prefix}:\n{t}");
+        assert!(!t.contains("MISMATCH frame"), "{prefix}:\n{t}");
+        let count = |what: &str| t.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(count(icmp), 3, "{prefix}: three segments refused:\n{t}");
+        assert_eq!(
+            count("dropped at r: larger than the next-hop MTU 1400"),
+            3,
+            "{prefix}"
+        );
+        assert!(count(again) >= 3, "{prefix}:\n{t}");
+        // b's ACKs name what it holds beyond the refused bytes: checked, not mismatched.
+        assert!(count("(duplicate ACK #1)") >= 1, "{prefix}:\n{t}");
+    }
+}
+
 /// Both links of the MTU captures together: r's ICMP error predicted from the packet it quotes,
 /// the drop named at r rather than a packet missing on r-b, the bytes sent again at once, and
 /// nothing a MISMATCH.
@@ -439,20 +478,23 @@ fn without_link_a_r_the_dropped_packet_shows_as_skipped_ids_and_an_edited_quote_
         t.contains("of the client's IDs, which no later frame carried"),
         "{t}"
     );
-    // Frame 13 of link a-r is the ICMP error (14 Ethernet, 20 IP, 8 ICMP: the quote at 42);
-    // byte 42 + 8 is the quoted TTL.
+    // The ICMP error on link a-r (14 Ethernet, 20 IP, 8 ICMP: the quote at 42); byte 42 + 8 is
+    // the quoted TTL.
     let name = "lab-mtu1400-nc-a-r.pcap";
     let (_, t) = verify(&capture(name), &[]);
-    assert!(
-        t.contains(&format!("frame 13: 192.0.2.1 > 192.0.2.10: {}", MTU[0].1)),
-        "{t}"
-    );
-    let path = edited(name, 13, 42 + 8, 63, "quote");
+    let line = t
+        .lines()
+        .find(|l| l.contains(&format!(": 192.0.2.1 > 192.0.2.10: {}", MTU[0].1)))
+        .unwrap_or_else(|| panic!("no ICMP error:\n{t}"));
+    let n: usize = line["frame ".len()..line.find(':').unwrap()]
+        .parse()
+        .unwrap();
+    let path = edited(name, n, 42 + 8, 63, "quote");
     let (code, t) = verify(&path, &[]);
     assert_eq!(code, Some(1), "{t}");
     assert!(
         t.lines()
-            .any(|l| l.starts_with("    MISMATCH frame 13 Application Data")),
+            .any(|l| l.starts_with(&format!("    MISMATCH frame {n} Application Data"))),
         "{t}"
     );
     std::fs::remove_file(path).unwrap();

@@ -329,7 +329,20 @@ impl Connection {
         if seen {
             // The peer never had these bytes: not among what it may hold out of order, and a
             // TSval they carried proves nothing it received.
-            me.sent.retain(|s| !span.contains(s.start));
+            // (An empty span keeps its place: what lies below it counts as received, what lies
+            // above it as held beyond a gap.)
+            for s in &mut me.sent {
+                if span.contains(s.start) {
+                    *s = Span::new(span.start, span.start);
+                }
+            }
+            // (Refused segments back to back: one marker, at the first.)
+            let mut after_marker = false;
+            me.sent.retain(|s| {
+                let again = s.is_empty() && after_marker;
+                after_marker = s.is_empty();
+                !again
+            });
             me.ts_marks
                 .retain(|m| !span.contains(m.end.wrapping_sub(1)));
             // The segments the sender built before the message reached it keep the old size:
@@ -358,6 +371,10 @@ impl Connection {
                     }),
                 }
                 me.next_seq = span.end;
+                // Where the peer's stream stops in order (see the other side's marker).
+                if !me.sent.back().is_some_and(Span::is_empty) {
+                    me.sent.push_back(Span::new(span.start, span.start));
+                }
                 self.take_written(from, refused.len);
             }
             self.set_path_mtu(from, mtu);
