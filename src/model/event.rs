@@ -116,6 +116,8 @@ pub struct Event {
     pub ack_ok: bool,
     /// The sender received a SYN and has not answered it yet: its answer is a SYN-ACK.
     pub answers_syn: bool,
+    /// Bytes a router refused as too big for its next hop, sent again (path-MTU discovery).
+    pub resent_refused: bool,
 }
 
 /// How far ahead of a socket's IP ID counter an ID may be and still be taken as its frames not

@@ -178,6 +178,7 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
     let (o, ev) = (f.o, f.ev);
     match key {
         tcp::key::SEQ_RAW if ev.ctl_rst => predicted(),
+        tcp::key::SEQ_RAW if ev.resent_refused => kc("bytes a router refused as too big for its next hop (its ICMP error said the MTU), sent again at once in segments that fit: where each starts is taken from the frame"),
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
         tcp::key::SEQ_RAW if ev.retrans => kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)"),
         tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK acknowledging nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
