@@ -236,8 +236,9 @@ fn ladders<W: WriteColor>(
     };
     let labels: Vec<String> = hops
         .iter()
-        .map(|h| {
-            format!(
+        .map(|h| match h.dropped {
+            Some(mtu) => format!("dropped: MTU {mtu}, ICMP back"),
+            None => format!(
                 "{} {}",
                 if h.checksum.is_some() {
                     "TTL"
@@ -245,7 +246,7 @@ fn ladders<W: WriteColor>(
                     "hop limit"
                 },
                 h.hops.1
-            )
+            ),
         })
         .collect();
     for (stream, (key, _)) in path.links()[0].connections().enumerate() {
@@ -253,11 +254,20 @@ fn ladders<W: WriteColor>(
             .iter()
             .zip(&labels)
             .filter_map(|(h, hops)| {
-                let (sent, forwarded) = (check(h.before)?, check(h.after)?);
-                let on_first = if h.before.0 == 0 { sent.0 } else { forwarded.0 };
+                let sent = check(h.before)?;
+                // (A packet r dropped has no copy beyond it: drawn when sent on the first link.)
+                let forwarded = match h.dropped {
+                    Some(_) if h.before.0 == 0 => None,
+                    Some(_) => return None,
+                    None => Some(check(h.after)?),
+                };
+                let on_first = match forwarded {
+                    Some(f) if h.before.0 != 0 => f.0,
+                    _ => sent.0,
+                };
                 (on_first == stream).then_some(encap::render::ladder3::Crossing {
                     sent: sent.1,
-                    forwarded: forwarded.1,
+                    forwarded: forwarded.map(|f| f.1),
                     hops,
                 })
             })
