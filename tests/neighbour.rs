@@ -405,6 +405,19 @@ fn with_offloads_off_each_refused_segment_draws_an_error_and_is_sent_again_small
         assert!(count(again) >= 3, "{prefix}:\n{t}");
         // b's ACKs name what it holds beyond the refused bytes: checked, not mismatched.
         assert!(count("(duplicate ACK #1)") >= 1, "{prefix}:\n{t}");
+        // The ladder draws each refused segment going no further than r.
+        let out = encap()
+            .args(["verify", "--ladder"])
+            .arg(capture(&format!("{prefix}-nc-a-r.pcap")))
+            .arg(capture(&format!("{prefix}-nc-r-b.pcap")))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        let drawn = t
+            .lines()
+            .filter(|l| l.contains("-> r  X dropped: MTU 1400, ICMP back") && l.contains("/- "))
+            .count();
+        assert_eq!(drawn, 3, "{prefix}:\n{t}");
     }
 }
 
