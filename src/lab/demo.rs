@@ -183,7 +183,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let lab = Lab::create(&args.lab, Kind::Run)?;
     writeln!(
         out,
-        "encap lab demo: lab {} (namespaces {}), offload {:?}, MTU 1500 on a-r and {} on r-b",
+        "encap lab demo: lab {} (namespaces {}), offload {:?}, MTU 1500 on a-r, {} on r-b at r (1500 at b)",
         lab.id,
         lab.ns.join(", "),
         args.lab.offload,
