@@ -333,12 +333,7 @@ impl Connection {
             answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
-        let ev = event::Event {
-            resent_refused: (ev.retrans || ev.fills.is_some())
-                && !o.is_empty()
-                && self.was_refused(from, seq::Span::from_len(o.seq(), o.len())),
-            ..ev
-        };
+        let ev = self.resent_refused(from, &o, ev);
         let pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
         let facts = Facts {
             o: &o,

@@ -442,6 +442,21 @@ impl Connection {
         }
     }
 
+    /// `ev` for frame `o` of `from`, marked when it sends bytes a router refused again.
+    pub(super) fn resent_refused(
+        &self,
+        from: Side,
+        o: &super::observed::Observed<'_>,
+        ev: super::event::Event,
+    ) -> super::event::Event {
+        super::event::Event {
+            resent_refused: (ev.retrans || ev.fills.is_some())
+                && !o.is_empty()
+                && self.was_refused(from, Span::from_len(o.seq(), o.len())),
+            ..ev
+        }
+    }
+
     /// Whether bytes `span` of `from` were refused by a router: sent again, they reach the peer
     /// for the first time.
     pub(super) fn was_refused(&self, from: Side, span: Span) -> bool {
