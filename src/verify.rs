@@ -139,11 +139,16 @@ impl Verifier {
 
     /// Keeps a TCP frame with data: what an ICMP error may quote.
     fn remember(&mut self, number: u64, frame: &[u8]) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
+        // (Once the ring is full the oldest buffer is reused: no allocation per frame.)
+        let mut buf = if self.recent.len() == RECENT {
+            self.recent.pop_front().map(|(_, b)| b).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         // (Whole: a packet cut short no longer decodes as what it was.)
-        self.recent.push_back((number, frame.to_vec()));
+        buf.clear();
+        buf.extend_from_slice(frame);
+        self.recent.push_back((number, buf));
     }
 
     /// A router's "fragmentation needed" or "packet too big": checked against the frame it
