@@ -23,9 +23,10 @@ stop_tcpdump() { sleep 1; kill -INT "$(cat /tmp/encap-rec-tcpdump.pid)"; wait "$
 #     that would leave for the machine's resolver.)
 #     Over IPv6 too (`lab-ipv6-offload-*`): neighbour solicitation and advertisement instead of
 #     ARP, the hop limit instead of TTL. Only the IPv6 part: `captures/record.sh lab6`.
-lab_capture() { # offload-mode prefix server-address [-6]
-  local mode=$1 name=$out/$2-offload-$1 server=$3 family=${4:-}
-  "$ENCAP" lab up --offload $mode > /dev/null
+lab_capture() { # offload-mode prefix server-address [-6 or ""] [lab up options] [file name]
+  local mode=$1 name=$out/$2-offload-$1 server=$3 family=${4:-} opts=${5:-}
+  [ -n "${6:-}" ] && name=$out/$6
+  "$ENCAP" lab up --offload $mode $opts > /dev/null
   "$ENCAP" lab exec r -- tcpdump -i r-a -nn -U -w $name-nc-a-r.pcap 2>/dev/null & local ta=$!
   "$ENCAP" lab exec r -- tcpdump -i r-b -nn -U -w $name-nc-r-b.pcap 2>/dev/null & local tb=$!
   sleep 1
@@ -57,6 +58,21 @@ lab6_captures() {
   sleep 1; kill -INT $ta; wait $ta 2>/dev/null || true
   "$ENCAP" lab down > /dev/null
 }
+# 10b. r's end of r-b at MTU 1400 (`lab up --mtu-b 1400`; b's end keeps 1500, so b announces MSS
+#     1460): a's 5000-byte write leaves as one GSO packet of 5082 bytes that r cannot forward with
+#     DF set; r drops it and answers with ICMP fragmentation needed (ICMPv6 packet too big), next-hop
+#     MTU 1400, and a sends the bytes again, cut at 1348 (1400 - 40 - 12). Only this
+#     part: `captures/record.sh lab-mtu`.
+#     With offloads off (`lab-mtu1400-offload-off-*`) the write leaves cut at the MSS: r refuses
+#     each full-size segment, forwards the rest, and a sends the refused bytes again in 1348-byte
+#     segments (IPv6 1328) while b's ACKs carry what it holds out of order as SACK blocks.
+lab_mtu_captures() {
+  lab_capture on lab 198.51.100.10 "" "--mtu-b 1400" lab-mtu1400
+  lab_capture on lab 2001:db8:b::10 -6 "--mtu-b 1400" lab-mtu1400-ipv6
+  lab_capture off lab 198.51.100.10 "" "--mtu-b 1400" lab-mtu1400-offload-off
+  lab_capture off lab 2001:db8:b::10 -6 "--mtu-b 1400" lab-mtu1400-ipv6-offload-off
+}
+if [ "${1:-}" = lab-mtu ]; then lab_mtu_captures; ls -l $out/lab-mtu1400-*; exit 0; fi
 if [ "${1:-}" = lab ]; then lab_captures; lab6_captures; ls -l $out/lab-*; exit 0; fi
 if [ "${1:-}" = lab6 ]; then lab6_captures; ls -l $out/lab-ipv6-*; exit 0; fi
 

@@ -39,8 +39,12 @@ pub struct HopCheck {
     pub destination: Option<(String, String)>,
     /// The IPv4 header checksum before and after (none in IPv6).
     pub checksum: Option<(u64, u64)>,
-    /// Every field of the forwarded copy.
+    /// Every field of the forwarded copy; for a packet the router dropped, the fields that say
+    /// why (its length against the next hop's MTU, DF).
     pub fields: Vec<FieldCheck>,
+    /// The router did not forward the packet: too big for its next hop, whose MTU this is, it
+    /// sent an ICMP error back instead (`after` is that message).
+    pub dropped: Option<u32>,
 }
 
 impl HopCheck {
@@ -49,6 +53,18 @@ impl HopCheck {
     /// MAC: then none).
     #[must_use]
     pub fn line(&self, router: &str) -> String {
+        if let Some(mtu) = self.dropped {
+            let v6 = self.checksum.is_none();
+            return format!(
+                "dropped at {router}: larger than the next-hop MTU {mtu}{}, {} sent back",
+                if v6 { "" } else { " with DF set" },
+                if v6 {
+                    "ICMPv6 packet too big (type 2)"
+                } else {
+                    "ICMP fragmentation needed (type 3 code 4)"
+                },
+            );
+        }
         let mut s = format!(
             "at {router}: {} {} -> {}, source MAC {} -> {}",
             self.hops.2, self.hops.0, self.hops.1, self.source.0, self.source.1,
@@ -159,6 +175,10 @@ impl Path {
         });
         let Some(i) = found else {
             let outcome = self.links[link].feed_link(number, time, kind, frame);
+            if matches!(outcome, Outcome::TooBig(_)) {
+                let drop = self.refused(link, number, frame);
+                return (outcome, drop);
+            }
             if let Some(id) = id {
                 if self.waiting.len() == WAITING {
                     self.waiting.pop_front();
@@ -201,6 +221,90 @@ impl Path {
             self.hop(&w, (link, number), frame)
         };
         (outcome, hop)
+    }
+
+    /// A router's "fragmentation needed" or "packet too big", frame `number` of `link`: the
+    /// packet it quotes, waiting for its copy on the far side, was dropped there. The links that
+    /// never carried it learn of it (its connection's IP IDs spent, the path MTU); the drop is
+    /// checked: the packet was larger than the MTU and (IPv4) had DF set.
+    fn refused(&mut self, link: usize, number: u64, frame: &[u8]) -> Option<HopCheck> {
+        let tb = crate::model::pmtu::too_big(frame)?;
+        let i = self.waiting.iter().rposition(|w| {
+            let ip = w
+                .frame
+                .get(slice_link(&w.frame, w.kind).net_at..)
+                .unwrap_or_default();
+            crate::model::pmtu::quotes(tb.quoted, ip)
+        })?;
+        let w = self.waiting.remove(i)?;
+        for (l, v) in self.links.iter_mut().enumerate() {
+            if l != w.link {
+                v.refused(tb.mtu, tb.quoted);
+            }
+        }
+        let d = dissect_link(&w.frame, w.kind);
+        let fields: Vec<FieldCheck> = d
+            .nodes
+            .iter()
+            .flat_map(|n| n.fields.iter().map(move |f| (n.layer, f)))
+            .filter_map(|(layer, f)| {
+                let (ok, model) = match f.key.as_ref() {
+                    ipv4::key::LEN => (
+                        f.number()? > u64::from(tb.mtu),
+                        format!("more than {} (the next hop's MTU)", tb.mtu),
+                    ),
+                    ipv6::key::PLEN => (
+                        f.number()? + 40 > u64::from(tb.mtu),
+                        format!("more than {} (the next hop's MTU) less 40", tb.mtu),
+                    ),
+                    ipv4::key::FLAG_DF => (
+                        f.number()? == 1,
+                        "1 (a router fragments a packet without DF)".into(),
+                    ),
+                    _ => return None,
+                };
+                let verdict = if ok {
+                    Verdict::Predicted
+                } else {
+                    Verdict::Mismatch {
+                        expected: model.clone(),
+                    }
+                };
+                Some(FieldCheck {
+                    layer,
+                    field: f.clone(),
+                    model,
+                    verdict,
+                })
+            })
+            .collect();
+        let ttl = u64::from(hop_count(&w.frame, w.kind));
+        let mac = |k: &str| {
+            d.nodes
+                .iter()
+                .flat_map(|n| &n.fields)
+                .find(|f| f.key == k)
+                .map_or_else(|| "?".into(), |f| f.display.clone())
+        };
+        Some(HopCheck {
+            before: (w.link, w.number),
+            after: (link, number),
+            hops: (
+                ttl,
+                ttl,
+                if tb.from.is_ipv6() {
+                    "hop limit"
+                } else {
+                    "TTL"
+                },
+            ),
+            source: (mac(ethernet::key::SRC), mac(ethernet::key::SRC)),
+            destination: (w.kind == link_type::ETHERNET)
+                .then(|| (mac(ethernet::key::DST), mac(ethernet::key::DST))),
+            checksum: (!tb.from.is_ipv6()).then_some((0, 0)),
+            fields,
+            dropped: Some(tb.mtu),
+        })
     }
 
     /// The forwarded copy `after` of `w` against `w` as the router would forward it.
@@ -268,6 +372,7 @@ impl Path {
             }),
             checksum: num(&before, ipv4::key::CHECKSUM).zip(num(&after_d, ipv4::key::CHECKSUM)),
             fields,
+            dropped: None,
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::layers::link::link_type;
 use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
 use crate::model::{
-    connection_key_link, Connection, FrameCheck, ModelError, Side, Stack, TcpSettings,
+    connection_key_link, pmtu, Connection, FrameCheck, ModelError, Side, Stack, TcpSettings,
 };
 
 /// What the applications of each side wrote, one entry per write, client first.
@@ -31,6 +31,9 @@ pub enum Outcome {
     NotChecked(ModelError),
     /// ARP or neighbour discovery: checked by the link's [`Neighbours`].
     Neighbour(NeighbourCheck),
+    /// A router's "fragmentation needed" or "packet too big" about a TCP segment: checked
+    /// against the segment it quotes ([`crate::model::pmtu`]), and its connection told.
+    TooBig(NeighbourCheck),
     /// Something else a link carries that no model here covers (an MLDv2 report, a router
     /// solicitation): what it is, and its kind. Listed, not checked, not a finding.
     Listed(String, &'static str),
@@ -52,6 +55,8 @@ pub struct Verifier {
     neighbours: Neighbours,
     /// The endpoints a Linux kernel runs (`encap verify --linux`); empty: told by fingerprint.
     linux: Vec<LinuxEnd>,
+    /// The latest TCP frames with data: what a router's "fragmentation needed" may quote.
+    recent: std::collections::VecDeque<(u64, Vec<u8>)>,
 }
 
 /// An endpoint a Linux kernel runs, as `--linux` names it: an address, and maybe a port.
@@ -88,6 +93,9 @@ impl LinuxEnd {
         self.addr == a.ip() && self.port.map_or(true, |p| p == a.port())
     }
 }
+
+/// How many TCP frames the verifier keeps for the ICMP errors that may quote them.
+const RECENT: usize = 64;
 
 impl Verifier {
     /// A verifier for a capture taken on a host with these settings (if known), whose
@@ -137,6 +145,12 @@ impl Verifier {
         orig_len: usize,
     ) -> Outcome {
         let Some((src, dst)) = connection_key_link(frame, link) else {
+            if let Some(tb) = (link == link_type::ETHERNET)
+                .then(|| pmtu::too_big(frame))
+                .flatten()
+            {
+                return self.too_big(number, frame, &tb);
+            }
             let seen = self.neighbours.observe_link(number, link, frame);
             return match seen {
                 Some(Seen::Checked(c)) => Outcome::Neighbour(c),
@@ -156,10 +170,61 @@ impl Verifier {
             Ok(mut check) => {
                 if link == link_type::ETHERNET {
                     self.neighbours.judge_macs(frame, &mut check);
+                    if check.len > 0 {
+                        self.remember(number, frame);
+                    }
                 }
                 Outcome::Checked(stream, check)
             }
             Err(e) => Outcome::NotChecked(e),
+        }
+    }
+
+    /// Keeps a TCP frame with data: what an ICMP error may quote.
+    fn remember(&mut self, number: u64, frame: &[u8]) {
+        // (Once the ring is full the oldest buffer is reused: no allocation per frame.)
+        let mut buf = if self.recent.len() == RECENT {
+            self.recent.pop_front().map(|(_, b)| b).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        // (Whole: a packet cut short no longer decodes as what it was.)
+        buf.clear();
+        buf.extend_from_slice(frame);
+        self.recent.push_back((number, buf));
+    }
+
+    /// A router's "fragmentation needed" or "packet too big": checked against the frame it
+    /// quotes (when this link carried it), and the segment's connection told the path MTU.
+    fn too_big(&mut self, number: u64, frame: &[u8], tb: &pmtu::TooBig<'_>) -> Outcome {
+        let packet = self.recent.iter().rev().find(|(_, f)| {
+            let at = crate::dissect::slice(f).net_at;
+            pmtu::quotes(tb.quoted, f.get(at..).unwrap_or_default())
+        });
+        let router = packet.and_then(|(_, f)| {
+            let eth = crate::dissect::slice(f).ethernet?;
+            self.neighbours
+                .address_of(eth.destination, tb.from.is_ipv6())
+        });
+        let check = pmtu::check(number, frame, tb, packet.map(|(_, f)| f.as_slice()), router);
+        self.refused(tb.mtu, tb.quoted);
+        Outcome::TooBig(check)
+    }
+
+    /// Tells the connection of the segment `quoted` (an IP packet as a router's ICMP error
+    /// quotes it) that a router refused it, its next hop's MTU being `mtu`. For a link on the
+    /// router's far side, which never carried the segment, the caller tells it too.
+    pub fn refused(&mut self, mtu: u32, quoted: &[u8]) {
+        let Some(r) = pmtu::refused(quoted) else {
+            return;
+        };
+        let (key, from) = if self.conns.contains_key(&r.key) {
+            (r.key, Side::Client)
+        } else {
+            ((r.key.1, r.key.0), Side::Server)
+        };
+        if let Some((_, conn)) = self.conns.get_mut(&key) {
+            conn.path_mtu_reduced(from, mtu, &r);
         }
     }
 

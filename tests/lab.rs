@@ -117,6 +117,8 @@ fn read_back(file: &Path) -> Vec<Row> {
         "eth.dst",
         "arp.opcode",
         "icmpv6.type",
+        "icmp.mtu",
+        "icmpv6.mtu",
         "ip.src",
         "ip.ttl",
         "ipv6.src",
@@ -415,4 +417,159 @@ fn a_run_killed_with_sigkill_is_removed_by_down() {
     let (down, _) = lab(&["down"]);
     assert!(down.contains(&format!("encap-{pid}-b")), "{down}");
     assert_eq!(before, system_state(), "down left namespaces or links");
+}
+
+/// `--mtu-b 1400`: r's end of r-b narrower than b's, so b still announces MSS 1460 and a's
+/// 4200-byte message leaves as one packet r cannot forward with DF set (IPv6: ever). r drops it
+/// and answers with ICMP fragmentation needed (ICMPv6 packet too big), next-hop MTU 1400; a sends
+/// the bytes again, now 4 segments of 1348 (their IP IDs show it) instead of 3 of 1448; the
+/// dropped packet never appears on r-b, and the model predicted all of it.
+#[test]
+fn demo_mtu_b_1400_icmp_fragmentation_needed_and_smaller_segments() {
+    if !ready(
+        "demo_mtu_b_1400_icmp_fragmentation_needed_and_smaller_segments",
+        &["ip", "tshark"],
+    ) {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _cleanup = Cleanup;
+    for (extra, icmp, tag) in [
+        (
+            &["--mtu-b", "1400"][..],
+            "ICMP unreachable - need to frag",
+            "v4",
+        ),
+        (
+            &["--mtu-b", "1400", "--ipv6"][..],
+            "ICMP6, packet too big",
+            "v6",
+        ),
+        (
+            &["--mtu-b", "1400", "--offload", "off"][..],
+            "ICMP unreachable - need to frag",
+            "v4-off",
+        ),
+        (
+            &["--mtu-b", "1400", "--ipv6", "--offload", "off"][..],
+            "ICMP6, packet too big",
+            "v6-off",
+        ),
+    ] {
+        if tag.ends_with("-off") {
+            offload_off_segments_shrink(extra, icmp, tag);
+            continue;
+        }
+        let (stdout, rows) = demo(extra, &format!("mtu-{tag}.pcapng"));
+        assert!(
+            stdout.contains("0 MISMATCH: every frame on both links"),
+            "{stdout}"
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(icmp))
+            .unwrap_or_else(|| panic!("{tag}: no ICMP error checked:\n{stdout}"));
+        assert!(
+            line.contains("refused (MTU 1400): ") && !line.contains("MISMATCH"),
+            "{line}"
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains("dropped at r: larger than the next-hop MTU 1400")),
+            "{stdout}"
+        );
+        // On link a-r: the 4200 bytes twice, r's message between, naming MTU 1400.
+        let a_r = on_link(&rows, "0");
+        let big: Vec<usize> = (0..a_r.len())
+            .filter(|&i| a_r[i]["tcp.len"] == "4200")
+            .collect();
+        assert_eq!(big.len(), 2, "{tag}: {a_r:#?}");
+        let between = &a_r[big[0] + 1..big[1]];
+        let mtu_field = if tag == "v4" {
+            "icmp.mtu"
+        } else {
+            "icmpv6.mtu"
+        };
+        assert!(
+            between.iter().any(|r| r[mtu_field] == "1400"),
+            "{tag}: {between:#?}"
+        );
+        assert_eq!(a_r[big[0]]["tcp.seq_raw"], a_r[big[1]]["tcp.seq_raw"]);
+        // On r-b the bytes come once: the packet r forwarded after the smaller MTU.
+        let r_b = on_link(&rows, "1");
+        assert_eq!(
+            r_b.iter().filter(|r| r["tcp.len"] == "4200").count(),
+            1,
+            "{tag}"
+        );
+        if tag == "v4" {
+            // a's next segment after the one sent again: its IP ID 4 on (4 segments of 1348).
+            let id =
+                |r: &Row| u16::from_str_radix(r["ip.id"].trim_start_matches("0x"), 16).unwrap();
+            let next = a_r[big[1] + 1..]
+                .iter()
+                .find(|r| r["ip.src"] == "192.0.2.10" && !r["tcp.seq_raw"].is_empty())
+                .unwrap();
+            assert_eq!(id(next), id(a_r[big[1]]).wrapping_add(4), "{next:?}");
+        }
+    }
+}
+
+/// `--mtu-b 1400 --offload off`: a's 4200 bytes leave cut at the MSS b announced (IPv4 1448 +
+/// 1448 + 1304; IPv6 1428 + 1428 + 1344); r refuses each one larger than 1400 bytes of IP (one
+/// ICMP error each) and forwards the rest, which b holds out of order (its ACKs carry it as a
+/// SACK block); a sends the refused bytes again cut at 1400 less the headers and timestamps
+/// (IPv4 1348 + 1348 + 200; IPv6 1328 + 1328 + 1328 + 216), and nothing after them is larger;
+/// the model predicted all of it (0 MISMATCH).
+fn offload_off_segments_shrink(extra: &[&str], icmp: &str, tag: &str) {
+    let (stdout, rows) = demo(extra, &format!("mtu-{tag}.pcapng"));
+    assert!(
+        stdout.contains("0 MISMATCH: every frame on both links"),
+        "{stdout}"
+    );
+    let v6 = tag.starts_with("v6");
+    let (first, again, refused): (&[usize], &[usize], usize) = if v6 {
+        (&[1428, 1428, 1344], &[1328, 1328, 1328, 216], 3)
+    } else {
+        (&[1448, 1448, 1304], &[1348, 1348, 200], 2)
+    };
+    let count = |what: &str| stdout.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count(icmp),
+        refused,
+        "{tag}: one error per refused segment:\n{stdout}"
+    );
+    assert_eq!(
+        count("dropped at r: larger than the next-hop MTU 1400"),
+        refused,
+        "{tag}:\n{stdout}"
+    );
+    let (src, a) = if v6 {
+        ("ipv6.src", "2001:db8:a::10")
+    } else {
+        ("ip.src", "192.0.2.10")
+    };
+    let mtu_field = if v6 { "icmpv6.mtu" } else { "icmp.mtu" };
+    let a_r = on_link(&rows, "0");
+    assert_eq!(
+        a_r.iter().filter(|r| r[mtu_field] == "1400").count(),
+        refused,
+        "{tag}"
+    );
+    let data: Vec<usize> = a_r
+        .iter()
+        .filter(|r| r[src] == a && r[mtu_field].is_empty() && !r["tcp.len"].is_empty())
+        .map(|r| r["tcp.len"].parse().unwrap())
+        .filter(|&n: &usize| n > 0)
+        .collect();
+    let at = |run: &[usize]| {
+        data.windows(run.len())
+            .position(|w| w == run)
+            .unwrap_or_else(|| panic!("{tag}: no {run:?} in {data:?}"))
+    };
+    let (sent, resent) = (at(first), at(again));
+    assert!(sent < resent, "{tag}: {data:?}");
+    let most = again[0];
+    assert!(data[resent..].iter().all(|&n| n <= most), "{tag}: {data:?}");
 }

@@ -29,10 +29,13 @@ fn captures() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         // A router's `tcpdump -i any` is two links in one file, each packet twice: verify checks
         // it with its links apart and hop by hop (tests/cooked.rs edits a forwarded TTL there),
-        // not with the one verifier this test drives.
+        // not with the one verifier this test drives. Link r-b beyond a router that dropped
+        // packets: alone it lacks the bytes and IP IDs they carried, which only link a-r's
+        // capture accounts for (checked together in tests/neighbour.rs).
         .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             !(name.starts_with("lab-any") && name.ends_with("-r.pcap"))
+                && !(name.starts_with("lab-mtu1400") && name.ends_with("-r-b.pcap"))
         })
         .collect();
     v.sort();
@@ -98,7 +101,8 @@ fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
             Outcome::NotChecked(_) => {
                 out.not_checked.insert(*n);
             }
-            Outcome::Skipped | Outcome::Neighbour(_) | Outcome::Listed(..) => {}
+            Outcome::Skipped | Outcome::Neighbour(_) | Outcome::TooBig(_) | Outcome::Listed(..) => {
+            }
         }
     }
     for (_, conn) in v.connections() {

@@ -362,3 +362,153 @@ fn a_unicast_solicitation_confirming_an_entry_and_its_answer_are_predicted() {
     );
     assert!(!t.contains("MISMATCH frame"), "{t}");
 }
+
+/// r's end of r-b at MTU 1400 (`captures/record.sh lab-mtu`, IPv4 and IPv6).
+const MTU: [(&str, &str); 2] = [
+    ("lab-mtu1400", "ICMP unreachable - need to frag"),
+    ("lab-mtu1400-ipv6", "ICMP6, packet too big"),
+];
+
+/// The same with offloads off: the write leaves cut at the MSS, r refuses each segment larger
+/// than 1400 bytes of IP (one error each) and forwards the rest, b holds that out of order; a
+/// sends the refused bytes again smaller. Given together: 0 MISMATCH.
+#[test]
+fn with_offloads_off_each_refused_segment_draws_an_error_and_is_sent_again_smaller() {
+    for (prefix, icmp, again) in [
+        (
+            "lab-mtu1400-offload-off",
+            MTU[0].1,
+            "len 1348 (retransmission)",
+        ),
+        (
+            "lab-mtu1400-ipv6-offload-off",
+            MTU[1].1,
+            "len 1328 (retransmission)",
+        ),
+    ] {
+        let out = encap()
+            .arg("verify")
+            .arg(capture(&format!("{prefix}-nc-a-r.pcap")))
+            .arg(capture(&format!("{prefix}-nc-r-b.pcap")))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{prefix}:\n{t}");
+        assert!(!t.contains("MISMATCH frame"), "{prefix}:\n{t}");
+        let count = |what: &str| t.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(count(icmp), 3, "{prefix}: three segments refused:\n{t}");
+        assert_eq!(
+            count("dropped at r: larger than the next-hop MTU 1400"),
+            3,
+            "{prefix}"
+        );
+        assert!(count(again) >= 3, "{prefix}:\n{t}");
+        // b's ACKs name what it holds beyond the refused bytes: checked, not mismatched.
+        assert!(count("(duplicate ACK #1)") >= 1, "{prefix}:\n{t}");
+        // The ladder draws each refused segment going no further than r.
+        let out = encap()
+            .args(["verify", "--ladder"])
+            .arg(capture(&format!("{prefix}-nc-a-r.pcap")))
+            .arg(capture(&format!("{prefix}-nc-r-b.pcap")))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        let drawn = t
+            .lines()
+            .filter(|l| l.contains("-> r  X dropped: MTU 1400, ICMP back") && l.contains("/- "))
+            .count();
+        assert_eq!(drawn, 3, "{prefix}:\n{t}");
+    }
+}
+
+/// Both links of the MTU captures together: r's ICMP error predicted from the packet it quotes,
+/// the drop named at r rather than a packet missing on r-b, the bytes sent again at once, and
+/// nothing a MISMATCH.
+#[test]
+fn a_packet_too_big_for_the_next_hop_is_dropped_at_r_and_its_icmp_predicted() {
+    for (prefix, icmp) in MTU {
+        let (a_r, r_b) = (
+            capture(&format!("{prefix}-nc-a-r.pcap")),
+            capture(&format!("{prefix}-nc-r-b.pcap")),
+        );
+        let out = encap().arg("verify").arg(&a_r).arg(&r_b).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{prefix}:\n{t}");
+        assert!(!t.contains("MISMATCH frame"), "{prefix}:\n{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains(icmp))
+            .unwrap_or_else(|| panic!("{prefix}: no ICMP error checked:\n{t}"));
+        let line = lines[at];
+        assert!(line.contains("refused (MTU 1400): "), "{line}");
+        let (checked, all) = line
+            .split(" fields as the model said")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|s| s.split_once('/'))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            checked == all && all.parse::<u32>().unwrap() >= 16,
+            "{line}"
+        );
+        // The refused bytes, sent again at once by a: the next line of link a-r.
+        assert!(
+            lines[at + 1].contains("client -> server [PSH, ACK] len 5016 (retransmission)")
+                && !lines[at + 1].contains("MISMATCH"),
+            "{prefix}: {}",
+            lines[at + 1]
+        );
+        let drop = lines
+            .iter()
+            .find(|l| l.contains("dropped at r: larger than the next-hop MTU 1400"))
+            .unwrap_or_else(|| panic!("{prefix}: no drop named at r:\n{t}"));
+        assert!(
+            drop.contains("sent back; ") && drop.contains("as the model said"),
+            "{drop}"
+        );
+        // The summary's row: one message, on link a-r.
+        let row = t
+            .lines()
+            .find(|l| l.contains("ICMP too big (path MTU) from routers"))
+            .unwrap_or_else(|| panic!("{prefix}: no summary row:\n{t}"));
+        assert!(row.starts_with(&format!("{prefix}-nc-a-r.pcap ")), "{row}");
+        let frames = row
+            .split("routers")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next());
+        assert_eq!(frames, Some("1"), "{row}");
+    }
+}
+
+/// Link r-b alone cannot know of the packet r dropped: the IP IDs a's kernel spent on it are
+/// missing there, and said so; an edited quote in r's ICMP error is a MISMATCH.
+#[test]
+fn without_link_a_r_the_dropped_packet_shows_as_skipped_ids_and_an_edited_quote_is_caught() {
+    let (code, t) = verify(&capture("lab-mtu1400-nc-r-b.pcap"), &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.contains("of the client's IDs, which no later frame carried"),
+        "{t}"
+    );
+    // The ICMP error on link a-r (14 Ethernet, 20 IP, 8 ICMP: the quote at 42); byte 42 + 8 is
+    // the quoted TTL.
+    let name = "lab-mtu1400-nc-a-r.pcap";
+    let (_, t) = verify(&capture(name), &[]);
+    let line = t
+        .lines()
+        .find(|l| l.contains(&format!(": 192.0.2.1 > 192.0.2.10: {}", MTU[0].1)))
+        .unwrap_or_else(|| panic!("no ICMP error:\n{t}"));
+    let n: usize = line["frame ".len()..line.find(':').unwrap()]
+        .parse()
+        .unwrap();
+    let path = edited(name, n, 42 + 8, 63, "quote");
+    let (code, t) = verify(&path, &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with(&format!("    MISMATCH frame {n} Application Data"))),
+        "{t}"
+    );
+    std::fs::remove_file(path).unwrap();
+}

@@ -83,6 +83,20 @@ pub const DIALOGUE: [(usize, &str); 4] = [
     (1, "你好，客户端 👋\n"),
 ];
 
+/// A message of `n` bytes: the alphabet over and over, a newline last.
+#[must_use]
+pub fn filler(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            if i + 1 == n {
+                b'\n'
+            } else {
+                b'a' + (i % 26) as u8
+            }
+        })
+        .collect()
+}
+
 /// The longest the demo waits for the frames of one step.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -261,16 +275,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         .map(|(s, l)| (*s, l.as_bytes().to_vec()))
         .collect();
     for n in &args.extra {
-        let text: Vec<u8> = (0..*n)
-            .map(|i| {
-                if i + 1 == *n {
-                    b'\n'
-                } else {
-                    b'a' + (i % 26) as u8
-                }
-            })
-            .collect();
-        dialogue.push((0, text));
+        dialogue.push((0, filler(*n)));
     }
     dialogue.push((0, b"exit\n".to_vec()));
     let mut sent = [0u64; 2];

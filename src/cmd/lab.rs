@@ -106,7 +106,7 @@ fn up<W: WriteColor>(opts: &lab::Options, out: &mut W) -> anyhow::Result<ExitCod
             link.router.ipv6,
         )?;
     }
-    writeln!(out, "  forwarding on r; default routes via r in a and b; offload {:?}; MTU 1500 on a-r, {} on r-b", opts.offload, opts.mtu_b)?;
+    writeln!(out, "  forwarding on r; default routes via r in a and b; offload {:?}; MTU 1500 on a-r, {} on r-b at r (1500 at b)", opts.offload, opts.mtu_b)?;
     writeln!(out, "run programs in it with `encap lab exec a|r|b -- COMMAND...`; remove it with `encap lab down`")?;
     made.keep();
     Ok(ExitCode::SUCCESS)

@@ -199,6 +199,9 @@ fn own_host_note<W: WriteColor>(
     Ok(())
 }
 
+/// The summary row of the routers' "fragmentation needed" and "packet too big" messages.
+pub const TOO_BIG_ROW: &str = "ICMP too big (path MTU) from routers";
+
 /// The ARP and neighbour discovery frames of the capture, and what else its links carry.
 #[derive(Default)]
 struct Neighbours {
@@ -247,10 +250,10 @@ impl Neighbours {
         }
     }
 
-    /// The summary's row, when there were any.
-    fn row(&self) -> Option<verdicts::ConnectionRow> {
+    /// The summary's row, named `name`, when there were any.
+    fn row(&self, name: &str) -> Option<verdicts::ConnectionRow> {
         (self.frames > 0).then(|| verdicts::ConnectionRow {
-            name: "ARP / neighbour discovery".into(),
+            name: name.into(),
             frames: self.frames,
             counts: self.counts,
         })
@@ -384,6 +387,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let mut neighbours = Neighbours::default();
     // (One buffer for every frame's JSON line.)
     let mut line: Vec<u8> = Vec::new();
+    let mut too_big = Neighbours::default();
     let read = loop {
         let p = match reader.next_packet() {
             Ok(Some(p)) => p,
@@ -421,6 +425,10 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             }
             Outcome::Neighbour(c) => {
                 neighbours.show(out, args.json, args.verbose, &c)?;
+                continue;
+            }
+            Outcome::TooBig(c) => {
+                too_big.show(out, args.json, args.verbose, &c)?;
                 continue;
             }
             Outcome::Listed(what, kind) => {
@@ -530,7 +538,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             counts: f.counts,
         })
         .collect();
-    rows.extend(neighbours.row());
+    rows.extend(neighbours.row("ARP / neighbour discovery"));
+    rows.extend(too_big.row(TOO_BIG_ROW));
     rows.extend(
         udp.tally()
             .iter()

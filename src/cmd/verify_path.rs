@@ -101,6 +101,7 @@ fn link_section<'a, W: WriteColor>(
         &format!("link {name}: every frame checked against the model"),
     )?;
     let (mut nb, mut nb_frames) = (Counts::default(), 0);
+    let (mut big, mut big_frames) = (Counts::default(), 0);
     let mut conn: Vec<(usize, Counts)> = Vec::new();
     let mut sides: Vec<[(usize, Counts); 2]> = Vec::new();
     for (_, n, o) in seen {
@@ -130,6 +131,15 @@ fn link_section<'a, W: WriteColor>(
                 nb.merge(c.counts());
                 nb_frames += 1;
             }
+            Outcome::TooBig(c) => {
+                if verbose {
+                    neighbour::table(out, c)?;
+                } else {
+                    neighbour::summary(out, c)?;
+                }
+                big.merge(c.counts());
+                big_frames += 1;
+            }
             Outcome::Listed(what, _) => neighbour::listed(out, *n, what)?,
             Outcome::NotChecked(e) => writeln!(out, "frame {n}: NOT CHECKED: {e}")?,
             Outcome::Skipped => writeln!(
@@ -158,6 +168,13 @@ fn link_section<'a, W: WriteColor>(
             counts: nb,
         });
     }
+    if big_frames > 0 {
+        rows.push(verdicts::ConnectionRow {
+            name: format!("{name} {}", crate::cmd::verify::TOO_BIG_ROW),
+            frames: big_frames,
+            counts: big,
+        });
+    }
     Ok(rows)
 }
 
@@ -177,21 +194,30 @@ fn hop_section<W: WriteColor>(
     for h in hops {
         let c = h.counts();
         hc.merge(c);
+        // (The segment's flags: the forwarded copy's, or for a drop the refused one's.)
+        let segment = if h.dropped.is_some() {
+            h.before
+        } else {
+            h.after
+        };
         let flags = seen
             .iter()
-            .find(|(l, n, _)| (*l, *n) == h.after)
+            .find(|(l, n, _)| (*l, *n) == segment)
             .and_then(|(.., o)| match o {
                 Outcome::Checked(_, c) => Some(flag_names(c.flags)),
                 _ => None,
             })
             .unwrap_or_default();
+        let arrow = if h.dropped.is_some() {
+            format!("-> {} ({} frame {})", router, names[h.after.0], h.after.1)
+        } else {
+            format!("-> {} frame {}", names[h.after.0], h.after.1)
+        };
         write!(
             out,
-            "TCP [{flags}] {} frame {} -> {} frame {}: {}; ",
+            "TCP [{flags}] {} frame {} {arrow}: {}; ",
             names[h.before.0],
             h.before.1,
-            names[h.after.0],
-            h.after.1,
             h.line(router)
         )?;
         verdicts::tally(out, c)?;
@@ -220,8 +246,9 @@ fn ladders<W: WriteColor>(
     };
     let labels: Vec<String> = hops
         .iter()
-        .map(|h| {
-            format!(
+        .map(|h| match h.dropped {
+            Some(mtu) => format!("dropped: MTU {mtu}, ICMP back"),
+            None => format!(
                 "{} {}",
                 if h.checksum.is_some() {
                     "TTL"
@@ -229,7 +256,7 @@ fn ladders<W: WriteColor>(
                     "hop limit"
                 },
                 h.hops.1
-            )
+            ),
         })
         .collect();
     for (stream, (key, _)) in path.links()[0].connections().enumerate() {
@@ -237,11 +264,20 @@ fn ladders<W: WriteColor>(
             .iter()
             .zip(&labels)
             .filter_map(|(h, hops)| {
-                let (sent, forwarded) = (check(h.before)?, check(h.after)?);
-                let on_first = if h.before.0 == 0 { sent.0 } else { forwarded.0 };
+                let sent = check(h.before)?;
+                // (A packet r dropped has no copy beyond it: drawn when sent on the first link.)
+                let forwarded = match h.dropped {
+                    Some(_) if h.before.0 == 0 => None,
+                    Some(_) => return None,
+                    None => Some(check(h.after)?),
+                };
+                let on_first = match forwarded {
+                    Some(f) if h.before.0 != 0 => f.0,
+                    _ => sent.0,
+                };
                 (on_first == stream).then_some(encap::render::ladder3::Crossing {
                     sent: sent.1,
-                    forwarded: forwarded.1,
+                    forwarded: forwarded.map(|f| f.1),
                     hops,
                 })
             })

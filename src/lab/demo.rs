@@ -192,7 +192,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let lab = Lab::create(&args.lab, Kind::Run)?;
     writeln!(
         out,
-        "encap lab demo: lab {} (namespaces {}), offload {:?}, MTU 1500 on a-r and {} on r-b",
+        "encap lab demo: lab {} (namespaces {}), offload {:?}, MTU 1500 on a-r, {} on r-b at r (1500 at b)",
         lab.id,
         lab.ns.join(", "),
         args.lab.offload,
@@ -278,15 +278,18 @@ fn chat<W: WriteColor>(
         BufReader::new(client.try_clone()?),
     ];
     let mut sent = [0u32; 2];
-    // The dialogue as `encap demo` plays it, then the client's "exit".
-    let dialogue = crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]);
-    for (i, (from, line)) in dialogue.enumerate() {
-        let from = *from;
+    for (i, (from, line)) in dialogue(args).iter().enumerate() {
+        let (from, line) = (*from, line.as_slice());
         let name = ["client in a", "server in b"][from];
-        heading(
-            out,
-            &format!("message {}: the {name} sends {:?}", i + 1, line),
-        )?;
+        let shown = match std::str::from_utf8(line) {
+            Ok(text) if line.len() <= 64 => format!("{text:?}"),
+            _ => format!(
+                "{} bytes ({:?}...), more than r can forward onto r-b whole",
+                line.len(),
+                String::from_utf8_lossy(&line[..line.len().min(26)])
+            ),
+        };
+        heading(out, &format!("message {}: the {name} sends {shown}", i + 1))?;
         let (src, dst) = if from == 0 {
             (client_addr, server_addr)
         } else {
@@ -298,10 +301,10 @@ fn chat<W: WriteColor>(
         params.tcp.seq = 1 + sent[from];
         params.tcp.ack = 1 + sent[1 - from];
         writeln!(out, "The pipeline on link {} (sequence numbers relative; IP ID, window and timestamps as placeholders):", LINKS[from].name)?;
-        pipeline_view::summary(out, &encapsulate(line.as_bytes(), &params)?)?;
+        pipeline_view::summary(out, &encapsulate(line, &params)?)?;
         let mut stream = streams[from];
         stream
-            .write_all(line.as_bytes())
+            .write_all(line)
             .with_context(|| format!("the {name} could not send"))?;
         sent[from] += u32::try_from(line.len()).unwrap_or(u32::MAX);
         let mut got = Vec::new();
@@ -310,9 +313,13 @@ fn chat<W: WriteColor>(
             .context("the peer did not receive the message")?;
         writeln!(
             out,
-            "received: {:?}{}",
-            String::from_utf8_lossy(&got),
-            if got == line.as_bytes() {
+            "received: {}{}",
+            if got.len() <= 64 {
+                format!("{:?}", String::from_utf8_lossy(&got))
+            } else {
+                format!("{} bytes", got.len())
+            },
+            if got == line {
                 ", intact"
             } else {
                 ", NOT what was sent"
@@ -332,6 +339,27 @@ fn chat<W: WriteColor>(
     drop((client, server, readers, listener));
     collect_until_closed(captures)
 }
+
+/// The dialogue as `encap demo` plays it, then, when r-b is narrower than a-r, a 4200-byte
+/// message from the client (more than one full-size segment: r refuses those, and a sends them
+/// again smaller), then the client's "exit".
+fn dialogue(args: &Args) -> Vec<(usize, Vec<u8>)> {
+    let mut lines: Vec<(usize, Vec<u8>)> = crate::cmd::demo::DIALOGUE
+        .iter()
+        .map(|(from, l)| (*from, l.as_bytes().to_vec()))
+        .collect();
+    if args.lab.mtu_b < 1500 {
+        lines.push((0, crate::cmd::demo::filler(BIG_MESSAGE)));
+    }
+    lines.push((0, b"exit\n".to_vec()));
+    lines
+}
+
+/// The size of the message sent when r-b is narrower (`--mtu-b`): 3 segments of 1448 bytes,
+/// 4 of 1348 (`--mtu-b 1400`), so that even with offloads on, where the capture sees a GSO
+/// packet before it is cut into segments, the IP IDs the packet sent again spends show the
+/// smaller segments.
+pub const BIG_MESSAGE: usize = 4200;
 
 /// Takes frames until each link carried both FINs and an ACK after them, or [`END_LIMIT`].
 pub(super) fn collect_until_closed(captures: &Captures) -> anyhow::Result<Vec<LinkFrame>> {
@@ -406,8 +434,8 @@ pub(super) fn report<W: WriteColor>(
         })
         .collect();
     let mut transcript: encap::verify::Transcript = [Vec::new(), Vec::new()];
-    for (from, line) in crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]) {
-        transcript[*from].push(line.as_bytes().to_vec());
+    for (from, line) in dialogue(args) {
+        transcript[from].push(line);
     }
     // (encap's own endpoint in a writes its own messages: their payloads are taken from the
     // frames, not predicted from the kernel dialogue's.)

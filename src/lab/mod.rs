@@ -136,8 +136,11 @@ pub struct Options {
     /// Let the kernel draw the MACs instead of the fixed 02:00:00:00:0a:01 ... ones.
     #[arg(long)]
     pub random_macs: bool,
-    /// The MTU of the second link (r-b), both ends; the first is 1500.
-    #[arg(long, value_name = "N", default_value_t = 1500)]
+    /// The MTU of r's end of the second link (r-b); b's end and link a-r keep 1500. b still
+    /// announces MSS 1460, so a sends full-size packets that r cannot forward with DF set: r
+    /// answers each with ICMP "fragmentation needed" (ICMPv6 "packet too big"), next-hop MTU N,
+    /// and a's kernel lowers its path MTU.
+    #[arg(long, value_name = "N", default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1280..=1500))]
     pub mtu_b: u32,
     /// Tx checksumming, TSO and GSO on every veth: `on` (veth's default: partial TCP checksums,
     /// segments larger than the MTU) or `off` (full checksums, segments cut at the MSS).
@@ -277,7 +280,12 @@ impl Lab {
         }
         for (i, link) in LINKS.iter().enumerate() {
             stop_check()?;
-            let mtu = if i == 0 { 1500 } else { opts.mtu_b }.to_string();
+            // Only r's end of r-b is narrower: b's end keeps 1500, so b's SYN-ACK still says
+            // MSS 1460 and the narrow hop is found by path-MTU discovery, as one beyond a router
+            // is on a real path. (A veth drops what its receiving end's MTU cannot take, so b
+            // must not send r more than N bytes: the demo's b writes only short lines.)
+            let mtu = "1500".to_string();
+            let router_mtu = if i == 0 { 1500 } else { opts.mtu_b }.to_string();
             let (host_ns, router_ns) = (self.ns(link.host.host), self.ns(link.router.host));
             let (host_mac, router_mac) = (
                 mac_to_string(&link.host.mac),
@@ -287,7 +295,8 @@ impl Lab {
             if !opts.random_macs {
                 add.extend(["address", &host_mac]);
             }
-            add.extend(["type", "veth", "peer", "name", link.router.dev, "mtu", &mtu]);
+            add.extend(["type", "veth", "peer", "name", link.router.dev]);
+            add.extend(["mtu", &router_mtu]);
             if !opts.random_macs {
                 add.extend(["address", &router_mac]);
             }

@@ -23,12 +23,96 @@ pub mod field {
     pub const CHECKSUM: Range<usize> = 2..4;
     /// Length of the part decoded here.
     pub const HEADER_LEN: usize = CHECKSUM.end;
+    /// ICMP's "fragmentation needed" (type 3 code 4, RFC 1191): the next-hop MTU, after two
+    /// unused bytes.
+    pub const NEXT_HOP_MTU: Range<usize> = 6..8;
+    /// ICMPv6's "packet too big" (type 2, RFC 4443 §3.2): the MTU, 32 bits.
+    pub const V6_MTU: Range<usize> = 4..8;
+    /// Where the quoted packet starts in either message.
+    pub const QUOTE: usize = 8;
 }
 
 /// Wireshark's display-filter names of the fields the model's rules name.
 pub mod key {
     /// ICMPv6's checksum.
     pub const V6_CHECKSUM: &str = "icmpv6.checksum";
+    /// The next-hop MTU of a "fragmentation needed".
+    pub const MTU: &str = "icmp.mtu";
+    /// The MTU of a "packet too big".
+    pub const V6_MTU: &str = "icmpv6.mtu";
+}
+
+/// ICMP's destination unreachable type and its "fragmentation needed and DF set" code.
+pub const FRAG_NEEDED: (u8, u8) = (3, 4);
+/// ICMPv6's "packet too big" type.
+pub const PACKET_TOO_BIG: u8 = 2;
+
+/// The rest of a "fragmentation needed": unused, then the next-hop MTU (RFC 1191).
+pub const FRAG_NEEDED_V4: [FieldSpec; 2] = [
+    FieldSpec { name: "Unused", key: "icmp.unused", bytes: 4..6, mask: None, meaning: "zero" },
+    FieldSpec { name: "Next-hop MTU", key: key::MTU, bytes: field::NEXT_HOP_MTU, mask: None, meaning: "the MTU of the link the router could not forward the packet onto (RFC 1191): the sender's path MTU from now on" },
+];
+
+/// The rest of a "packet too big": the MTU (RFC 4443).
+pub const TOO_BIG_V6: [FieldSpec; 1] = [FieldSpec {
+    name: "MTU",
+    key: key::V6_MTU,
+    bytes: field::V6_MTU,
+    mask: None,
+    meaning: "the MTU of the next-hop link: the sender's path MTU from now on",
+}];
+
+/// Whether the message `msg` says a packet was too big for the next hop: ICMP type 3 code 4,
+/// or ICMPv6 type 2.
+#[must_use]
+pub fn is_too_big(msg: &[u8], layer: Layer) -> bool {
+    match (layer, msg.first(), msg.get(1)) {
+        (Layer::Icmpv6, Some(&t), _) => t == PACKET_TOO_BIG,
+        (_, Some(&t), Some(&c)) => (t, c) == FRAG_NEEDED,
+        _ => false,
+    }
+}
+
+/// The MTU a "fragmentation needed" or "packet too big" announces, and the packet it quotes.
+#[must_use]
+pub fn too_big(msg: &[u8], layer: Layer) -> Option<(u32, &[u8])> {
+    if !is_too_big(msg, layer) {
+        return None;
+    }
+    let range = if layer == Layer::Icmpv6 {
+        field::V6_MTU
+    } else {
+        field::NEXT_HOP_MTU
+    };
+    let mtu = msg
+        .get(range)?
+        .iter()
+        .fold(0u32, |a, b| (a << 8) | u32::from(*b));
+    Some((mtu, msg.get(field::QUOTE..)?))
+}
+
+/// A "fragmentation needed" (or, with `pseudo` the IPv6 addresses, a "packet too big")
+/// announcing `mtu` and quoting `quoted`, its checksum filled in (ICMPv6's over the
+/// pseudo-header).
+#[must_use]
+pub fn emit_too_big(mtu: u32, quoted: &[u8], pseudo: Option<checksum::Pseudo>) -> Vec<u8> {
+    let mut m = vec![0u8; field::QUOTE];
+    match pseudo {
+        Some(_) => {
+            m[field::TYPE.start] = PACKET_TOO_BIG;
+            m[field::V6_MTU].copy_from_slice(&mtu.to_be_bytes());
+        }
+        None => {
+            (m[field::TYPE.start], m[field::CODE.start]) = FRAG_NEEDED;
+            let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+            m[field::NEXT_HOP_MTU].copy_from_slice(&mtu.to_be_bytes());
+        }
+    }
+    m.extend_from_slice(quoted);
+    let start = pseudo.map_or(0, |p| p.sum(58, m.len()));
+    let sum = !checksum::fold(checksum::add(start, &m));
+    m[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+    m
 }
 
 /// ICMP's field table.
@@ -156,6 +240,8 @@ pub fn type_name_v6(t: u8) -> &'static str {
 pub fn message_header_len(msg: &[u8], layer: Layer) -> usize {
     match msg.first() {
         Some(&t) if layer == Layer::Icmpv6 && super::ndp::is_ndp(t) => super::ndp::header_len(msg),
+        // (What follows is the quoted packet.)
+        Some(_) if is_too_big(msg, layer) => field::QUOTE.min(msg.len()),
         Some(&t) => header_len(t, layer).min(msg.len()),
         None => 0,
     }
@@ -192,6 +278,18 @@ pub fn fields(b: &[u8], base: usize, layer: Layer, addrs: Option<checksum::Pseud
     if b.first().is_some_and(|t| is_echo(*t, layer)) {
         out.extend(table_fields(
             if v6 { &ECHO_V6 } else { &ECHO_V4 },
+            b,
+            base,
+            |_, _, _| None,
+        ));
+    }
+    if is_too_big(b, layer) {
+        out.extend(table_fields(
+            if v6 {
+                &TOO_BIG_V6[..]
+            } else {
+                &FRAG_NEEDED_V4[..]
+            },
             b,
             base,
             |_, _, _| None,
@@ -260,5 +358,33 @@ mod tests {
         assert_eq!((f[3].key.as_ref(), f[3].number()), ("icmp.ident", Some(1)));
         assert_eq!(header_len(8, Layer::Icmp), 8);
         assert_eq!(header_len(3, Layer::Icmp), 4);
+    }
+
+    #[test]
+    fn fragmentation_needed_and_packet_too_big_carry_the_mtu_and_the_quote() {
+        let quoted = [0x45, 0, 0x13, 0xbc];
+        let m = emit_too_big(1400, &quoted, None);
+        assert_eq!(parse(&m, Layer::Icmp).unwrap(), FRAG_NEEDED);
+        assert_eq!(too_big(&m, Layer::Icmp), Some((1400, &quoted[..])));
+        assert_eq!(message_header_len(&m, Layer::Icmp), 8);
+        assert_eq!(checksum::fold(checksum::add(0, &m)), 0xffff);
+        let f = fields(&m, 34, Layer::Icmp, None);
+        let mtu = f.iter().find(|f| f.key == key::MTU).unwrap();
+        assert_eq!((mtu.number(), mtu.bytes.clone()), (Some(1400), 40..42));
+        assert!(f[2].display.ends_with("[correct]"), "{}", f[2].display);
+        // A port unreachable (code 3) is not one.
+        let mut port = m.clone();
+        port[1] = 3;
+        assert_eq!(too_big(&port, Layer::Icmp), None);
+        let a: std::net::Ipv6Addr = "2001:db8:a::1".parse().unwrap();
+        let b: std::net::Ipv6Addr = "2001:db8:a::10".parse().unwrap();
+        let v6 = emit_too_big(1400, &quoted, Some(checksum::Pseudo::V6(a, b)));
+        assert_eq!(too_big(&v6, Layer::Icmpv6), Some((1400, &quoted[..])));
+        let f = fields(&v6, 54, Layer::Icmpv6, Some(checksum::Pseudo::V6(a, b)));
+        assert!(f[2].display.ends_with("[correct]"), "{}", f[2].display);
+        assert_eq!(
+            f.iter().find(|f| f.key == key::V6_MTU).unwrap().number(),
+            Some(1400)
+        );
     }
 }

@@ -220,6 +220,21 @@ pub struct Ipv6Packet {
 ///
 /// # Errors
 /// A [`DecodeError`] with offsets relative to the IPv6 header.
+/// A packet cut short, as an ICMPv6 error quotes one: its bytes with the payload length made
+/// what is there (so that it decodes), and the whole packet's length its header declared.
+/// `None` for what is not an IPv6 header.
+#[must_use]
+pub fn uncut(b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    if b.len() < field::HEADER_LEN || b[0] >> 4 != 6 {
+        return None;
+    }
+    let declared = field::HEADER_LEN + usize::from(be16(b, field::PAYLOAD_LEN.start));
+    let have = u16::try_from(b.len() - field::HEADER_LEN).ok()?;
+    let mut v = b.to_vec();
+    v[field::PAYLOAD_LEN].copy_from_slice(&have.to_be_bytes());
+    Some((v, declared))
+}
+
 pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
     if b.len() < field::HEADER_LEN {
         return Err(DecodeError::Truncated {

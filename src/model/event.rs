@@ -124,6 +124,8 @@ pub struct Event {
     /// In a cooked capture of a real interface, a segment longer than the sender's segment
     /// size: several segments in one packet, seen where the capture's host handled it whole.
     pub merged: Option<Merged>,
+    /// Bytes a router refused as too big for its next hop, sent again (path-MTU discovery).
+    pub resent_refused: bool,
 }
 
 /// A packet of several segments, as a capture on a real interface shows it (`tcpdump -i any`

@@ -123,9 +123,23 @@ impl Connection {
         if o.advance() > 0 || ev.probe {
             me.last_answerable = o.number;
         }
+        let refused = !o.is_empty() && self.was_refused(from, Span::from_len(o.seq(), o.len()));
         let (me, peer) = self.sides.both_mut(from);
         learn_peer(me, peer, o, ev);
+        if refused && (ev.retrans || ev.fills.is_some()) {
+            // Bytes a router refused reach the peer for the first time: no D-SACK, and the
+            // peer's ACK may stop where they end.
+            if ev.retrans {
+                peer.dsack = None;
+            }
+            me.boundaries
+                .push_back(o.seq().wrapping_add(o.len() as u32));
+            if me.boundaries.len() > KEEP {
+                me.boundaries.pop_front();
+            }
+        }
         learn_side(me, o, advertised, pred.tsval_cookie);
+        self.forget_marks_past_refused(from);
         if pred.payload.predicted {
             self.learn_writes(from, o, pred.payload.regrown);
         }
@@ -154,16 +168,21 @@ impl Connection {
 
     /// What this segment carried comes off the writes it belongs to.
     fn learn_writes(&mut self, from: Side, o: &Observed<'_>, regrown: Option<usize>) {
+        // A segment size taken anew inside send() holds for the rest of that write.
+        if let (Some(m), Some(w)) = (regrown, self.sides[from].queue.writes.front_mut()) {
+            w.segment = Some(m);
+        }
+        self.take_written(from, o.len());
+    }
+
+    /// `len` bytes of `from`'s stream were sent: they come off the queue and its writes.
+    pub(super) fn take_written(&mut self, from: Side, len: usize) {
         let mss_now = self.send_mss(from);
         let queue = &mut self.sides[from].queue;
         if let Some(q) = &mut queue.bytes {
-            q.drain(..o.len().min(q.len()));
+            q.drain(..len.min(q.len()));
         }
-        // A segment size taken anew inside send() holds for the rest of that write.
-        if let (Some(m), Some(w)) = (regrown, queue.writes.front_mut()) {
-            w.segment = Some(m);
-        }
-        let mut sent = o.len();
+        let mut sent = len;
         while sent > 0 {
             let Some(w) = queue.writes.front_mut() else {
                 break;

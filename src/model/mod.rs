@@ -29,6 +29,7 @@ pub mod linux;
 pub mod neighbour;
 pub mod observed;
 pub mod peer;
+pub mod pmtu;
 pub mod predict;
 pub mod revise;
 pub mod rules;
@@ -70,6 +71,15 @@ pub struct Connection {
     settings: Option<TcpSettings>,
     /// The last RST a socket sent, until a later frame shows whether it was one.
     reset: Option<revise::Reset>,
+    /// Each side's path MTU, once a router told it a smaller one and its kernel acted on it
+    /// ([`pmtu`]).
+    pmtu: [Option<u16>; 2],
+    /// A path MTU a router told a side, before the side's first segment that shows it knows.
+    /// (And where the first bytes it refused start.)
+    pmtu_pending: [Option<(u16, u32)>; 2],
+    /// Segments a router refused (too big for its next hop), by sender: they never reached
+    /// the peer.
+    refused: Vec<(Side, seq::Span)>,
 }
 
 impl Connection {
@@ -88,6 +98,9 @@ impl Connection {
             settings: None,
             last_frame: None,
             reset: None,
+            pmtu: [None; 2],
+            pmtu_pending: [None; 2],
+            refused: Vec::new(),
         }
     }
 
@@ -233,7 +246,9 @@ impl Connection {
         // The peer's MSS, or this side's own when smaller (its route's, or TCP_MAXSEG set by
         // the application, which its SYN announces too).
         let own = self.sides[from].mss.unwrap_or(u16::MAX);
-        let mss = usize::from(peer.mss?.min(own))
+        // (And no more than the path MTU allows, once a router said it is smaller.)
+        let path = self.path_mss(from).unwrap_or(u16::MAX);
+        let mss = usize::from(peer.mss?.min(own).min(path))
             .saturating_sub(if self.timestamps { 12 } else { 0 })
             .max(1);
         let half_window = usize::try_from(peer.max_window / 2).unwrap_or(usize::MAX);
@@ -316,6 +331,7 @@ impl Connection {
             // Checked as the segment it is without its SYN, whose flag the model then misses.
             o.kind = Kind::of(o.flags() & !crate::layers::tcp::field::FLG_SYN, o.len());
         }
+        self.apply_path_mtu(from, &o);
         let revisions = self.revise(from, &o);
         // (What the SYN offered, before the SYN-ACK's learning narrows it to what both agreed.)
         let offered = (o.kind == Kind::SynAck).then(|| peer::Offered {
@@ -333,14 +349,8 @@ impl Connection {
             answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
-        let mut pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
-        if self.sides[from].stack.is_none() {
-            let (stack, why) = self.stack_of(&o, &pred, offered);
-            self.sides[from].stack = Some((stack, why));
-            if stack == Stack::Other {
-                pred = predict::predict(self, from, &o, &ev).ok_or(ModelError::NotTcp(number))?;
-            }
-        }
+        let ev = self.resent_refused(from, &o, ev);
+        let pred = self.predict_first(from, &o, &ev, offered)?;
         let cong = self.congestion_of(from, &o, &ev);
         let facts = Facts {
             o: &o,
@@ -357,44 +367,44 @@ impl Connection {
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
         let model_frame = &whole[..o.captured(whole.len())];
-        let judged = pred
-            .unfit
-            .is_none()
-            .then(|| compare::judge(&o, model_frame, &facts))
-            .flatten();
-        let fields = if let Some(judged) = judged {
-            let counts = Counts::of(&judged);
-            (
-                judged,
-                verdict::Fields::Later {
-                    kernel: o.frame.to_vec(),
-                    link: o.link,
-                    built: std::sync::OnceLock::new(),
-                    counts,
-                },
-            )
-        } else {
-            let mut fields = compare::compare(&o, model_frame, &facts);
-            if let Some(expected) = pred.unfit.clone() {
-                fields.push(compare::unfit_options(&o, expected));
-            }
-            (Vec::new(), verdict::Fields::Built(fields))
-        };
+        let fields = judge_fields(&o, model_frame, &facts);
         let peer_scale = predict::tcp::scale(self, !from, Kind::Ack);
         let mut events =
             analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
-        if let Some(after) = cong.backoff.and_then(|b| b.after) {
-            events.push(Analysis::Timeout {
+        events.extend(cong.backoff.and_then(|b| {
+            b.after.map(|after| Analysis::Timeout {
                 after_ms: u32::try_from(after.as_millis()).unwrap_or(u32::MAX),
-                doubled: cong.backoff.and_then(|b| b.doubled),
-            });
-        }
+                doubled: b.doubled,
+            })
+        }));
         self.learn(from, &o, &ev, &pred);
         self.learn_events(from, &o, &events);
         self.learn_congestion(from, &o, &ev, &events, &cong);
         let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)
+    }
+
+    /// The model's frame for `o`, classified as `ev`; on the side's first frame, what runs it is
+    /// decided first (from the frame as Linux would have sent it), and a side that is not
+    /// Linux is predicted again as the peer it is.
+    fn predict_first(
+        &mut self,
+        from: Side,
+        o: &Observed<'_>,
+        ev: &event::Event,
+        offered: Option<peer::Offered>,
+    ) -> Result<predict::Prediction, ModelError> {
+        let pred = predict::predict(self, from, o, ev).ok_or(ModelError::NotTcp(o.number))?;
+        if self.sides[from].stack.is_some() {
+            return Ok(pred);
+        }
+        let (stack, why) = self.stack_of(o, &pred, offered);
+        self.sides[from].stack = Some((stack, why));
+        if stack == Stack::Other {
+            return predict::predict(self, from, o, ev).ok_or(ModelError::NotTcp(o.number));
+        }
+        Ok(pred)
     }
 
     /// Says what runs side `side` (`encap verify --linux`), and why, before its first frame.
@@ -420,7 +430,7 @@ impl Connection {
         offered: Option<peer::Offered>,
     ) -> (Stack, String) {
         let zero_macs = o.macs.is_some_and(|(s, d)| s == [0; 6] && d == [0; 6]);
-        let own = crate::layers::link::Cooked::parse(o.link, o.frame).is_some_and(|c| c.outgoing());
+        let own = o.cooked.is_some_and(|c| c.outgoing());
         if zero_macs || o.src.ip().is_loopback() {
             (
                 Stack::Linux,
@@ -495,6 +505,38 @@ impl Connection {
             events: Vec::new(),
         }
     }
+}
+
+/// Every field of `o` judged against the model's frame: on the fast path (raw values, the
+/// shown fields built later, only if asked for), or in full where the frames differ.
+fn judge_fields(
+    o: &Observed<'_>,
+    model_frame: &[u8],
+    facts: &Facts<'_>,
+) -> (Vec<verdict::Judged>, verdict::Fields) {
+    let judged = facts
+        .pred
+        .unfit
+        .is_none()
+        .then(|| compare::judge(o, model_frame, facts))
+        .flatten();
+    if let Some(judged) = judged {
+        let counts = Counts::of(&judged);
+        return (
+            judged,
+            verdict::Fields::Later {
+                kernel: o.frame.to_vec(),
+                link: o.link,
+                built: std::sync::OnceLock::new(),
+                counts,
+            },
+        );
+    }
+    let mut fields = compare::compare(o, model_frame, facts);
+    if let Some(expected) = facts.pred.unfit.clone() {
+        fields.push(compare::unfit_options(o, expected));
+    }
+    (Vec::new(), verdict::Fields::Built(fields))
 }
 
 /// Splits the TCP frames of a capture into connections by their address pair, in order of first

@@ -195,6 +195,17 @@ impl Neighbours {
         fields
     }
 
+    /// The address of IPv6 (`v6`) or IPv4 that the station with MAC `mac` spoke for on this
+    /// link (not a link-local one), if its ARP or neighbour discovery showed one.
+    #[must_use]
+    pub fn address_of(&self, mac: Mac, v6: bool) -> Option<IpAddr> {
+        let st = self.stations.iter().find(|st| st.mac == mac)?;
+        st.ips.iter().copied().find(|ip| match ip {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(a) => v6 && (a.segments()[0] & 0xffc0) != 0xfe80,
+        })
+    }
+
     fn station(&self, ip: IpAddr) -> Option<&Station> {
         self.stations.iter().find(|st| st.ips.contains(&ip))
     }

@@ -76,6 +76,44 @@ pub struct Observed<'a> {
     pub fastopen: Option<TcpOption>,
 }
 
+/// What the network layer says of a TCP frame, read through its layer's accessors.
+struct IpFields {
+    src: IpAddr,
+    ip_id: Option<u16>,
+    flow: Option<u32>,
+    dscp: u8,
+    ttl: u8,
+    ecn: u8,
+    df: bool,
+}
+
+impl IpFields {
+    /// IPv4's, or IPv6's without extension headers; `None` for anything else.
+    fn of(net: &Net<'_>) -> Option<IpFields> {
+        match net {
+            Net::Ipv4(ip) => Some(IpFields {
+                src: IpAddr::V4(ip.source()),
+                ip_id: Some(ip.identification()),
+                flow: None,
+                dscp: ip.dscp(),
+                ttl: ip.ttl(),
+                ecn: ip.ecn(),
+                df: ip.dont_fragment(),
+            }),
+            Net::Ipv6(ip, _) if ip.extensions.is_empty() => Some(IpFields {
+                src: IpAddr::V6(ip.source),
+                ip_id: None,
+                flow: Some(ip.flow_label),
+                dscp: ip.traffic_class >> 2,
+                ttl: ip.hop_limit,
+                ecn: ip.traffic_class & 3,
+                df: true,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The segment's payload length. Cut by the capture's snapshot length after a whole TCP header
 /// (its record says it was longer on the link, `orig_len`): the IP header's length, the frame
 /// checked as far as it was captured. `None` for a frame that was whole and falls short of its
@@ -136,27 +174,7 @@ impl<'a> Observed<'a> {
             || cooked.is_some_and(|c| c.ethernet());
         let full_checksum =
             wire && pseudo.is_some_and(|p| segment.checksum_status_with(p) == ChecksumStatus::Good);
-        let (src_ip, ip_id, flow, dscp, ttl, ecn, df) = match &s.net {
-            Net::Ipv4(ip) => (
-                IpAddr::V4(ip.source()),
-                Some(ip.identification()),
-                None,
-                ip.dscp(),
-                ip.ttl(),
-                ip.ecn(),
-                ip.dont_fragment(),
-            ),
-            Net::Ipv6(ip, _) if ip.extensions.is_empty() => (
-                IpAddr::V6(ip.source),
-                None,
-                Some(ip.flow_label),
-                ip.traffic_class >> 2,
-                ip.hop_limit,
-                ip.traffic_class & 3,
-                true,
-            ),
-            _ => return Err(ModelError::NotTcp(number)),
-        };
+        let ip = IpFields::of(&s.net).ok_or(ModelError::NotTcp(number))?;
         let options: Vec<TcpOption> = tcp::options(segment.options_raw())
             .filter_map(|o| o.ok().map(|(_, o)| o))
             .collect();
@@ -173,13 +191,13 @@ impl<'a> Observed<'a> {
             transport_at: s.transport_at,
             segment,
             cut,
-            src: SocketAddr::new(src_ip, segment.src_port()),
-            ip_id,
-            flow,
-            dscp,
-            ttl,
-            ecn,
-            df,
+            src: SocketAddr::new(ip.src, segment.src_port()),
+            ip_id: ip.ip_id,
+            flow: ip.flow,
+            dscp: ip.dscp,
+            ttl: ip.ttl,
+            ecn: ip.ecn,
+            df: ip.df,
             kind,
             options: Vec::new(),
             tsval: None,

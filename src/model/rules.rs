@@ -197,6 +197,7 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
     let (o, ev) = (f.o, f.ev);
     match key {
         tcp::key::SEQ_RAW if ev.ctl_rst => predicted(),
+        tcp::key::SEQ_RAW if ev.resent_refused => kc("bytes a router refused as too big for its next hop (its ICMP error said the MTU), sent again at once in segments that fit: where each starts is taken from the frame"),
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
         tcp::key::SEQ_RAW if f.cong.over.is_some() => Some(Rule::Broken(over_window(f))),
         tcp::key::SEQ_RAW if ev.retrans && f.cong.unprompted && f.cong.backoff.is_some_and(|b| b.doubled == Some(false)) => Some(Rule::Broken(hasty(f))),

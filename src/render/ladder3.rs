@@ -18,9 +18,11 @@ const HALF: usize = 38;
 pub struct Crossing<'a> {
     /// The frame as its sender sent it (its link's check).
     pub sent: &'a FrameCheck,
-    /// The same segment as the router forwarded it (the other link's check).
-    pub forwarded: &'a FrameCheck,
-    /// `TTL 63` or `hop limit 63`: what it arrived with.
+    /// The same segment as the router forwarded it (the other link's check); `None`: the
+    /// router dropped it.
+    pub forwarded: Option<&'a FrameCheck>,
+    /// `TTL 63` or `hop limit 63`: what it arrived with; for a dropped packet, what the router
+    /// did instead (`dropped: MTU 1400, ICMP back`).
     pub hops: &'a str,
 }
 
@@ -57,18 +59,30 @@ pub fn write<W: WriteColor>(
         label.push_str(&format!(" len {} ", f.len));
         let hops = format!(" {} ", r.hops);
         let width = HALF - 4;
-        let (arrow, states): (String, [TcpState; 2]) = if f.from == Side::Client {
-            (
+        // (A dropped packet goes no further than r: the far side's state is as it was.)
+        let far = r.forwarded.map_or(f.states, |fw| fw.states);
+        let (arrow, states): (String, [TcpState; 2]) = match (f.from, r.forwarded) {
+            (Side::Client, Some(_)) => (
                 format!("--{label:-<width$}-> r --{hops:-<width$}->"),
-                [f.states[0], r.forwarded.states[1]],
-            )
-        } else {
-            (
+                [f.states[0], far[1]],
+            ),
+            (Side::Client, None) => (
+                format!("--{label:-<width$}-> r  X{hops:<width$}  "),
+                [f.states[0], far[1]],
+            ),
+            (Side::Server, Some(_)) => (
                 format!("<-{hops:-<width$}-- r <-{label:-<width$}--"),
-                [r.forwarded.states[0], f.states[1]],
-            )
+                [far[0], f.states[1]],
+            ),
+            (Side::Server, None) => (
+                format!("  {hops:>width$}X  r <-{label:-<width$}--"),
+                [far[0], f.states[1]],
+            ),
         };
-        let numbers = format!("{}/{}", f.number, r.forwarded.number);
+        let numbers = match r.forwarded {
+            Some(fw) => format!("{}/{}", f.number, fw.number),
+            None => format!("{}/-", f.number),
+        };
         writeln!(
             w,
             "{numbers:>9} {:<16}{arrow}  {}",
