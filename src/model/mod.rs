@@ -55,6 +55,10 @@ use observed::Observed;
 use rules::Facts;
 use side::{Pair, SideState, Write};
 
+/// Why a side on `lo` is Linux: both ends are this host's kernel (what [`Connection::stack`]
+/// says of every side there).
+pub const ON_LO: &str = "on lo: both ends are this host's kernel";
+
 /// One TCP connection, as the model follows it.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -432,10 +436,7 @@ impl Connection {
         let zero_macs = o.macs.is_some_and(|(s, d)| s == [0; 6] && d == [0; 6]);
         let own = o.cooked.is_some_and(|c| c.outgoing());
         if zero_macs || o.src.ip().is_loopback() {
-            (
-                Stack::Linux,
-                "on lo: both ends are this host's kernel".into(),
-            )
+            (Stack::Linux, ON_LO.into())
         } else if own {
             (Stack::Linux, "the capture's own host: a Linux cooked capture (tcpdump -i any, which only Linux writes) marks its frames OUTGOING".into())
         } else if o.kind.is_syn() {

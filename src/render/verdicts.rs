@@ -555,7 +555,7 @@ pub fn stacks<W: WriteColor>(
     let (client, server) = conn.endpoints();
     let all_lo = Side::BOTH.iter().all(|&s| {
         conn.stack(s)
-            .map_or(true, |(_, why)| why.starts_with("on lo"))
+            .map_or(true, |(_, why)| why == crate::model::ON_LO)
     });
     for (side, addr) in [(Side::Client, client), (Side::Server, server)] {
         let Some((stack, why)) = conn.stack(side) else {
