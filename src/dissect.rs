@@ -139,15 +139,13 @@ impl<'a> Sliced<'a> {
     pub fn original_len(&self) -> Option<usize> {
         match (&self.net, &self.error) {
             (Net::Ipv4(p), _) => Some(self.net_at + usize::from(p.total_len())),
-            (Net::Ipv6(_, b), _) => Some(self.net_at + b.len()),
+            (Net::Ipv6(_, b), _) => Some(self.net_at + ipv6::declared_len(b)?),
             // A cut-short IP header still states the length the packet had.
             (Net::None, Some((_, Layer::Ipv4, _))) => {
-                let b = self.frame.get(self.net_at + 2..self.net_at + 4)?;
-                Some(self.net_at + usize::from(u16::from_be_bytes([b[0], b[1]])))
+                Some(self.net_at + ipv4::declared_len(self.frame.get(self.net_at..)?)?)
             }
             (Net::None, Some((_, Layer::Ipv6, _))) => {
-                let b = self.frame.get(self.net_at + 4..self.net_at + 6)?;
-                Some(self.net_at + 40 + usize::from(u16::from_be_bytes([b[0], b[1]])))
+                Some(self.net_at + ipv6::declared_len(self.frame.get(self.net_at..)?)?)
             }
             _ => None,
         }
@@ -262,7 +260,12 @@ fn slice_net<'a>(mut s: Sliced<'a>, ethertype: EtherType, rest: &'a [u8]) -> Sli
             }
             Err(e) => return stop(s, e, Layer::Ipv4, at),
         },
-        EtherType::Ipv6 => match ipv6::parse(rest) {
+        EtherType::Ipv6 => match ipv6::parse(rest).or_else(|e| {
+            // Cut short by the capture, as IPv4 above.
+            let cut = ipv6::parse_cut(rest).ok_or_else(|| e.clone())?;
+            s.error = Some((e.add_offset(at), Layer::Ipv6, at));
+            Ok::<_, DecodeError>(cut)
+        }) {
             Ok(p) => {
                 let bytes = &rest[..p.end];
                 s.end = at + p.end;

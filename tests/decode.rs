@@ -347,37 +347,38 @@ fn a_capture_cut_by_its_snapshot_length_is_decoded_as_far_as_it_was_captured() {
     );
 }
 
-#[test]
-fn a_capture_cut_after_its_tcp_headers_is_verified_with_lengths_from_the_ip_header() {
-    // tcpdump -s 80: every header whole, the longer payloads cut (the times kept: the model's
-    // TSval clock runs on them).
-    let path =
-        std::env::temp_dir().join(format!("encap-decode-{}-snap80.pcap", std::process::id()));
-    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+/// A copy of the capture `name` in `captures/` with each frame cut to `snaplen` bytes, as
+/// `tcpdump -s SNAPLEN` writes it (the original lengths and times kept: the model's TSval clock
+/// runs on them).
+fn cut_copy(name: &str, snaplen: usize) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "encap-decode-{}-s{snaplen}-{name}",
+        std::process::id()
+    ));
+    let original = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name);
     let mut r = CaptureReader::new(std::io::BufReader::new(
         std::fs::File::open(original).unwrap(),
     ))
     .unwrap();
     let mut w = encap::pcap::FrameWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
     while let Some(p) = r.next_packet().unwrap() {
-        w.write_cut(p.timestamp, &p.data[..p.data.len().min(80)], p.data.len())
-            .unwrap();
+        w.write_cut(
+            p.timestamp,
+            &p.data[..p.data.len().min(snaplen)],
+            p.data.len(),
+        )
+        .unwrap();
     }
-    drop(w);
-    let out = encap().arg("decode").arg(&path).output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let eighth = text.lines().nth(7).unwrap();
-    assert!(
-        eighth.contains("seq 2216865558:2216865580,") && eighth.contains("length 22: "),
-        "the segment's length is the IP header's, not the bytes captured: {eighth}"
-    );
-    assert!(
-        eighth.contains("[cut short: captured 80 of 88 bytes]"),
-        "{eighth}"
-    );
+    path
+}
+
+/// `decode --json`'s `tcp.len` of each frame of `path` is `want`, and tshark's (where it is).
+fn tcp_lens_as_tshark(path: &Path, want: &[u64]) {
     let out = encap()
         .args(["decode", "--json"])
-        .arg(&path)
+        .arg(path)
         .output()
         .unwrap();
     let lens: Vec<u64> = String::from_utf8(out.stdout)
@@ -389,15 +390,33 @@ fn a_capture_cut_after_its_tcp_headers_is_verified_with_lengths_from_the_ip_head
                 .unwrap()
         })
         .collect();
-    assert_eq!(lens, [0, 0, 0, 6, 0, 3, 0, 22, 0, 24, 0, 5, 0, 0, 0, 0]);
+    assert_eq!(lens, want);
     if common::have("tshark", "tcp.len of a cut capture against tshark") {
-        let theirs = common::tshark_fields(&path, &["tcp.len".to_string()], &[]);
+        let theirs = common::tshark_fields(path, &["tcp.len".to_string()], &[]);
         let theirs: Vec<u64> = theirs
             .iter()
             .map(|m| m["tcp.len"].parse().unwrap())
             .collect();
         assert_eq!(lens, theirs);
     }
+}
+
+#[test]
+fn a_capture_cut_after_its_tcp_headers_is_verified_with_lengths_from_the_ip_header() {
+    // tcpdump -s 80: every header whole, the longer payloads cut.
+    let path = cut_copy("chat-hello-hi.pcap", 80);
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let eighth = text.lines().nth(7).unwrap();
+    assert!(
+        eighth.contains("seq 2216865558:2216865580,") && eighth.contains("length 22: "),
+        "the segment's length is the IP header's, not the bytes captured: {eighth}"
+    );
+    assert!(
+        eighth.contains("[cut short: captured 80 of 88 bytes]"),
+        "{eighth}"
+    );
+    tcp_lens_as_tshark(&path, &[0, 0, 0, 6, 0, 3, 0, 22, 0, 24, 0, 5, 0, 0, 0, 0]);
     // The model checks every frame, cut ones as far as they were captured: no ACK is taken to
     // acknowledge bytes "that never appeared".
     let out = encap().arg("verify").arg(&path).output().unwrap();
@@ -434,6 +453,36 @@ fn a_capture_cut_after_its_tcp_headers_is_verified_with_lengths_from_the_ip_head
         "{text}"
     );
     let _ = std::fs::remove_file(edited);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn an_ipv6_capture_cut_after_its_tcp_headers_is_verified_as_ipv4_is() {
+    // tcpdump -s 96 over IPv6: 14 + 40 + 32 bytes of headers whole, the payloads cut.
+    let path = cut_copy("nc-nc-ipv6.pcap", 96);
+    let out = encap().arg("decode").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fourth = text.lines().nth(3).unwrap();
+    assert!(
+        fourth.contains("length 12: ") && fourth.contains("[cut short: captured 96 of 98 bytes]"),
+        "the segment's length is the IPv6 header's, not the bytes captured: {fourth}"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("2 of 10 frames shown were cut short") && !stderr.contains("malformed"),
+        "{stderr}"
+    );
+    tcp_lens_as_tshark(&path, &[0, 0, 0, 12, 0, 16, 0, 0, 0, 0]);
+    let out = encap().arg("verify").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text.lines().find(|l| l.starts_with("[::1]:")).unwrap();
+    let nums: Vec<usize> = row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!((nums[0], nums[6]), (10, 0), "10 frames, 0 MISMATCH: {row}");
+    assert!(!text.contains("not checked"), "{text}");
     let _ = std::fs::remove_file(path);
 }
 

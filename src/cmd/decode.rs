@@ -95,7 +95,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         date: args.time.date()?,
     };
     let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
-    let (mut read, mut shown, mut malformed) = (0u64, 0u64, 0u64);
+    let (mut read, mut shown, mut malformed, mut cut) = (0u64, 0u64, 0u64, 0u64);
     let mut streams = HttpStreams::new();
     let result = loop {
         let packet = match reader.next_packet() {
@@ -135,7 +135,12 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 continue;
             }
         }
-        malformed += u64::from(sliced.error.is_some());
+        // (A frame the snapshot length cut short is not malformed: tshark does not say so.)
+        if packet.orig_len > packet.data.len() {
+            cut += 1;
+        } else {
+            malformed += u64::from(sliced.error.is_some());
+        }
         let frame = Frame {
             number: packet.number,
             timestamp: packet.timestamp,
@@ -209,6 +214,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     out.flush()?;
     if malformed > 0 {
         eprintln!("{malformed} of {shown} frames shown are malformed (each says where)");
+    }
+    if cut > 0 {
+        eprintln!("{cut} of {shown} frames shown were cut short by the capture's snapshot length (each says how much of it was captured)");
     }
     result.with_context(|| format!("{name}: stopped after {read} good frames"))?;
     Ok(ExitCode::SUCCESS)

@@ -674,6 +674,14 @@ fn checksum_display(header: &[u8], found: u16) -> String {
     }
 }
 
+/// The packet's length as its header declares it (Total length), when the bytes hold that
+/// field: also of a header cut short.
+#[must_use]
+pub fn declared_len(b: &[u8]) -> Option<usize> {
+    let len = b.get(field::TOTAL_LEN)?;
+    Some(usize::from(u16::from_be_bytes([len[0], len[1]])))
+}
+
 impl<'a> Ipv4Packet<'a> {
     /// A view over a packet the capture cut short: the header is whole and valid, the payload
     /// is what was captured (shorter than the Total length says). `None` otherwise. Its

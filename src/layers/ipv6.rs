@@ -262,6 +262,33 @@ pub fn parse(b: &[u8]) -> Result<Ipv6Packet, DecodeError> {
             available: b.len(),
         });
     }
+    walk(b, end)
+}
+
+/// A packet the capture cut short (a snapshot length): the fixed header and any extension
+/// headers are whole, the payload is what was captured, shorter than the Payload length says.
+/// Its [`Ipv6Packet::end`] is the end of the captured bytes; [`declared_len`] still says how
+/// long the packet was. `None` for anything else (a whole packet, or one cut inside a header).
+#[must_use]
+pub fn parse_cut(b: &[u8]) -> Option<Ipv6Packet> {
+    let declared = declared_len(b)?;
+    if b.len() < field::HEADER_LEN || b[0] >> 4 != 6 || declared <= b.len() {
+        return None;
+    }
+    walk(b, b.len()).ok()
+}
+
+/// The packet's length as its header declares it (40 + Payload length), when the bytes hold
+/// that field.
+#[must_use]
+pub fn declared_len(b: &[u8]) -> Option<usize> {
+    let len = b.get(field::PAYLOAD_LEN)?;
+    Some(field::HEADER_LEN + usize::from(u16::from_be_bytes([len[0], len[1]])))
+}
+
+/// The extension headers from byte 40 up to `end`, and the packet they make.
+/// (Called on at least the fixed header's 40 bytes.)
+fn walk(b: &[u8], end: usize) -> Result<Ipv6Packet, DecodeError> {
     let addr = |r: Range<usize>| {
         let mut a = [0u8; 16];
         a.copy_from_slice(&b[r]);

@@ -557,7 +557,7 @@ pub fn connection_key_link(frame: &[u8], link: u32) -> Option<(SocketAddr, Socke
             SocketAddr::new(ip.source().into(), t.src_port()),
             SocketAddr::new(ip.destination().into(), t.dst_port()),
         )),
-        (Net::Ipv6(ip, _), Transport::Tcp(t), None) if ip.extensions.is_empty() => Some((
+        (Net::Ipv6(ip, _), Transport::Tcp(t), _) if ip.extensions.is_empty() => Some((
             SocketAddr::new(ip.source.into(), t.src_port()),
             SocketAddr::new(ip.destination.into(), t.dst_port()),
         )),
