@@ -22,7 +22,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -837,6 +837,9 @@ pub type Frame = (Duration, Vec<u8>);
 /// them when it is ready. Stops when dropped.
 pub struct Sniffer {
     frames: mpsc::Receiver<Frame>,
+    /// Frames the kernel dropped before the last one handed over (`u64::MAX`: its counters
+    /// could not be read).
+    dropped: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -847,14 +850,25 @@ impl Sniffer {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&dropped);
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match cap.next_frame() {
                     Ok(Some(f)) => {
-                        if encap::dissect::ports(f.data)
+                        if !encap::dissect::ports(f.data)
                             .is_some_and(|(s, d)| s == port || d == port)
-                            && tx.send((f.timestamp, f.data.to_vec())).is_err()
                         {
+                            continue;
+                        }
+                        let frame = (f.timestamp, f.data.to_vec());
+                        // Read after the frame was taken from the queue: the kernel counts a
+                        // drop when it cannot queue a frame, so every frame lost before this
+                        // one is counted by now (and perhaps some lost after it: on the safe
+                        // side).
+                        let total = cap.kernel_stats().map_or(u64::MAX, |k| k.dropped);
+                        counted.store(total, Ordering::SeqCst);
+                        if tx.send(frame).is_err() {
                             return;
                         }
                     }
@@ -865,14 +879,28 @@ impl Sniffer {
         });
         Sniffer {
             frames: rx,
+            dropped,
             stop,
             thread: Some(thread),
         }
     }
 
+    /// True while the kernel has dropped none of the frames handed over so far: a check of
+    /// them may take the capture for complete ([`encap::model::Connection::set_capture_complete`]).
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.dropped.load(Ordering::SeqCst) == 0
+    }
+
     /// The frames that arrive within `quiet` of each other, until none does or `limit` has passed
     /// since the call (so a busy connection cannot hold the caller for long).
     pub fn drain(&self, quiet: Duration, limit: Duration) -> Vec<Frame> {
+        self.drain_quiet(quiet, limit).0
+    }
+
+    /// As [`Sniffer::drain`], and whether it ended because `quiet` passed without a frame
+    /// (rather than at `limit`, or because the capture stopped).
+    pub fn drain_quiet(&self, quiet: Duration, limit: Duration) -> (Vec<Frame>, bool) {
         let end = std::time::Instant::now() + limit;
         let mut out = Vec::new();
         loop {
@@ -880,16 +908,15 @@ impl Sniffer {
             if left.is_zero() {
                 // Take what is already queued, without waiting.
                 out.extend(self.frames.try_iter());
-                break;
+                return (out, false);
             }
             match self.frames.recv_timeout(quiet.min(left)) {
                 Ok(f) => out.push(f),
-                Err(mpsc::RecvTimeoutError::Timeout) if left > quiet => break,
+                Err(mpsc::RecvTimeoutError::Timeout) if left > quiet => return (out, true),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return (out, false),
             }
         }
-        out
     }
 }
 

@@ -42,7 +42,12 @@ pub struct Followed {
     number: u64,
     /// Frames the model could not take (not TCP over IPv4 or IPv6, or malformed).
     unchecked: u64,
+    /// The number of the last frame checked at the previous quiet time ([`Followed::settle`]).
+    settled: u64,
 }
+
+/// Why a gap is named during a live capture, not at its end.
+const COMPLETE: &str = "the kernel dropped none of the captured frames, and a quiet time has passed since: no frame can fill it";
 
 impl Followed {
     /// A connection from `client` (the side that sends the SYN) to `server`, nothing seen yet.
@@ -59,7 +64,28 @@ impl Followed {
             counts: Counts::default(),
             number: 0,
             unchecked: 0,
+            settled: 0,
         }
+    }
+
+    /// Called after a quiet time in which nothing more was captured. With `complete` (the
+    /// kernel dropped none of the frames so far), a gap opened before the previous quiet time
+    /// can no longer be filled by a frame late on its way to the capture (on a machine with
+    /// several CPUs, a frame can wait in another CPU's queue), so it is named now, a MISMATCH
+    /// at the frame that opened it, and not again at the end. Returns how many.
+    ///
+    /// # Errors
+    /// An I/O error from `out`.
+    pub fn settle<W: WriteColor>(&mut self, out: &mut W, complete: bool) -> io::Result<usize> {
+        let mut named = 0;
+        if complete {
+            let gaps = self.conn.take_gaps(self.settled);
+            verdicts::write_gaps(out, &gaps, Some(COMPLETE))?;
+            named = gaps.len();
+            self.counts.mismatch += named;
+        }
+        self.settled = self.number;
+        Ok(named)
     }
 
     /// The model of the connection.
@@ -177,6 +203,9 @@ pub struct Verifier {
     closed_mismatches: usize,
     /// This host's TCP settings, for the model's SYN windows and window scales.
     settings: Option<TcpSettings>,
+    /// No frame of the port was lost so far: the kernel dropped none, nor did `pending` when
+    /// full ([`Followed::settle`]).
+    complete: bool,
 }
 
 impl Verifier {
@@ -203,6 +232,7 @@ impl Verifier {
                 writeln!(out, "--verify: capturing on lo (port {}): every frame the kernel sends is checked against the model", addr.port())?;
                 let mut v = Verifier::new(Some(Sniffer::start(cap, addr.port())), full);
                 v.settings = super::sys::tcp_settings().ok();
+                v.complete = true;
                 Ok(Some(v))
             }
             Err(CaptureError::NoPermission { exe, .. }) => {
@@ -230,6 +260,7 @@ impl Verifier {
             shown: None,
             closed_mismatches: 0,
             settings: None,
+            complete: false,
         }
     }
 
@@ -300,11 +331,19 @@ impl Verifier {
     /// # Errors
     /// An I/O error from `out`.
     pub fn sync<W: WriteColor>(&mut self, out: &mut W, quiet: Duration) -> io::Result<()> {
-        let fresh = match &self.sniffer {
-            Some(s) => s.drain(quiet, LIMIT),
-            None => Vec::new(),
+        let (fresh, quiet) = match &self.sniffer {
+            Some(s) => {
+                let (fresh, quiet) = s.drain_quiet(quiet, LIMIT);
+                self.complete &= s.complete();
+                (fresh, quiet)
+            }
+            None => (Vec::new(), false),
         };
-        self.feed(out, fresh)
+        self.feed(out, fresh)?;
+        if quiet {
+            self.settle(out)?;
+        }
+        Ok(())
     }
 
     /// Checks `fresh` frames, after those kept for connections not registered before.
@@ -329,6 +368,7 @@ impl Verifier {
             {
                 if self.pending.len() == PENDING_LIMIT {
                     self.pending.pop_front();
+                    self.complete = false;
                 }
                 self.pending.push_back(frame);
             }
@@ -346,6 +386,15 @@ impl Verifier {
             self.shown = Some(*key);
         }
         f.check(out, &frame, self.full)
+    }
+
+    /// After a quiet time: each connection names the gaps no frame can fill any more, if no
+    /// frame was lost ([`Followed::settle`]).
+    fn settle<W: WriteColor>(&mut self, out: &mut W) -> io::Result<()> {
+        for (_, _, f) in &mut self.conns {
+            f.settle(out, self.complete)?;
+        }
+        Ok(())
     }
 
     /// The connection between `local` and `peer` is closed: takes its last frames, shows its
@@ -490,6 +539,47 @@ mod tests {
         assert!(
             t.contains("MISMATCH frame 4 TCP Sequence number") && t.contains("never appeared"),
             "{t}"
+        );
+    }
+
+    /// The chat with frame 4 (the client's "hello") left out, as a capture that lost it.
+    fn without_hello(complete: bool) -> (String, String) {
+        let (mut v, mut out, mut chat) = client_side(false);
+        v.complete = complete;
+        chat.remove(3);
+        let rest = chat.split_off(6);
+        // Two quiet times: after the first, the gap is new; after the second, it is named.
+        v.feed(&mut out, chat).unwrap();
+        v.settle(&mut out).unwrap();
+        v.feed(&mut out, rest).unwrap();
+        v.settle(&mut out).unwrap();
+        let fed = text(out);
+        let mut out = termcolor::NoColor::new(Vec::new());
+        v.close(&mut out, addr(47472), addr(46666)).unwrap();
+        (fed, text(out))
+    }
+
+    #[test]
+    fn with_no_frame_dropped_a_missing_segment_is_a_mismatch_at_once() {
+        // Frame 4 of the capture is now the server's ACK of the six bytes nobody saw.
+        let (fed, closed) = without_hello(true);
+        assert!(
+            fed.lines()
+                .any(|l| l.contains("MISMATCH frame 4 TCP Acknowledgment number")
+                    && l.contains("the kernel dropped none")),
+            "{fed}"
+        );
+        assert!(!closed.contains("never appeared"), "{closed}");
+        // Without the kernel's word, the gap stays open until the end, and is named there.
+        let (fed, closed) = without_hello(false);
+        assert!(
+            !fed.contains("MISMATCH frame 4 TCP Acknowledgment"),
+            "{fed}"
+        );
+        assert!(
+            closed.contains("MISMATCH frame 4 TCP Acknowledgment number")
+                && closed.contains("never appeared"),
+            "{closed}"
         );
     }
 

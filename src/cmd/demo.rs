@@ -119,13 +119,17 @@ struct Checked {
 }
 
 impl Checked {
-    /// Keeps captured frames in the pcap file and checks each against the model.
+    /// Takes the frames `sniffer` captured until `quiet` passes without one, keeps them in the
+    /// pcap file and checks each against the model; then, if the kernel dropped none, names
+    /// the gaps that can no longer be filled ([`Followed::settle`]).
     fn feed<W: WriteColor>(
         &mut self,
         out: &mut W,
-        frames: Vec<capture::Frame>,
+        sniffer: &Sniffer,
+        quiet: Duration,
         full: bool,
     ) -> anyhow::Result<()> {
+        let (frames, quiet) = sniffer.drain_quiet(quiet, DRAIN_LIMIT);
         for frame in frames {
             if let Some(w) = &mut self.pcap {
                 w.write(frame.0, &frame.1)?;
@@ -134,6 +138,9 @@ impl Checked {
                 raw.push(frame.1.clone());
             }
             self.followed.check(out, &frame, full)?;
+        }
+        if quiet {
+            self.followed.settle(out, sniffer.complete())?;
         }
         Ok(())
     }
@@ -147,11 +154,7 @@ impl Checked {
         client: SocketAddrV4,
         server: SocketAddrV4,
     ) -> anyhow::Result<()> {
-        self.feed(
-            out,
-            sniffer.drain(Duration::from_millis(200), DRAIN_LIMIT),
-            false,
-        )?;
+        self.feed(out, sniffer, Duration::from_millis(200), false)?;
         self.states(out, client, server)
     }
 
@@ -261,7 +264,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             out,
             "the three-way handshake: connect() sent the SYN, and the kernel completed it before accept() was called",
         )?;
-        checked.feed(out, s.drain(Duration::from_millis(150), DRAIN_LIMIT), false)?;
+        checked.feed(out, s, Duration::from_millis(150), false)?;
         checked.states(out, client_addr, server_addr)?;
     }
 
@@ -389,7 +392,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         )?;
         if let Some(s) = &sniffer {
             let before = checked.followed.checks().len();
-            checked.feed(out, s.drain(Duration::from_millis(100), DRAIN_LIMIT), full)?;
+            checked.feed(out, s, Duration::from_millis(100), full)?;
             if prediction {
                 let sent_now: Vec<&FrameCheck> = checked.followed.checks()[before..]
                     .iter()

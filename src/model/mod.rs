@@ -136,6 +136,21 @@ impl Connection {
         gaps
     }
 
+    /// Takes out the gaps opened by frames up to number `last` (see [`Connection::open_gaps`]),
+    /// for a caller that knows they will stay open: a live capture whose kernel dropped no frame,
+    /// asked after a quiet time in which nothing was captured. They are then no longer open.
+    pub fn take_gaps(&mut self, last: u64) -> Vec<Gap> {
+        let gaps: Vec<Gap> = self
+            .open_gaps()
+            .into_iter()
+            .filter(|g| g.frame <= last)
+            .collect();
+        for side in Side::BOTH {
+            self.sides[side].holes.retain(|h| h.frame > last);
+        }
+        gaps
+    }
+
     /// IP IDs a frame skipped that no later frame of that socket carried: for each frame, the
     /// side and the IDs. Ask once the connection's frames are all seen.
     #[must_use]

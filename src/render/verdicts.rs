@@ -499,31 +499,8 @@ pub fn json_connection(r: &ConnectionRow, stream: usize) -> serde_json::Value {
 /// An I/O error from `w`.
 pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> io::Result<usize> {
     let gaps = conn.open_gaps();
-    for g in &gaps {
-        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
-        write!(w, "    MISMATCH")?;
-        w.reset()?;
-        let stream = if g.from == crate::model::Side::Client {
-            "client's stream"
-        } else {
-            "server's stream"
-        };
-        let n = g.end.wrapping_sub(g.start);
-        if g.acked {
-            writeln!(
-                w,
-                " frame {} TCP Acknowledgment number: kernel {}, model {}: it acknowledges {n} byte(s) of the {stream} that never appeared ({})",
-                g.frame, g.end, g.start, g.why()
-            )?;
-        } else {
-            writeln!(
-                w,
-                " frame {} TCP Sequence number: kernel {}, model {}: the {n} byte(s) of the {stream} before it never appeared ({})",
-                g.frame, g.end, g.start, g.why()
-            )?;
-        }
-    }
     let ids = conn.open_ids();
+    write_gaps(w, &gaps, None)?;
     for (frame, from, skipped) in &ids {
         w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
         write!(w, "    MISMATCH")?;
@@ -537,6 +514,44 @@ pub fn open_gaps<W: WriteColor>(w: &mut W, conn: &crate::model::Connection) -> i
         )?;
     }
     Ok(gaps.len() + ids.len())
+}
+
+/// `gaps`, each as a MISMATCH line naming the frame that skipped the bytes, and why it can be
+/// open: `why`, or what [`crate::model::Gap::why`] says.
+///
+/// # Errors
+/// An I/O error from `w`.
+pub fn write_gaps<W: WriteColor>(
+    w: &mut W,
+    gaps: &[crate::model::Gap],
+    why: Option<&str>,
+) -> io::Result<()> {
+    for g in gaps {
+        let why = why.unwrap_or(g.why());
+        w.set_color(ColorSpec::new().set_fg(Some(Color::Red)).set_bold(true))?;
+        write!(w, "    MISMATCH")?;
+        w.reset()?;
+        let stream = if g.from == crate::model::Side::Client {
+            "client's stream"
+        } else {
+            "server's stream"
+        };
+        let n = g.end.wrapping_sub(g.start);
+        if g.acked {
+            writeln!(
+                w,
+                " frame {} TCP Acknowledgment number: kernel {}, model {}: it acknowledges {n} byte(s) of the {stream} that never appeared ({why})",
+                g.frame, g.end, g.start
+            )?;
+        } else {
+            writeln!(
+                w,
+                " frame {} TCP Sequence number: kernel {}, model {}: the {n} byte(s) of the {stream} before it never appeared ({why})",
+                g.frame, g.end, g.start
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Which side of connection `stream` is Linux, which not, and why, with each side's frames and
