@@ -307,8 +307,7 @@ fn says_raw(peer: &str, text: &str) -> String {
 
 #[test]
 fn server_and_client_chat_both_ways_and_exit_ends_both() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "summary"]);
+    let (mut s, port) = server_on_port_0(&["--view", "summary"]);
     let mut c = client(port, &["--view", "full"]);
     let joined = s.expect_contains("connected to");
     let cpeer = peer_of(&joined);
@@ -355,8 +354,7 @@ fn server_and_client_chat_both_ways_and_exit_ends_both() {
 
 #[test]
 fn client_exit_ends_its_dialogue_and_the_server_goes_on() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut c = client(port, &["--view", "none"]);
     let cpeer = peer_of(&s.expect_contains("connected to"));
     c.send("bye 👋\nexit\n");
@@ -430,8 +428,7 @@ fn a_server_started_with_no_input_serves_on_the_port_the_kernel_chose() {
 
 #[test]
 fn ctrl_c_ends_a_client_cleanly_without_verify() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut c = client(port, &["--view", "none"]);
     let cpeer = peer_of(&s.expect_contains("connected to"));
     c.send("before ctrl-c\n");
@@ -464,8 +461,7 @@ fn a_negative_backlog_is_refused() {
 
 #[test]
 fn separators_and_c1_characters_arrive_visible_and_distinct() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut c = client(port, &["--view", "none"]);
     let cpeer = peer_of(&s.expect_contains("connected to"));
     // U+2028, U+2029, the character U+009B, then the lone byte 0x9B (not UTF-8).
@@ -480,8 +476,7 @@ fn separators_and_c1_characters_arrive_visible_and_distinct() {
 
 #[test]
 fn long_line_arrives_in_labelled_parts() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut c = client(port, &["--view", "summary"]);
     let cpeer = peer_of(&s.expect_contains("connected to"));
     let line: String = "长".repeat(70_000); // 210,000 bytes
@@ -505,8 +500,7 @@ fn long_line_arrives_in_labelled_parts() {
 
 #[test]
 fn second_client_keeps_chatting_while_the_first_is_killed() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut a = client(port, &["--view", "none"]);
     let apeer = peer_of(&s.expect_contains("connected to"));
     let mut b = client(port, &["--view", "none"]);
@@ -614,8 +608,7 @@ fn nc_talks_to_server() {
     if !have("nc", "-h", "nc_talks_to_server") {
         return;
     }
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut nc = Command::new("nc");
     nc.args(["127.0.0.1", &port.to_string()]);
     let mut nc = Proc::spawn("nc", nc);
@@ -685,9 +678,8 @@ fn the_blogs_client_py_talks_to_server() {
         return;
     }
     let Some(seed) = seed_dir(test) else { return };
-    let port = free_port();
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let script = patched(&seed, "client.py", port, &temp_dir());
-    let mut s = server(port, &["--view", "none"]);
     let mut py = Command::new("python3");
     py.arg("-u").arg(&script);
     let mut py = Proc::spawn("client.py", py);
@@ -1128,8 +1120,7 @@ fn reset(stream: std::net::TcpStream) {
 
 #[test]
 fn a_client_resetting_does_not_disturb_the_others() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut good = client(port, &["--view", "none"]);
     let gpeer = peer_of(&s.expect_contains("connected to"));
     let mut rude = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -1154,8 +1145,7 @@ fn a_client_resetting_does_not_disturb_the_others() {
 
 #[test]
 fn bytes_received_before_a_reset_are_shown_not_lost() {
-    let port = free_port();
-    let mut s = server(port, &["--view", "none"]);
+    let (mut s, port) = server_on_port_0(&["--view", "none"]);
     let mut rude = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let rpeer = peer_of(&s.expect_contains("connected to"));
     // A line, then half a line, then a RST: the half line is the peer's last message.

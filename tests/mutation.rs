@@ -9,7 +9,9 @@ mod common;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use encap::capfile::CaptureReader;
@@ -341,7 +343,15 @@ impl Score {
     }
 }
 
-fn score_capture(path: &Path, score: &mut Score) {
+/// A capture ready to be edited: its frames, its transcript, and what verify says of it unedited.
+struct Capture {
+    name: String,
+    all: Vec<Frame>,
+    t: Option<Transcript>,
+    base: Verified,
+}
+
+fn prepare(path: &Path) -> Capture {
     let all = frames(path);
     let t = transcript(path);
     let base = verify(&all, &t);
@@ -352,77 +362,124 @@ fn score_capture(path: &Path, score: &mut Score) {
         base.mismatches
     );
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    for (i, (n, ..)) in all.iter().enumerate() {
-        // A frame of a peer that is not Linux (issue 16): the model follows it, checking only
-        // what every TCP must do; its edits are scored apart from the Linux side's.
-        let peer_frame = base
-            .verdicts
-            .iter()
-            .any(|(f, _, v)| f == n && matches!(v, Verdict::PeerChosen { .. }));
-        for (what, key, m) in mutants(&all[i].3, all[i].2, t.is_some()) {
-            let mut edited = all.clone();
-            edited[i].3 = m;
-            let r = verify(&edited, &t);
-            let label = format!("{name} frame {n}: {what} ({key})");
-            let before = base.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
-            let after = r.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
-            if peer_frame {
-                score.peer(
-                    &label,
-                    &what,
-                    r.mismatches.contains(&(*n, key.clone())),
-                    &r,
-                    before,
-                );
-                continue;
-            }
-            if let Some((_, _, Verdict::KernelChosen { why })) = before {
-                score
-                    .exceptions
-                    .push(format!("{label}: kernel-chosen in this frame: {why}"));
-            } else if let Some((_, _, Verdict::PeerChosen { why })) = before {
-                // A peer that is not Linux (issue 16): its habits are its own.
-                score
-                    .exceptions
-                    .push(format!("{label}: peer-chosen in this frame: {why}"));
-            } else if r.mismatches.contains(&(*n, key.clone())) {
-                score.named += 1;
-            } else if !r.mismatches.is_empty() || !r.not_checked.is_empty() {
-                let mut at: Vec<_> = r.mismatches.iter().collect();
-                at.sort();
-                at.truncate(6);
-                let nc: Vec<_> = r.not_checked.iter().collect();
-                score
-                    .elsewhere
-                    .push(format!("{label}: named at {at:?} not checked {nc:?}"));
-            } else if let Some((
-                _,
-                _,
-                Verdict::KernelChosen { why } | Verdict::PeerChosen { why },
-            )) = after
-            {
-                // The model says at that frame and field that the new value is a choice it
-                // cannot check (an application's TTL on a socket's only frame...).
-                score.exceptions.push(format!(
-                    "{label}: edited, declared kernel-chosen at this frame: {why}"
-                ));
-            } else if let Some(why) = undetectable(&name, *n, &what) {
-                score
-                    .exceptions
-                    .push(format!("{label}: no frame can show it: {why}"));
-            } else {
-                score.missed.push(label);
-            }
+    Capture { name, all, t, base }
+}
+
+/// Every edit of frame `i` of a capture, each verified again with the capture's other frames.
+fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
+    let Capture { name, all, t, base } = cap;
+    let n = &all[i].0;
+    // A frame of a peer that is not Linux (issue 16): the model follows it, checking only
+    // what every TCP must do; its edits are scored apart from the Linux side's.
+    let peer_frame = base
+        .verdicts
+        .iter()
+        .any(|(f, _, v)| f == n && matches!(v, Verdict::PeerChosen { .. }));
+    for (what, key, m) in mutants(&all[i].3, all[i].2, t.is_some()) {
+        let mut edited = all.clone();
+        edited[i].3 = m;
+        let r = verify(&edited, &t);
+        let label = format!("{name} frame {n}: {what} ({key})");
+        let before = base.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
+        let after = r.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
+        if peer_frame {
+            score.peer(
+                &label,
+                &what,
+                r.mismatches.contains(&(*n, key.clone())),
+                &r,
+                before,
+            );
+            continue;
+        }
+        if let Some((_, _, Verdict::KernelChosen { why })) = before {
+            score
+                .exceptions
+                .push(format!("{label}: kernel-chosen in this frame: {why}"));
+        } else if let Some((_, _, Verdict::PeerChosen { why })) = before {
+            // A peer that is not Linux (issue 16): its habits are its own.
+            score
+                .exceptions
+                .push(format!("{label}: peer-chosen in this frame: {why}"));
+        } else if r.mismatches.contains(&(*n, key.clone())) {
+            score.named += 1;
+        } else if !r.mismatches.is_empty() || !r.not_checked.is_empty() {
+            let mut at: Vec<_> = r.mismatches.iter().collect();
+            at.sort();
+            at.truncate(6);
+            let nc: Vec<_> = r.not_checked.iter().collect();
+            score
+                .elsewhere
+                .push(format!("{label}: named at {at:?} not checked {nc:?}"));
+        } else if let Some((_, _, Verdict::KernelChosen { why } | Verdict::PeerChosen { why })) =
+            after
+        {
+            // The model says at that frame and field that the new value is a choice it
+            // cannot check (an application's TTL on a socket's only frame...).
+            score.exceptions.push(format!(
+                "{label}: edited, declared kernel-chosen at this frame: {why}"
+            ));
+        } else if let Some(why) = undetectable(&name, *n, &what) {
+            score
+                .exceptions
+                .push(format!("{label}: no frame can show it: {why}"));
+        } else {
+            score.missed.push(label);
         }
     }
 }
 
+/// Every edit of every frame of the captures, the frames spread over the machine's threads (each
+/// mutant is one more verify of its whole capture); the score is put together in capture and
+/// frame order, so its report reads as a single thread's would.
+fn score_all(paths: &[PathBuf]) -> Score {
+    let caps: Vec<Capture> = paths.iter().map(|p| prepare(p)).collect();
+    let items: Vec<(usize, usize)> = caps
+        .iter()
+        .enumerate()
+        .flat_map(|(c, cap)| (0..cap.all.len()).map(move |i| (c, i)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let mut parts: Vec<(usize, Score)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(c, i)) = items.get(k) else {
+                            return done;
+                        };
+                        let mut part = Score::default();
+                        score_frame(&caps[c], i, &mut part);
+                        done.push((k, part));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a scoring thread panicked"))
+            .collect()
+    });
+    parts.sort_by_key(|(k, _)| *k);
+    let mut score = Score::default();
+    for (_, p) in parts {
+        score.named += p.named;
+        score.elsewhere.extend(p.elsewhere);
+        score.missed.extend(p.missed);
+        score.exceptions.extend(p.exceptions);
+        for (sum, n) in score.peer.iter_mut().zip(p.peer) {
+            *sum += n;
+        }
+    }
+    score
+}
+
 #[test]
 fn every_edit_of_every_field_is_named_at_its_frame_and_field() {
-    let mut score = Score::default();
-    for c in captures() {
-        score_capture(&c, &mut score);
-    }
+    let score = score_all(&captures());
     let judged = score.named + score.elsewhere.len() + score.missed.len();
     let share = 100.0 * score.named as f64 / judged.max(1) as f64;
     println!(
