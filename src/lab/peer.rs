@@ -228,9 +228,14 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     let lab = Lab::create(&opts, Kind::Run)?;
     let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    let linux = if args.scenario.serve() == Serve::Connect {
+        format!("a Linux client in b ({}) connects to it", server.ip())
+    } else {
+        format!("the Linux server {server} in b")
+    };
     writeln!(
         out,
-        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, the Linux server {server} in b",
+        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, {linux}",
         clap::ValueEnum::to_possible_value(&args.scenario).map_or(String::new(), |v| v.get_name().to_string()),
         lab.id,
         lab.ns.join(", ")
@@ -641,7 +646,10 @@ fn time_wait_fin<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Resul
     p.syn()?;
     let rst = p.next("the kernel's RST")?;
     if rst.h.flags & FLG_RST == 0 {
-        bail!("the kernel answered the SYN with {}, not RST", flag_names(rst.h.flags));
+        bail!(
+            "the kernel answered the SYN with {}, not RST",
+            flag_names(rst.h.flags)
+        );
     }
     Ok(())
 }
@@ -666,7 +674,10 @@ fn time_wait_syn<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Resul
 fn rst_syn_sent<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
     let syn = p.next("the client's SYN")?;
     if syn.h.flags & (FLG_SYN | FLG_ACK) != FLG_SYN {
-        bail!("b's client sent {} first, not a SYN", flag_names(syn.h.flags));
+        bail!(
+            "b's client sent {} first, not a SYN",
+            flag_names(syn.h.flags)
+        );
     }
     p.remote.set_port(syn.h.src_port);
     p.irs = syn.h.seq;

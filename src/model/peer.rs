@@ -584,7 +584,9 @@ mod tests {
             p.tcp.flags = tf::FLG_SYN;
             p.tcp.window = 64240;
             p.tcp.options = crate::pipeline::linux_syn_options(1460, 5, 0, 7);
-            let syn = conn.observe(1, encapsulate(b"", &p).unwrap().frame()).unwrap();
+            let syn = conn
+                .observe(1, encapsulate(b"", &p).unwrap().frame())
+                .unwrap();
             assert_eq!(syn.counts().mismatch, 0, "{:#?}", syn.fields());
             let mut p = Params::between(other, linux).with_macs(PEER_MAC, LINUX_MAC);
             p.checksum = ChecksumMode::Full;
@@ -595,7 +597,9 @@ mod tests {
             p.tcp.flags = tf::FLG_RST | tf::FLG_ACK;
             p.tcp.window = 0;
             edit(&mut p);
-            let rst = conn.observe(2, encapsulate(b"", &p).unwrap().frame()).unwrap();
+            let rst = conn
+                .observe(2, encapsulate(b"", &p).unwrap().frame())
+                .unwrap();
             (conn, rst)
         };
         let (conn, rst) = refused(|p| {

@@ -329,7 +329,10 @@ fn a_new_syn_after_a_reset_starts_anew_and_no_listener_answers_from_the_control_
     rst.tcp.flags = tf::FLG_RST | tf::FLG_ACK;
     rst.tcp.window = 0;
     rst.tcp.options = Vec::new();
-    let check = p.conn.observe(9, encapsulate(b"", &rst).unwrap().frame()).unwrap();
+    let check = p
+        .conn
+        .observe(9, encapsulate(b"", &rst).unwrap().frame())
+        .unwrap();
     assert!(
         matches!(verdict(&check, key::SEQ_RAW), Verdict::Predicted),
         "{check:?}"
