@@ -211,7 +211,7 @@ if [ "${1:-}" = udp ]; then udp_captures; udp6_captures; ls -l $out/nc-udp*.pcap
 #     the Linux kernel in host b on purpose (a Python server there answers its request), recorded
 #     by encap's own capture on b's veth b-r inside b, both directions, offloads off.
 #     Only this part: `captures/record.sh peer [SCENARIO...]`.
-peer_scenarios="nooptions mss536 slowstart sack-fastretransmit rto-backoff zerowindow rst-synrecv rst-established fin-established fin-finwait delayed-ack"
+peer_scenarios="nooptions mss536 slowstart sack-fastretransmit rto-backoff zerowindow rst-synrecv rst-established fin-established fin-finwait delayed-ack fin-closing rst-finwait1 rst-lastack rst-closewait timewait-fin timewait-syn rst-synsent"
 peer_captures() {
   local s
   for s in "$@"; do "$ENCAP" lab peer "$s" -w "$out/peer-$s.pcap" > /dev/null; done

@@ -486,6 +486,161 @@ fn check_delayed_ack(f: &[Tcp]) {
     );
 }
 
+/// The kernel's FIN (the first, if sent again) and the peer's first FIN.
+fn fins(f: &[Tcp]) -> (&Tcp, &Tcp) {
+    let fin = |linux: bool| {
+        f.iter()
+            .find(|s| s.linux == linux && s.has(FLG_FIN))
+            .expect("a FIN from each side")
+    };
+    (fin(true), fin(false))
+}
+
+/// The peer's RST, and nothing from the kernel after it.
+fn peer_rst(f: &[Tcp]) -> &Tcp {
+    let rst = f
+        .iter()
+        .find(|s| !s.linux && s.has(FLG_RST))
+        .expect("the peer's RST");
+    assert!(
+        !f.iter().any(|s| s.linux && s.number > rst.number),
+        "nothing from the kernel after the RST"
+    );
+    rst
+}
+
+fn check_fin_closing(f: &[Tcp]) {
+    handshake(f);
+    let (lfin, pfin) = fins(f);
+    assert!(
+        pfin.number > lfin.number && pfin.ack == lfin.seq,
+        "FINs cross"
+    );
+    let ack = f
+        .iter()
+        .find(|s| s.linux && s.number > pfin.number)
+        .expect("the kernel's ACK of the peer's FIN (CLOSING)");
+    assert!(ack.flags == FLG_ACK && ack.ack == pfin.end() && ack.seq == lfin.end());
+    let last = f.last().expect("frames");
+    assert!(!last.linux && last.flags == FLG_ACK && last.ack == lfin.end());
+}
+
+fn check_rst_finwait1(f: &[Tcp]) {
+    handshake(f);
+    let lfin = f
+        .iter()
+        .find(|s| s.linux && s.has(FLG_FIN))
+        .expect("the kernel's FIN");
+    let rst = peer_rst(f);
+    assert!(rst.number > lfin.number && rst.flags == FLG_RST);
+    assert!(
+        !f.iter().any(|s| !s.linux && s.ack == lfin.end()),
+        "the kernel's FIN never acknowledged (FIN_WAIT_1)"
+    );
+}
+
+fn check_rst_lastack(f: &[Tcp]) {
+    handshake(f);
+    let (lfin, pfin) = fins(f);
+    assert!(pfin.number < lfin.number, "the peer closes first");
+    let rst = peer_rst(f);
+    assert!(rst.number > lfin.number && rst.has(FLG_ACK) && rst.ack == lfin.end());
+    assert!(
+        !f.iter()
+            .any(|s| !s.linux && !s.has(FLG_RST) && s.ack == lfin.end()),
+        "the kernel's FIN answered by the RST alone (LAST_ACK)"
+    );
+}
+
+fn check_rst_closewait(f: &[Tcp]) {
+    handshake(f);
+    let pfins: Vec<&Tcp> = f.iter().filter(|s| !s.linux && s.has(FLG_FIN)).collect();
+    assert_eq!(pfins.len(), 2, "the peer's FIN, then the same FIN again");
+    assert_eq!(pfins[0].seq, pfins[1].seq);
+    let dup = f
+        .iter()
+        .find(|s| s.linux && s.number > pfins[1].number)
+        .expect("the kernel's duplicate ACK");
+    assert_eq!(dup.ack, pfins[0].end());
+    assert_eq!(
+        dup.sack(),
+        [(pfins[0].seq, pfins[0].end())],
+        "a D-SACK of the FIN"
+    );
+    peer_rst(f);
+    assert!(
+        !f.iter().any(|s| s.linux && s.has(FLG_FIN)),
+        "no FIN: CLOSE_WAIT"
+    );
+}
+
+fn check_timewait_fin(f: &[Tcp]) {
+    let (syn, _) = handshake(f);
+    let (lfin, pfin) = fins(f);
+    assert!(
+        pfin.ack == lfin.end(),
+        "the peer's FIN acknowledges the kernel's"
+    );
+    let again = f
+        .iter()
+        .find(|s| !s.linux && s.has(FLG_FIN) && s.number > pfin.number)
+        .expect("the peer's FIN again");
+    let ack = f
+        .iter()
+        .find(|s| s.linux && s.number > again.number)
+        .expect("TIME_WAIT's ACK of it");
+    assert!(ack.flags == FLG_ACK && ack.ack == pfin.end() && ack.sack().is_empty());
+    let rst = f
+        .iter()
+        .find(|s| !s.linux && s.has(FLG_RST))
+        .expect("the peer's RST");
+    assert!(rst.number > ack.number && rst.seq == pfin.end());
+    let syn2 = f
+        .iter()
+        .find(|s| !s.linux && s.flags == FLG_SYN && s.seq != syn.seq)
+        .expect("a new SYN");
+    let last = f.last().expect("frames");
+    assert!(syn2.number > rst.number && last.linux);
+    assert_eq!(
+        (last.flags, last.seq, last.ack, last.window),
+        (FLG_RST | FLG_ACK, 0, syn2.seq.wrapping_add(1), 0),
+        "no socket and no listener: the control socket's RST"
+    );
+}
+
+fn check_timewait_syn(f: &[Tcp]) {
+    let (syn, _) = handshake(f);
+    let (lfin, _) = fins(f);
+    let syn2 = f
+        .iter()
+        .find(|s| !s.linux && s.flags == FLG_SYN && s.seq != syn.seq)
+        .expect("a new SYN");
+    let synack2 = f
+        .iter()
+        .find(|s| s.linux && s.has(FLG_SYN) && s.number > syn2.number)
+        .expect("its SYN-ACK");
+    assert_eq!(synack2.ack, syn2.seq.wrapping_add(1));
+    assert_eq!(
+        synack2.seq,
+        lfin.end().wrapping_add(65537),
+        "the ISN out of TIME_WAIT"
+    );
+    let answered: u32 = fresh(f)
+        .iter()
+        .filter(|s| s.number > synack2.number)
+        .map(|s| s.len)
+        .sum();
+    assert_eq!(answered, 1000, "the second connection's answer");
+}
+
+fn check_rst_synsent(f: &[Tcp]) {
+    assert_eq!(f.len(), 2, "{f:?}");
+    let (syn, rst) = (&f[0], &f[1]);
+    assert!(syn.linux && syn.flags == FLG_SYN && syn.df);
+    assert!(!rst.linux && rst.flags == FLG_RST | FLG_ACK && !rst.df);
+    assert_eq!((rst.seq, rst.ack), (0, syn.seq.wrapping_add(1)));
+}
+
 /// A check on the committed capture of a scenario.
 macro_rules! committed {
     ($test:ident, $name:literal, $check:ident) => {
@@ -532,6 +687,13 @@ live!(
 );
 live!(live_fin_finwait, "fin-finwait", check_fin_finwait);
 live!(live_delayed_ack, "delayed-ack", check_delayed_ack);
+live!(live_fin_closing, "fin-closing", check_fin_closing);
+live!(live_rst_finwait1, "rst-finwait1", check_rst_finwait1);
+live!(live_rst_lastack, "rst-lastack", check_rst_lastack);
+live!(live_rst_closewait, "rst-closewait", check_rst_closewait);
+live!(live_timewait_fin, "timewait-fin", check_timewait_fin);
+live!(live_timewait_syn, "timewait-syn", check_timewait_syn);
+live!(live_rst_synsent, "rst-synsent", check_rst_synsent);
 
 committed!(committed_nooptions, "nooptions", check_nooptions);
 committed!(committed_mss536, "mss536", check_mss536);
@@ -556,6 +718,17 @@ committed!(
 );
 committed!(committed_fin_finwait, "fin-finwait", check_fin_finwait);
 committed!(committed_delayed_ack, "delayed-ack", check_delayed_ack);
+committed!(committed_fin_closing, "fin-closing", check_fin_closing);
+committed!(committed_rst_finwait1, "rst-finwait1", check_rst_finwait1);
+committed!(committed_rst_lastack, "rst-lastack", check_rst_lastack);
+committed!(
+    committed_rst_closewait,
+    "rst-closewait",
+    check_rst_closewait
+);
+committed!(committed_timewait_fin, "timewait-fin", check_timewait_fin);
+committed!(committed_timewait_syn, "timewait-syn", check_timewait_syn);
+committed!(committed_rst_synsent, "rst-synsent", check_rst_synsent);
 
 /// tshark's own analysis agrees: the fast retransmission, the RTO retransmissions, the zero
 /// window and the duplicate ACKs are flagged where the checks above found them.

@@ -99,6 +99,33 @@ pub enum Scenario {
     /// 30 small segments from the peer, each waiting for the kernel's ACK: quick ACKs, then
     /// delayed ones.
     DelayedAck,
+    /// Simultaneous close: the server's FIN crosses the peer's, which does not acknowledge it
+    /// (the kernel from FIN_WAIT_1 to CLOSING); the peer's ACK of it then (TIME_WAIT).
+    #[value(name = "fin-closing")]
+    FinClosing,
+    /// The server closes first; the peer answers its FIN with a RST (the kernel in FIN_WAIT_1).
+    #[value(name = "rst-finwait1")]
+    RstFinWait1,
+    /// The peer's FIN, the server's answer and FIN (LAST_ACK), then the peer's RST, not an ACK.
+    #[value(name = "rst-lastack")]
+    RstLastAck,
+    /// The peer's FIN (CLOSE_WAIT), the same FIN again (a duplicate ACK), then a RST; the server
+    /// closes only after it.
+    #[value(name = "rst-closewait")]
+    RstCloseWait,
+    /// TIME_WAIT (as fin-finwait): the peer's FIN again (the kernel ACKs it again), a RST at
+    /// the next sequence number (TIME_WAIT ends, no answer), then a new SYN from the same port,
+    /// which finds no socket (the server's listener closed too: the kernel's RST, ACK).
+    #[value(name = "timewait-fin")]
+    TimeWaitFin,
+    /// TIME_WAIT (as fin-finwait), then a new SYN from the same port with a higher sequence
+    /// number: the kernel opens a new connection at once (its ISN the old one's end + 65537).
+    #[value(name = "timewait-syn")]
+    TimeWaitSyn,
+    /// The Linux side is a client in b connecting to the peer, which answers with RST, ACK
+    /// (connection refused).
+    #[value(name = "rst-synsent")]
+    RstSynSent,
 }
 
 /// What the peer's TCP announces: its habits.
@@ -113,7 +140,7 @@ struct Habits {
 }
 
 /// What the server in b does with its connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Serve {
     /// Read up to the request's newline, write N bytes, close.
     Answer(usize),
@@ -121,6 +148,11 @@ enum Serve {
     AnswerAtEof(usize),
     /// Read until the peer's FIN (or RST), close.
     Read,
+    /// Read until the peer's FIN (or RST), then close only once told to (a line on its
+    /// standard input): the kernel's socket stays in CLOSE_WAIT meanwhile.
+    Hold,
+    /// No server: a client in b connects to the peer (the kernel's socket in SYN_SENT).
+    Connect,
 }
 
 impl Scenario {
@@ -164,6 +196,20 @@ impl Scenario {
             Scenario::FinFinWait => Serve::Answer(1000),
             Scenario::FinEstablished => Serve::AnswerAtEof(3000),
             Scenario::RstSynRecv | Scenario::DelayedAck => Serve::Read,
+            Scenario::FinClosing | Scenario::RstFinWait1 => Serve::Answer(1000),
+            Scenario::TimeWaitFin | Scenario::TimeWaitSyn => Serve::Answer(1000),
+            Scenario::RstLastAck => Serve::AnswerAtEof(3000),
+            Scenario::RstCloseWait => Serve::Hold,
+            Scenario::RstSynSent => Serve::Connect,
+        }
+    }
+
+    /// How many connections the server takes one after another.
+    fn connections(self) -> u32 {
+        if self == Scenario::TimeWaitSyn {
+            2
+        } else {
+            1
         }
     }
 }
@@ -182,17 +228,32 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     let lab = Lab::create(&opts, Kind::Run)?;
     let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    let linux = if args.scenario.serve() == Serve::Connect {
+        format!("a Linux client in b ({}) connects to it", server.ip())
+    } else {
+        format!("the Linux server {server} in b")
+    };
     writeln!(
         out,
-        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, the Linux server {server} in b",
+        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, {linux}",
         clap::ValueEnum::to_possible_value(&args.scenario).map_or(String::new(), |v| v.get_name().to_string()),
         lab.id,
         lab.ns.join(", ")
     )?;
     let captures = Captures::on(&[(lab.ns(Host::B).to_string(), LINKS[1].host.dev)])?;
-    let mut proc = Server::start(&lab, server, args.scenario.serve())?;
-    let mut peer = Peer::open(&lab, server, args.scenario.habits(), out)?;
-    let played = play(&mut peer, &lab, args.scenario);
+    let (serve, conns) = (args.scenario.serve(), args.scenario.connections());
+    // A client in b connects to the peer once the peer listens on a's link; a server in b
+    // listens before the peer connects.
+    let (mut proc, mut peer) = if serve == Serve::Connect {
+        let from_b = SocketAddrV4::new(*server.ip(), 0);
+        let peer = Peer::open(&lab, from_b, args.scenario.habits(), out)?;
+        let to_peer = peer.local;
+        (Server::start(&lab, to_peer, serve, conns)?, peer)
+    } else {
+        let proc = Server::start(&lab, server, serve, conns)?;
+        (proc, Peer::open(&lab, server, args.scenario.habits(), out)?)
+    };
+    let played = play(&mut peer, &lab, &mut proc, args.scenario);
     let (last, sent) = (peer.last, peer.sent);
     let out = peer.out;
     if let Err(e) = &played {
@@ -225,7 +286,12 @@ fn v4(a: std::net::IpAddr) -> Ipv4Addr {
 }
 
 /// The script of each scenario.
-fn play<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab, s: Scenario) -> anyhow::Result<()> {
+fn play<W: WriteColor>(
+    p: &mut Peer<'_, W>,
+    lab: &Lab,
+    server: &mut Server,
+    s: Scenario,
+) -> anyhow::Result<()> {
     match s {
         Scenario::Nooptions | Scenario::Mss536 => fetch(p, 0),
         Scenario::Slowstart => fetch(p, 10),
@@ -237,6 +303,13 @@ fn play<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab, s: Scenario) -> anyhow::R
         Scenario::FinEstablished => fin_established(p),
         Scenario::FinFinWait => fin_fin_wait(p, lab),
         Scenario::DelayedAck => delayed_ack(p),
+        Scenario::FinClosing => fin_closing(p, lab),
+        Scenario::RstFinWait1 => rst_fin_wait1(p, lab),
+        Scenario::RstLastAck => rst_last_ack(p, lab),
+        Scenario::RstCloseWait => rst_close_wait(p, lab, server),
+        Scenario::TimeWaitFin => time_wait_fin(p, lab),
+        Scenario::TimeWaitSyn => time_wait_syn(p, lab),
+        Scenario::RstSynSent => rst_syn_sent(p),
     }
 }
 
@@ -443,6 +516,178 @@ fn delayed_ack<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
     p.ack(&[])
 }
 
+/// The states of b's sockets, as /proc/net/tcp numbers them.
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE_WAIT: u8 = 8;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_CLOSING: u8 = 11;
+
+/// Handshake, request, the answer up to the server's FIN, which the peer has not taken: its
+/// next ACK will not cover it.
+fn answer_to_fin<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.receive_to_fin(true)?;
+    p.unsee_fin();
+    Ok(())
+}
+
+/// The server's FIN crosses the peer's: the peer's FIN acknowledges the data but not the FIN.
+fn fin_closing<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    answer_to_fin(p)?;
+    p.say("the peer's FIN does not acknowledge the kernel's: both closed at once")?;
+    p.send(FLG_FIN | FLG_ACK, &[])?;
+    let end = p.snd_nxt;
+    p.expect("the ACK of the peer's FIN", |s| s.h.ack == end)?;
+    wait_for_states(lab, p.remote.port(), "CLOSING in b", |st| {
+        st.contains(&TCP_CLOSING)
+    })?;
+    p.say("b's kernel shows the connection in CLOSING")?;
+    p.take_fin();
+    p.ack(&[])?;
+    wait_for_states(lab, p.remote.port(), "TIME_WAIT in b", |st| {
+        st.contains(&TCP_TIME_WAIT)
+    })?;
+    p.say("b's kernel shows the connection in TIME_WAIT")
+}
+
+/// The server's FIN answered with a RST (no ACK) while b is in FIN_WAIT_1.
+fn rst_fin_wait1<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    answer_to_fin(p)?;
+    wait_for_states(lab, p.remote.port(), "FIN_WAIT_1 in b", |st| {
+        st.contains(&TCP_FIN_WAIT1)
+    })?;
+    p.say("b's kernel shows the connection in FIN_WAIT_1: the peer resets it")?;
+    p.send(FLG_RST, &[])?;
+    wait_for_states(lab, p.remote.port(), "the connection gone from b", |st| {
+        !st.contains(&TCP_FIN_WAIT1)
+    })?;
+    p.say("b's kernel no longer lists the connection")
+}
+
+/// The peer's FIN, the server's answer and FIN (LAST_ACK), then RST, ACK instead of the ACK.
+fn rst_last_ack<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.send(FLG_FIN | FLG_ACK, &[])?;
+    p.receive_to_fin(true)?;
+    wait_for_states(lab, p.remote.port(), "LAST_ACK in b", |st| {
+        st.contains(&TCP_LAST_ACK)
+    })?;
+    p.say("b's kernel shows the connection in LAST_ACK: the peer resets it")?;
+    p.send(FLG_RST | FLG_ACK, &[])?;
+    wait_for_states(lab, p.remote.port(), "the connection gone from b", |st| {
+        !st.contains(&TCP_LAST_ACK)
+    })?;
+    p.say("b's kernel no longer lists the connection")
+}
+
+/// The peer's FIN (CLOSE_WAIT), the same FIN again, then RST, ACK; the server closes after.
+fn rst_close_wait<W: WriteColor>(
+    p: &mut Peer<'_, W>,
+    lab: &Lab,
+    server: &mut Server,
+) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.send(FLG_FIN | FLG_ACK, &[])?;
+    let end = p.snd_nxt;
+    p.expect("the ACK of the peer's FIN", |s| s.h.ack == end)?;
+    wait_for_states(lab, p.remote.port(), "CLOSE_WAIT in b", |st| {
+        st.contains(&TCP_CLOSE_WAIT)
+    })?;
+    p.say("b's kernel shows the connection in CLOSE_WAIT: the peer sends its FIN again")?;
+    p.send_again(FLG_FIN | FLG_ACK)?;
+    p.expect("the kernel's duplicate ACK", |s| s.h.ack == end)?;
+    p.send(FLG_RST | FLG_ACK, &[])?;
+    wait_for_states(lab, p.remote.port(), "the connection gone from b", |st| {
+        !st.contains(&TCP_CLOSE_WAIT)
+    })?;
+    p.say("b's kernel no longer lists the connection; the server closes its socket")?;
+    server.release()
+}
+
+/// As fin-finwait, up to the kernel's ACK of the peer's FIN: b in TIME_WAIT.
+fn to_time_wait<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    p.handshake()?;
+    p.request()?;
+    p.receive_to_fin(true)?;
+    p.ack(&[])?;
+    wait_for_states(lab, p.remote.port(), "FIN_WAIT_2 in b", |st| {
+        st.contains(&TCP_FIN_WAIT2)
+    })?;
+    p.close()?;
+    wait_for_states(lab, p.remote.port(), "TIME_WAIT in b", |st| {
+        st.contains(&TCP_TIME_WAIT)
+    })?;
+    p.say("b's kernel shows the connection in TIME_WAIT")
+}
+
+/// TIME_WAIT: the peer's FIN again (ACKed again), a RST (TIME_WAIT ends), then a new SYN from
+/// the same port once the server's listener is closed too (the RST of a port with no socket).
+fn time_wait_fin<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    to_time_wait(p, lab)?;
+    p.say("the peer's FIN again, as if the kernel's ACK were lost")?;
+    p.send_again(FLG_FIN | FLG_ACK)?;
+    let end = p.snd_nxt;
+    p.expect("the ACK of the FIN sent again", |s| s.h.ack == end)?;
+    p.say("a RST at the next sequence number: TIME_WAIT ends (net.ipv4.tcp_rfc1337 = 0)")?;
+    p.send(FLG_RST | FLG_ACK, &[])?;
+    wait_for_states(lab, p.remote.port(), "TIME_WAIT gone from b", |st| {
+        !st.contains(&TCP_TIME_WAIT)
+    })?;
+    wait_for_states(lab, p.remote.port(), "the server's listener closed", |st| {
+        !st.contains(&TCP_LISTEN)
+    })?;
+    p.say("b's kernel lists neither the connection nor a listener: a new SYN finds no socket")?;
+    p.reopen(100_000);
+    p.syn()?;
+    let rst = p.next("the kernel's RST")?;
+    if rst.h.flags & FLG_RST == 0 {
+        bail!(
+            "the kernel answered the SYN with {}, not RST",
+            flag_names(rst.h.flags)
+        );
+    }
+    Ok(())
+}
+
+/// TIME_WAIT, then a new SYN from the same port, its ISN 100 000 past the old connection's
+/// end: a new connection (request, answer, FIN both ways).
+fn time_wait_syn<W: WriteColor>(p: &mut Peer<'_, W>, lab: &Lab) -> anyhow::Result<()> {
+    to_time_wait(p, lab)?;
+    p.say("a new SYN from the same port, its ISN 100000 after the old connection's end")?;
+    p.reopen(100_000);
+    let synack = p.handshake()?;
+    p.say(&format!(
+        "the new connection's ISN is the old one's end + {} (tcp_timewait_state_process: 65537)",
+        synack.h.seq.wrapping_sub(p.old_end)
+    ))?;
+    p.request()?;
+    p.receive_to_fin(true)?;
+    p.close()
+}
+
+/// Linux's SYN from b's client, answered with RST, ACK (seq 0, ack its ISN + 1).
+fn rst_syn_sent<W: WriteColor>(p: &mut Peer<'_, W>) -> anyhow::Result<()> {
+    let syn = p.next("the client's SYN")?;
+    if syn.h.flags & (FLG_SYN | FLG_ACK) != FLG_SYN {
+        bail!(
+            "b's client sent {} first, not a SYN",
+            flag_names(syn.h.flags)
+        );
+    }
+    p.remote.set_port(syn.h.src_port);
+    p.irs = syn.h.seq;
+    p.rcv_nxt = syn.end();
+    p.iss = 0;
+    p.snd_nxt = 0;
+    p.say("no listener here: the peer refuses the connection")?;
+    p.send(FLG_RST | FLG_ACK, &[])
+}
+
 /// Waits until b's sockets on `port` satisfy `done` (read every 20 ms, 5 s at most).
 fn wait_for_states(
     lab: &Lab,
@@ -529,6 +774,9 @@ struct Peer<'o, W> {
     ts_recent: u32,
     /// The kernel's FIN was taken into the stream.
     fin_taken: bool,
+    /// Before a new connection from the same port: the kernel's sequence number after the old
+    /// one's FIN.
+    old_end: u32,
     sent: u64,
     /// The last frame of the connection the peer sent or received, by its source: the capture
     /// holds the whole connection once it holds that one.
@@ -569,6 +817,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             ts_offset,
             ts_recent: 0,
             fin_taken: false,
+            old_end: 0,
             sent: 0,
             last: None,
         };
@@ -635,7 +884,9 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         }
         let seg = TcpSegment::new_checked(ip.payload()).ok()?;
         let h = TcpHeader::parse(&seg).ok()?;
-        if ip.source() != *self.remote.ip() || h.src_port != self.remote.port() {
+        // Port 0: any (the client in b's ephemeral port, learned from its SYN).
+        let any = self.remote.port() == 0;
+        if ip.source() != *self.remote.ip() || !(any || h.src_port == self.remote.port()) {
             return None;
         }
         if h.dst_port != self.local.port() {
@@ -775,6 +1026,36 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             }
         }
         bail!("no FIN in {MAX_SEGMENTS} segments")
+    }
+
+    /// Forgets that the kernel's FIN was taken: the next ACK covers its data only.
+    fn unsee_fin(&mut self) {
+        if self.fin_taken {
+            self.fin_taken = false;
+            self.rcv_nxt = self.rcv_nxt.wrapping_sub(1);
+        }
+    }
+
+    /// Takes the kernel's FIN that [`Self::unsee_fin`] left out.
+    fn take_fin(&mut self) {
+        if !self.fin_taken {
+            self.fin_taken = true;
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+        }
+    }
+
+    /// Sends the peer's last FIN again (its sequence number one before `snd_nxt`).
+    fn send_again(&mut self, flags: u16) -> anyhow::Result<()> {
+        self.snd_nxt = self.snd_nxt.wrapping_sub(1);
+        self.send(flags, &[])
+    }
+
+    /// A new connection from the same port: its ISN `past` after the old one's end.
+    fn reopen(&mut self, past: u32) {
+        self.old_end = self.rcv_nxt;
+        self.iss = self.snd_nxt.wrapping_add(past);
+        self.snd_nxt = self.iss;
+        self.fin_taken = false;
     }
 
     /// The peer's FIN (acknowledging all taken), then the kernel's ACK of it.
@@ -968,30 +1249,42 @@ fn write_pcap(path: &std::path::Path, frames: &[LinkFrame]) -> anyhow::Result<()
 /// The Python server in b: a kernel socket that serves one connection as [`Serve`] says.
 const SERVER_PY: &str = r#"
 import socket, sys
-host, port, mode, n, sndbuf = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+host, port, mode, n, sndbuf, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+if mode == 'connect':
+    c = socket.socket()
+    try:
+        c.connect((host, port))
+        print('client: connected to %s:%d' % (host, port), flush=True)
+    except OSError as e:
+        print('client: connect to %s:%d: %s' % (host, port, e), flush=True)
+    c.close()
+    sys.exit(0)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if sndbuf:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
 s.bind((host, port))
 s.listen(1)
-c, _ = s.accept()
 answer = (b'0123456789abcdef' * (n // 16 + 1))[:n]
-try:
-    got = b''
-    while True:
-        d = c.recv(65536)
-        if not d:
-            break
-        got += d
-        if mode == 'answer' and b'\n' in got:
-            break
-    if mode != 'read':
-        c.sendall(answer)
-    print('server: read %d bytes, wrote %d' % (len(got), 0 if mode == 'read' else n), flush=True)
-except OSError as e:
-    print('server: %s' % e, flush=True)
-c.close()
+for _ in range(conns):
+    c, _ = s.accept()
+    try:
+        got = b''
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+            if mode == 'answer' and b'\n' in got:
+                break
+        if mode in ('answer', 'eof'):
+            c.sendall(answer)
+        print('server: read %d bytes, wrote %d' % (len(got), n if mode in ('answer', 'eof') else 0), flush=True)
+        if mode == 'hold':
+            sys.stdin.readline()
+    except OSError as e:
+        print('server: %s' % e, flush=True)
+    c.close()
 "#;
 
 /// The server process in b.
@@ -1000,11 +1293,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(lab: &Lab, at: SocketAddrV4, serve: Serve) -> anyhow::Result<Server> {
+    /// Starts the server (or client) in b; `conns` connections are served one after another.
+    fn start(lab: &Lab, at: SocketAddrV4, serve: Serve, conns: u32) -> anyhow::Result<Server> {
         let (mode, n) = match serve {
             Serve::Answer(n) => ("answer", n),
             Serve::AnswerAtEof(n) => ("eof", n),
             Serve::Read => ("read", 0),
+            Serve::Hold => ("hold", 0),
+            Serve::Connect => ("connect", 0),
         };
         // Room for the whole answer in the send buffer, so one write queues it all and only
         // the congestion window decides what leaves when (else the buffer's 16 KB, growing
@@ -1017,14 +1313,21 @@ impl Server {
             &at.ip().to_string(),
             &at.port().to_string(),
         ])
-        .args([mode, &n.to_string(), &sndbuf])
-        .stdin(Stdio::null())
+        .args([mode, &n.to_string(), &sndbuf, &conns.to_string()])
+        .stdin(if serve == Serve::Hold {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
         let child = in_namespace(lab.ns(Host::B), move || {
             cmd.spawn().context("cannot start python3 in b")
         })?;
         let mut server = Server { child };
+        if serve == Serve::Connect {
+            return Ok(server);
+        }
         for _ in 0..250 {
             if super::tcp_states(lab.ns(Host::B), at.port())?.contains(&TCP_LISTEN) {
                 return Ok(server);
@@ -1036,6 +1339,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         bail!("the Python server in b is not listening on {at} after 5 s")
+    }
+
+    /// Tells a [`Serve::Hold`] server to close its connection (a line on its standard input).
+    fn release(&mut self) -> anyhow::Result<()> {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            stdin
+                .write_all(b"close\n")
+                .context("telling the server in b to close")?;
+        }
+        Ok(())
     }
 
     /// Waits a second for the server to end, then ends it (SIGTERM to its pid).

@@ -60,20 +60,24 @@ impl Kind {
 /// Linux RST without ACK: a socket's own RST always carries one (`tcp_send_active_reset`),
 /// the control socket's answer to a segment with ACK never does (RFC 9293: `<SEQ=SEG.ACK>
 /// <CTL=RST>`), as when a listener's queue overflowed and the handshake it answered left no
-/// socket behind.
+/// socket behind. (Another stack's RST, once it had the connection, is its socket's whatever
+/// its state: RFC 9293 §3.10.7.4 resets from any synchronized state at the socket's own
+/// sequence number, its ACK what it received; Linux's control socket is Linux's habit, as in
+/// `peer-rst-lastack.pcap`, the peer's RST, ACK in LAST_ACK after its own FIN.)
 #[must_use]
 pub fn from_control_socket(me: &SideState, kind: Kind, has_ack: bool) -> bool {
     kind == Kind::Rst
         && (me.isn.is_none()
-            || (!has_ack && !me.followed())
-            || matches!(
-                me.state,
-                TcpState::Closed
-                    | TcpState::FinWait1
-                    | TcpState::FinWait2
-                    | TcpState::Closing
-                    | TcpState::TimeWait
-            ))
+            || (!me.followed()
+                && (!has_ack
+                    || matches!(
+                        me.state,
+                        TcpState::Closed
+                            | TcpState::FinWait1
+                            | TcpState::FinWait2
+                            | TcpState::Closing
+                            | TcpState::TimeWait
+                    ))))
 }
 
 /// A SYN (or SYN-ACK) with a new sequence number from a side that is past its own SYN: only a

@@ -287,10 +287,15 @@ fn learn_peer(me: &mut SideState, peer: &mut SideState, o: &Observed<'_>, ev: &E
     }
     // (A receiver that has sent nothing since its SYN-ACK may have had no socket for the first
     // copies: a listener whose accept queue was full drops the handshake's ACK and the data.)
-    if ev.retrans && !o.is_empty() && peer.after_syn {
+    // A bare FIN sent again reaches a full socket (CLOSE_WAIT, LAST_ACK, CLOSING) that has
+    // it: tcp_validate_incoming's tcp_send_dupack D-SACKs its one sequence number, seq to
+    // end_seq (no further than rcv_nxt), as for bytes. (A TIME_WAIT mini-socket's ACK,
+    // tcp_v4_timewait_ack, carries no SACK blocks.)
+    let fin_again = o.is_empty() && o.has(tf::FLG_FIN) && peer.state != TcpState::TimeWait;
+    if ev.retrans && (!o.is_empty() || fin_again) && peer.after_syn {
         // On lo nothing is lost: the peer has these bytes already, and says so once.
         // Duplicates that follow one another extend the pending D-SACK block.
-        let span = Span::from_len(o.seq(), o.len());
+        let span = Span::from_len(o.seq(), o.len() + usize::from(fin_again));
         peer.dsack = match peer.dsack {
             Some(d) if d.end == span.start => Some(Span::new(d.start, span.end)),
             _ => Some(span),

@@ -346,6 +346,9 @@ impl Connection {
                 return Err(ModelError::Duplicate(number, *n));
             }
         }
+        if self.reopens(from, &o) {
+            self.reopen(&o);
+        }
         if event::syn_out_of_place(&self.sides[from], &o) {
             // Checked as the segment it is without its SYN, whose flag the model then misses.
             o.kind = Kind::of(o.flags() & !crate::layers::tcp::field::FLG_SYN, o.len());
@@ -441,7 +444,8 @@ impl Connection {
     }
 
     /// What runs the side that sent `o`, its first frame: on `lo` this host's kernel; else
-    /// read off its SYN or SYN-ACK; without one, Linux.
+    /// read off its SYN or SYN-ACK, or a first frame that is a RST (its answer to a SYN);
+    /// without one, Linux.
     fn stack_of(
         &self,
         o: &Observed<'_>,
@@ -456,6 +460,8 @@ impl Connection {
             (Stack::Linux, "the capture's own host: a Linux cooked capture (tcpdump -i any, which only Linux writes) marks its frames OUTGOING".into())
         } else if o.kind.is_syn() {
             peer::fingerprint(o, &pred.linux_kinds, offered)
+        } else if o.kind == Kind::Rst {
+            peer::fingerprint_rst(o)
         } else {
             (Stack::Linux, "no SYN or SYN-ACK of it in the capture to tell: taken as Linux (--linux ADDR says which side is)".into())
         }

@@ -242,19 +242,66 @@ pub fn fingerprint(
             "IP ID 0 (Linux's SYN has its socket's random first IP ID)".to_string(),
         ),
     ];
+    let frame = if o.kind == Kind::Syn {
+        "SYN"
+    } else {
+        "SYN-ACK"
+    };
+    judge(
+        features,
+        frame,
+        "Don't Fragment, TTL 64, options as tcp_options_write lays them out",
+    )
+}
+
+/// Reads off a side whose first frame is a RST (it answered the other side's SYN, as a host
+/// with nothing listening does) whether a Linux kernel sent it: Linux's control socket
+/// (tcp_v4_send_reset, through ip_send_unicast_reply) sets Don't Fragment, TTL 64 and window
+/// 0; another stack may not. One feature off is still Linux, as for a SYN.
+#[must_use]
+pub fn fingerprint_rst(o: &Observed<'_>) -> (Stack, String) {
+    let features = [
+        (
+            o.ip_id.is_some(),
+            o.df,
+            "no Don't Fragment (Linux's control socket sets it)".to_string(),
+        ),
+        (
+            true,
+            o.ttl <= 64 && o.ttl > 32,
+            format!("TTL {} (Linux starts at 64)", o.ttl),
+        ),
+        (
+            true,
+            o.window() == 0,
+            format!(
+                "window {} (Linux's RST from its control socket has window 0)",
+                o.window()
+            ),
+        ),
+    ];
+    judge(
+        features,
+        "RST",
+        "Don't Fragment, TTL 64, window 0: the control socket's",
+    )
+}
+
+/// The stack the features that apply tell, and why: none off, Linux as `linux_shows` says;
+/// one off, still Linux; two or more, another stack.
+fn judge<const N: usize>(
+    features: [(bool, bool, String); N],
+    frame: &str,
+    linux_shows: &str,
+) -> (Stack, String) {
     let off: Vec<Feature> = features
         .into_iter()
         .filter(|(applies, ..)| *applies)
         .map(|(_, linux, shows)| Feature { linux, shows })
         .filter(|f| !f.linux)
         .collect();
-    let frame = if o.kind == Kind::Syn {
-        "SYN"
-    } else {
-        "SYN-ACK"
-    };
     match off.as_slice() {
-        [] => (Stack::Linux, format!("its {frame} is Linux's (Don't Fragment, TTL 64, options as tcp_options_write lays them out)")),
+        [] => (Stack::Linux, format!("its {frame} is Linux's ({linux_shows})")),
         [one] => (Stack::Linux, format!("its {frame} is Linux's but for one thing: {} (a host set up its own way; checked as Linux)", one.shows)),
         _ => (Stack::Other, format!("its {frame} is not Linux's: {} (say --linux ADDR to have it checked as Linux)", off.iter().map(|f| f.shows.as_str()).collect::<Vec<_>>().join("; "))),
     }
@@ -272,6 +319,8 @@ mod tests {
     use crate::pipeline::{encapsulate, Params};
 
     const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
+    const FIN_ACK: u16 = tf::FLG_FIN | tf::FLG_ACK;
+    const RST_ACK: u16 = tf::FLG_RST | tf::FLG_ACK;
     const LINUX_MAC: [u8; 6] = [2, 0, 0, 0, 0xa, 2];
 
     struct Script {
@@ -494,6 +543,78 @@ mod tests {
             [tcp::key::WINDOW],
             "a window whose edge moved left"
         );
+    }
+
+    #[test]
+    fn a_peer_resetting_after_its_fin_resets_from_its_socket() {
+        // As in peer-rst-lastack.pcap: the peer's FIN, Linux's FIN, then the peer's RST, ACK at
+        // its next sequence number, acknowledging Linux's FIN. (Linux in that state would
+        // answer through its control socket, ACK 0: another stack resets from its socket.)
+        let mut s = Script::established();
+        let fin = s.send(Side::Client, FIN_ACK, 8192, vec![], b"", |_| {});
+        assert_eq!(mismatches(&fin), Vec::<String>::new());
+        let fin = s.send(Side::Server, FIN_ACK, 502, vec![], b"", |_| {});
+        assert_eq!(mismatches(&fin), Vec::<String>::new());
+        let rst = s.send(Side::Client, RST_ACK, 8192, vec![], b"", |_| {});
+        assert_eq!(mismatches(&rst), Vec::<String>::new());
+        assert!(!matches!(
+            verdict(&rst, tcp::key::ACK_RAW),
+            Verdict::Mismatch { .. }
+        ));
+        // Its acknowledgment is still checked: one past what Linux sent is a violation.
+        let mut s = Script::established();
+        s.send(Side::Client, FIN_ACK, 8192, vec![], b"", |_| {});
+        s.send(Side::Server, FIN_ACK, 502, vec![], b"", |_| {});
+        let rst = s.send(Side::Client, RST_ACK, 8192, vec![], b"", |p| p.tcp.ack += 1);
+        assert_eq!(mismatches(&rst), [tcp::key::ACK_RAW, tcp::key::CHECKSUM]);
+    }
+
+    #[test]
+    fn a_side_whose_first_frame_is_a_rst_is_told_by_it() {
+        // As in peer-rst-synsent.pcap: Linux connects, the other side refuses with RST, ACK.
+        let linux = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 40626);
+        let other = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 10), 40000);
+        let refused = |edit: fn(&mut Params)| {
+            let mut conn = Connection::new(linux, other);
+            let mut p = Params::between(linux, other).with_macs(LINUX_MAC, PEER_MAC);
+            p.checksum = ChecksumMode::Full;
+            p.ip.identification = 4321;
+            p.tcp.seq = 7000;
+            p.tcp.ack = 0;
+            p.tcp.flags = tf::FLG_SYN;
+            p.tcp.window = 64240;
+            p.tcp.options = crate::pipeline::linux_syn_options(1460, 5, 0, 7);
+            let syn = conn
+                .observe(1, encapsulate(b"", &p).unwrap().frame())
+                .unwrap();
+            assert_eq!(syn.counts().mismatch, 0, "{:#?}", syn.fields());
+            let mut p = Params::between(other, linux).with_macs(PEER_MAC, LINUX_MAC);
+            p.checksum = ChecksumMode::Full;
+            p.ip.identification = 0;
+            p.tcp.seq = 0;
+            p.tcp.ack = 7001;
+            p.tcp.options = Vec::new();
+            p.tcp.flags = tf::FLG_RST | tf::FLG_ACK;
+            p.tcp.window = 0;
+            edit(&mut p);
+            let rst = conn
+                .observe(2, encapsulate(b"", &p).unwrap().frame())
+                .unwrap();
+            (conn, rst)
+        };
+        let (conn, rst) = refused(|p| {
+            p.ip.dont_fragment = false;
+            p.tcp.window = 65535;
+        });
+        let (stack, why) = conn.stack(Side::Server).unwrap();
+        assert_eq!(stack, Stack::Other, "{why}");
+        assert!(why.contains("window 65535"), "{why}");
+        assert_eq!(mismatches(&rst), Vec::<String>::new());
+        // Linux's own (its control socket's): Don't Fragment, window 0.
+        let (conn, rst) = refused(|_| {});
+        let (stack, why) = conn.stack(Side::Server).unwrap();
+        assert_eq!(stack, Stack::Linux, "{why}");
+        assert_eq!(mismatches(&rst), Vec::<String>::new());
     }
 
     #[test]

@@ -207,6 +207,7 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::SEQ_RAW if ev.probe => learned("one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK"),
         tcp::key::SEQ_RAW if ev.gap => kc("ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)"),
         tcp::key::SEQ_RAW if ev.fills.is_some() => learned("fills a gap an earlier frame left: these bytes were sent out of order"),
+        tcp::key::SEQ_RAW if o.kind == Kind::SynAck && f.me.reused_isn.is_some() => learned("the TIME_WAIT socket's snd_nxt + 65537: a SYN with a higher sequence number reopened the connection (tcp_timewait_state_process)"),
         tcp::key::SEQ_RAW if o.kind.is_syn() => kc("initial sequence number: a keyed hash of the addresses plus a clock (secure_tcp_seq)"),
         tcp::key::SEQ_RAW => learned("ISN + 1 + bytes sent"),
         tcp::key::ACK_RAW if ev.ctl_rst => learned("the end of the segment this RST answers"),

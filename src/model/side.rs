@@ -327,6 +327,9 @@ pub struct SideState {
     /// What runs it, and why the model says so: told (`encap verify --linux`), or read off its
     /// first frame; `None` until then.
     pub stack: Option<(Stack, String)>,
+    /// The ISN its TIME_WAIT socket gives the new connection a SYN reopened on the same four
+    /// addresses and ports (tcp_timewait_state_process: the old snd_nxt + 65537).
+    pub reused_isn: Option<u32>,
 }
 
 /// How many sequence boundaries, TSvals, holes... a side keeps: enough for any window of frames
@@ -377,6 +380,7 @@ impl SideState {
             macs: None,
             full_checksum: None,
             stack: None,
+            reused_isn: None,
         }
     }
 

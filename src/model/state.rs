@@ -92,6 +92,59 @@ pub fn next_states(
     }
 }
 
+impl super::Connection {
+    /// A SYN from the client, with a new ISN, that starts a new connection on the same
+    /// addresses and ports: the server's socket is gone (a RST ended it: the SYN meets a
+    /// listener or nothing, as a first SYN does), or it is a Linux TIME_WAIT socket that takes
+    /// the SYN (see [`Self::time_wait_takes`]).
+    pub(super) fn reopens(&self, from: Side, o: &super::Observed<'_>) -> bool {
+        let (client, server) = (&self.sides[Side::Client], &self.sides[Side::Server]);
+        from == Side::Client
+            && o.kind == Kind::Syn
+            && !o.has_ack()
+            && client.isn.is_some_and(|isn| isn != o.seq())
+            && (server.state == TcpState::Closed || self.time_wait_takes(o))
+    }
+
+    /// A Linux server in TIME_WAIT takes a SYN for a new connection (tcp_timewait_state_process,
+    /// TCP_TW_SYN) when it has no ACK and its sequence number is after the old connection's
+    /// rcv_nxt, or its TSval newer than the last one seen.
+    fn time_wait_takes(&self, o: &super::Observed<'_>) -> bool {
+        let (client, server) = (&self.sides[Side::Client], &self.sides[Side::Server]);
+        let newer_ts = match (o.tsval, client.last_tsval()) {
+            (Some(v), Some(last)) => super::seq::after(v, last),
+            _ => false,
+        };
+        server.state == TcpState::TimeWait
+            && !server.followed()
+            && (super::seq::after(o.seq(), client.next_seq) || newer_ts)
+    }
+
+    /// Starts the connection anew for the SYN `o`: what runs each side and the host's settings
+    /// kept, all else as before a first SYN. Out of TIME_WAIT the server's new ISN is the old
+    /// connection's snd_nxt + 65535 + 2 (never 0), as tcp_timewait_state_process hands it to
+    /// the listener (tcp_conn_request then uses it instead of a fresh secure_tcp_seq).
+    pub(super) fn reopen(&mut self, o: &super::Observed<'_>) {
+        let reused = self.time_wait_takes(o).then(|| {
+            match self.sides[Side::Server].next_seq.wrapping_add(65537) {
+                0 => 1,
+                n => n,
+            }
+        });
+        let stacks = [
+            self.sides[Side::Client].stack.take(),
+            self.sides[Side::Server].stack.take(),
+        ];
+        let (client, server) = self.endpoints();
+        let mut fresh = super::Connection::new(client, server).with_settings(self.settings);
+        for (side, stack) in Side::BOTH.into_iter().zip(stacks) {
+            fresh.sides[side].stack = stack;
+        }
+        fresh.sides[Side::Server].reused_isn = reused;
+        *self = fresh;
+    }
+}
+
 /// The states of a side and its peer had the side not sent the FIN the model took it to send.
 #[must_use]
 pub fn without_fin(me: TcpState, peer: TcpState) -> (TcpState, TcpState) {

@@ -53,6 +53,18 @@ impl Pair {
     /// Sends a segment from `from` with these flags and payload, its sequence number `back`
     /// bytes behind where the stream stands (0: in order), and checks it.
     fn frame(&mut self, from: Side, flags: u16, payload: &[u8], back: u32) -> FrameCheck {
+        self.frame_with(from, flags, payload, back, Vec::new())
+    }
+
+    /// [`Pair::frame`] with `extra` options after the timestamps (SACK blocks).
+    fn frame_with(
+        &mut self,
+        from: Side,
+        flags: u16,
+        payload: &[u8],
+        back: u32,
+        extra: Vec<crate::layers::tcp::TcpOption>,
+    ) -> FrameCheck {
         let (i, j) = (from.index(), (!from).index());
         let (me, peer) = (&self.ends[i], &self.ends[j]);
         let mut p = Params::between(me.addr, peer.addr);
@@ -80,6 +92,7 @@ impl Pair {
         } else {
             linux_data_options(me.tsval, tsecr)
         };
+        p.tcp.options.extend(extra);
         let frame = encapsulate(payload, &p).unwrap();
         self.frames += 1;
         let check = self.conn.observe(self.frames, frame.frame()).unwrap();
@@ -229,4 +242,100 @@ fn slow_start_holds_ten_packets_then_one_more_per_packet_acknowledged() {
     p.ack(Side::Server);
     let (in_flight, bound) = p.conn.sides[Side::Client].congestion.window().unwrap();
     assert_eq!((in_flight, bound), (0, 20));
+}
+
+#[test]
+fn a_fin_sent_again_to_a_full_socket_is_d_sacked_in_its_duplicate_ack() {
+    use crate::layers::tcp::TcpOption;
+    // As in peer-rst-closewait.pcap: the client's FIN, the server's ACK (CLOSE_WAIT), the same
+    // FIN again; the server's duplicate ACK carries a D-SACK of the FIN's sequence number.
+    let dup_ack = |dsack: bool| {
+        let mut p = Pair::established();
+        p.frame(Side::Client, tf::FLG_FIN | tf::FLG_ACK, b"", 0);
+        p.ack(Side::Server);
+        let fin = p.ends[0].seq.wrapping_sub(1);
+        let again = p.frame(Side::Client, tf::FLG_FIN | tf::FLG_ACK, b"", 1);
+        assert_eq!(again.counts().mismatch, 0, "{again:?}");
+        let block = vec![
+            TcpOption::Nop,
+            TcpOption::Nop,
+            TcpOption::Sack(vec![(fin, fin.wrapping_add(1))]),
+        ];
+        p.frame_with(
+            Side::Server,
+            tf::FLG_ACK,
+            b"",
+            0,
+            if dsack { block } else { Vec::new() },
+        )
+    };
+    let with = dup_ack(true);
+    assert_eq!(with.counts().mismatch, 0, "{:#?}", with.fields());
+    let without = dup_ack(false);
+    assert!(without.counts().mismatch > 0, "{:#?}", without.fields());
+}
+
+#[test]
+fn a_new_syn_to_a_socket_in_time_wait_reopens_it_with_the_old_end_plus_65537() {
+    // As in peer-timewait-syn.pcap: the server closes first and ends in TIME_WAIT; the client's
+    // SYN from the same port, its sequence number past the old stream, opens a new connection
+    // whose SYN-ACK's ISN is the server's old snd_nxt + 65537.
+    let reopened = |past: u32| {
+        let mut p = Pair::established();
+        p.frame(Side::Server, tf::FLG_FIN | tf::FLG_ACK, b"", 0);
+        p.ack(Side::Client);
+        p.frame(Side::Client, tf::FLG_FIN | tf::FLG_ACK, b"", 0);
+        p.ack(Side::Server);
+        assert_eq!(p.conn.sides[Side::Server].state, TcpState::TimeWait);
+        p.ends[0].seq = p.ends[0].seq.wrapping_add(100_000);
+        let syn = p.frame(Side::Client, tf::FLG_SYN, b"", 0);
+        assert_eq!(syn.counts().mismatch, 0, "{:#?}", syn.fields());
+        p.ends[1].seq = p.ends[1].seq.wrapping_add(past);
+        p.ends[1].id = 0;
+        p.frame(Side::Server, tf::FLG_SYN | tf::FLG_ACK, b"", 0)
+    };
+    let synack = reopened(65537);
+    assert_eq!(synack.counts().mismatch, 0, "{:#?}", synack.fields());
+    assert!(matches!(
+        verdict(&synack, key::SEQ_RAW),
+        Verdict::Learned { from } if from.contains("TIME_WAIT")
+    ));
+    let other = reopened(65538);
+    assert!(
+        matches!(verdict(&other, key::SEQ_RAW), Verdict::Mismatch { .. }),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn a_new_syn_after_a_reset_starts_anew_and_no_listener_answers_from_the_control_socket() {
+    // As in peer-timewait-fin.pcap: the connection reset, a new SYN from the same port; with
+    // nothing listening the server's kernel answers RST, ACK from its control socket (seq 0,
+    // ack the SYN's + 1, no options, window 0).
+    let mut p = Pair::established();
+    p.frame(Side::Client, tf::FLG_RST | tf::FLG_ACK, b"", 0);
+    p.ends[0].seq = p.ends[0].seq.wrapping_add(100_000);
+    p.frame(Side::Client, tf::FLG_SYN, b"", 0);
+    assert_eq!(p.conn.sides[Side::Server].isn, None);
+    let (c, s) = p.conn.endpoints();
+    let (std::net::SocketAddr::V4(c), std::net::SocketAddr::V4(s)) = (c, s) else {
+        unreachable!()
+    };
+    let mut rst = Params::between(s, c);
+    rst.checksum = crate::pipeline::ChecksumMode::Full;
+    rst.ip.identification = 0;
+    rst.tcp.seq = 0;
+    rst.tcp.ack = p.ends[0].seq;
+    rst.tcp.flags = tf::FLG_RST | tf::FLG_ACK;
+    rst.tcp.window = 0;
+    rst.tcp.options = Vec::new();
+    let check = p
+        .conn
+        .observe(9, encapsulate(b"", &rst).unwrap().frame())
+        .unwrap();
+    assert!(
+        matches!(verdict(&check, key::SEQ_RAW), Verdict::Predicted),
+        "{check:?}"
+    );
+    assert_eq!(check.counts().mismatch, 0, "{:#?}", check.fields());
 }

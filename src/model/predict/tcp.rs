@@ -29,6 +29,10 @@ pub fn header(
     } else {
         me.next_seq
     };
+    // A SYN that reopened a TIME_WAIT connection: the ISN is the TIME_WAIT socket's.
+    if let (Kind::SynAck, Some(isn)) = (kind, me.reused_isn) {
+        p.tcp.seq = isn;
+    }
     p.tcp.ack = if kind == Kind::Syn { 0 } else { o.ack() };
     if !ev.ack_ok && !ev.ack_ahead && kind != Kind::Syn {
         p.tcp.ack = peer.next_seq;
