@@ -45,8 +45,11 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct Verifier {
     order: Vec<Key>,
-    /// Each connection's model, and its number in `order`.
-    conns: HashMap<Key, (usize, Connection)>,
+    /// Each connection's model, in the same order.
+    models: Vec<Connection>,
+    /// Each connection's number in `order`. (Asked only for a frame of another connection than
+    /// the frame before's: hashing both addresses for every frame cost more than a percent.)
+    conns: HashMap<Key, usize>,
     /// The connection of the frame before, and its number: most frames are of the same one.
     last: Option<(Key, usize)>,
     settings: Option<TcpSettings>,
@@ -163,7 +166,7 @@ impl Verifier {
             _ => self.find_or_add(src, dst),
         };
         self.last = Some((key, stream));
-        let Some((_, conn)) = self.conns.get_mut(&key) else {
+        let Some(conn) = self.models.get_mut(stream) else {
             return Outcome::Skipped;
         };
         match conn.observe_captured(number, time, link, frame, orig_len) {
@@ -223,42 +226,43 @@ impl Verifier {
         } else {
             ((r.key.1, r.key.0), Side::Server)
         };
-        if let Some((_, conn)) = self.conns.get_mut(&key) {
-            conn.path_mtu_reduced(from, mtu, &r);
+        if let Some(&n) = self.conns.get(&key) {
+            self.models[n].path_mtu_reduced(from, mtu, &r);
         }
     }
 
     /// The connection of `src` and `dst` (either way round) and its number, made on its first
     /// frame (whose sender is the client).
     fn find_or_add(&mut self, src: SocketAddr, dst: SocketAddr) -> (Key, usize) {
-        let key = if self.conns.contains_key(&(dst, src)) {
-            (dst, src)
-        } else {
-            (src, dst)
-        };
-        let (n, _) = self.conns.entry(key).or_insert_with(|| {
-            self.order.push(key);
-            let mut conn = Connection::new(key.0, key.1).with_settings(self.settings);
-            if !self.linux.is_empty() {
-                for (side, addr) in [(Side::Client, key.0), (Side::Server, key.1)] {
-                    let (stack, why) = if self.linux.iter().any(|l| l.names(addr)) {
-                        (Stack::Linux, "named by --linux")
-                    } else {
-                        (Stack::Other, "not named by --linux")
-                    };
-                    conn.set_stack(side, stack, why.into());
+        for key in [(dst, src), (src, dst)] {
+            if let Some(&n) = self.conns.get(&key) {
+                return (key, n);
+            }
+        }
+        let key = (src, dst);
+        let mut conn = Connection::new(key.0, key.1).with_settings(self.settings);
+        if !self.linux.is_empty() {
+            for (side, addr) in [(Side::Client, key.0), (Side::Server, key.1)] {
+                let (stack, why) = if self.linux.iter().any(|l| l.names(addr)) {
+                    (Stack::Linux, "named by --linux")
+                } else {
+                    (Stack::Other, "not named by --linux")
+                };
+                conn.set_stack(side, stack, why.into());
+            }
+        }
+        if let Some(sent) = &self.transcript {
+            for side in Side::BOTH {
+                for w in &sent[side.index()] {
+                    conn.expect_sent(side, w);
                 }
             }
-            if let Some(sent) = &self.transcript {
-                for side in Side::BOTH {
-                    for w in &sent[side.index()] {
-                        conn.expect_sent(side, w);
-                    }
-                }
-            }
-            (self.order.len() - 1, conn)
-        });
-        (key, *n)
+        }
+        self.order.push(key);
+        self.models.push(conn);
+        let n = self.order.len() - 1;
+        self.conns.insert(key, n);
+        (key, n)
     }
 
     /// The link's ARP and neighbour discovery, as far as seen.
@@ -269,8 +273,6 @@ impl Verifier {
 
     /// The connections in order of first appearance, each with its model.
     pub fn connections(&self) -> impl Iterator<Item = (Key, &Connection)> + '_ {
-        self.order
-            .iter()
-            .filter_map(|k| self.conns.get(k).map(|(_, c)| (*k, c)))
+        self.order.iter().copied().zip(self.models.iter())
     }
 }

@@ -226,6 +226,17 @@ pub fn option_name(kind: u8) -> std::borrow::Cow<'static, str> {
 /// The names of the flags set in `flags`, as Wireshark writes them: `PSH, ACK`.
 #[must_use]
 pub fn flag_names(flags: u16) -> String {
+    let names: Vec<&str> = flag_list(flags).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The names of the flags set in `flags`, in tcpdump's order (SYN, FIN, ... as [`flag_names`]
+/// joins them), without allocating.
+pub fn flag_list(flags: u16) -> impl Iterator<Item = &'static str> {
     const NAMES: [(u16, &str); 9] = [
         (field::FLG_AE, "AE"),
         (field::FLG_CWR, "CWR"),
@@ -237,19 +248,11 @@ pub fn flag_names(flags: u16) -> String {
         (field::FLG_SYN, "SYN"),
         (field::FLG_FIN, "FIN"),
     ];
-    let mut out = String::new();
-    for (bit, name) in NAMES.iter().rev() {
-        if flags & bit != 0 {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            out.push_str(name);
-        }
-    }
-    if out.is_empty() {
-        out.push_str("none");
-    }
-    out
+    NAMES
+        .iter()
+        .rev()
+        .filter(move |(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
 }
 
 /// Parses tcpdump-style flag letters: `S` SYN, `F` FIN, `R` RST, `P` PSH, `A` ACK (also `.`),

@@ -122,18 +122,18 @@ pub fn write_sliced<W: WriteColor>(
 /// One output line, built in memory and written with one call: the one-line view is the hot
 /// path of `encap decode` on large files, where formatting through `write!` into the terminal
 /// stream cost more than decoding.
-struct Line(Vec<u8>);
+pub(crate) struct Line(pub(crate) Vec<u8>);
 
 impl Line {
     /// Appends text. Inlined, so that the many short literals become fixed-size moves instead
     /// of calls to `memmove` (perf showed those calls as the largest item of the one-line view).
     #[inline(always)]
-    fn s(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn s(&mut self, text: &str) -> &mut Self {
         self.0.extend_from_slice(text.as_bytes());
         self
     }
     #[inline(always)]
-    fn n(&mut self, v: impl itoa::Integer) -> &mut Self {
+    pub(crate) fn n(&mut self, v: impl itoa::Integer) -> &mut Self {
         self.0
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
         self

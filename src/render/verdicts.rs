@@ -7,6 +7,7 @@ use termcolor::{Color, ColorSpec, WriteColor};
 
 use crate::layers::tcp::flag_names;
 use crate::model::{Counts, FieldCheck, FrameCheck, Side, Verdict};
+use crate::render::frames::Line;
 
 fn direction(f: &FrameCheck) -> &'static str {
     if f.from == crate::model::Side::Client {
@@ -44,16 +45,24 @@ fn outcome_color(c: Counts) -> ColorSpec {
 /// An I/O error from `w`.
 pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
     let c = f.counts();
-    write!(
-        w,
-        "frame {}: {} [{}] len {}{}: ",
-        f.number,
-        direction(f),
-        flag_names(f.flags),
-        f.len,
-        events(f)
-    )?;
-    tally(w, c)?;
+    // (Built in memory and written in three calls: this line is verify's hot path, one per
+    // frame, and `write!`'s pieces cost more than the model's check of the frame.)
+    let mut line = Line(Vec::with_capacity(160));
+    line.s("frame ").n(f.number).s(": ").s(direction(f)).s(" [");
+    let mut names = crate::layers::tcp::flag_list(f.flags);
+    match names.next() {
+        None => line.s("none"),
+        Some(first) => line.s(first),
+    };
+    for name in names {
+        line.s(", ").s(name);
+    }
+    line.s("] len ").n(f.len);
+    if !f.events.is_empty() {
+        line.s(&events(f));
+    }
+    line.s(": ");
+    tally_into(w, line, c)?;
     // (A frame with no MISMATCH has its fields built only when something shows them.)
     mismatch_lines(w, f.number, if c.mismatch > 0 { f.fields() } else { &[] })?;
     revisions(w, f)
@@ -64,29 +73,38 @@ pub fn summary<W: WriteColor>(w: &mut W, f: &FrameCheck) -> io::Result<()> {
 /// # Errors
 /// An I/O error from `w`.
 pub fn tally<W: WriteColor>(w: &mut W, c: Counts) -> io::Result<()> {
-    let ok = c.total() - c.mismatch;
+    tally_into(w, Line(Vec::with_capacity(100)), c)
+}
+
+/// `line`, then the tally of `c` (its first part in the outcome's colour).
+fn tally_into<W: WriteColor>(w: &mut W, mut line: Line, c: Counts) -> io::Result<()> {
+    w.write_all(&line.0)?;
+    line.0.clear();
     w.set_color(&outcome_color(c))?;
-    write!(w, "{ok}/{} fields as the model said", c.total())?;
+    line.n(c.total() - c.mismatch)
+        .s("/")
+        .n(c.total())
+        .s(" fields as the model said");
+    w.write_all(&line.0)?;
     w.reset()?;
-    writeln!(
-        w,
-        " ({} predicted, {} learned, {} kernel-chosen, {} loopback{}{})",
-        c.predicted,
-        c.learned,
-        c.kernel,
-        c.loopback,
-        if c.peer > 0 {
-            format!(", {} peer-chosen", c.peer)
-        } else {
-            String::new()
-        },
-        if c.mismatch > 0 {
-            format!(", {} MISMATCH", c.mismatch)
-        } else {
-            String::new()
-        }
-    )?;
-    Ok(())
+    line.0.clear();
+    line.s(" (")
+        .n(c.predicted)
+        .s(" predicted, ")
+        .n(c.learned)
+        .s(" learned, ")
+        .n(c.kernel)
+        .s(" kernel-chosen, ")
+        .n(c.loopback)
+        .s(" loopback");
+    if c.peer > 0 {
+        line.s(", ").n(c.peer).s(" peer-chosen");
+    }
+    if c.mismatch > 0 {
+        line.s(", ").n(c.mismatch).s(" MISMATCH");
+    }
+    line.s(")\n");
+    w.write_all(&line.0)
 }
 
 /// One line per MISMATCH among `fields` of frame `number`: layer, field, bytes, both values.
