@@ -10,6 +10,7 @@ pub mod http;
 pub mod lab;
 pub mod server;
 pub mod show;
+pub mod show_send;
 pub mod sniff;
 pub mod sockets;
 pub mod verify;
