@@ -58,9 +58,8 @@ fn a_listener_answers_the_syn_and_the_kernel_resets_its_syn_ack() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!(
-            "frame 2: server -> client [SYN, ACK] len 0: 33/33 fields as the model said"
-        )),
+        stdout
+            .contains("frame 2: server -> client [SYN, ACK] len 0: 33/33 fields as the model said"),
         "{stdout}"
     );
     assert!(

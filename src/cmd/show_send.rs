@@ -298,21 +298,13 @@ fn report<W: WriteColor>(
             }
             continue;
         }
-        let why = match (c.from, c.flags) {
-            (Side::Server, f) if f == FLG_SYN | FLG_ACK => {
-                syn_ack = true;
-                format!("the kernel's SYN-ACK: a socket listens on {dst}, and answers the SYN")
-            }
-            (Side::Server, f) if f == FLG_RST | FLG_ACK => {
-                refused = true;
-                format!("the kernel's RST, ACK: no socket listens on {dst}, so its control socket refuses the SYN (ack = encap's ISN + 1)")
-            }
-            (Side::Client, FLG_RST) => {
-                reset = true;
-                format!("the kernel's RST for the SYN-ACK: no socket is connected from or listens on {src} (encap's socket only holds the port, bound), so the control socket answers it: seq = the SYN-ACK's ack, no ACK flag (RFC 9293 3.10.7.1)")
-            }
-            _ => "another frame of the connection".to_string(),
-        };
+        let (why, answer) = answer(c, src, dst);
+        match answer {
+            Some(Answer::SynAck) => syn_ack = true,
+            Some(Answer::Refused) => refused = true,
+            Some(Answer::Reset) => reset = true,
+            None => {}
+        }
         writeln!(out, "\n{why}")?;
         match view {
             View::Full => render::verdicts::table(out, c)?,
@@ -333,6 +325,45 @@ fn report<W: WriteColor>(
         kernel.mismatch
     )?;
     out.flush()?;
+    exit_status(dst, (syn_ack, refused, reset), kernel.mismatch)
+}
+
+/// The kernel's answers to the SYN.
+enum Answer {
+    /// A listener's SYN-ACK.
+    SynAck,
+    /// A closed port's RST, ACK.
+    Refused,
+    /// The control socket's RST for the SYN-ACK.
+    Reset,
+}
+
+/// What frame `c` is, in words, and which answer it is.
+fn answer(c: &FrameCheck, src: SocketAddrV4, dst: SocketAddrV4) -> (String, Option<Answer>) {
+    match (c.from, c.flags) {
+        (Side::Server, f) if f == FLG_SYN | FLG_ACK => (
+            format!("the kernel's SYN-ACK: a socket listens on {dst}, and answers the SYN"),
+            Some(Answer::SynAck),
+        ),
+        (Side::Server, f) if f == FLG_RST | FLG_ACK => (
+            format!("the kernel's RST, ACK: no socket listens on {dst}, so its control socket refuses the SYN (ack = encap's ISN + 1)"),
+            Some(Answer::Refused),
+        ),
+        (Side::Client, FLG_RST) => (
+            format!("the kernel's RST for the SYN-ACK: no socket is connected from or listens on {src} (encap's socket only holds the port, bound), so the control socket answers it: seq = the SYN-ACK's ack, no ACK flag (RFC 9293 3.10.7.1)"),
+            Some(Answer::Reset),
+        ),
+        _ => ("another frame of the connection".to_string(), None),
+    }
+}
+
+/// 0 for a SYN-ACK and the RST for it; 1 for a refusal or a MISMATCH; an error (2) when the
+/// kernel's answers did not all come.
+fn exit_status(
+    dst: SocketAddrV4,
+    (syn_ack, refused, reset): (bool, bool, bool),
+    mismatch: usize,
+) -> anyhow::Result<ExitCode> {
     if refused {
         eprintln!(
             "encap: nothing listens on {dst}: the kernel answered the SYN with RST, ACK (connection refused); start a server there first (encap server --listen {dst})"
@@ -351,11 +382,8 @@ fn report<W: WriteColor>(
             ANSWER_LIMIT.as_secs()
         );
     }
-    if kernel.mismatch > 0 {
-        eprintln!(
-            "encap: {} field(s) are a MISMATCH (listed above)",
-            kernel.mismatch
-        );
+    if mismatch > 0 {
+        eprintln!("encap: {mismatch} field(s) are a MISMATCH (listed above)");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
