@@ -51,6 +51,9 @@ pub struct Edge {
     pub sent: u64,
     /// Whether each frame sent is shown.
     pub show: bool,
+    /// Each TCP frame sent shown with its four stages in full (field tables and hex dumps),
+    /// not one line per layer.
+    pub full: bool,
     /// Drop the first data segment instead of sending it (a test of the retransmission).
     pub drop_first_data: bool,
     /// The first data segment was dropped.
@@ -68,6 +71,7 @@ impl Edge {
             link: link.to_string(),
             sent: 0,
             show: true,
+            full: false,
             drop_first_data: false,
             dropped: false,
         }
@@ -87,7 +91,11 @@ impl Edge {
             self.sent += 1;
             let drop = self.drop_first_data && !self.dropped && !frame.payload().is_empty();
             if self.show || drop {
-                show_sent(out, &self.link, self.sent, &frame, self.now(), drop)?;
+                let how = Shown {
+                    full: self.full,
+                    dropped: drop,
+                };
+                show_sent(out, &self.link, self.sent, &frame, self.now(), how)?;
             }
             if drop {
                 self.dropped = true;
@@ -175,6 +183,15 @@ pub fn failure(e: &Event, remote: SocketAddrV4, peer: &str) -> Option<String> {
     }
 }
 
+/// How a frame sent is shown.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    /// A TCP frame's four stages in full.
+    full: bool,
+    /// Dropped by the edge on purpose.
+    dropped: bool,
+}
+
 /// One frame as the endpoint sends it on link `link`.
 fn show_sent<W: WriteColor>(
     out: &mut W,
@@ -182,7 +199,7 @@ fn show_sent<W: WriteColor>(
     n: u64,
     frame: &Sent,
     now: Duration,
-    dropped: bool,
+    how: Shown,
 ) -> anyhow::Result<()> {
     let bytes = frame.frame();
     let wire = frame.frame_with_fcs();
@@ -190,13 +207,15 @@ fn show_sent<W: WriteColor>(
         out,
         "-> {link} frame {n} at {:.3} s from encap's endpoint{}: {} bytes to the packet socket, {} on a wire with padding and FCS 0x{:08x} (bytes {} last)",
         now.as_secs_f64(),
-        if dropped { ", DROPPED by the edge on purpose (--drop-first-data)" } else { "" },
+        if how.dropped { ", DROPPED by the edge on purpose (--drop-first-data)" } else { "" },
         bytes.len(),
         wire.len(),
         frame.fcs(),
         hexdump::spaced(&wire[wire.len() - 4..])
     )?;
     match frame {
+        // (The full view ends with the frame's own hex dump.)
+        Sent::Tcp(e) if how.full => return Ok(pipeline_view::full(out, e)?),
         Sent::Tcp(e) => pipeline_view::summary(out, e)?,
         Sent::Arp(_) => {
             let f = Frame {

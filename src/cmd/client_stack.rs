@@ -75,6 +75,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         Instant::now(),
     );
     edge.show = args.chat.view != View::None;
+    edge.full = args.chat.view == View::Full;
     let mut chat = Chat {
         edge,
         framer: LineFramer::default(),
