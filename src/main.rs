@@ -4,6 +4,7 @@ mod capture;
 mod chat;
 mod cmd;
 mod lab;
+mod packet_edge;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;

@@ -30,6 +30,22 @@ pub struct Args {
     /// --view applies.
     #[arg(long, conflicts_with_all = ["explain", "verify"])]
     pub udp: bool,
+    /// Whose TCP/IP runs the client: `kernel` (a socket) or `encap` (encap's own endpoint on a
+    /// packet socket on -i DEV, root: every frame it sends shown as the pipeline built it;
+    /// IPv4 only, no IPv6 or neighbour discovery yet). Run it in a namespace whose kernel does
+    /// not have the --source address (README: `encap lab up --bare-a`).
+    #[arg(long, value_enum, default_value_t = crate::lab::demo::Stack::Kernel, conflicts_with_all = ["explain", "verify", "udp"])]
+    pub stack: crate::lab::demo::Stack,
+    /// With --stack encap: the Ethernet interface encap's endpoint speaks on (as tcpdump -i).
+    #[arg(short = 'i', long, value_name = "DEV")]
+    pub interface: Option<String>,
+    /// With --stack encap: encap's own IPv4 address and prefix length on -i (192.0.2.10/24),
+    /// one that the kernel does not have there.
+    #[arg(long, value_name = "ADDR/LEN", value_parser = super::client_stack::parse_prefix)]
+    pub source: Option<(std::net::Ipv4Addr, u8)>,
+    /// With --stack encap: the router, for a server outside --source's prefix.
+    #[arg(long, value_name = "ADDR")]
+    pub gateway: Option<std::net::Ipv4Addr>,
 }
 
 /// Runs `encap client`.
@@ -39,6 +55,15 @@ pub struct Args {
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
     if args.udp {
         return crate::chat::udp::client(out, args.connect, args.chat.view);
+    }
+    if args.stack == crate::lab::demo::Stack::Encap {
+        return super::client_stack::run(args, out);
+    }
+    if args.interface.is_some() || args.source.is_some() || args.gateway.is_some() {
+        return Err(super::UsageError(
+            "-i, --source and --gateway are for encap's own endpoint: add --stack encap".into(),
+        )
+        .into());
     }
     let SocketAddr::V4(connect) = args.connect else {
         return Err(super::UsageError(format!(

@@ -21,7 +21,7 @@ pub struct Args {
 pub enum LabCommand {
     /// Make the lab and leave it (namespaces a, r, b; links a-r, r-b), for `lab exec`. Removes a
     /// lab left before.
-    Up(lab::Options),
+    Up(UpArgs),
     /// Remove the lab `up` made and any a killed run left.
     Down,
     /// Show the labs recorded and what of them exists.
@@ -46,6 +46,19 @@ pub enum LabCommand {
     Peer(lab::peer::Args),
 }
 
+/// Arguments of `encap lab up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// How the lab is built.
+    #[command(flatten)]
+    pub lab: lab::Options,
+    /// Leave a's kernel without a's IPv4 and global IPv6 addresses and routes, for encap's own
+    /// endpoint there: `encap lab exec a -- encap client --stack encap -i a-r --source
+    /// 192.0.2.10/24 --gateway 192.0.2.1 --connect 198.51.100.10:6666`.
+    #[arg(long)]
+    pub bare_a: bool,
+}
+
 /// Runs `encap lab ...`.
 ///
 /// # Errors
@@ -59,7 +72,11 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     }
     crate::capture::stop_on_signals().context("cannot install the SIGINT/SIGTERM handlers")?;
     match &args.command {
-        LabCommand::Up(opts) => up(opts, out),
+        LabCommand::Up(up_args) => {
+            let mut opts = up_args.lab;
+            opts.bare_a = up_args.bare_a;
+            up(&opts, out)
+        }
         LabCommand::Down => {
             let done = lab::remove_stale()?;
             if done.is_empty() {
@@ -105,6 +122,9 @@ fn up<W: WriteColor>(opts: &lab::Options, out: &mut W) -> anyhow::Result<ExitCod
             link.router.ipv4,
             link.router.ipv6,
         )?;
+    }
+    if opts.bare_a {
+        writeln!(out, "  a's kernel has no IPv4 address on a-r and no routes, and IPv6 off (--bare-a): 192.0.2.10 is free for encap's own endpoint (encap client --stack encap)")?;
     }
     writeln!(out, "  forwarding on r; default routes via r in a and b; offload {:?}; MTU 1500 on a-r, {} on r-b at r (1500 at b)", opts.offload, opts.mtu_b)?;
     writeln!(out, "run programs in it with `encap lab exec a|r|b -- COMMAND...`; remove it with `encap lab down`")?;

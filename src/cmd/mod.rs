@@ -2,6 +2,7 @@
 //! `main` gives it; sockets, capture and files are opened here, never in the library.
 
 pub mod client;
+pub mod client_stack;
 pub mod decode;
 pub mod demo;
 pub mod demo_states;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod lab;
 pub mod server;
 pub mod show;
+pub mod show_send;
 pub mod sniff;
 pub mod sockets;
 pub mod verify;

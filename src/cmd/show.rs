@@ -40,17 +40,19 @@ pub struct Args {
     /// The message (UTF-8 text; Chinese and emoji are fine). Empty is allowed: encap show "".
     /// `-` reads it from standard input, as bytes.
     /// With --http, the message's body.
-    #[arg(required_unless_present_any = ["file", "http"], conflicts_with = "file")]
+    #[arg(required_unless_present_any = ["file", "http", "send"], conflicts_with = "file")]
     pub message: Option<String>,
     /// Read the message from this file, as bytes (any size: --segment splits what one packet
     /// cannot hold).
     #[arg(long, value_name = "FILE")]
     pub file: Option<std::path::PathBuf>,
-    /// Source address and port: IPv4 (127.0.0.1:40000) or IPv6 in brackets ([::1]:40000).
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:40000", value_parser = parse_any_endpoint)]
-    pub src: SocketAddr,
-    /// Destination address and port, of the same family as --src.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_any_endpoint)]
+    /// Source address and port: IPv4 (127.0.0.1:40000) or IPv6 in brackets ([::1]:40000)
+    /// [default: 127.0.0.1:40000; with --send 127.0.0.1:0, a port the kernel picks that no
+    /// socket has].
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_any_endpoint)]
+    pub src: Option<SocketAddr>,
+    /// Destination address and port, of the same family as --src (--to is the same).
+    #[arg(long, visible_alias = "to", value_name = "IP:PORT", default_value = "127.0.0.1:6666", value_parser = parse_any_endpoint)]
     pub dst: SocketAddr,
     /// Sequence number.
     #[arg(long, default_value_t = 1)]
@@ -59,9 +61,10 @@ pub struct Args {
     /// RST without ACK].
     #[arg(long)]
     pub ack: Option<u32>,
-    /// TCP flags as tcpdump's letters: S SYN, A ACK, P PSH, F FIN, R RST, U URG, E ECE, W CWR.
-    #[arg(long, default_value = "PA", value_parser = parse_flag_letters)]
-    pub flags: u16,
+    /// TCP flags as tcpdump's letters: S SYN, A ACK, P PSH, F FIN, R RST, U URG, E ECE, W CWR
+    /// [default: PA; S with --send].
+    #[arg(long, value_parser = parse_flag_letters)]
+    pub flags: Option<u16>,
     /// TCP window field [default: 64, in units of the window scale 2^10; a SYN's is never
     /// scaled: 65495 as Linux offers on lo, 65483 in a SYN-ACK (65476 and 65464 over IPv6)].
     #[arg(long)]
@@ -138,6 +141,12 @@ pub struct Args {
     /// Write the frame(s) to a pcap file (without FCS, as captures store frames).
     #[arg(short = 'w', long = "write", value_name = "FILE.pcap")]
     pub write: Option<std::path::PathBuf>,
+    /// Inject the SYN on lo through a packet socket (root: CAP_NET_RAW) towards --dst, a port
+    /// on 127.0.0.1, and show what the kernel answers, each frame checked against the model:
+    /// a listener's SYN-ACK and then the RST for it (no socket has the source port), or the
+    /// RST, ACK of a closed port (exit status 1). IPv4 only.
+    #[arg(long, conflicts_with_all = ["file", "http", "segment", "json", "write", "svg", "html"])]
+    pub send: bool,
     /// Write the encapsulation figure (boxes to scale in bytes; preamble with --wire) as SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub svg: Option<std::path::PathBuf>,
@@ -197,20 +206,40 @@ fn parse_hex(s: &str) -> Result<HexBytes, String> {
 }
 
 impl Args {
+    /// The source address and port: --src, or its default.
+    #[must_use]
+    pub fn src(&self) -> SocketAddr {
+        let port = if self.send { 0 } else { 40000 };
+        self.src
+            .unwrap_or(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
+    }
+
+    /// The TCP flags: --flags, or PA (S with --send).
+    #[must_use]
+    pub fn flags(&self) -> u16 {
+        let default = if self.send {
+            tcp::field::FLG_SYN
+        } else {
+            tcp::field::FLG_PSH | tcp::field::FLG_ACK
+        };
+        self.flags.unwrap_or(default)
+    }
+
     /// The pipeline parameters these arguments describe.
     pub fn params(&self) -> Params {
-        let mut p = Params::between_any(self.src, self.dst).with_macs(self.src_mac, self.dst_mac);
+        let mut p = Params::between_any(self.src(), self.dst).with_macs(self.src_mac, self.dst_mac);
         p.tcp.seq = self.seq;
+        let flags = self.flags();
         // An acknowledgment number counts only with ACK set (RFC 9293 3.1): 0 otherwise.
         p.tcp.ack = self
             .ack
-            .unwrap_or(u32::from(self.flags & tcp::field::FLG_ACK != 0));
-        p.tcp.flags = self.flags;
+            .unwrap_or(u32::from(flags & tcp::field::FLG_ACK != 0));
+        p.tcp.flags = flags;
         let v6 = p.ipv6.is_some();
         p.tcp.window = self.window.unwrap_or(
             match (
-                self.flags & tcp::field::FLG_SYN != 0,
-                self.flags & tcp::field::FLG_ACK != 0,
+                flags & tcp::field::FLG_SYN != 0,
+                flags & tcp::field::FLG_ACK != 0,
             ) {
                 (true, false) if v6 => 65476,
                 (true, false) => 65495,
@@ -233,8 +262,8 @@ impl Args {
         }
         p.tcp.options = if self.no_options {
             Vec::new()
-        } else if self.flags & tcp::field::FLG_SYN != 0 {
-            let tsecr = if self.flags & tcp::field::FLG_ACK != 0 {
+        } else if flags & tcp::field::FLG_SYN != 0 {
+            let tsecr = if flags & tcp::field::FLG_ACK != 0 {
                 self.tsecr
             } else {
                 0
@@ -271,7 +300,10 @@ impl Args {
 /// # Errors
 /// A message that does not fit (exit status 2), or an I/O error.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    match (args.src, args.dst) {
+    if args.send {
+        return super::show_send::run(args, out);
+    }
+    match (args.src(), args.dst) {
         (SocketAddr::V4(_), SocketAddr::V4(_)) => {
             if args.flow_label.is_some() {
                 return Err(UsageError("--flow-label is IPv6's: give --src and --dst as IPv6 addresses, e.g. [::1]:40000".into()).into());

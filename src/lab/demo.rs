@@ -65,9 +65,9 @@ pub struct Args {
 /// Who runs a's side of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stack {
-    /// A kernel socket in a.
+    /// A kernel socket (in a, for the lab's demo).
     Kernel,
-    /// encap's own endpoint ([`encap::stack`]) on a packet socket in a.
+    /// encap's own endpoint ([`encap::stack`]) on a packet socket (in a, for the lab's demo).
     Encap,
 }
 

@@ -797,7 +797,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             Capture::open(dev)
                 .with_context(|| format!("cannot open a packet socket on {dev} in {ns}"))
         })?;
-        let [iss, ts_offset, _] = super::stack::random_u32s()?;
+        let [iss, ts_offset, _] = crate::packet_edge::random_u32s()?;
         let a = LINKS[0].host;
         let start = Instant::now();
         let mut p = Peer {

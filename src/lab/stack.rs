@@ -19,21 +19,16 @@ use termcolor::WriteColor;
 
 use super::demo::{collect_until_closed, report, Args, Captures, LinkFrame, Peer};
 use super::{address, in_namespace, Host, Kind, Lab, LINKS};
-use crate::capture::{Capture, FrameSource};
+use crate::capture::Capture;
 use crate::chat::verify::heading;
+use crate::packet_edge::{failure, random_u32s, Edge, TIME_WAIT};
 use encap::layers::ethernet::mac_to_string;
-use encap::layers::payload::escape_bytes;
 use encap::model::Side;
-use encap::render::frames::{write_frame, Frame, FrameOptions};
-use encap::render::{hexdump, pipeline as pipeline_view};
-use encap::stack::{Config, Endpoint, Event, Sent, State, TcpEvent};
+use encap::stack::{Config, Endpoint, Event, State, TcpEvent};
 use encap::verify::{Outcome, Verifier};
 
 /// The longest wait for one step of the dialogue (a retransmission after a 1 s RTO included).
 const STEP_LIMIT: Duration = Duration::from_secs(10);
-/// How long TIME_WAIT lasts here: long enough to answer a FIN sent again, short for a demo
-/// (Linux waits 60 s).
-const TIME_WAIT: Duration = Duration::from_secs(2);
 /// The TCP port of encap's endpoint in a.
 const LOCAL_PORT: u16 = 40000;
 
@@ -84,7 +79,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             ExitCode::from(if live.refused { 1 } else { crate::cmd::TROUBLE })
         }
     };
-    let (sent, dropped) = (live.sent, live.dropped);
+    let (sent, dropped) = (live.edge.sent, live.edge.dropped);
     if let Some(p) = peer.as_mut() {
         p.finish(live.out)?;
     }
@@ -134,21 +129,9 @@ fn open_edge(lab: &Lab) -> anyhow::Result<Capture> {
     })
 }
 
-/// Four random numbers from the kernel, for the ISN, the timestamp offset and the IP ID.
-pub(super) fn random_u32s() -> anyhow::Result<[u32; 3]> {
-    let mut b = [0u8; 12];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .context("cannot read /dev/urandom")?;
-    let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    Ok([word(0), word(4), word(8)])
-}
-
 /// The endpoint and its edge while the dialogue runs.
 struct Live<'a, W> {
-    endpoint: Endpoint,
-    edge: Capture,
-    start: Instant,
+    edge: Edge,
     out: &'a mut W,
     /// What the peer sent, in order, not yet taken by the dialogue.
     got: Vec<u8>,
@@ -156,15 +139,12 @@ struct Live<'a, W> {
     failure: Option<String>,
     /// b's kernel answered the SYN with a RST.
     refused: bool,
-    sent: u64,
-    drop_first_data: bool,
-    dropped: bool,
 }
 
 impl<'a, W: WriteColor> Live<'a, W> {
     fn new(
         lab: &Lab,
-        edge: Capture,
+        socket: Capture,
         server: SocketAddrV4,
         drop_first_data: bool,
         out: &'a mut W,
@@ -196,110 +176,38 @@ impl<'a, W: WriteColor> Live<'a, W> {
             cfg.ip_id
         )?;
         let start = Instant::now();
+        let mut edge = Edge::new(Endpoint::connect(cfg, Duration::ZERO), socket, "a-r", start);
+        edge.drop_first_data = drop_first_data;
         Ok(Live {
-            endpoint: Endpoint::connect(cfg, Duration::ZERO),
             edge,
-            start,
             out,
             got: Vec::new(),
             peer_closed: false,
             failure: None,
             refused: false,
-            sent: 0,
-            drop_first_data,
-            dropped: false,
         })
     }
 
     fn now(&self) -> Duration {
-        self.start.elapsed()
+        self.edge.now()
     }
 
-    /// Shows and sends every frame the endpoint queued.
-    fn flush(&mut self) -> anyhow::Result<()> {
-        while let Some(frame) = self.endpoint.transmit() {
-            self.sent += 1;
-            let drop = self.drop_first_data && !self.dropped && !frame.payload().is_empty();
-            show_sent(self.out, self.sent, &frame, self.now(), drop)?;
-            if drop {
-                self.dropped = true;
-                continue;
-            }
-            self.edge
-                .send(frame.frame())
-                .context("sending on a-r's packet socket")?;
-        }
-        Ok(())
-    }
-
-    /// One turn: send, wait up to 100 ms for a frame, hand it over, run the timers.
+    /// One turn of the edge, and what the endpoint reported, shown and taken note of.
     fn step(&mut self) -> anyhow::Result<()> {
-        self.flush()?;
-        let received = self
-            .edge
-            .next_frame()
-            .context("reading a-r's packet socket")?
-            .map(|f| f.data.to_vec());
-        let now = self.now();
-        if let Some(data) = received {
-            self.endpoint.receive(&data, now);
-        }
-        self.endpoint.tick(now);
-        while let Some(e) = self.endpoint.event() {
-            self.on_event(e)?;
-        }
-        self.flush()
-    }
-
-    fn on_event(&mut self, e: Event) -> anyhow::Result<()> {
-        let state = self.endpoint.state().name();
-        let remote = self.endpoint.config().remote;
-        let line = match e {
-            Event::Resolved(ip, mac) => format!("ARP: {ip} is at {}", mac_to_string(&mac)),
-            Event::Unreachable(ip) => {
-                self.failure = Some(format!("no ARP reply from {ip} after 3 requests"));
-                format!("ARP: no answer from {ip}")
+        for e in self.edge.step(self.out)? {
+            let line = self.edge.describe(&e);
+            let remote = self.edge.endpoint.config().remote;
+            if let Some(f) = failure(&e, remote, "b's kernel") {
+                self.failure = Some(f);
             }
-            Event::Dropped(why) => format!("dropped a frame: {why}"),
-            Event::ResetSent(to) => format!("a segment from {to} for no connection: answered with a RST"),
-            Event::Tcp(t) => match t {
-                TcpEvent::Connected { mss, wscale, sack, timestamps } => format!(
-                    "connected to {remote} ({state}): the peer's MSS {mss}, window scale {}, SACK-permitted {sack}, timestamps {timestamps}",
-                    wscale.map_or("none".to_string(), |s| s.to_string())
-                ),
-                TcpEvent::Data(d) => {
-                    let s = format!("{remote} says ({} bytes): {}", d.len(), escape_bytes(&d));
-                    self.got.extend_from_slice(&d);
-                    s
-                }
-                TcpEvent::PeerClosed => {
-                    self.peer_closed = true;
-                    format!("{remote} closed its side (FIN): {state}")
-                }
-                TcpEvent::Retransmitted { relative_seq, len, rto, next_rto } => format!(
-                    "RTO ran out after {} ms: sent again seq {relative_seq} (relative), {len} sequence numbers; the RTO doubles to {} ms",
-                    rto.as_millis(),
-                    next_rto.as_millis()
-                ),
-                TcpEvent::Refused => {
-                    self.refused = true;
-                    self.failure = Some(format!(
-                        "connection refused: b's kernel answered encap's SYN to {remote} with a RST (no socket listens on that port)"
-                    ));
-                    format!("{remote} answered the SYN with RST, ACK")
-                }
-                TcpEvent::Reset => {
-                    self.failure = Some(format!("{remote} reset the connection"));
-                    format!("{remote} reset the connection")
-                }
-                TcpEvent::TimedOut => {
-                    self.failure = Some(format!("{remote} did not answer: the RTO ran out 7 times"));
-                    "timed out".to_string()
-                }
-                TcpEvent::Closed => format!("connection with {remote} closed ({state})"),
-            },
-        };
-        writeln!(self.out, "   {line}")?;
+            match e {
+                Event::Tcp(TcpEvent::Data(d)) => self.got.extend_from_slice(&d),
+                Event::Tcp(TcpEvent::PeerClosed) => self.peer_closed = true,
+                Event::Tcp(TcpEvent::Refused) => self.refused = true,
+                _ => {}
+            }
+            writeln!(self.out, "   {line}")?;
+        }
         Ok(())
     }
 
@@ -328,52 +236,6 @@ impl<'a, W: WriteColor> Live<'a, W> {
     }
 }
 
-/// One frame as the endpoint sends it.
-fn show_sent<W: WriteColor>(
-    out: &mut W,
-    n: u64,
-    frame: &Sent,
-    now: Duration,
-    dropped: bool,
-) -> anyhow::Result<()> {
-    let bytes = frame.frame();
-    let wire = frame.frame_with_fcs();
-    writeln!(
-        out,
-        "-> a-r frame {n} at {:.3} s from encap's endpoint{}: {} bytes to the packet socket, {} on a wire with padding and FCS 0x{:08x} (bytes {} last)",
-        now.as_secs_f64(),
-        if dropped { ", DROPPED by the edge on purpose (--drop-first-data)" } else { "" },
-        bytes.len(),
-        wire.len(),
-        frame.fcs(),
-        hexdump::spaced(&wire[wire.len() - 4..])
-    )?;
-    match frame {
-        Sent::Tcp(e) => pipeline_view::summary(out, e)?,
-        Sent::Arp(_) => {
-            let f = Frame {
-                number: n,
-                timestamp: now,
-                data: bytes,
-                orig_len: bytes.len(),
-                utc_offset: 0,
-                link_type: encap::layers::link::link_type::ETHERNET,
-            };
-            write!(out, "  ")?;
-            write_frame(
-                out,
-                &f,
-                &FrameOptions {
-                    link: true,
-                    ..FrameOptions::default()
-                },
-            )?;
-        }
-    }
-    hexdump::write(out, bytes, &[], "    ")?;
-    Ok(())
-}
-
 /// The dialogue, adapted to the peer; ends with both sides closed.
 fn play<W: WriteColor>(
     live: &mut Live<'_, W>,
@@ -381,7 +243,7 @@ fn play<W: WriteColor>(
     kind: Peer,
 ) -> anyhow::Result<()> {
     live.until("the handshake", |l| {
-        l.endpoint.state() == State::Established
+        l.edge.endpoint.state() == State::Established
     })?;
     let newline = kind != Peer::Python;
     let dialogue = crate::cmd::demo::DIALOGUE.iter().chain(&[(0, "exit\n")]);
@@ -405,7 +267,7 @@ fn play<W: WriteColor>(
         };
         if *from == 0 {
             let now = live.now();
-            live.endpoint.send(text.as_bytes(), now);
+            live.edge.endpoint.send(text.as_bytes(), now);
             live.until("the peer to receive it", |_| {
                 p.poll();
                 p.received(text)
@@ -437,9 +299,12 @@ fn close<W: WriteColor>(
         }
         Peer::Nc => {
             let now = live.now();
-            live.endpoint.close(now);
+            live.edge.endpoint.close(now);
             live.until("the ACK of encap's FIN", |l| {
-                !matches!(l.endpoint.state(), State::FinWait1 | State::Established)
+                !matches!(
+                    l.edge.endpoint.state(),
+                    State::FinWait1 | State::Established
+                )
             })?;
             p.end_input();
         }
@@ -447,8 +312,8 @@ fn close<W: WriteColor>(
     }
     live.until("the peer's FIN", |l| l.peer_closed)?;
     let now = live.now();
-    live.endpoint.close(now);
-    live.until("the connection's end", |l| l.endpoint.is_done())
+    live.edge.endpoint.close(now);
+    live.until("the connection's end", |l| l.edge.endpoint.is_done())
 }
 
 /// A kernel-socket program in b, started from a thread inside b (a child inherits the
