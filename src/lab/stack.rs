@@ -43,6 +43,13 @@ const LOCAL_PORT: u16 = 40000;
 /// # Errors
 /// Making the lab, a socket, the peer program, or output; the lab is removed in every case.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
+    if args.ipv6 && args.peer == Peer::Encap {
+        // (Not the endpoint's limit: `encap server`'s TCP chat narrates IPv4 system calls only.)
+        return Err(crate::cmd::UsageError(
+            "--stack encap --ipv6 --peer encap: `encap server`'s TCP chat is IPv4 only; with --ipv6 pick --peer nc or --peer python (a kernel socket in b either way)".to_string(),
+        )
+        .into());
+    }
     let mut opts = args.lab;
     opts.bare_a = true;
     let lab = Lab::create(&opts, Kind::Run)?;
@@ -519,10 +526,8 @@ impl PeerProc {
                             server_py.display()
                         );
                     }
-                    moved = moved.replace(
-                        family,
-                        "socket.socket(socket.AF_INET6, socket.SOCK_STREAM)",
-                    );
+                    moved =
+                        moved.replace(family, "socket.socket(socket.AF_INET6, socket.SOCK_STREAM)");
                 }
                 let mut c = Command::new("python3");
                 c.args(["-u", "-c", &moved]);
@@ -710,8 +715,9 @@ fn check_kernel_frames<W: WriteColor>(
     )?;
     writeln!(
         out,
-        "encap's frames: {} fields peer-chosen (encap is not Linux: its window, window scale and IP IDs are its own), {} MISMATCH (a rule every TCP keeps, broken)",
+        "encap's frames: {} fields peer-chosen (encap is not Linux: its window, window scale and {} are its own), {} MISMATCH (a rule every TCP keeps, broken)",
         ours.peer,
+        if ipv6 { "flow label" } else { "IP IDs" },
         ours.mismatch
     )?;
     Ok(())

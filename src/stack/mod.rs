@@ -124,7 +124,9 @@ impl Neighbours {
             (IpAddr::V6(ip), IpAddr::V6(to)) => {
                 Neighbours::Nd(nd::Resolver::new(cfg.mac, ip, to, now))
             }
-            (ip, to) => panic!("the endpoint's address {ip} and its next hop {to} are not of one family"),
+            (ip, to) => {
+                panic!("the endpoint's address {ip} and its next hop {to} are not of one family")
+            }
         }
     }
 

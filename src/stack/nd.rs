@@ -258,8 +258,7 @@ fn valid(by: Carried, msg: &[u8]) -> Result<Message, String> {
             ));
         }
     }
-    if m.kind == ndp::ADVERTISEMENT && by.dst.is_multicast() && m.flags & ndp::field::FLAG_S != 0
-    {
+    if m.kind == ndp::ADVERTISEMENT && by.dst.is_multicast() && m.flags & ndp::field::FLAG_S != 0 {
         return Err(format!(
             "{what} from {from}: to the multicast group {} with the solicited flag set",
             by.dst
