@@ -78,34 +78,32 @@ impl Asking {
     }
 }
 
-/// Our address, and the one next hop we ask about.
+/// Our address, and the one next hop we ask about: ARP's over IPv4 ([`Resolver`]), neighbour
+/// discovery's over IPv6 ([`super::nd::Resolver`]).
 #[derive(Debug)]
-pub struct Resolver {
-    mac: Mac,
-    ip: Ipv4Addr,
-    target: Ipv4Addr,
-    asking: Asking,
-    out: VecDeque<ArpFrame>,
+pub struct Neighbour<A> {
+    pub(crate) mac: Mac,
+    pub(crate) ip: A,
+    pub(crate) target: A,
+    pub(crate) asking: Asking,
+    pub(crate) out: VecDeque<ArpFrame>,
 }
 
-impl Resolver {
-    /// Asks who has `target`, now.
-    #[must_use]
-    pub fn new(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr, now: Duration) -> Resolver {
-        let mut r = Resolver {
+impl<A: Copy> Neighbour<A> {
+    /// Nothing asked yet.
+    pub(crate) fn blank(mac: Mac, ip: A, target: A) -> Neighbour<A> {
+        Neighbour {
             mac,
             ip,
             target,
             asking: Asking::new(),
             out: VecDeque::new(),
-        };
-        r.request(now);
-        r
+        }
     }
 
     /// The next hop's address.
     #[must_use]
-    pub fn target(&self) -> Ipv4Addr {
+    pub fn target(&self) -> A {
         self.target
     }
 
@@ -115,7 +113,7 @@ impl Resolver {
         self.asking.state
     }
 
-    /// The next ARP frame to send.
+    /// The next frame to send.
     pub fn transmit(&mut self) -> Option<ArpFrame> {
         self.out.pop_front()
     }
@@ -124,6 +122,19 @@ impl Resolver {
     #[must_use]
     pub fn deadline(&self) -> Option<Duration> {
         self.asking.deadline()
+    }
+}
+
+/// ARP's: our IPv4 address, and the next hop's.
+pub type Resolver = Neighbour<Ipv4Addr>;
+
+impl Resolver {
+    /// Asks who has `target`, now.
+    #[must_use]
+    pub fn new(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr, now: Duration) -> Resolver {
+        let mut r = Neighbour::blank(mac, ip, target);
+        r.request(now);
+        r
     }
 
     fn request(&mut self, now: Duration) {

@@ -19,16 +19,15 @@
 //! global, neither answers for ours nor resets the connection, and sends no DAD, MLD or router
 //! solicitation of its own.
 
-use std::collections::VecDeque;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use super::arp::{Asking, Resolution};
+use super::arp::{Neighbour, Resolution};
 use crate::checksum;
 use crate::layers::ethernet::Mac;
 use crate::layers::icmp;
 use crate::layers::ndp::{self, Message};
-use crate::pipeline::{encapsulate_ndp, ArpFrame};
+use crate::pipeline::encapsulate_ndp;
 
 /// The all-nodes multicast group (RFC 4291 §2.7.1): where an answer to duplicate address
 /// detection goes.
@@ -49,52 +48,16 @@ pub struct Carried {
     pub hop_limit: u8,
 }
 
-/// Our address, and the one next hop we ask about.
-#[derive(Debug)]
-pub struct Resolver {
-    mac: Mac,
-    ip: Ipv6Addr,
-    target: Ipv6Addr,
-    asking: Asking,
-    out: VecDeque<ArpFrame>,
-}
+/// Neighbour discovery's: our IPv6 address, and the next hop's.
+pub type Resolver = Neighbour<Ipv6Addr>;
 
 impl Resolver {
     /// Solicits `target`, now.
     #[must_use]
     pub fn new(mac: Mac, ip: Ipv6Addr, target: Ipv6Addr, now: Duration) -> Resolver {
-        let mut r = Resolver {
-            mac,
-            ip,
-            target,
-            asking: Asking::new(),
-            out: VecDeque::new(),
-        };
+        let mut r = Neighbour::blank(mac, ip, target);
         r.solicit(now);
         r
-    }
-
-    /// The next hop's address.
-    #[must_use]
-    pub fn target(&self) -> Ipv6Addr {
-        self.target
-    }
-
-    /// What is known of the next hop.
-    #[must_use]
-    pub fn state(&self) -> Resolution {
-        self.asking.state
-    }
-
-    /// The next frame to send.
-    pub fn transmit(&mut self) -> Option<ArpFrame> {
-        self.out.pop_front()
-    }
-
-    /// When the next solicitation is due, while waiting.
-    #[must_use]
-    pub fn deadline(&self) -> Option<Duration> {
-        self.asking.deadline()
     }
 
     /// True for the Ethernet destinations of frames for us: our MAC, our solicited-node group's

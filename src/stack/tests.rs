@@ -868,7 +868,7 @@ fn neighbour_discovery_asks_for_the_router_then_the_handshake_data_and_fins_go_o
 fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
     let mut e = resolved6();
     let _syn = sent6(&mut e);
-    let ns = |to: Ipv6Addr, target: Ipv6Addr, lla: Option<(u8, Mac)>| Message {
+    let ns = |target: Ipv6Addr, lla: Option<(u8, Mac)>| Message {
         kind: ndp::SOLICITATION,
         flags: 0,
         target,
@@ -878,7 +878,7 @@ fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
     let with_lla = Some((ndp::OPT_SOURCE_LLA, R));
     // To our solicited-node group: solicited, override, our MAC in the option, back to r.
     let f = nd_in(
-        &ns(group, A6, with_lla),
+        &ns(A6, with_lla),
         R,
         ndp::multicast_mac(group),
         (R6, group),
@@ -899,7 +899,7 @@ fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
     );
     // Straight to our address (r's unicast probe): solicited only, no option.
     e.receive(
-        &nd_in(&ns(A6, A6, with_lla), R, A, (R6, A6), 255, false),
+        &nd_in(&ns(A6, with_lla), R, A, (R6, A6), 255, false),
         ms(31),
     );
     let (mac, to, na) = nd_out(&e.transmit().expect("an advertisement"));
@@ -909,7 +909,7 @@ fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
     );
     // Duplicate address detection for our address: to all nodes, override, not solicited.
     let dad = nd_in(
-        &ns(group, A6, None),
+        &ns(A6, None),
         R,
         ndp::multicast_mac(group),
         (Ipv6Addr::UNSPECIFIED, group),
@@ -928,7 +928,7 @@ fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
     let g = ndp::solicited_node(other);
     e.receive(
         &nd_in(
-            &ns(g, other, with_lla),
+            &ns(other, with_lla),
             R,
             ndp::multicast_mac(g),
             (R6, g),
