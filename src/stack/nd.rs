@@ -40,7 +40,7 @@ pub const HOP_LIMIT: u8 = 255;
 pub struct Carried {
     /// The Ethernet source.
     pub mac: Mac,
-    /// The IPv6 source and destination.
+    /// The IPv6 source.
     pub src: Ipv6Addr,
     /// The destination.
     pub dst: Ipv6Addr,
