@@ -9,7 +9,7 @@
 //! random numbers.
 
 use std::io::Read;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,7 +26,8 @@ use encap::stack::{Endpoint, Event, Sent, TcpEvent};
 /// (Linux waits 60 s).
 pub const TIME_WAIT: Duration = Duration::from_secs(2);
 
-/// Three random numbers from the kernel, for the ISN, the timestamp offset and the IP ID.
+/// Three random numbers from the kernel, for the ISN, the timestamp offset and the IP ID (and,
+/// from its upper 20 bits, the IPv6 flow label).
 ///
 /// # Errors
 /// `/dev/urandom` cannot be read.
@@ -138,8 +139,10 @@ impl Edge {
         let state = self.endpoint.state().name();
         let remote = self.endpoint.config().remote;
         match e {
-            Event::Resolved(ip, mac) => format!("ARP: {ip} is at {}", mac_to_string(mac)),
-            Event::Unreachable(ip) => format!("ARP: no answer from {ip}"),
+            Event::Resolved(ip, mac) => {
+                format!("{}: {ip} is at {}", resolution(*ip), mac_to_string(mac))
+            }
+            Event::Unreachable(ip) => format!("{}: no answer from {ip}", resolution(*ip)),
             Event::Dropped(why) => format!("dropped a frame: {why}"),
             Event::ResetSent(to) => {
                 format!("a segment from {to} for no connection: answered with a RST")
@@ -169,9 +172,12 @@ impl Edge {
 
 /// Why the dialogue cannot go on after `e`, if it cannot; `peer` names who answered
 /// (`b's kernel`).
-pub fn failure(e: &Event, remote: SocketAddrV4, peer: &str) -> Option<String> {
+pub fn failure(e: &Event, remote: SocketAddr, peer: &str) -> Option<String> {
     match e {
-        Event::Unreachable(ip) => Some(format!("no ARP reply from {ip} after 3 requests")),
+        Event::Unreachable(ip) => Some(format!(
+            "no {} answer from {ip} after 3 requests",
+            resolution(*ip)
+        )),
         Event::Tcp(TcpEvent::Refused) => Some(format!(
             "connection refused: {peer} answered encap's SYN to {remote} with a RST (no socket listens on that port)"
         )),
@@ -180,6 +186,15 @@ pub fn failure(e: &Event, remote: SocketAddrV4, peer: &str) -> Option<String> {
             Some(format!("{remote} did not answer: the RTO ran out 7 times"))
         }
         _ => None,
+    }
+}
+
+/// How an address's MAC is resolved: ARP for IPv4, neighbour discovery for IPv6.
+fn resolution(ip: IpAddr) -> &'static str {
+    if ip.is_ipv6() {
+        "neighbour discovery"
+    } else {
+        "ARP"
     }
 }
 
@@ -217,7 +232,7 @@ fn show_sent<W: WriteColor>(
         // (The full view ends with the frame's own hex dump.)
         Sent::Tcp(e) if how.full => return Ok(pipeline_view::full(out, e)?),
         Sent::Tcp(e) => pipeline_view::summary(out, e)?,
-        Sent::Arp(_) => {
+        Sent::Arp(_) | Sent::Nd(_) => {
             let f = Frame {
                 number: n,
                 timestamp: now,

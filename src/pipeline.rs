@@ -493,21 +493,47 @@ impl Encapsulated {
     }
 }
 
-/// An ARP frame built by [`encapsulate_arp`]: Ethernet II around the packet, the padding a wire
-/// adds to reach 60 bytes, and the FCS after it.
+/// An ARP frame built by [`encapsulate_arp`], or a neighbour solicitation or advertisement built
+/// by [`encapsulate_ndp`]: Ethernet II around the packet, the padding a wire adds to reach 60
+/// bytes, and the FCS after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArpFrame {
     buf: Vec<u8>,
+    end: usize,
     pad: usize,
     fcs: u32,
 }
 
 impl ArpFrame {
+    /// Frames `packet` (written by `write` into its bytes) in Ethernet II, pads it and appends
+    /// the FCS.
+    fn build(
+        source: Mac,
+        destination: Mac,
+        ethertype: EtherType,
+        len: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) -> ArpFrame {
+        let end = EthernetHeader::LEN + len;
+        let pad = ethernet::field::MIN_FRAME_LEN.saturating_sub(end);
+        let mut buf = vec![0; end + pad + ethernet::field::FCS_LEN];
+        write(&mut buf[EthernetHeader::LEN..end]);
+        EthernetHeader {
+            destination,
+            source,
+            ethertype,
+        }
+        .emit(&mut buf[..EthernetHeader::LEN]);
+        let fcs = ethernet::fcs(&buf[..end + pad]);
+        buf[end + pad..].copy_from_slice(&fcs.to_le_bytes());
+        ArpFrame { buf, end, pad, fcs }
+    }
+
     /// The frame as a capture stores it and a packet socket sends it: header and packet, without
     /// padding or FCS (the device adds both).
     #[must_use]
     pub fn frame(&self) -> &[u8] {
-        &self.buf[..EthernetHeader::LEN + crate::layers::arp::field::LEN]
+        &self.buf[..self.end]
     }
 
     /// The frame as a wire carries it: padded to 60 bytes, then the FCS (least significant byte
@@ -538,19 +564,44 @@ pub fn encapsulate_arp(
     source: Mac,
     destination: Mac,
 ) -> ArpFrame {
-    let end = EthernetHeader::LEN + crate::layers::arp::field::LEN;
-    let pad = ethernet::field::MIN_FRAME_LEN.saturating_sub(end);
-    let mut buf = vec![0; end + pad + ethernet::field::FCS_LEN];
-    arp.emit(&mut buf[EthernetHeader::LEN..end]);
-    EthernetHeader {
-        destination,
+    ArpFrame::build(
         source,
-        ethertype: EtherType::Arp,
-    }
-    .emit(&mut buf[..EthernetHeader::LEN]);
-    let fcs = ethernet::fcs(&buf[..end + pad]);
-    buf[end + pad..].copy_from_slice(&fcs.to_le_bytes());
-    ArpFrame { buf, pad, fcs }
+        destination,
+        EtherType::Arp,
+        crate::layers::arp::field::LEN,
+        |b| arp.emit(b),
+    )
+}
+
+/// Builds the Ethernet frame of a neighbour solicitation or advertisement from `from` to `to`
+/// (RFC 4861): IPv6 with hop limit 255 (a receiver drops neighbour discovery that crossed a
+/// router, §7.1), traffic class and flow label 0 (what Linux's `ndisc_send_skb` sends), the
+/// ICMPv6 checksum over the IPv6 pseudo-header.
+#[must_use]
+pub fn encapsulate_ndp(
+    m: &crate::layers::ndp::Message,
+    source: Mac,
+    destination: Mac,
+    (from, to): (std::net::Ipv6Addr, std::net::Ipv6Addr),
+) -> ArpFrame {
+    let msg = m.emit(from, to);
+    let ip = Ipv6Header {
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: 255,
+        source: from,
+        destination: to,
+    };
+    ArpFrame::build(
+        source,
+        destination,
+        EtherType::Ipv6,
+        Ipv6Header::LEN + msg.len(),
+        |b| {
+            ip.emit(b, msg.len() as u16, IpProtocol::Icmpv6);
+            b[Ipv6Header::LEN..].copy_from_slice(&msg);
+        },
+    )
 }
 
 /// Splits `message` into segments of at most `mss` payload bytes, each a frame of its own: the

@@ -1,7 +1,8 @@
 //! `encap lab demo --stack encap` as root: encap's own TCP/IP endpoint in namespace a talks to a
 //! kernel socket program in b (`encap server`, `nc -l`, the blog's server.py) across r. Each
 //! dialogue must arrive intact, b's kernel's frames must be as the model predicts, and tshark
-//! must find every frame encap sent with good IPv4 and TCP checksums. Skipped (with the reason
+//! must find every frame encap sent with good IPv4 and TCP checksums (over IPv6: good TCP and
+//! ICMPv6 checksums, encap's own neighbour discovery on a-r). Skipped (with the reason
 //! printed) when not root or a tool is missing; CI makes a skip fail.
 
 mod common;
@@ -62,7 +63,9 @@ fn demo(args: &[&str]) -> (Output, String, String) {
 }
 
 /// Every frame encap's endpoint sent on a-r (interface 0), as tshark reads it with checksum
-/// validation on: each has a good IPv4 header checksum and, if TCP, a good TCP checksum.
+/// validation on: each has a good IPv4 header checksum and, if TCP, a good TCP checksum; over
+/// IPv6 a good TCP or ICMPv6 checksum (each neighbour solicitation and advertisement with hop
+/// limit 255).
 fn assert_encap_frames_have_good_checksums(pcap: &Path) -> usize {
     let fields: Vec<String> = [
         "frame.interface_id",
@@ -71,6 +74,9 @@ fn assert_encap_frames_have_good_checksums(pcap: &Path) -> usize {
         "tcp.checksum.status",
         "eth.type",
         "frame.number",
+        "icmpv6.checksum.status",
+        "icmpv6.type",
+        "ipv6.hlim",
     ]
     .map(String::from)
     .to_vec();
@@ -79,7 +85,7 @@ fn assert_encap_frames_have_good_checksums(pcap: &Path) -> usize {
         .into_iter()
         .filter(|r| r["frame.interface_id"] == "0" && r["eth.src"] == ENCAP_MAC)
         .collect();
-    let (mut tcp, mut arp) = (0, 0);
+    let (mut tcp, mut arp, mut nd) = (0, 0, 0);
     for r in &rows {
         match r["eth.type"].as_str() {
             "0x0800" => {
@@ -88,11 +94,27 @@ fn assert_encap_frames_have_good_checksums(pcap: &Path) -> usize {
                 tcp += 1;
             }
             "0x0806" => arp += 1,
+            "0x86dd" if r["icmpv6.type"].is_empty() => {
+                assert_eq!(r["tcp.checksum.status"], "1", "TCP checksum of frame {r:?}");
+                tcp += 1;
+            }
+            "0x86dd" => {
+                assert!(
+                    ["135", "136"].contains(&r["icmpv6.type"].as_str()),
+                    "only neighbour discovery: {r:?}"
+                );
+                assert_eq!(r["icmpv6.checksum.status"], "1", "ICMPv6 checksum of {r:?}");
+                assert_eq!(r["ipv6.hlim"], "255", "hop limit of {r:?}");
+                nd += 1;
+            }
             // a's kernel has neither IPv4 nor IPv6 on a-r: nothing else comes from a's MAC.
             other => panic!("a frame of type {other} from a's MAC: {r:?}"),
         }
     }
-    assert!(arp >= 1, "encap's ARP request is on a-r: {rows:?}");
+    assert!(
+        arp + nd >= 1,
+        "encap's ARP request or neighbour solicitation is on a-r: {rows:?}"
+    );
     assert!(tcp >= 8, "SYN, ACKs, three messages and the FIN: {rows:?}");
     tcp
 }
@@ -115,6 +137,11 @@ fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str], extr
     args.extend(extra);
     let (out, stdout, stderr) = demo(&args);
     assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    let b = if extra.contains(&"--ipv6") {
+        "[2001:db8:b::10]:6666"
+    } else {
+        "198.51.100.10:6666"
+    };
     for m in messages {
         let line = format!("received {m:?} intact");
         assert!(stdout.contains(&line), "{line} not in:\n{stdout}");
@@ -123,7 +150,7 @@ fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str], extr
         assert!(
             stdout
                 .lines()
-                .any(|l| l.contains("198.51.100.10:6666 says (") && l.contains(reply)),
+                .any(|l| l.contains(&format!("{b} says (")) && l.contains(reply)),
             "the peer's {reply:?} did not reach encap's endpoint:\n{stdout}"
         );
     }
@@ -134,7 +161,13 @@ fn dialogue_with(test: &str, peer: &str, tools: &[&str], messages: &[&str], extr
     assert!(summary.contains(" 0 MISMATCH"), "{summary}");
     assert!(!summary.starts_with("b's kernel: 0 frames"), "{summary}");
     assert!(
-        stdout.contains("connection with 198.51.100.10:6666 closed"),
+        stdout.contains(&format!("connection with {b} closed")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "0 MISMATCH: every frame on both links, and every hop at r, as the model said"
+        ),
         "{stdout}"
     );
     assert_encap_frames_have_good_checksums(&pcap);
@@ -245,5 +278,44 @@ fn a_closed_port_gets_the_kernel_s_rst_and_exit_status_1() {
     assert!(
         stdout.contains("from b's kernel: RST, ACK seq 0 ack 1"),
         "{stdout}"
+    );
+}
+
+/// IPv6: encap's own neighbour discovery on a-r, then the same dialogue and checks.
+#[test]
+fn the_dialogue_over_ipv6_with_nc() {
+    dialogue_with(
+        "the_dialogue_over_ipv6_with_nc",
+        "nc",
+        &["nc"],
+        &["hello\n", "你好，服务器！\n", "exit\n"],
+        &["--ipv6"],
+    );
+}
+
+#[test]
+fn the_dialogue_over_ipv6_with_the_blogs_server_py_offload_off() {
+    dialogue_with(
+        "the_dialogue_over_ipv6_with_the_blogs_server_py_offload_off",
+        "python",
+        &["python3", "ethtool"],
+        &["hello", "你好，服务器！", "exit"],
+        &["--ipv6", "--offload", "off"],
+    );
+}
+
+#[test]
+fn ipv6_with_encap_server_in_b_is_a_clear_usage_error() {
+    let out = encap()
+        .args([
+            "lab", "demo", "--stack", "encap", "--ipv6", "--peer", "encap",
+        ])
+        .output()
+        .expect("run encap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pick --peer nc or --peer python"),
+        "{stderr}"
     );
 }

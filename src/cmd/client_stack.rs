@@ -5,7 +5,7 @@
 //! encap's FIN and waits for the server's.
 
 use std::io::BufRead;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -117,15 +117,17 @@ fn config(args: &Args) -> anyhow::Result<Config> {
     }
     let mut cfg = Config {
         mac: nic.mac,
-        ip,
+        ip: ip.into(),
         prefix_len,
-        gateway: args.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        gateway: args.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED).into(),
         mtu: nic.mtu,
         port: 0,
-        remote,
+        remote: remote.into(),
         isn: 0,
         ts_offset: 0,
         ip_id: 0,
+        // (IPv4 only: no flow label.)
+        flow_label: 0,
         time_wait: TIME_WAIT,
         // A kernel peer on a veth leaves its TCP checksums to the veth, which never computes
         // them: they arrive as the pseudo-header sum.
@@ -231,7 +233,7 @@ impl Chat {
     fn show_data<W: WriteColor>(
         &mut self,
         out: &mut W,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         data: &[u8],
     ) -> anyhow::Result<()> {
         let mut messages = Vec::new();

@@ -41,10 +41,11 @@ pub struct Args {
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// Who runs a's side: `kernel` (a kernel socket) or `encap` (encap's own TCP/IP endpoint on
-    /// an AF_PACKET socket, a's kernel left without a's address).
+    /// an AF_PACKET socket, a's kernel left without a's address; IPv4 with its own ARP, or with
+    /// --ipv6 its own neighbour discovery).
     #[arg(long, value_enum, default_value_t = Stack::Kernel)]
     pub stack: Stack,
-    /// With `--stack encap`, the kernel-socket program in b: `encap` (`encap server`), `nc`
+    /// With `--stack encap`, the kernel-socket program in b: `encap` (`encap server`, IPv4), `nc`
     /// (`nc -l`), `python` (the blog's server.py, which answers turn by turn without newlines)
     /// or `none` (nothing listens: the kernel's RST, exit status 1).
     #[arg(long, value_enum, default_value_t = Peer::Encap)]

@@ -629,21 +629,22 @@ pub fn address(host: Host, ipv6: bool) -> IpAddr {
 pub const TCP_LISTEN: u8 = 0x0A;
 
 /// The states (`/proc/net/tcp`'s `st` column: 01 ESTABLISHED, 03 SYN_RECV, 05 FIN_WAIT2, 08
-/// CLOSE_WAIT, 0A LISTEN ...) of the IPv4 TCP sockets in `ns` whose local port is `port`, read on
-/// a thread inside `ns` from `/proc/thread-self/net/tcp`.
+/// CLOSE_WAIT, 0A LISTEN ...) of the TCP sockets in `ns` whose local port is `port`, IPv4's and
+/// then IPv6's, read on a thread inside `ns` from `/proc/thread-self/net/tcp` and `tcp6` (absent
+/// where IPv6 is off).
 ///
 /// # Errors
-/// Entering the namespace or reading the table.
+/// Entering the namespace or reading the IPv4 table.
 pub fn tcp_states(ns: &str, port: u16) -> anyhow::Result<Vec<u8>> {
     let name = ns.to_string();
     let table = in_namespace(ns, move || {
-        fs::read_to_string("/proc/thread-self/net/tcp")
-            .with_context(|| format!("reading the TCP sockets of {name}"))
+        let v4 = fs::read_to_string("/proc/thread-self/net/tcp")
+            .with_context(|| format!("reading the TCP sockets of {name}"))?;
+        Ok(v4 + &fs::read_to_string("/proc/thread-self/net/tcp6").unwrap_or_default())
     })?;
     let port = format!(":{port:04X}");
     Ok(table
         .lines()
-        .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let st = u8::from_str_radix(f.get(3)?, 16).ok()?;

@@ -1,14 +1,15 @@
 //! `encap lab demo --stack encap`: host a's side of the chat run by encap's own TCP/IP endpoint
 //! ([`encap::stack`]) instead of a's kernel. The edge is thin: one `AF_PACKET` socket on a's veth,
-//! opened on a thread that entered a (a's kernel has no IPv4 address there, so it neither answers
-//! ARP for a's address nor resets the connection), the time since the run began, and the random
-//! ISN, timestamp offset and IP ID the endpoint is handed. Every frame the endpoint sends is shown
+//! opened on a thread that entered a (a's kernel has no IPv4 address there and IPv6 disabled, so
+//! it neither answers ARP or neighbour solicitations for a's address nor resets the connection),
+//! the time since the run began, and the random ISN, timestamp offset, IP ID and IPv6 flow label
+//! the endpoint is handed. Every frame the endpoint sends is shown
 //! before it goes out: the pipeline's frame, the bytes the socket is given, and the FCS a wire
 //! would carry after them. The program in b is a kernel socket (`encap server`, `nc -l`, the
 //! blog's server.py); its frames, captured in r on r-b as b sent them, are checked by the model.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -37,25 +38,30 @@ const LOCAL_PORT: u16 = 40000;
 /// # Errors
 /// Making the lab, a socket, the peer program, or output; the lab is removed in every case.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    if args.ipv6 {
-        bail!("--stack encap speaks IPv4 only for now (no neighbour discovery yet): drop --ipv6");
+    if args.ipv6 && args.peer == Peer::Encap {
+        // (Not the endpoint's limit: `encap server`'s TCP chat narrates IPv4 system calls only.)
+        return Err(crate::cmd::UsageError(
+            "--stack encap --ipv6 --peer encap: `encap server`'s TCP chat is IPv4 only; with --ipv6 pick --peer nc or --peer python (a kernel socket in b either way)".to_string(),
+        )
+        .into());
     }
     let mut opts = args.lab;
     opts.bare_a = true;
     let lab = Lab::create(&opts, Kind::Run)?;
     writeln!(
         out,
-        "encap lab demo --stack encap: lab {} (namespaces {}), offload {:?}; a's kernel has no IPv4 address on a-r: encap's own endpoint is 192.0.2.10 there",
+        "encap lab demo --stack encap: lab {} (namespaces {}), offload {:?}; a's kernel has no IPv4 address and IPv6 disabled on a-r: encap's own endpoint is {} there",
         lab.id,
         lab.ns.join(", "),
-        args.lab.offload
+        args.lab.offload,
+        address(Host::A, args.ipv6)
     )?;
     let captures = Captures::start(&lab)?;
     let settings = in_namespace(lab.ns(Host::B), || {
         crate::chat::sys::tcp_settings().map_err(anyhow::Error::msg)
     })
     .ok();
-    let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    let server = SocketAddr::new(address(Host::B, args.ipv6), args.port);
     let mut peer = match args.peer {
         Peer::None => None,
         kind => Some(PeerProc::start(&lab, kind, server, args.server_py.clone())?),
@@ -100,16 +106,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
     )?;
     report(args, &lab, out, &frames)?;
-    check_kernel_frames(out, &frames, settings)?;
+    check_kernel_frames(out, &frames, settings, args.ipv6)?;
     lab.remove();
     Ok(exit)
-}
-
-fn v4(a: std::net::IpAddr) -> Ipv4Addr {
-    match a {
-        std::net::IpAddr::V4(a) => a,
-        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    }
 }
 
 /// Every frame the captures hold after `wait`.
@@ -145,23 +144,28 @@ impl<'a, W: WriteColor> Live<'a, W> {
     fn new(
         lab: &Lab,
         socket: Capture,
-        server: SocketAddrV4,
+        server: SocketAddr,
         drop_first_data: bool,
         out: &'a mut W,
     ) -> anyhow::Result<Live<'a, W>> {
         let [isn, ts_offset, id] = random_u32s()?;
-        let a = LINKS[0].host;
+        let v6 = server.is_ipv6();
         let cfg = Config {
             mac: lab.macs[0][0],
-            ip: a.ipv4,
-            prefix_len: 24,
-            gateway: LINKS[0].router.ipv4,
+            ip: address(Host::A, v6),
+            prefix_len: if v6 { 64 } else { 24 },
+            gateway: if v6 {
+                LINKS[0].router.ipv6.into()
+            } else {
+                LINKS[0].router.ipv4.into()
+            },
             mtu: 1500,
             port: LOCAL_PORT,
             remote: server,
             isn,
             ts_offset,
             ip_id: id as u16,
+            flow_label: id >> 12,
             time_wait: TIME_WAIT,
             // b's kernel leaves the TCP checksum to its veth, which never computes it: the
             // segment crosses r and reaches a with the pseudo-header sum only.
@@ -169,11 +173,16 @@ impl<'a, W: WriteColor> Live<'a, W> {
         };
         writeln!(
             out,
-            "encap's endpoint: {} {}:{LOCAL_PORT} on a-r, next hop {} (r), ISN 0x{isn:08x}, TSval offset {ts_offset}, first IP ID {} (drawn from /dev/urandom by the edge)",
+            "encap's endpoint: {} {} on a-r, next hop {} (r), ISN 0x{isn:08x}, TSval offset {ts_offset}, {} (drawn from /dev/urandom by the edge); MSS {}",
             mac_to_string(&cfg.mac),
-            cfg.ip,
+            SocketAddr::new(cfg.ip, LOCAL_PORT),
             cfg.gateway,
-            cfg.ip_id
+            if v6 {
+                format!("flow label 0x{:05x}, traffic class 0, hop limit 64", cfg.flow_label)
+            } else {
+                format!("first IP ID {}", cfg.ip_id)
+            },
+            cfg.mss()
         )?;
         let start = Instant::now();
         let mut edge = Edge::new(Endpoint::connect(cfg, Duration::ZERO), socket, "a-r", start);
@@ -331,7 +340,7 @@ impl PeerProc {
     fn start(
         lab: &Lab,
         kind: Peer,
-        at: SocketAddrV4,
+        at: SocketAddr,
         server_py: PathBuf,
     ) -> anyhow::Result<PeerProc> {
         let (name, mut cmd) = match kind {
@@ -360,10 +369,21 @@ impl PeerProc {
                         server_py.display()
                     );
                 }
-                let moved = src.replace(
+                let mut moved = src.replace(
                     "'127.0.0.1', 6666",
                     &format!("'{}', {}", at.ip(), at.port()),
                 );
+                if at.is_ipv6() {
+                    let family = "socket.socket(socket.AF_INET, socket.SOCK_STREAM)";
+                    if !moved.contains(family) {
+                        bail!(
+                            "{} no longer makes its socket with {family}: cannot make it IPv6",
+                            server_py.display()
+                        );
+                    }
+                    moved =
+                        moved.replace(family, "socket.socket(socket.AF_INET6, socket.SOCK_STREAM)");
+                }
                 let mut c = Command::new("python3");
                 c.args(["-u", "-c", &moved]);
                 ("the blog's server.py", c)
@@ -401,7 +421,7 @@ impl PeerProc {
 
     /// Waits until b's kernel shows a socket listening on `at`'s port (read from
     /// `/proc/thread-self/net/tcp` on a thread inside b), or the program ended.
-    fn wait_listening(&mut self, lab: &Lab, at: SocketAddrV4) -> anyhow::Result<()> {
+    fn wait_listening(&mut self, lab: &Lab, at: SocketAddr) -> anyhow::Result<()> {
         for _ in 0..250 {
             if super::tcp_states(lab.ns(Host::B), at.port())?.contains(&super::TCP_LISTEN) {
                 return Ok(());
@@ -475,13 +495,14 @@ fn check_kernel_frames<W: WriteColor>(
     out: &mut W,
     frames: &[LinkFrame],
     settings: Option<encap::model::TcpSettings>,
+    ipv6: bool,
 ) -> anyhow::Result<()> {
     heading(
         out,
         "the model's check of b's kernel (its frames on r-b, as b sent them)",
     )?;
     let b_kernel = encap::verify::LinuxEnd {
-        addr: address(Host::B, false),
+        addr: address(Host::B, ipv6),
         port: None,
     };
     let mut verifier = Verifier::new(settings, None).with_linux(vec![b_kernel]);
@@ -549,8 +570,9 @@ fn check_kernel_frames<W: WriteColor>(
     )?;
     writeln!(
         out,
-        "encap's frames: {} fields peer-chosen (encap is not Linux: its window, window scale and IP IDs are its own), {} MISMATCH (a rule every TCP keeps, broken)",
+        "encap's frames: {} fields peer-chosen (encap is not Linux: its window, window scale and {} are its own), {} MISMATCH (a rule every TCP keeps, broken)",
         ours.peer,
+        if ipv6 { "flow label" } else { "IP IDs" },
         ours.mismatch
     )?;
     Ok(())

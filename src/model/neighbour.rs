@@ -15,8 +15,7 @@ use crate::dissect::{slice, slice_link, Net, Transport};
 use crate::layers::arp::{self, ArpPacket};
 use crate::layers::ethernet::{self, mac_to_string, EtherType, EthernetHeader, Mac};
 use crate::layers::icmp;
-use crate::layers::ipv4::IpProtocol;
-use crate::layers::ipv6::{self, Ipv6Header};
+use crate::layers::ipv6;
 use crate::layers::link::{link_type, Cooked};
 use crate::layers::ndp::{self, Message};
 use crate::layers::{Layer, Value};
@@ -641,29 +640,10 @@ fn arp_frame(dst: Mac, src: Mac, p: &ArpPacket) -> Vec<u8> {
 }
 
 /// A neighbour discovery frame as Linux sends it: traffic class and flow label 0, hop limit 255.
-fn ndp_frame(dst: Mac, src: Mac, (from, to): (Ipv6Addr, Ipv6Addr), m: &Message) -> Vec<u8> {
-    let msg = m.emit(from, to);
-    let mut f = vec![0u8; EthernetHeader::LEN + Ipv6Header::LEN];
-    EthernetHeader {
-        destination: dst,
-        source: src,
-        ethertype: EtherType::Ipv6,
-    }
-    .emit(&mut f);
-    let ip = Ipv6Header {
-        traffic_class: 0,
-        flow_label: 0,
-        hop_limit: 255,
-        source: from,
-        destination: to,
-    };
-    ip.emit(
-        &mut f[EthernetHeader::LEN..],
-        msg.len() as u16,
-        IpProtocol::Icmpv6,
-    );
-    f.extend_from_slice(&msg);
-    f
+fn ndp_frame(dst: Mac, src: Mac, addrs: (Ipv6Addr, Ipv6Addr), m: &Message) -> Vec<u8> {
+    crate::pipeline::encapsulate_ndp(m, src, dst, addrs)
+        .frame()
+        .to_vec()
 }
 
 /// The kernel's frame against the model's, field by field over the layers' tables: each field

@@ -27,48 +27,93 @@ pub enum Resolution {
     Unreachable,
 }
 
-/// Our address, and the one next hop we ask about.
-#[derive(Debug)]
-pub struct Resolver {
-    mac: Mac,
-    ip: Ipv4Addr,
-    target: Ipv4Addr,
-    state: Resolution,
+/// The asking for one next hop's MAC, ARP's or neighbour discovery's: what is known, how many
+/// requests went, when the next one is due.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asking {
+    pub(crate) state: Resolution,
     sent: u32,
     deadline: Option<Duration>,
-    out: VecDeque<ArpFrame>,
 }
 
-impl Resolver {
-    /// Asks who has `target`, now.
-    #[must_use]
-    pub fn new(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr, now: Duration) -> Resolver {
-        let mut r = Resolver {
-            mac,
-            ip,
-            target,
+impl Asking {
+    pub(crate) fn new() -> Asking {
+        Asking {
             state: Resolution::Waiting,
             sent: 0,
             deadline: None,
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// A request went out at `now`.
+    pub(crate) fn asked(&mut self, now: Duration) {
+        self.sent += 1;
+        self.deadline = Some(now + RETRY);
+    }
+
+    /// The answer came.
+    pub(crate) fn resolved(&mut self, mac: Mac) {
+        self.state = Resolution::Resolved(mac);
+        self.deadline = None;
+    }
+
+    /// True when a request is due again at `now`; after [`TRIES`] the next hop is unreachable.
+    pub(crate) fn due(&mut self, now: Duration) -> bool {
+        match self.deadline {
+            Some(d) if now >= d && self.state == Resolution::Waiting => {
+                if self.sent >= TRIES {
+                    self.state = Resolution::Unreachable;
+                    self.deadline = None;
+                    false
+                } else {
+                    true
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Our address, and the one next hop we ask about: ARP's over IPv4 ([`Resolver`]), neighbour
+/// discovery's over IPv6 ([`super::nd::Resolver`]).
+#[derive(Debug)]
+pub struct Neighbour<A> {
+    pub(crate) mac: Mac,
+    pub(crate) ip: A,
+    pub(crate) target: A,
+    pub(crate) asking: Asking,
+    pub(crate) out: VecDeque<ArpFrame>,
+}
+
+impl<A: Copy> Neighbour<A> {
+    /// Nothing asked yet.
+    pub(crate) fn blank(mac: Mac, ip: A, target: A) -> Neighbour<A> {
+        Neighbour {
+            mac,
+            ip,
+            target,
+            asking: Asking::new(),
             out: VecDeque::new(),
-        };
-        r.request(now);
-        r
+        }
     }
 
     /// The next hop's address.
     #[must_use]
-    pub fn target(&self) -> Ipv4Addr {
+    pub fn target(&self) -> A {
         self.target
     }
 
     /// What is known of the next hop.
     #[must_use]
     pub fn state(&self) -> Resolution {
-        self.state
+        self.asking.state
     }
 
-    /// The next ARP frame to send.
+    /// The next frame to send.
     pub fn transmit(&mut self) -> Option<ArpFrame> {
         self.out.pop_front()
     }
@@ -76,7 +121,20 @@ impl Resolver {
     /// When the next request is due, while waiting.
     #[must_use]
     pub fn deadline(&self) -> Option<Duration> {
-        self.deadline
+        self.asking.deadline()
+    }
+}
+
+/// ARP's: our IPv4 address, and the next hop's.
+pub type Resolver = Neighbour<Ipv4Addr>;
+
+impl Resolver {
+    /// Asks who has `target`, now.
+    #[must_use]
+    pub fn new(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr, now: Duration) -> Resolver {
+        let mut r = Neighbour::blank(mac, ip, target);
+        r.request(now);
+        r
     }
 
     fn request(&mut self, now: Duration) {
@@ -89,22 +147,13 @@ impl Resolver {
         };
         self.out
             .push_back(encapsulate_arp(&arp, self.mac, BROADCAST));
-        self.sent += 1;
-        self.deadline = Some(now + RETRY);
+        self.asking.asked(now);
     }
 
     /// A request again, or giving up, once a second passed without an answer.
     pub fn tick(&mut self, now: Duration) {
-        match self.deadline {
-            Some(d) if now >= d && self.state == Resolution::Waiting => {
-                if self.sent >= TRIES {
-                    self.state = Resolution::Unreachable;
-                    self.deadline = None;
-                } else {
-                    self.request(now);
-                }
-            }
-            _ => {}
+        if self.asking.due(now) {
+            self.request(now);
         }
     }
 
@@ -115,8 +164,7 @@ impl Resolver {
             return;
         }
         if arp.spa == self.target {
-            self.state = Resolution::Resolved(arp.sha);
-            self.deadline = None;
+            self.asking.resolved(arp.sha);
         }
         if arp.oper == REQUEST {
             let reply = ArpPacket {

@@ -14,7 +14,7 @@
 //! probes, PAWS, urgent data.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_PSH, FLG_RST, FLG_SYN};
@@ -128,14 +128,15 @@ pub struct Segment {
 #[derive(Debug, Clone, Copy)]
 pub struct Opening {
     /// Our address and port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// The initial sequence number.
     pub isn: u32,
     /// Added to the milliseconds of `now` to make each TSval.
     pub ts_offset: u32,
-    /// The MSS to announce (the link MTU less 40 bytes of IPv4 and TCP headers).
+    /// The MSS to announce (the link MTU less the IP and TCP headers: 40 bytes over IPv4, 60
+    /// over IPv6).
     pub mss: u16,
     /// How long TIME_WAIT lasts (2 MSL).
     pub time_wait: Duration,
@@ -270,7 +271,7 @@ impl Tcb {
 
     /// Our address and the peer's.
     #[must_use]
-    pub fn addresses(&self) -> (SocketAddrV4, SocketAddrV4) {
+    pub fn addresses(&self) -> (SocketAddr, SocketAddr) {
         (self.open.local, self.open.remote)
     }
 

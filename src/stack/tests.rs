@@ -1,14 +1,20 @@
 //! The endpoint offline, frame by frame: every frame it sends is read back through the pipeline,
 //! every frame of the peer is built by it, and the clock is whatever the test hands in.
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+
 use super::*;
 use crate::layers::arp::{REPLY, REQUEST};
+use crate::layers::ndp::{self, Message};
 use crate::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_PSH, FLG_RST, FLG_SYN};
 use crate::layers::tcp::TcpOption;
 use crate::pipeline::{decapsulate, linux_data_options, linux_syn_options};
 
 const A: Mac = [2, 0, 0, 0, 0x0a, 1];
 const R: Mac = [2, 0, 0, 0, 0x0a, 2];
+const A_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const R_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 6666);
 const ISN: u32 = 0x1000_0000;
 const PEER_ISN: u32 = 0x7000_0000;
 
@@ -19,15 +25,16 @@ fn ms(n: u64) -> Duration {
 fn cfg() -> Config {
     Config {
         mac: A,
-        ip: Ipv4Addr::new(192, 0, 2, 10),
+        ip: A_IP.into(),
         prefix_len: 24,
-        gateway: Ipv4Addr::new(192, 0, 2, 1),
+        gateway: R_IP.into(),
         mtu: 1500,
         port: 40000,
-        remote: SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 6666),
+        remote: PEER.into(),
         isn: ISN,
         ts_offset: 5000,
         ip_id: 7,
+        flow_label: 0x1_2345,
         time_wait: Duration::from_secs(60),
         accept_partial: false,
     }
@@ -61,7 +68,7 @@ fn events(e: &mut Endpoint) -> Vec<Event> {
 /// A frame from the peer through r, with a full checksum.
 fn from_peer(seq: u32, ack: u32, flags: u16, payload: &[u8], options: Vec<TcpOption>) -> Vec<u8> {
     let c = cfg();
-    let mut p = Params::between(c.remote, SocketAddrV4::new(c.ip, c.port)).with_macs(R, A);
+    let mut p = Params::between(PEER, SocketAddrV4::new(A_IP, c.port)).with_macs(R, A);
     p.tcp.seq = seq;
     p.tcp.ack = ack;
     p.tcp.flags = flags;
@@ -93,13 +100,10 @@ fn syn_sent() -> Endpoint {
     let (eth, rest) = EthernetHeader::parse(req.frame()).unwrap();
     assert_eq!(eth.destination, arp::BROADCAST);
     let asked = ArpPacket::parse(rest).unwrap();
-    assert_eq!(
-        (asked.oper, asked.spa, asked.tpa),
-        (REQUEST, c.ip, c.gateway)
-    );
+    assert_eq!((asked.oper, asked.spa, asked.tpa), (REQUEST, A_IP, R_IP));
     assert_eq!(req.frame_with_fcs().len(), 64, "padded to 60, then the FCS");
     assert!(e.transmit().is_none(), "no SYN before the next hop's MAC");
-    e.receive(&arp_frame(REPLY, R, c.gateway, A, c.ip, A), ms(10));
+    e.receive(&arp_frame(REPLY, R, R_IP, A, A_IP, A), ms(10));
     assert_eq!(events(&mut e), [Event::Resolved(c.gateway, R)]);
     e
 }
@@ -464,7 +468,7 @@ fn segments_for_no_connection_get_a_rst_and_arp_requests_for_us_a_reply() {
     sent_tcp(&mut e);
     events(&mut e);
     let c = cfg();
-    let mut p = Params::between(c.remote, SocketAddrV4::new(c.ip, 40001)).with_macs(R, A);
+    let mut p = Params::between(PEER, SocketAddrV4::new(A_IP, 40001)).with_macs(R, A);
     p.tcp.flags = FLG_SYN;
     p.tcp.seq = 77;
     p.tcp.options = vec![];
@@ -481,7 +485,7 @@ fn segments_for_no_connection_get_a_rst_and_arp_requests_for_us_a_reply() {
     assert_eq!((sent_tcp(&mut e)[0].0.seq, FLG_RST), (1234, FLG_RST));
 
     e.receive(
-        &arp_frame(REQUEST, R, c.gateway, [0; 6], c.ip, arp::BROADCAST),
+        &arp_frame(REQUEST, R, R_IP, [0; 6], A_IP, arp::BROADCAST),
         ms(40),
     );
     let Some(Sent::Arp(reply)) = e.transmit() else {
@@ -492,14 +496,14 @@ fn segments_for_no_connection_get_a_rst_and_arp_requests_for_us_a_reply() {
     let a = ArpPacket::parse(rest).unwrap();
     assert_eq!(
         (a.oper, a.sha, a.spa, a.tha, a.tpa),
-        (REPLY, A, c.ip, R, c.gateway)
+        (REPLY, A, A_IP, R, R_IP)
     );
     // Not ours: no answer.
     e.receive(
         &arp_frame(
             REQUEST,
             R,
-            c.gateway,
+            R_IP,
             [0; 6],
             Ipv4Addr::new(192, 0, 2, 11),
             arp::BROADCAST,
@@ -629,4 +633,409 @@ fn a_rst_in_the_window_but_not_at_the_next_number_gets_a_challenge_ack() {
     e.receive(&from_peer(PEER_ISN + 1, 0, FLG_RST, b"", vec![]), ms(40));
     assert!(e.is_done());
     assert_eq!(events(&mut e), [Event::Tcp(TcpEvent::Reset)]);
+}
+
+// IPv6: neighbour discovery instead of ARP, then the same TCP.
+
+const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 0x10);
+const R6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 1);
+const PEER6: SocketAddrV6 = SocketAddrV6::new(
+    Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 0x10),
+    6666,
+    0,
+    0,
+);
+const FLOW: u32 = 0x1_2345;
+
+fn cfg6() -> Config {
+    Config {
+        ip: A6.into(),
+        prefix_len: 64,
+        gateway: R6.into(),
+        remote: PEER6.into(),
+        ..cfg()
+    }
+}
+
+/// A neighbour discovery frame from `mac` to `to_mac`, `from` to `to`, with this hop limit; its
+/// ICMPv6 checksum spoiled when `spoil`.
+fn nd_in(
+    m: &Message,
+    mac: Mac,
+    to_mac: Mac,
+    (from, to): (Ipv6Addr, Ipv6Addr),
+    hop: u8,
+    spoil: bool,
+) -> Vec<u8> {
+    let mut msg = m.emit(from, to);
+    if spoil {
+        msg[crate::layers::icmp::field::CHECKSUM.start] ^= 0x01;
+    }
+    let mut f = vec![0; EthernetHeader::LEN + Ipv6Header::LEN];
+    EthernetHeader {
+        destination: to_mac,
+        source: mac,
+        ethertype: EtherType::Ipv6,
+    }
+    .emit(&mut f);
+    Ipv6Header {
+        traffic_class: 0,
+        flow_label: 0,
+        hop_limit: hop,
+        source: from,
+        destination: to,
+    }
+    .emit(
+        &mut f[EthernetHeader::LEN..],
+        msg.len() as u16,
+        IpProtocol::Icmpv6,
+    );
+    f.extend_from_slice(&msg);
+    f
+}
+
+/// r's advertisement of its MAC, answering our solicitation (solicited, override, router).
+fn r_advertises(hop: u8, spoil: bool) -> Vec<u8> {
+    let na = Message {
+        kind: ndp::ADVERTISEMENT,
+        flags: ndp::field::FLAG_R | ndp::field::FLAG_S | ndp::field::FLAG_O,
+        target: R6,
+        lla: Some((ndp::OPT_TARGET_LLA, R)),
+    };
+    nd_in(&na, R, A, (R6, A6), hop, spoil)
+}
+
+/// A neighbour discovery frame the endpoint sent, read back: the Ethernet destination, the IPv6
+/// destination and the message; the hop limit 255 and a good ICMPv6 checksum asserted.
+fn nd_out(sent: &Sent) -> (Mac, Ipv6Addr, Message) {
+    let Sent::Nd(f) = sent else {
+        panic!("neighbour discovery, not {sent:?}")
+    };
+    let (eth, rest) = EthernetHeader::parse(f.frame()).unwrap();
+    assert_eq!((eth.source, eth.ethertype), (A, EtherType::Ipv6));
+    let ip = ipv6::parse(rest).unwrap();
+    assert_eq!(
+        (ip.source, ip.hop_limit, ip.protocol),
+        (A6, 255, IpProtocol::Icmpv6)
+    );
+    assert_eq!((ip.traffic_class, ip.flow_label), (0, 0));
+    let msg = &rest[ip.upper..ip.end];
+    let sum = crate::checksum::add(
+        Pseudo::V6(ip.source, ip.destination).sum(58, msg.len()),
+        msg,
+    );
+    assert_eq!(
+        crate::checksum::fold(sum),
+        0xffff,
+        "the ICMPv6 checksum over the pseudo-header"
+    );
+    (
+        eth.destination,
+        ip.destination,
+        Message::parse(msg).unwrap(),
+    )
+}
+
+/// A TCP segment the endpoint sent over IPv6, read back: full checksum over the IPv6
+/// pseudo-header, r's MAC, our flow label, hop limit 64.
+fn tcp6_of(sent: &Sent) -> (TcpHeader, Vec<u8>) {
+    let Sent::Tcp(e) = sent else {
+        panic!("TCP, not {sent:?}")
+    };
+    let (eth, rest) = EthernetHeader::parse(e.frame()).unwrap();
+    assert_eq!(
+        (eth.source, eth.destination, eth.ethertype),
+        (A, R, EtherType::Ipv6)
+    );
+    let ip = ipv6::parse(rest).unwrap();
+    assert_eq!((ip.source, ip.destination), (A6, *PEER6.ip()));
+    assert_eq!(
+        (ip.hop_limit, ip.traffic_class, ip.flow_label),
+        (64, 0, FLOW)
+    );
+    let seg = TcpSegment::new_checked(&rest[ip.upper..ip.end]).unwrap();
+    assert_eq!(
+        seg.checksum_status_with(Pseudo::V6(ip.source, ip.destination)),
+        ChecksumStatus::Good
+    );
+    (TcpHeader::parse(&seg).unwrap(), seg.payload().to_vec())
+}
+
+fn sent6(e: &mut Endpoint) -> Vec<(TcpHeader, Vec<u8>)> {
+    std::iter::from_fn(|| e.transmit())
+        .map(|s| tcp6_of(&s))
+        .collect()
+}
+
+/// A segment from the peer over IPv6, full checksum.
+fn from_peer6(seq: u32, ack: u32, flags: u16, payload: &[u8], options: Vec<TcpOption>) -> Vec<u8> {
+    let mut p =
+        Params::between_any(PEER6.into(), SocketAddr::new(A6.into(), 40000)).with_macs(R, A);
+    p.tcp.seq = seq;
+    p.tcp.ack = ack;
+    p.tcp.flags = flags;
+    p.tcp.window = 502;
+    p.tcp.options = options;
+    encapsulate(payload, &p).unwrap().frame().to_vec()
+}
+
+/// The solicitation for r, r's advertisement: the endpoint at t = 10 ms with r's MAC.
+fn resolved6() -> Endpoint {
+    let mut e = Endpoint::connect(cfg6(), ms(0));
+    let (mac, to, m) = nd_out(&e.transmit().expect("a solicitation first"));
+    assert_eq!(
+        mac,
+        [0x33, 0x33, 0xff, 0, 0, 1],
+        "the solicited-node group's MAC"
+    );
+    assert_eq!(to, "ff02::1:ff00:1".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(
+        m,
+        Message {
+            kind: ndp::SOLICITATION,
+            flags: 0,
+            target: R6,
+            lla: Some((ndp::OPT_SOURCE_LLA, A)),
+        }
+    );
+    assert!(e.transmit().is_none(), "no SYN before r's MAC");
+    e.receive(&r_advertises(255, false), ms(10));
+    assert_eq!(events(&mut e), [Event::Resolved(R6.into(), R)]);
+    e
+}
+
+#[test]
+fn neighbour_discovery_asks_for_the_router_then_the_handshake_data_and_fins_go_over_ipv6() {
+    let mut e = resolved6();
+    let syn = sent6(&mut e);
+    assert_eq!(syn.len(), 1);
+    assert_eq!((syn[0].0.seq, syn[0].0.flags), (ISN, FLG_SYN));
+    assert_eq!(
+        syn[0].0.options,
+        linux_syn_options(1440, 5010, 0, 7),
+        "MSS: the MTU less 40 bytes of IPv6 and 20 of TCP"
+    );
+    e.receive(
+        &from_peer6(
+            PEER_ISN,
+            ISN + 1,
+            FLG_SYN | FLG_ACK,
+            b"",
+            linux_syn_options(1440, 900, 5010, 10),
+        ),
+        ms(20),
+    );
+    let ack = sent6(&mut e);
+    assert_eq!(
+        (ack[0].0.seq, ack[0].0.ack, ack[0].0.flags),
+        (ISN + 1, PEER_ISN + 1, FLG_ACK)
+    );
+    assert_eq!(e.state(), State::Established);
+    e.send(b"hello\n", ms(30));
+    let data = sent6(&mut e);
+    assert_eq!(
+        (data[0].0.seq, data[0].1.as_slice()),
+        (ISN + 1, &b"hello\n"[..])
+    );
+    let peer = |seq: u32, ack: u32, flags: u16, payload: &[u8]| {
+        from_peer6(
+            PEER_ISN + seq,
+            ISN + ack,
+            flags,
+            payload,
+            linux_data_options(910, 5030),
+        )
+    };
+    e.receive(&peer(1, 7, FLG_PSH | FLG_ACK, b"hi\n"), ms(40));
+    let acked = sent6(&mut e);
+    assert_eq!((acked[0].0.ack, acked[0].0.flags), (PEER_ISN + 4, FLG_ACK));
+    e.close(ms(50));
+    let fin = sent6(&mut e);
+    assert_eq!((fin[0].0.seq, fin[0].0.flags), (ISN + 7, FLG_FIN | FLG_ACK));
+    e.receive(&peer(4, 8, FLG_FIN | FLG_ACK, b""), ms(60));
+    let last = sent6(&mut e);
+    assert_eq!((last[0].0.ack, last[0].0.flags), (PEER_ISN + 5, FLG_ACK));
+    assert_eq!(e.state(), State::TimeWait);
+    let got: Vec<Event> = events(&mut e);
+    assert!(
+        got.contains(&Event::Tcp(TcpEvent::Data(b"hi\n".to_vec()))),
+        "{got:?}"
+    );
+    assert!(got.contains(&Event::Tcp(TcpEvent::PeerClosed)), "{got:?}");
+}
+
+#[test]
+fn a_solicitation_for_our_address_is_answered_as_linux_answers_it() {
+    let mut e = resolved6();
+    let _syn = sent6(&mut e);
+    let ns = |target: Ipv6Addr, lla: Option<(u8, Mac)>| Message {
+        kind: ndp::SOLICITATION,
+        flags: 0,
+        target,
+        lla,
+    };
+    let group = ndp::solicited_node(A6);
+    let with_lla = Some((ndp::OPT_SOURCE_LLA, R));
+    // To our solicited-node group: solicited, override, our MAC in the option, back to r.
+    let f = nd_in(
+        &ns(A6, with_lla),
+        R,
+        ndp::multicast_mac(group),
+        (R6, group),
+        255,
+        false,
+    );
+    e.receive(&f, ms(30));
+    let (mac, to, na) = nd_out(&e.transmit().expect("an advertisement"));
+    assert_eq!((mac, to), (R, R6));
+    assert_eq!(
+        na,
+        Message {
+            kind: ndp::ADVERTISEMENT,
+            flags: ndp::field::FLAG_S | ndp::field::FLAG_O,
+            target: A6,
+            lla: Some((ndp::OPT_TARGET_LLA, A)),
+        }
+    );
+    // Straight to our address (r's unicast probe): solicited only, no option.
+    e.receive(
+        &nd_in(&ns(A6, with_lla), R, A, (R6, A6), 255, false),
+        ms(31),
+    );
+    let (mac, to, na) = nd_out(&e.transmit().expect("an advertisement"));
+    assert_eq!(
+        (mac, to, na.flags, na.lla),
+        (R, R6, ndp::field::FLAG_S, None)
+    );
+    // Duplicate address detection for our address: to all nodes, override, not solicited.
+    let dad = nd_in(
+        &ns(A6, None),
+        R,
+        ndp::multicast_mac(group),
+        (Ipv6Addr::UNSPECIFIED, group),
+        255,
+        false,
+    );
+    e.receive(&dad, ms(32));
+    let (mac, to, na) = nd_out(&e.transmit().expect("an advertisement"));
+    assert_eq!((mac, to), ([0x33, 0x33, 0, 0, 0, 1], nd::ALL_NODES));
+    assert_eq!(
+        (na.flags, na.lla),
+        (ndp::field::FLAG_O, Some((ndp::OPT_TARGET_LLA, A)))
+    );
+    // Another address's: no answer.
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 0x11);
+    let g = ndp::solicited_node(other);
+    e.receive(
+        &nd_in(
+            &ns(other, with_lla),
+            R,
+            ndp::multicast_mac(g),
+            (R6, g),
+            255,
+            false,
+        ),
+        ms(33),
+    );
+    assert!(e.transmit().is_none());
+    assert_eq!(events(&mut e), []);
+}
+
+#[test]
+fn the_router_s_own_solicitation_is_a_cached_answer_and_nothing_is_asked_again() {
+    let mut e = Endpoint::connect(cfg6(), ms(0));
+    let _ns = nd_out(&e.transmit().unwrap());
+    // r asks for us before it answers: its source link-layer address is cached (RFC 4861
+    // §7.2.3), and the SYN goes to it after our advertisement.
+    let group = ndp::solicited_node(A6);
+    let ns = Message {
+        kind: ndp::SOLICITATION,
+        flags: 0,
+        target: A6,
+        lla: Some((ndp::OPT_SOURCE_LLA, R)),
+    };
+    e.receive(
+        &nd_in(&ns, R, ndp::multicast_mac(group), (R6, group), 255, false),
+        ms(5),
+    );
+    assert_eq!(events(&mut e), [Event::Resolved(R6.into(), R)]);
+    let (_, to, na) = nd_out(&e.transmit().expect("our advertisement"));
+    assert_eq!((to, na.kind), (R6, ndp::ADVERTISEMENT));
+    let syn = tcp6_of(&e.transmit().expect("the SYN"));
+    assert_eq!(syn.0.flags, FLG_SYN);
+    // r's advertisement, late: nothing changes; no solicitation after a second or three.
+    e.receive(&r_advertises(255, false), ms(10));
+    for t in [1000, 2000, 3000] {
+        e.tick(ms(t));
+        while let Some(s) = e.transmit() {
+            assert!(
+                matches!(s, Sent::Tcp(_)),
+                "only the SYN sent again, not {s:?}"
+            );
+        }
+    }
+    assert!(!events(&mut e)
+        .iter()
+        .any(|x| matches!(x, Event::Resolved(..) | Event::Unreachable(_))));
+}
+
+#[test]
+fn neighbour_discovery_with_a_bad_checksum_or_a_routed_hop_limit_is_dropped_with_the_reason() {
+    let mut e = Endpoint::connect(cfg6(), ms(0));
+    let _ns = nd_out(&e.transmit().unwrap());
+    e.receive(&r_advertises(255, true), ms(5));
+    let got = events(&mut e);
+    assert!(
+        matches!(&got[..], [Event::Dropped(why)] if why.contains("ICMPv6 checksum") && why.contains("2001:db8:a::1")),
+        "{got:?}"
+    );
+    e.receive(&r_advertises(64, false), ms(6));
+    let got = events(&mut e);
+    assert!(
+        matches!(&got[..], [Event::Dropped(why)] if why.contains("hop limit 64, not 255")),
+        "{got:?}"
+    );
+    assert!(e.transmit().is_none(), "still no SYN");
+    assert_eq!(e.state(), State::Closed);
+    e.receive(&r_advertises(255, false), ms(7));
+    assert_eq!(events(&mut e), [Event::Resolved(R6.into(), R)]);
+}
+
+#[test]
+fn without_an_advertisement_the_router_is_unreachable_after_three_solicitations() {
+    let mut e = Endpoint::connect(cfg6(), ms(0));
+    for t in [1000, 2000] {
+        let _ = nd_out(&e.transmit().unwrap());
+        e.tick(ms(t));
+    }
+    let _ = nd_out(&e.transmit().expect("the third"));
+    e.tick(ms(3000));
+    assert!(e.transmit().is_none());
+    assert_eq!(events(&mut e), [Event::Unreachable(R6.into())]);
+    assert!(e.is_done());
+}
+
+#[test]
+fn a_segment_over_ipv6_with_a_bad_checksum_is_dropped_and_one_for_no_connection_gets_a_rst() {
+    let mut e = resolved6();
+    let _syn = sent6(&mut e);
+    // Another port of ours: a RST over IPv6, its checksum over the IPv6 pseudo-header.
+    let mut p =
+        Params::between_any(PEER6.into(), SocketAddr::new(A6.into(), 40001)).with_macs(R, A);
+    p.tcp.flags = FLG_SYN;
+    p.tcp.seq = 77;
+    e.receive(encapsulate(b"", &p).unwrap().frame(), ms(20));
+    let rst = sent6(&mut e);
+    assert_eq!(
+        (rst[0].0.src_port, rst[0].0.flags, rst[0].0.ack),
+        (40001, FLG_RST | FLG_ACK, 78)
+    );
+    p.checksum = ChecksumMode::Offloaded;
+    e.receive(encapsulate(b"", &p).unwrap().frame(), ms(21));
+    assert!(e.transmit().is_none());
+    let got = events(&mut e);
+    assert!(
+        matches!(&got[..], [Event::ResetSent(_), Event::Dropped(why)] if why.contains("[2001:db8:b::10]:6666: checksum")),
+        "{got:?}"
+    );
 }

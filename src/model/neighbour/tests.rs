@@ -1,6 +1,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
+use crate::layers::ipv6::Ipv6Header;
 use crate::layers::ndp::field::{FLAG_O, FLAG_R, FLAG_S};
 
 const A: Mac = [2, 0, 0, 0, 0x0a, 1];
