@@ -378,7 +378,7 @@ fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
     for (what, key, m) in mutants(&all[i].3, all[i].2, t.is_some()) {
         let mut edited = all.clone();
         edited[i].3 = m;
-        let r = verify(&edited, &t);
+        let r = verify(&edited, t);
         let label = format!("{name} frame {n}: {what} ({key})");
         let before = base.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
         let after = r.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
@@ -419,7 +419,7 @@ fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
             score.exceptions.push(format!(
                 "{label}: edited, declared kernel-chosen at this frame: {why}"
             ));
-        } else if let Some(why) = undetectable(&name, *n, &what) {
+        } else if let Some(why) = undetectable(name, *n, &what) {
             score
                 .exceptions
                 .push(format!("{label}: no frame can show it: {why}"));
