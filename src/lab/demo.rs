@@ -45,11 +45,12 @@ pub struct Args {
     /// --ipv6 its own neighbour discovery).
     #[arg(long, value_enum, default_value_t = Stack::Kernel)]
     pub stack: Stack,
-    /// With `--stack encap`, the kernel-socket program in b: `encap` (`encap server`, IPv4), `nc`
-    /// (`nc -l`), `python` (the blog's server.py, which answers turn by turn without newlines)
-    /// or `none` (nothing listens: the kernel's RST, exit status 1).
-    #[arg(long, value_enum, default_value_t = Peer::Encap)]
-    pub peer: Peer,
+    /// With `--stack encap`, the kernel-socket program in b: `encap` (`encap server`, IPv4; the
+    /// default), `nc` (`nc -l`; the default with --ipv6), `python` (the blog's server.py, which
+    /// answers turn by turn without newlines) or `none` (nothing listens: the kernel's RST, exit
+    /// status 1).
+    #[arg(long, value_enum)]
+    pub peer: Option<Peer>,
     /// With `--peer python`, the blog's server.py (its address 127.0.0.1 is replaced by b's).
     #[arg(long, value_name = "FILE", default_value = "../shared/seed/server.py")]
     pub server_py: PathBuf,

@@ -38,7 +38,11 @@ const LOCAL_PORT: u16 = 40000;
 /// # Errors
 /// Making the lab, a socket, the peer program, or output; the lab is removed in every case.
 pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> {
-    if args.ipv6 && args.peer == Peer::Encap {
+    // (`encap server`'s chat is IPv4: over IPv6 the peer is `nc -l` unless another is named.)
+    let kind = args
+        .peer
+        .unwrap_or(if args.ipv6 { Peer::Nc } else { Peer::Encap });
+    if args.ipv6 && kind == Peer::Encap {
         // (Not the endpoint's limit: `encap server`'s TCP chat narrates IPv4 system calls only.)
         return Err(crate::cmd::UsageError(
             "--stack encap --ipv6 --peer encap: `encap server`'s TCP chat is IPv4 only; with --ipv6 pick --peer nc or --peer python (a kernel socket in b either way)".to_string(),
@@ -62,7 +66,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     })
     .ok();
     let server = SocketAddr::new(address(Host::B, args.ipv6), args.port);
-    let mut peer = match args.peer {
+    let mut peer = match kind {
         Peer::None => None,
         kind => Some(PeerProc::start(&lab, kind, server, args.server_py.clone())?),
     };
@@ -75,7 +79,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         super::demo::wait_for_stdin()?;
     }
     let mut live = Live::new(&lab, edge, server, args.drop_first_data, out)?;
-    let played = play(&mut live, peer.as_mut(), args.peer);
+    let played = play(&mut live, peer.as_mut(), kind);
     let exit = match &played {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
