@@ -866,8 +866,12 @@ impl Sniffer {
                         // drop when it cannot queue a frame, so every frame lost before this
                         // one is counted by now (and perhaps some lost after it: on the safe
                         // side).
-                        let total = cap.kernel_stats().map_or(u64::MAX, |k| k.dropped);
-                        counted.store(total, Ordering::SeqCst);
+                        // (Once one was dropped, the capture is no longer complete: no more
+                        // reading needed.)
+                        if counted.load(Ordering::SeqCst) == 0 {
+                            let total = cap.kernel_stats().map_or(u64::MAX, |k| k.dropped);
+                            counted.store(total, Ordering::SeqCst);
+                        }
                         if tx.send(frame).is_err() {
                             return;
                         }

@@ -44,10 +44,9 @@ pub enum Outcome {
 /// Every connection of a capture, each with its model.
 #[derive(Debug, Default)]
 pub struct Verifier {
-    order: Vec<Key>,
-    /// Each connection's model, in the same order.
-    models: Vec<Connection>,
-    /// Each connection's number in `order`. (Asked only for a frame of another connection than
+    /// Each connection and its model, in order of first appearance.
+    models: Vec<(Key, Connection)>,
+    /// Each connection's number in `models`. (Asked only for a frame of another connection than
     /// the frame before's: hashing both addresses for every frame cost more than a percent.)
     conns: HashMap<Key, usize>,
     /// The connection of the frame before, and its number: most frames are of the same one.
@@ -166,7 +165,7 @@ impl Verifier {
             _ => self.find_or_add(src, dst),
         };
         self.last = Some((key, stream));
-        let Some(conn) = self.models.get_mut(stream) else {
+        let Some((_, conn)) = self.models.get_mut(stream) else {
             return Outcome::Skipped;
         };
         match conn.observe_captured(number, time, link, frame, orig_len) {
@@ -227,7 +226,7 @@ impl Verifier {
             ((r.key.1, r.key.0), Side::Server)
         };
         if let Some(&n) = self.conns.get(&key) {
-            self.models[n].path_mtu_reduced(from, mtu, &r);
+            self.models[n].1.path_mtu_reduced(from, mtu, &r);
         }
     }
 
@@ -258,9 +257,8 @@ impl Verifier {
                 }
             }
         }
-        self.order.push(key);
-        self.models.push(conn);
-        let n = self.order.len() - 1;
+        self.models.push((key, conn));
+        let n = self.models.len() - 1;
         self.conns.insert(key, n);
         (key, n)
     }
@@ -273,6 +271,6 @@ impl Verifier {
 
     /// The connections in order of first appearance, each with its model.
     pub fn connections(&self) -> impl Iterator<Item = (Key, &Connection)> + '_ {
-        self.order.iter().copied().zip(self.models.iter())
+        self.models.iter().map(|(k, c)| (*k, c))
     }
 }

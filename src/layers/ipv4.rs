@@ -689,7 +689,7 @@ impl<'a> Ipv4Packet<'a> {
     #[must_use]
     pub fn new_cut(bytes: &'a [u8]) -> Option<Ipv4Packet<'a>> {
         let len = usize::from(bytes.first()? & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]));
+        let total = declared_len(bytes)?;
         (bytes[0] >> 4 == 4
             && len >= field::HEADER_LEN
             && bytes.len() >= len
