@@ -41,8 +41,9 @@ pub enum Outcome {
     Skipped,
 }
 
-/// Every connection of a capture, each with its model.
-#[derive(Debug, Default)]
+/// Every connection of a capture, each with its model. (A clone goes on from where this one
+/// is: the mutation test verifies each edit of a frame from the state before that frame.)
+#[derive(Debug, Default, Clone)]
 pub struct Verifier {
     /// Each connection and its model, in order of first appearance.
     models: Vec<(Key, Connection)>,

@@ -73,41 +73,64 @@ fn transcript(capture: &Path) -> Option<Transcript> {
     Some(t)
 }
 
-/// What verify says of a capture: each field's verdict per frame, and where it found a
-/// MISMATCH (frame, field), including gaps and skipped IP IDs reported at the end.
+/// What verify says of a capture: each field's verdict per frame (every frame's in the unedited
+/// run, the edited frame's in an edit's), and where it found a MISMATCH (frame, field),
+/// including gaps and skipped IP IDs reported at the end.
 struct Verified {
     verdicts: Vec<(u64, String, Verdict)>,
     mismatches: HashSet<(u64, String)>,
     not_checked: HashSet<u64>,
 }
 
-fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
+/// The verifier of the unedited capture as it was before each frame, and what it said.
+fn verify(frames: &[Frame], t: &Option<Transcript>) -> (Vec<Verifier>, Verified) {
     let mut v = Verifier::new(Some(settings()), t.clone());
+    let mut before = Vec::with_capacity(frames.len());
     let mut out = Verified {
         verdicts: Vec::new(),
         mismatches: HashSet::new(),
         not_checked: HashSet::new(),
     };
-    for (n, time, link, data) in frames {
-        match v.feed_link(*n, Some(*time), *link, data) {
-            Outcome::Checked(_, check) => {
-                for r in &check.revisions {
-                    out.mismatches.insert((r.frame, r.key.to_string()));
+    for frame in frames {
+        before.push(v.clone());
+        feed(&mut v, frame, true, &mut out);
+    }
+    close(&v, &mut out);
+    (before, out)
+}
+
+/// Frame `frame` through `v`, what it says added to `out` (its every verdict if `all`, else
+/// only its MISMATCHes).
+fn feed(v: &mut Verifier, frame: &Frame, all: bool, out: &mut Verified) {
+    let (n, time, link, data) = frame;
+    match v.feed_link(*n, Some(*time), *link, data) {
+        Outcome::Checked(_, check) => {
+            for r in &check.revisions {
+                out.mismatches.insert((r.frame, r.key.to_string()));
+            }
+            // (Building a frame's fields for showing costs more than verifying it: only the
+            // frames asked for, and those with a MISMATCH, are built.)
+            if !all && check.counts().mismatch == check.revisions.len() {
+                return;
+            }
+            for f in check.fields().iter().cloned() {
+                if matches!(f.verdict, Verdict::Mismatch { .. }) {
+                    out.mismatches.insert((*n, f.field.key.to_string()));
                 }
-                for f in check.fields().iter().cloned() {
-                    if matches!(f.verdict, Verdict::Mismatch { .. }) {
-                        out.mismatches.insert((*n, f.field.key.to_string()));
-                    }
+                if all {
                     out.verdicts.push((*n, f.field.key.to_string(), f.verdict));
                 }
             }
-            Outcome::NotChecked(_) => {
-                out.not_checked.insert(*n);
-            }
-            Outcome::Skipped | Outcome::Neighbour(_) | Outcome::TooBig(_) | Outcome::Listed(..) => {
-            }
         }
+        Outcome::NotChecked(_) => {
+            out.not_checked.insert(*n);
+        }
+        Outcome::Skipped | Outcome::Neighbour(_) | Outcome::TooBig(_) | Outcome::Listed(..) => {}
     }
+}
+
+/// The gaps and skipped IP IDs left open at the end of the capture.
+fn close(v: &Verifier, out: &mut Verified) {
     for (_, conn) in v.connections() {
         for g in conn.open_gaps() {
             out.mismatches.insert((g.frame, g.key().to_string()));
@@ -116,6 +139,34 @@ fn verify(frames: &[Frame], t: &Option<Transcript>) -> Verified {
             out.mismatches.insert((frame, ipv4::key::ID.to_string()));
         }
     }
+}
+
+/// The capture with frame `i` edited, verified from the unedited run's state before that frame
+/// (the frames before it say what they said unedited: nothing but their frames not checked).
+/// It stops at the edited frame if that names `key` there: nothing later can unname it.
+fn verify_edit(cap: &Capture, i: usize, edited: Vec<u8>, key: &str) -> Verified {
+    let mut v = cap.before[i].clone();
+    let prefix: Vec<u64> = cap.all[..i].iter().map(|f| f.0).collect();
+    let mut out = Verified {
+        verdicts: Vec::new(),
+        mismatches: HashSet::new(),
+        not_checked: cap
+            .base
+            .not_checked
+            .iter()
+            .filter(|n| prefix.contains(n))
+            .copied()
+            .collect(),
+    };
+    let (n, time, link, _) = &cap.all[i];
+    feed(&mut v, &(*n, *time, *link, edited), true, &mut out);
+    if out.mismatches.contains(&(*n, key.to_string())) {
+        return out;
+    }
+    for frame in &cap.all[i + 1..] {
+        feed(&mut v, frame, false, &mut out);
+    }
+    close(&v, &mut out);
     out
 }
 
@@ -347,14 +398,17 @@ impl Score {
 struct Capture {
     name: String,
     all: Vec<Frame>,
-    t: Option<Transcript>,
+    /// It has a transcript (its payload bytes are edited too).
+    transcript: bool,
     base: Verified,
+    /// The unedited run's verifier before each frame.
+    before: Vec<Verifier>,
 }
 
 fn prepare(path: &Path) -> Capture {
     let all = frames(path);
     let t = transcript(path);
-    let base = verify(&all, &t);
+    let (before, base) = verify(&all, &t);
     assert!(
         base.mismatches.is_empty(),
         "{}: unedited, {:?}",
@@ -362,12 +416,24 @@ fn prepare(path: &Path) -> Capture {
         base.mismatches
     );
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    Capture { name, all, t, base }
+    Capture {
+        name,
+        all,
+        transcript: t.is_some(),
+        base,
+        before,
+    }
 }
 
 /// Every edit of frame `i` of a capture, each verified again with the capture's other frames.
 fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
-    let Capture { name, all, t, base } = cap;
+    let Capture {
+        name,
+        all,
+        transcript,
+        base,
+        ..
+    } = cap;
     let n = &all[i].0;
     // A frame of a peer that is not Linux (issue 16): the model follows it, checking only
     // what every TCP must do; its edits are scored apart from the Linux side's.
@@ -375,10 +441,8 @@ fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
         .verdicts
         .iter()
         .any(|(f, _, v)| f == n && matches!(v, Verdict::PeerChosen { .. }));
-    for (what, key, m) in mutants(&all[i].3, all[i].2, t.is_some()) {
-        let mut edited = all.clone();
-        edited[i].3 = m;
-        let r = verify(&edited, t);
+    for (what, key, m) in mutants(&all[i].3, all[i].2, *transcript) {
+        let r = verify_edit(cap, i, m, &key);
         let label = format!("{name} frame {n}: {what} ({key})");
         let before = base.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
         let after = r.verdicts.iter().find(|(f, k, _)| f == n && *k == key);
@@ -430,7 +494,7 @@ fn score_frame(cap: &Capture, i: usize, score: &mut Score) {
 }
 
 /// Every edit of every frame of the captures, the frames spread over the machine's threads (each
-/// mutant is one more verify of its whole capture); the score is put together in capture and
+/// mutant verified from the state before its frame, see [`verify_edit`]); the score is put together in capture and
 /// frame order, so its report reads as a single thread's would.
 fn score_all(paths: &[PathBuf]) -> Score {
     let caps: Vec<Capture> = paths.iter().map(|p| prepare(p)).collect();
