@@ -438,7 +438,12 @@ pub fn dissect(frame: &[u8]) -> Dissection {
 /// order. False, with `out` left partly filled, for any other frame (a VLAN tag, padding, an
 /// IPv6 extension header, a malformed option, a fragment, an error): only [`dissect`] shows those.
 pub fn raw_fields<'a>(frame: &'a [u8], out: &mut Vec<RawField<'a>>) -> bool {
-    let s = slice(frame);
+    raw_fields_of(&slice(frame), out)
+}
+
+/// [`raw_fields`] of a frame already sliced (an Ethernet frame's, as [`slice`] walks it).
+pub fn raw_fields_of<'a>(s: &Sliced<'a>, out: &mut Vec<RawField<'a>>) -> bool {
+    let frame = s.frame;
     let plain = s.error.is_none()
         && s.vlan.is_none()
         && s.fragment.is_none()

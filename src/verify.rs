@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::layers::link::link_type;
 use crate::model::neighbour::{NeighbourCheck, Neighbours, Seen};
 use crate::model::{
-    connection_key_link, pmtu, Connection, FrameCheck, ModelError, Side, Stack, TcpSettings,
+    connection_key_of, pmtu, Connection, FrameCheck, ModelError, Side, Stack, TcpSettings,
 };
 
 /// What the applications of each side wrote, one entry per write, client first.
@@ -147,7 +147,10 @@ impl Verifier {
         frame: &[u8],
         orig_len: usize,
     ) -> Outcome {
-        let Some((src, dst)) = connection_key_link(frame, link) else {
+        // (Sliced once: the connection's key, the model's reading and its comparison all walk
+        // these views.)
+        let sliced = crate::dissect::slice_link(frame, link);
+        let Some((src, dst)) = connection_key_of(&sliced) else {
             if let Some(tb) = (link == link_type::ETHERNET)
                 .then(|| pmtu::too_big(frame))
                 .flatten()
@@ -169,10 +172,10 @@ impl Verifier {
         let Some((_, conn)) = self.models.get_mut(stream) else {
             return Outcome::Skipped;
         };
-        match conn.observe_captured(number, time, link, frame, orig_len) {
+        match conn.observe_sliced(number, time, link, sliced, orig_len) {
             Ok(mut check) => {
                 if link == link_type::ETHERNET {
-                    self.neighbours.judge_macs(frame, &mut check);
+                    self.neighbours.judge_macs(src.ip(), dst.ip(), &mut check);
                     if check.len > 0 {
                         self.remember(number, frame);
                     }

@@ -5,7 +5,7 @@
 use super::observed::Observed;
 use super::rules::{rule, Facts, Rule};
 use super::verdict::{FieldCheck, Judged, Verdict};
-use crate::dissect::{dissect, dissect_link, raw_fields, Dissection};
+use crate::dissect::{dissect, dissect_link, raw_fields, raw_fields_of, Dissection};
 use crate::layers::link::link_type;
 use crate::layers::tcp::{self, field as tf};
 use crate::layers::{Field, Layer, RawField, Value};
@@ -43,7 +43,7 @@ pub(crate) fn judge(
         return None;
     }
     let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
-    if !raw_fields(o.frame, &mut kernel) {
+    if !raw_fields_of(&o.sliced, &mut kernel) {
         return None;
     }
     // The same bytes have the same fields with the same values: only the rules are left (and

@@ -336,7 +336,24 @@ impl Connection {
         frame: &[u8],
         orig_len: usize,
     ) -> Result<FrameCheck, ModelError> {
-        let mut o = Observed::read_link(number, time, link, frame, orig_len)?;
+        let s = crate::dissect::slice_link(frame, link);
+        self.observe_sliced(number, time, link, s, orig_len)
+    }
+
+    /// [`Connection::observe_captured`] of a frame already sliced (by
+    /// [`crate::dissect::slice_link`], of link type `link`).
+    ///
+    /// # Errors
+    /// As [`Connection::observe`].
+    pub fn observe_sliced(
+        &mut self,
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        s: crate::dissect::Sliced<'_>,
+        orig_len: usize,
+    ) -> Result<FrameCheck, ModelError> {
+        let mut o = Observed::read_sliced(number, time, link, s, orig_len)?;
         let from = event::side_of(o.src, &self.sides[Side::Client], &self.sides[Side::Server])
             .ok_or(ModelError::OtherConnection(number))?;
         // (Linux's frames differ in their IP ID at least: the same bytes are one frame captured
@@ -571,7 +588,12 @@ pub fn connection_key(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
 /// [`connection_key`] for a frame of link type `link`.
 #[must_use]
 pub fn connection_key_link(frame: &[u8], link: u32) -> Option<(SocketAddr, SocketAddr)> {
-    let s = crate::dissect::slice_link(frame, link);
+    connection_key_of(&crate::dissect::slice_link(frame, link))
+}
+
+/// [`connection_key`] of a frame already sliced.
+#[must_use]
+pub fn connection_key_of(s: &crate::dissect::Sliced<'_>) -> Option<(SocketAddr, SocketAddr)> {
     // (A frame cut short by the capture after its TCP header is still of its connection.)
     match (&s.net, s.transport, &s.error) {
         (Net::Ipv4(ip), Transport::Tcp(t), _) => Some((

@@ -563,15 +563,9 @@ impl Neighbours {
         Some((sender.mac, next_hop))
     }
 
-    /// Gives a TCP frame's Ethernet addresses the verdict the neighbour caches give them
+    /// Gives the Ethernet addresses of a TCP frame from `src` to `dst` the verdict the neighbour caches give them
     /// (learned, or a MISMATCH with the MAC the cache holds), where they tell.
-    pub fn judge_macs(&self, frame: &[u8], check: &mut super::FrameCheck) {
-        let s = slice(frame);
-        let (src, dst): (IpAddr, IpAddr) = match &s.net {
-            Net::Ipv4(p) => (p.source().into(), p.destination().into()),
-            Net::Ipv6(p, _) => (p.source.into(), p.destination.into()),
-            _ => return,
-        };
+    pub fn judge_macs(&self, src: IpAddr, dst: IpAddr, check: &mut super::FrameCheck) {
         let Some((own, next_hop)) = self.expected_macs(src, dst) else {
             return;
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::event::Kind;
 use super::verdict::ModelError;
 use crate::checksum::Pseudo;
-use crate::dissect::{slice_link, Net, Transport};
+use crate::dissect::{slice_link, Net, Sliced, Transport};
 use crate::layers::ethernet::Mac;
 use crate::layers::link::{link_type, Cooked};
 use crate::layers::tcp::{self, field as tf, ChecksumStatus, TcpOption, TcpSegment};
@@ -58,6 +58,8 @@ pub struct Observed<'a> {
     pub df: bool,
     /// What kind of segment.
     pub kind: Kind,
+    /// The frame's layers as walked once, for the comparison's walk of its fields.
+    pub sliced: Sliced<'a>,
     /// Its options, well-formed ones only.
     pub options: Vec<TcpOption>,
     /// The timestamps option's TSval and TSecr.
@@ -155,7 +157,22 @@ impl<'a> Observed<'a> {
         frame: &'a [u8],
         orig_len: usize,
     ) -> Result<Self, ModelError> {
-        let s = slice_link(frame, link);
+        Observed::read_sliced(number, time, link, slice_link(frame, link), orig_len)
+    }
+
+    /// As [`Observed::read_link`], for a frame already sliced (by [`slice_link`], of link type
+    /// `link`).
+    ///
+    /// # Errors
+    /// As [`Observed::read`].
+    pub fn read_sliced(
+        number: u64,
+        time: Option<Duration>,
+        link: u32,
+        s: Sliced<'a>,
+        orig_len: usize,
+    ) -> Result<Self, ModelError> {
+        let frame = s.frame;
         let Transport::Tcp(segment) = s.transport else {
             return Err(ModelError::NotTcp(number));
         };
@@ -199,6 +216,7 @@ impl<'a> Observed<'a> {
             ecn: ip.ecn,
             df: ip.df,
             kind,
+            sliced: s,
             options: Vec::new(),
             tsval: None,
             tsecr: None,

@@ -242,7 +242,8 @@ fn acknowledgment(f: &Facts<'_>) -> Rule {
     let proven =
         f.o.tsecr
             .filter(|_| !f.me.followed())
-            .and_then(|e| f.peer.ts_marks.iter().find(|m| m.tsval == e))
+            // (From the newest: the echo is of a recent one. Each TSval is kept once.)
+            .and_then(|e| f.peer.ts_marks.iter().rev().find(|m| m.tsval == e))
             .map(|m| m.end);
     match proven.filter(|&end| seq::after(end, f.o.ack())) {
         Some(end) => Rule::Broken(format!("an acknowledgment of at least {end}: its TSecr echoes the segment of the peer's that ends there, so that segment was received")),

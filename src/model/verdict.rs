@@ -215,15 +215,16 @@ impl FrameCheck {
 /// The fields that name the connection's endpoints: its addresses and ports.
 pub(crate) fn is_endpoint(key: &str) -> bool {
     use crate::layers::{ipv4, ipv6};
-    [
-        ipv4::key::SRC,
-        ipv4::key::DST,
-        ipv6::key::SRC,
-        ipv6::key::DST,
-        tcp::key::SRCPORT,
-        tcp::key::DSTPORT,
-    ]
-    .contains(&key)
+    // (A `match`, not a search of a list: asked of every field of every frame.)
+    matches!(
+        key,
+        ipv4::key::SRC
+            | ipv4::key::DST
+            | ipv6::key::SRC
+            | ipv6::key::DST
+            | tcp::key::SRCPORT
+            | tcp::key::DSTPORT
+    )
 }
 
 /// Verdict counts.
