@@ -1374,3 +1374,74 @@ fn a_corrupt_record_an_empty_file_and_a_directory_get_the_same_clear_errors_in_d
     }
     let _ = (std::fs::remove_file(huge), std::fs::remove_file(empty));
 }
+
+/// `decode --json` formats its lines on every core a batch at a time (`src/cmd/json_lines.rs`):
+/// on a file of many batches, with HTTP among them (lines the reading thread formats itself),
+/// its output is byte for byte that of one core (`taskset -c 0`, which `nproc` shows leaves it
+/// one).
+#[test]
+fn json_lines_formatted_on_every_core_are_those_of_one_core_in_order() {
+    let test = "decode --json on several cores against one";
+    if !have("taskset", test) {
+        return;
+    }
+    let cores = |taskset: bool| {
+        let mut c = Command::new(if taskset { "taskset" } else { "nproc" });
+        if taskset {
+            c.args(["-c", "0", "nproc"]);
+        }
+        let out = c.output().expect("nproc runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    assert_eq!(cores(true), 1, "taskset -c 0 leaves one core");
+    if !common::ready(cores(false) > 1, test, "needs two cores or more") {
+        return;
+    }
+    let mut frames = Vec::new();
+    for _ in 0..80 {
+        for name in [
+            "chat-hello-hi.pcap",
+            "http-split-request.pcap",
+            "nc-udp.pcap",
+        ] {
+            frames.extend(common::capture_frames(name));
+        }
+    }
+    assert!(frames.len() > 2000, "{} frames", frames.len());
+    let path = write_pcap("json-cores", &frames, 65535);
+    let run = |taskset: bool| {
+        let mut c = if taskset {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", env!("CARGO_BIN_EXE_encap")]);
+            c
+        } else {
+            encap()
+        };
+        let out = c.args(["decode", "--json"]).arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let (many, one) = (run(false), run(true));
+    let lines = many
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(
+        lines >= frames.len(),
+        "{lines} lines for {} frames",
+        frames.len()
+    );
+    let http = String::from_utf8_lossy(&many)
+        .matches("\"http.request.method\"")
+        .count();
+    assert!(http >= 80, "{http} HTTP requests among the lines");
+    assert!(many == one, "the lines differ from one core's");
+    let _ = std::fs::remove_file(path);
+}

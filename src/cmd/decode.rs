@@ -14,6 +14,8 @@ use encap::dissect::slice_link;
 use encap::http_stream::HttpStreams;
 use encap::render::frames::{json, write_sliced, Frame, FrameOptions};
 
+use super::json_lines::{Pool, Sink};
+
 /// Arguments of `encap decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -95,15 +97,114 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         date: args.time.date()?,
     };
     let nanos = matches!(reader.format(), Format::Pcap { nanos: true, .. });
-    let (mut read, mut shown, mut malformed, mut cut) = (0u64, 0u64, 0u64, 0u64);
-    let mut streams = HttpStreams::new();
-    let result = loop {
+    // (`--json` formats its lines on every core: each depends on its frame alone.)
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let (tally, result) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let mut output = match (args.json, threads) {
+            (false, _) => Output::Text(&mut *out),
+            (true, 1) => Output::Json(Sink::Here {
+                out: &mut *out,
+                line: Vec::new(),
+            }),
+            (true, n) => Output::Json(Sink::Pool(Pool::new(scope, n, &mut *out))),
+        };
+        let mut tally = Tally::default();
+        let result = each_frame(
+            &mut reader,
+            args,
+            &opts,
+            nanos,
+            &name,
+            &progress,
+            &mut tally,
+            &mut output,
+        )?;
+        // Messages the capture ends in the middle of: each said cut, after the last frame.
+        for r in tally.streams.finish() {
+            match &mut output {
+                Output::Json(sink) => {
+                    let mut obj = serde_json::Map::new();
+                    let frame = r.frames.last().copied().unwrap_or(tally.read);
+                    obj.insert("frame.number".into(), frame.into());
+                    let h = encap::http_stream::HttpFrame {
+                        messages: vec![r],
+                        ..Default::default()
+                    };
+                    encap::render::http::add_json(&mut obj, &h);
+                    let mut line = serde_json::to_vec(&obj)?;
+                    line.push(b'\n');
+                    sink.line(line)?;
+                }
+                Output::Text(out) => {
+                    writeln!(out, "end of capture:")?;
+                    encap::render::http::write_message(*out, &r, args.verbose > 0)?;
+                }
+            }
+        }
+        if let Output::Json(sink) = output {
+            sink.finish()?;
+        }
+        Ok((tally, result))
+    })?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let Tally {
+        read,
+        shown,
+        malformed,
+        cut,
+        ..
+    } = tally;
+    out.flush()?;
+    if malformed > 0 {
+        eprintln!("{malformed} of {shown} frames shown are malformed (each says where)");
+    }
+    if cut > 0 {
+        eprintln!("{cut} of {shown} frames shown were cut short by the capture's snapshot length (each says how much of it was captured)");
+    }
+    result.with_context(|| format!("{name}: stopped after {read} good frames"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the frames go: text (the one-line view, `-v`, `-x`), or JSON lines.
+enum Output<'w, W: WriteColor> {
+    Text(&'w mut W),
+    Json(Sink<'w, W>),
+}
+
+/// What the reading loop counted, and the HTTP it followed.
+#[derive(Default)]
+struct Tally {
+    /// The number of the last frame read.
+    read: u64,
+    shown: u64,
+    malformed: u64,
+    cut: u64,
+    streams: HttpStreams,
+}
+
+/// Every frame of `reader` to `output`, counted in `tally`, until the end, the `-c` count or
+/// the first error reading the file (returned, after the frames before it were shown); an
+/// error writing stops it at once.
+#[allow(clippy::too_many_arguments)]
+fn each_frame<R: Read, W: WriteColor>(
+    reader: &mut CaptureReader<R>,
+    args: &Args,
+    opts: &FrameOptions,
+    nanos: bool,
+    name: &str,
+    progress: &Option<indicatif::ProgressBar>,
+    tally: &mut Tally,
+    output: &mut Output<'_, W>,
+) -> anyhow::Result<Result<(), encap::capfile::CaptureError>> {
+    loop {
         let packet = match reader.next_packet() {
             Ok(Some(p)) => p,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
+            Ok(None) => return Ok(Ok(())),
+            Err(e) => return Ok(Err(e)),
         };
-        read = packet.number;
+        tally.read = packet.number;
         if let Some(frac) = packet.bad_fraction {
             let unit = if nanos {
                 "nanoseconds, at most 999999999"
@@ -116,7 +217,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
                 packet.offset + 4
             );
         }
-        if let Some(bar) = &progress {
+        if let Some(bar) = progress {
             if packet.number % 4096 == 0 {
                 bar.set_position(packet.offset);
             }
@@ -137,9 +238,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         // (A frame the snapshot length cut short is not malformed: tshark does not say so.)
         if packet.orig_len > packet.data.len() {
-            cut += 1;
+            tally.cut += 1;
         } else {
-            malformed += u64::from(sliced.error.is_some());
+            tally.malformed += u64::from(sliced.error.is_some());
         }
         let frame = Frame {
             number: packet.number,
@@ -155,69 +256,49 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             link_type: packet.link_type,
         };
         // HTTP is followed per connection across frames (a request split across segments).
-        let http = streams.feed(packet.number, &sliced);
-        if args.json && !http.is_empty() {
-            let mut obj = json(&frame);
-            encap::render::http::add_json(&mut obj, &http);
-            let mut line = serde_json::to_vec(&obj)?;
-            line.push(b'\n');
-            out.write_all(&line)?;
-        } else {
-            write_sliced(out, &frame, &sliced, &opts)?;
-            // The one-line view stays tcpdump's line; HTTP is in the layer tree, as tcpdump -v.
-            if args.verbose > 0 {
-                encap::render::http::write_text(out, &http, true)?;
+        let http = tally.streams.feed(packet.number, &sliced);
+        match output {
+            Output::Json(sink) if !http.is_empty() => {
+                let mut obj = json(&frame);
+                encap::render::http::add_json(&mut obj, &http);
+                let mut line = serde_json::to_vec(&obj)?;
+                line.push(b'\n');
+                sink.line(line)?;
+            }
+            Output::Json(sink) => sink.frame(&frame)?,
+            Output::Text(out) => {
+                write_sliced(*out, &frame, &sliced, opts)?;
+                // The one-line view stays tcpdump's line; HTTP is in the layer tree, as
+                // tcpdump -v.
+                if args.verbose > 0 {
+                    encap::render::http::write_text(*out, &http, true)?;
+                    fcs_line(*out, data, fcs)?;
+                }
             }
         }
-        if let (true, Ok(found)) = (args.verbose > 0, <[u8; 4]>::try_from(fcs)) {
-            let found = u32::from_le_bytes(found);
-            let want = encap::layers::ethernet::fcs(data);
-            let verdict = if found == want {
-                "[correct]".to_string()
-            } else {
-                format!("[incorrect, should be 0x{want:08x}]")
-            };
-            writeln!(
-                out,
-                "    Ethernet FCS, bytes {}-{}: 0x{found:08x} {verdict}",
-                data.len(),
-                data.len() + 3
-            )?;
+        tally.shown += 1;
+        if args.count.is_some_and(|c| tally.shown >= c) {
+            return Ok(Ok(()));
         }
-        shown += 1;
-        if args.count.is_some_and(|c| shown >= c) {
-            break Ok(());
-        }
+    }
+}
+
+/// `-v`'s line on a frame's FCS, when the capture kept it: correct, or what it should be.
+fn fcs_line<W: WriteColor>(out: &mut W, data: &[u8], fcs: &[u8]) -> std::io::Result<()> {
+    let Ok(found) = <[u8; 4]>::try_from(fcs) else {
+        return Ok(());
     };
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    // Messages the capture ends in the middle of: each said cut, after the last frame.
-    for r in streams.finish() {
-        if args.json {
-            let mut obj = serde_json::Map::new();
-            let frame = r.frames.last().copied().unwrap_or(read);
-            obj.insert("frame.number".into(), frame.into());
-            let h = encap::http_stream::HttpFrame {
-                messages: vec![r],
-                ..Default::default()
-            };
-            encap::render::http::add_json(&mut obj, &h);
-            let mut line = serde_json::to_vec(&obj)?;
-            line.push(b'\n');
-            out.write_all(&line)?;
-        } else {
-            writeln!(out, "end of capture:")?;
-            encap::render::http::write_message(out, &r, args.verbose > 0)?;
-        }
-    }
-    out.flush()?;
-    if malformed > 0 {
-        eprintln!("{malformed} of {shown} frames shown are malformed (each says where)");
-    }
-    if cut > 0 {
-        eprintln!("{cut} of {shown} frames shown were cut short by the capture's snapshot length (each says how much of it was captured)");
-    }
-    result.with_context(|| format!("{name}: stopped after {read} good frames"))?;
-    Ok(ExitCode::SUCCESS)
+    let found = u32::from_le_bytes(found);
+    let want = encap::layers::ethernet::fcs(data);
+    let verdict = if found == want {
+        "[correct]".to_string()
+    } else {
+        format!("[incorrect, should be 0x{want:08x}]")
+    };
+    writeln!(
+        out,
+        "    Ethernet FCS, bytes {}-{}: 0x{found:08x} {verdict}",
+        data.len(),
+        data.len() + 3
+    )
 }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod demo_states;
 pub mod demo_udp;
 pub mod http;
+pub mod json_lines;
 pub mod lab;
 pub mod server;
 pub mod show;
