@@ -5,6 +5,8 @@
 //! Tests that need strace, nc or python3 skip with a printed reason when the tool is missing,
 //! unless `ENCAP_REQUIRE_ALL=1` (set in CI), which makes them fail instead.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -44,12 +46,6 @@ fn only_standard_fds(cmd: &mut Command) {
             Ok(())
         });
     }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("its address").port()
 }
 
 /// True when `tool` can be run; otherwise skips (prints why) or, with ENCAP_REQUIRE_ALL=1, fails.
@@ -535,7 +531,7 @@ fn second_client_keeps_chatting_while_the_first_is_killed() {
 
 #[test]
 fn client_without_server_says_so() {
-    let port = free_port();
+    let (_held, port) = common::closed_port();
     let out = encap()
         .args(["client", "--connect", &format!("127.0.0.1:{port}")])
         .stdin(Stdio::null())
@@ -588,7 +584,7 @@ fn client_talks_to_nc_listening() {
     if !have("nc", "-h", "client_talks_to_nc_listening") {
         return;
     }
-    let port = free_port();
+    let port = common::listen_port();
     let mut nc = Command::new("nc");
     nc.args(["-l", "127.0.0.1", &port.to_string()]);
     let mut nc = Proc::spawn("nc -l", nc);
@@ -648,7 +644,7 @@ fn client_talks_to_the_blogs_server_py() {
         return;
     }
     let Some(seed) = seed_dir(test) else { return };
-    let port = free_port();
+    let port = common::listen_port();
     let script = patched(&seed, "server.py", port, &temp_dir());
     let mut py = Command::new("python3");
     py.arg("-u").arg(&script);
@@ -986,7 +982,7 @@ fn explain_matches_strace() {
         return;
     }
     let dir = temp_dir();
-    let port = free_port();
+    let port = common::listen_port();
     let listen = format!("127.0.0.1:{port}");
     let (slog, clog) = (
         dir.join(format!("{port}-server.strace")),
@@ -1076,7 +1072,7 @@ fn explain_matches_strace_when_refused() {
     if !have("strace", "-V", "explain_matches_strace_when_refused") {
         return;
     }
-    let port = free_port();
+    let (_held, port) = common::closed_port();
     let log = temp_dir().join(format!("{port}-refused.strace"));
     let out = strace(
         &log,
@@ -1314,7 +1310,7 @@ fn the_view_shows_what_lo_really_carries() {
     if !have("tcpdump", "--version", test) {
         return;
     }
-    let port = free_port();
+    let port = common::listen_port();
     let pcap = temp_dir().join(format!("{port}.pcap"));
     let mut td = Command::new("tcpdump");
     td.args([

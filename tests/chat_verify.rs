@@ -6,7 +6,6 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,10 +15,9 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(20);
 
-/// A port nobody listens on right now.
+/// A port for a server this test starts (see [`common::listen_port`]).
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("its address").port()
+    common::listen_port()
 }
 
 /// A running child: its stdin, its stdout and stderr going to a file. Killed when dropped.

@@ -200,10 +200,9 @@ fn run_ok(args: &[&dyn AsRef<std::ffi::OsStr>]) {
     );
 }
 
-/// A port nothing listens on now, for a demo's server.
+/// A port for a demo's server (which its capture's filter names before it listens).
 fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port().to_string()
+    common::listen_port().to_string()
 }
 
 fn chat_capture() -> (PathBuf, PathBuf) {

@@ -303,12 +303,8 @@ fn http_client_refuses_what_is_not_loopback_and_says_when_nobody_listens() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
-    // A port nobody listens on: bind one, read it back, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on, held bound (not listening) for the test.
+    let (_held, port) = common::closed_port();
     let out = encap()
         .args(["http", "GET", &format!("http://127.0.0.1:{port}/")])
         .output()

@@ -87,11 +87,8 @@ fn a_closed_port_answers_with_rst_ack_and_exit_status_1() {
     if !is_root("a_closed_port_answers_with_rst_ack_and_exit_status_1") {
         return;
     }
-    // A port that was free a moment ago, and is closed now.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind port 0")
-        .port();
+    // A port nothing listens on, held bound (not listening) for the test.
+    let (_held, port) = common::closed_port();
     let to = format!("127.0.0.1:{port}");
     let (out, stdout, stderr) = send(&["--to", &to, "--view", "summary"]);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");

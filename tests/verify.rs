@@ -575,12 +575,9 @@ fn edited_ipv6_frames_are_mismatches_naming_field_and_frame() {
     }
 }
 
+/// A port for a demo's server (which its capture's filter names before it listens).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::listen_port()
 }
 
 fn demo(extra: &[&str]) -> Output {

@@ -221,3 +221,49 @@ pub fn decode_json(
         })
         .collect()
 }
+
+/// A loopback port for a program the test cannot ask to bind port 0 and tell the port it got
+/// (`nc -l`, the blog's server.py, a demo whose capture filter names its port). Binding port 0
+/// and closing it is not enough: the kernel may then give that port to any connect() as its
+/// source port, or to another bind to port 0, before the program binds it. A port below the
+/// kernel's ephemeral range (`net.ipv4.ip_local_port_range`) is given to neither; this one is
+/// free now, and each call of this process picks another (from an offset of its own).
+pub fn listen_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    // (Above the ports services listen on, and clear of the chat's 6666 and 46666. On a host
+    // whose ephemeral range starts below 21000, the ports from 20000 on may be ephemeral too.)
+    let (low, high) = (20000u32, ephemeral.clamp(21000, 65535));
+    let span = high - low;
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let port = low + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {low} and {high}");
+}
+
+/// A loopback port nothing listens on, held for as long as the socket returned lives: bound and
+/// not listening, so a connect() to it is refused and no other socket can take it meanwhile.
+pub fn closed_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    s.bind(&addr.into()).expect("bind a loopback port");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("its port");
+    (s, port)
+}
