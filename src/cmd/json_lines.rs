@@ -84,7 +84,6 @@ enum Entry {
 }
 
 /// Frames read one after another, formatted together.
-#[derive(Default)]
 struct Batch {
     seq: u64,
     bytes: Vec<u8>,
@@ -92,6 +91,15 @@ struct Batch {
 }
 
 impl Batch {
+    /// An empty batch, with room for a batch of frames of a few hundred bytes.
+    fn new() -> Batch {
+        Batch {
+            seq: 0,
+            bytes: Vec::with_capacity(BATCH * 256),
+            entries: Vec::with_capacity(BATCH),
+        }
+    }
+
     /// Each entry's line, in order.
     fn format(&self) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.entries.len() * 1024);
@@ -153,7 +161,7 @@ impl<'w, W: Write> Pool<'w, W> {
         }
         Pool {
             out,
-            batch: Batch::default(),
+            batch: Batch::new(),
             jobs: Some(jobs),
             done,
             ahead: BTreeMap::new(),
@@ -188,7 +196,7 @@ impl<'w, W: Write> Pool<'w, W> {
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let mut batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new());
         batch.seq = self.sent;
         self.sent += 1;
         let gone = || io::Error::other("the formatting threads stopped");
