@@ -404,6 +404,22 @@ fn interface_hardware_type(name: &str) -> Option<u16> {
     Some(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
 }
 
+/// Asks the kernel to stamp every frame with its time from now on (a datagram socket with
+/// `SO_TIMESTAMPNS`, sending nothing), for as long as the socket is open. The first socket that
+/// asks turns the stamping on only later, from a work queue (`net_enable_timestamp`), and until
+/// then a capture socket's `SIOCGSTAMP` gives the time the frame was read instead: on a busy
+/// machine a lab's first frames were stamped milliseconds late, in one burst (their TSvals 3 ms
+/// apart, their stamps 40 µs), and the model took its clock from them. Opened before the lab is
+/// built, the stamping is on long before the first frame.
+///
+/// # Errors
+/// The socket or the option.
+pub fn kernel_timestamps_on() -> io::Result<OwnedFd> {
+    let fd = open_probe_socket().ok_or_else(io::Error::last_os_error)?;
+    set_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    Ok(fd)
+}
+
 /// A datagram socket, only to ask the kernel about interfaces.
 fn open_probe_socket() -> Option<OwnedFd> {
     // SAFETY: plain system call; the descriptor is owned at once.

@@ -400,10 +400,18 @@ pub fn run<W: WriteColor>(
             names.push(name);
         }
     }
-    // Time order over all links; a link's own frames keep their order.
-    frames.sort_by_key(|f| f.1);
-    let framed: Vec<Framed<'_>> = frames
+    // Time order over all links, a link's own frames in their order, a forwarded copy after
+    // the copy it came from.
+    let order = {
+        let keyed: Vec<(usize, Duration, u32, &[u8])> = frames
+            .iter()
+            .map(|f| (f.0, f.1, f.2, f.3.as_slice()))
+            .collect();
+        encap::hops::causal_order(&keyed)
+    };
+    let framed: Vec<Framed<'_>> = order
         .iter()
+        .map(|&i| &frames[i])
         .filter(|f| f.0 < names.len())
         .map(|f| Framed {
             link: f.0,

@@ -383,8 +383,24 @@ pub(super) fn collect_until_closed(captures: &Captures) -> anyhow::Result<Vec<Li
             frames.push(f);
         }
     }
-    frames.sort_by_key(|f| f.timestamp);
-    Ok(frames)
+    Ok(in_causal_order(frames))
+}
+
+/// `frames` in the order to check them: by capture time, but a packet r forwarded never before
+/// the copy it came from ([`encap::hops::causal_order`]).
+pub(super) fn in_causal_order(frames: Vec<LinkFrame>) -> Vec<LinkFrame> {
+    let order = {
+        let keyed: Vec<(usize, Duration, u32, &[u8])> = frames
+            .iter()
+            .map(|f| {
+                let kind = encap::layers::link::link_type::ETHERNET;
+                (f.link, f.timestamp, kind, f.data.as_slice())
+            })
+            .collect();
+        encap::hops::causal_order(&keyed)
+    };
+    let mut slots: Vec<Option<LinkFrame>> = frames.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The TCP flags of a frame.

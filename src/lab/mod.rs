@@ -182,6 +182,9 @@ pub struct Lab {
     pub macs: [[Mac; 2]; 2],
     kind: Kind,
     removed: bool,
+    /// Keeps the kernel stamping frames while the lab lives
+    /// ([`crate::capture::kernel_timestamps_on`]; none if it failed: then stamps may be late).
+    _stamps: Option<std::os::fd::OwnedFd>,
 }
 
 impl Lab {
@@ -204,6 +207,7 @@ impl Lab {
             macs: LINKS.map(|l| [l.host.mac, l.router.mac]),
             kind,
             removed: false,
+            _stamps: crate::capture::kernel_timestamps_on().ok(),
         };
         lab.record()?;
         lab.build(opts)?;

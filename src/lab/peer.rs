@@ -1216,8 +1216,7 @@ fn collect(
         EthernetHeader::parse(&f.data)
             .is_ok_and(|(e, _)| matches!(e.ethertype, EtherType::Ipv4 | EtherType::Arp))
     });
-    frames.sort_by_key(|f| f.timestamp);
-    Ok(frames)
+    Ok(super::demo::in_causal_order(frames))
 }
 
 /// The source address and TCP marker of a captured frame.

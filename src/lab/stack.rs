@@ -118,9 +118,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
 /// Every frame the captures hold after `wait`.
 fn collect_for(captures: &Captures, wait: Duration) -> Vec<LinkFrame> {
     std::thread::sleep(wait);
-    let mut frames: Vec<LinkFrame> = captures.frames.try_iter().collect();
-    frames.sort_by_key(|f| f.timestamp);
-    frames
+    super::demo::in_causal_order(captures.frames.try_iter().collect())
 }
 
 /// The packet socket on a's veth, opened inside a (frames a's kernel sends are not read back).

@@ -331,6 +331,9 @@ fn learn_side(me: &mut SideState, o: &Observed<'_>, advertised: u32, cookie_cloc
     }
     me.last_empty = (o.advance() == 0).then_some((o.number, o.seq()));
     me.last_frame = o.number;
+    if o.time.is_some() {
+        me.last_time = o.time;
+    }
     me.remember_boundary();
     if let (Some(v), Some(t), None) = (o.tsval, o.time, me.ts_clock) {
         me.ts_clock = Some(TsClock { at: t, tsval: v });

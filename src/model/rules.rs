@@ -279,7 +279,7 @@ fn option(key: &str, f: &Facts<'_>) -> Option<Rule> {
     match key {
         tcp::key::TSVAL if ev.ctl_rst => predicted(),
         tcp::key::TSVAL if f.pred.tsval_cookie => kc("the socket's own clock, up to 63 ms ahead of its SYN-ACK's TSval: the listener's queue was full (the client's first SYN went unanswered), so the SYN-ACK was a SYN cookie, whose TSval is the clock rounded down to 64 ms with the SYN's options in its low bits"),
-        tcp::key::TSVAL if f.pred.tsval_on_time => learned("the sender's millisecond clock, from its first TSval and the time since"),
+        tcp::key::TSVAL if f.pred.tsval_on_time => learned("the sender's millisecond clock, from its first TSval and the time since (a pure ACK's as the socket last read it: no earlier than the peer's latest frame)"),
         tcp::key::TSVAL => match (f.me.last_tsval(), o.tsval) {
             (Some(last), Some(v)) if seq::older(v, last) => Some(Rule::Broken(format!("a TSval no earlier than {last}"))),
             _ => kc("TSval: the sender's millisecond clock plus a random per-connection offset"),

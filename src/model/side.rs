@@ -301,6 +301,8 @@ pub struct SideState {
     pub fin_time: Option<Duration>,
     /// The number of its latest frame.
     pub last_frame: u64,
+    /// When its latest frame was captured.
+    pub last_time: Option<Duration>,
     /// The frame of its latest keepalive or zero-window probe.
     pub probed: Option<u64>,
     /// The frame of its latest retransmission.
@@ -368,6 +370,7 @@ impl SideState {
             fin_seq: None,
             fin_frame: 0,
             fin_time: None,
+            last_time: None,
             last_empty: None,
             last_frame: 0,
             last_answerable: 0,

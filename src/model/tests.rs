@@ -339,3 +339,58 @@ fn a_new_syn_after_a_reset_starts_anew_and_no_listener_answers_from_the_control_
     );
     assert_eq!(check.counts().mismatch, 0, "{:#?}", check.fields());
 }
+
+/// The frames of `captures/chat-hello-hi.pcap` (client 127.0.0.1:47472, server :46666), each
+/// with its capture time.
+fn chat_frames() -> Vec<(Duration, Vec<u8>)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/chat-hello-hi.pcap");
+    let file = std::fs::File::open(path).unwrap();
+    let mut r = crate::capfile::CaptureReader::new(std::io::BufReader::new(file)).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        out.push((p.timestamp, p.data.to_vec()));
+    }
+    out
+}
+
+/// The frames through one model, with their times: the number and keys of each MISMATCH.
+fn chat_mismatches(frames: &[(Duration, Vec<u8>)]) -> Vec<(u64, String)> {
+    let at = |port| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let mut conn = Connection::new(at(47472), at(46666));
+    let mut bad = Vec::new();
+    for (n, (time, frame)) in (1..).zip(frames) {
+        let check = conn.observe_at(n, Some(*time), frame).unwrap();
+        for f in check.fields() {
+            if matches!(f.verdict, Verdict::Mismatch { .. }) {
+                bad.push((n, f.field.key.to_string()));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn a_pure_ack_sent_late_carries_the_clock_as_the_peers_segment_came_in() {
+    let frames = chat_frames();
+    assert_eq!(chat_mismatches(&frames), Vec::new());
+    // Frame 9, the server's ACK of frame 8 (the client's 22 bytes), sent 5 ms later, as by a
+    // server process that woke up late on a busy machine and sent the ACK it owed after
+    // reading: its TSval the socket's clock as frame 8 came in.
+    let mut late = frames.clone();
+    late[8].0 += Duration::from_millis(5);
+    assert_eq!(chat_mismatches(&late), Vec::new());
+    // A TSval older than frame 8's arrival: no clock the socket read since.
+    let tsval = |f: &mut Vec<u8>, less: u32| {
+        let at = 14 + 20 + 20 + 4;
+        let v = u32::from_be_bytes(f[at..at + 4].try_into().unwrap()) - less;
+        f[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    };
+    let mut old = late.clone();
+    tsval(&mut old[8].1, 4);
+    assert_eq!(chat_mismatches(&old), vec![(9, key::TSVAL.to_string())]);
+    // Data reads the clock before it goes out: frame 10 (the server's 24 bytes) 5 ms late with
+    // the TSval of its time is a MISMATCH.
+    let mut data = frames.clone();
+    data[9].0 += Duration::from_millis(5);
+    assert_eq!(chat_mismatches(&data), vec![(10, key::TSVAL.to_string())]);
+}

@@ -32,7 +32,7 @@ pub fn options(
     let (tsval, on_time) = if cookie_clock(c, from, o) {
         (o.tsval.unwrap_or(0), false)
     } else {
-        tsval(me, o)
+        tsval(me, peer, o)
     };
     // The scale follows the host's settings, or a receive buffer the application set.
     let ws = o.wscale.map(|w| match c.settings {
@@ -63,14 +63,25 @@ pub fn options(
 }
 
 /// The sender's clock, learned from its first TSval: a TSval within the slack of it is kept
-/// (the model cannot know the sub-millisecond phase); any other is replaced by the clock's
-/// value, which the comparison then shows as a MISMATCH.
-fn tsval(me: &SideState, o: &Observed<'_>) -> (u32, bool) {
+/// (the model cannot know the sub-millisecond phase), and so is a pure ACK's as old as the
+/// peer's latest frame: a socket stamps a segment with its clock as last read
+/// (`tcp_clock_cache`, read as a segment comes in and before data goes out), and an ACK its
+/// process sends after reading (`tcp_cleanup_rbuf`: the ACK or window update it owed) carries
+/// the time the peer's segment came in, however long the process took to wake up on a busy
+/// machine. Any other is replaced by the clock's value, which the comparison then shows as a
+/// MISMATCH.
+fn tsval(me: &SideState, peer: &SideState, o: &Observed<'_>) -> (u32, bool) {
     match (o.tsval, o.time, me.ts_clock) {
         (Some(v), Some(now), Some(clock)) => {
             let expected = clock.tsval_at(now);
-            let off = v.wrapping_sub(expected);
-            if off <= TSVAL_SLACK_MS || off.wrapping_neg() <= TSVAL_SLACK_MS {
+            // How far the clock went since the peer's latest frame (none seen: 0).
+            let since = match (o.kind, peer.last_time) {
+                (Kind::Ack, Some(t)) => expected.wrapping_sub(clock.tsval_at(t.min(now))),
+                _ => 0,
+            };
+            let ahead = v.wrapping_sub(expected);
+            let behind = expected.wrapping_sub(v);
+            if ahead <= TSVAL_SLACK_MS || behind <= since.saturating_add(TSVAL_SLACK_MS) {
                 (v, true)
             } else {
                 (expected, true)
