@@ -83,11 +83,14 @@ enum Entry {
     Line(Vec<u8>),
 }
 
-/// Frames read one after another, formatted together.
+/// Frames read one after another, formatted together. A batch goes to a formatter and comes
+/// back with its lines, and once they are written it is filled again: its buffers are reused,
+/// not allocated (and their pages faulted in) for each batch.
 struct Batch {
     seq: u64,
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    lines: Vec<u8>,
 }
 
 impl Batch {
@@ -97,12 +100,14 @@ impl Batch {
             seq: 0,
             bytes: Vec::with_capacity(BATCH * 256),
             entries: Vec::with_capacity(BATCH),
+            lines: Vec::with_capacity(BATCH * 1024),
         }
     }
 
-    /// Each entry's line, in order.
-    fn format(&self) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.entries.len() * 1024);
+    /// Each entry's line, in order, into [`Batch::lines`].
+    fn format(&mut self) -> io::Result<()> {
+        let out = &mut self.lines;
+        out.clear();
         for e in &self.entries {
             match e {
                 Entry::Frame(i) => {
@@ -116,13 +121,13 @@ impl Batch {
                         link_type: i.link_type,
                     };
                     let s = slice_link(data, i.link_type);
-                    json_into(&mut out, &frame, &s, true)?;
+                    json_into(out, &frame, &s, true)?;
                     out.push(b'\n');
                 }
                 Entry::Line(l) => out.extend_from_slice(l),
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -131,9 +136,11 @@ pub struct Pool<'w, W: Write> {
     out: &'w mut W,
     batch: Batch,
     jobs: Option<SyncSender<Batch>>,
-    done: Receiver<(u64, io::Result<Vec<u8>>)>,
+    done: Receiver<(Batch, io::Result<()>)>,
     /// Batches formatted ahead of the next one to write.
-    ahead: BTreeMap<u64, io::Result<Vec<u8>>>,
+    ahead: BTreeMap<u64, (Batch, io::Result<()>)>,
+    /// Batches written, to be filled again.
+    spare: Vec<Batch>,
     sent: u64,
     written: u64,
 }
@@ -153,8 +160,9 @@ impl<'w, W: Write> Pool<'w, W> {
             scope.spawn(move || loop {
                 // (The lock is held only to take a batch, not while formatting it.)
                 let next = queue.lock().map(|q| q.recv());
-                let Ok(Ok(batch)) = next else { return };
-                if results.send((batch.seq, batch.format())).is_err() {
+                let Ok(Ok(mut batch)) = next else { return };
+                let formatted = batch.format();
+                if results.send((batch, formatted)).is_err() {
                     return;
                 }
             });
@@ -165,6 +173,7 @@ impl<'w, W: Write> Pool<'w, W> {
             jobs: Some(jobs),
             done,
             ahead: BTreeMap::new(),
+            spare: Vec::new(),
             sent: 0,
             written: 0,
         }
@@ -189,14 +198,15 @@ impl<'w, W: Write> Pool<'w, W> {
         }
         self.send()?;
         // Whatever is formatted already goes out now, without waiting for the rest.
-        while let Ok((seq, lines)) = self.done.try_recv() {
-            self.ahead.insert(seq, lines);
+        while let Ok((batch, formatted)) = self.done.try_recv() {
+            self.ahead.insert(batch.seq, (batch, formatted));
         }
         self.write_ready()
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let mut batch = std::mem::replace(&mut self.batch, Batch::new());
+        let next = self.spare.pop().unwrap_or_else(Batch::new);
+        let mut batch = std::mem::replace(&mut self.batch, next);
         batch.seq = self.sent;
         self.sent += 1;
         let gone = || io::Error::other("the formatting threads stopped");
@@ -209,9 +219,13 @@ impl<'w, W: Write> Pool<'w, W> {
 
     /// Writes the batches that are next in order.
     fn write_ready(&mut self) -> io::Result<()> {
-        while let Some(lines) = self.ahead.remove(&self.written) {
-            self.out.write_all(&lines?)?;
+        while let Some((mut batch, formatted)) = self.ahead.remove(&self.written) {
+            formatted?;
+            self.out.write_all(&batch.lines)?;
             self.written += 1;
+            batch.bytes.clear();
+            batch.entries.clear();
+            self.spare.push(batch);
         }
         Ok(())
     }
@@ -223,11 +237,11 @@ impl<'w, W: Write> Pool<'w, W> {
         // (No more batches: each formatter stops once the queue is empty.)
         self.jobs = None;
         while self.written < self.sent {
-            let (seq, lines) = self
+            let (batch, formatted) = self
                 .done
                 .recv()
                 .map_err(|_| io::Error::other("a formatting thread stopped"))?;
-            self.ahead.insert(seq, lines);
+            self.ahead.insert(batch.seq, (batch, formatted));
             self.write_ready()?;
         }
         Ok(())
