@@ -31,6 +31,7 @@ pub mod observed;
 pub mod peer;
 pub mod pmtu;
 pub mod predict;
+pub mod recovery;
 pub mod revise;
 pub mod rules;
 pub mod seq;
@@ -371,7 +372,9 @@ impl Connection {
             answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
-        let ev = self.resent_refused(from, &o, ev);
+        let mut ev = self.resent_refused(from, &o, ev);
+        let cause = self.retransmission_cause(from, &o, &ev);
+        ev.rto = cause == Some(recovery::Cause::Timer);
         let pred = self.predict_first(from, &o, &ev, offered)?;
         let cong = self.congestion_of(from, &o, &ev);
         let facts = Facts {
@@ -385,6 +388,7 @@ impl Connection {
             timestamps: self.timestamps,
             sack: self.sack,
             cong,
+            cause: cause.as_ref(),
         };
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
@@ -402,6 +406,7 @@ impl Connection {
         self.learn(from, &o, &ev, &pred);
         self.learn_events(from, &o, &events);
         self.learn_congestion(from, &o, &ev, &events, &cong);
+        self.learn_recovery(from, &o, &ev, &events, (cong.new_data, cause.as_ref()));
         let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)

@@ -310,6 +310,8 @@ pub struct SideState {
     pub syn_resent: bool,
     /// Its flight and congestion window's bound, and its retransmission timer.
     pub congestion: super::congestion::Congestion,
+    /// Its segments' sendings, and what the peer's ACKs proved lost.
+    pub recovery: super::recovery::Recovery,
     /// How many duplicate ACKs it has sent in a row.
     pub dup_acks: u32,
     /// The number of its latest frame that the peer answers with an ACK: one that carried
@@ -375,6 +377,7 @@ impl SideState {
             retransmitted: None,
             syn_resent: false,
             congestion: super::congestion::Congestion::default(),
+            recovery: super::recovery::Recovery::default(),
             dup_acks: 0,
             queue: WriteQueue::default(),
             macs: None,

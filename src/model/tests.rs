@@ -22,6 +22,8 @@ struct Pair {
     conn: Connection,
     ends: [End; 2],
     frames: u64,
+    /// The capture time of the next frame, if the test gives one.
+    now: Option<std::time::Duration>,
 }
 
 impl Pair {
@@ -41,6 +43,7 @@ impl Pair {
             conn: Connection::new(c, s),
             ends: [end(c, 1000, 100, 5000), end(s, 9000, 0, 7000)],
             frames: 0,
+            now: None,
         };
         let syn = p.frame(Side::Client, tf::FLG_SYN, b"", 0);
         assert_eq!(syn.counts().mismatch, 0, "{syn:?}");
@@ -95,7 +98,10 @@ impl Pair {
         p.tcp.options.extend(extra);
         let frame = encapsulate(payload, &p).unwrap();
         self.frames += 1;
-        let check = self.conn.observe(self.frames, frame.frame()).unwrap();
+        let check = self
+            .conn
+            .observe_at(self.frames, self.now, frame.frame())
+            .unwrap();
         let me = &mut self.ends[i];
         if back == 0 {
             me.seq = me.seq.wrapping_add(payload.len() as u32)
@@ -338,4 +344,72 @@ fn a_new_syn_after_a_reset_starts_anew_and_no_listener_answers_from_the_control_
         "{check:?}"
     );
     assert_eq!(check.counts().mismatch, 0, "{:#?}", check.fields());
+}
+
+/// The client (Linux) sends four segments of 100 bytes at 0.1 ms steps; the server ACKs the
+/// first, then sends a duplicate ACK of it with `sack` blocks: the Pair, and where the second
+/// segment (the hole) starts.
+fn hole_after_dup_ack(sack: Vec<(u32, u32)>) -> (Pair, u32) {
+    use crate::layers::tcp::TcpOption;
+    use std::time::Duration;
+    let mut p = Pair::established();
+    let mut t = 0;
+    let mut tick = |p: &mut Pair| {
+        t += 100;
+        p.now = Some(Duration::from_micros(t));
+    };
+    tick(&mut p);
+    p.data(Side::Client, &[b'a'; 100]);
+    tick(&mut p);
+    p.ack(Side::Server);
+    let hole = p.ends[0].seq;
+    for _ in 0..3 {
+        tick(&mut p);
+        let d = p.data(Side::Client, &[b'b'; 100]);
+        assert_eq!(d.counts().mismatch, 0, "{:#?}", d.fields());
+    }
+    // The server's ACKs stay at the hole (the capture's view of a peer that lost it).
+    let end = p.ends[0].seq;
+    p.ends[0].seq = hole;
+    tick(&mut p);
+    let extra = if sack.is_empty() {
+        vec![]
+    } else {
+        vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(sack)]
+    };
+    let dup = p.frame_with(Side::Server, tf::FLG_ACK, b"", 0, extra);
+    assert!(
+        dup.events.contains(&Analysis::DuplicateAck(1)),
+        "{:?}",
+        dup.events
+    );
+    p.ends[0].seq = end;
+    tick(&mut p);
+    (p, hole)
+}
+
+#[test]
+fn a_fast_retransmission_before_the_acks_show_the_loss_is_a_mismatch() {
+    // (tcp_fastretrans_alert, tcp_rack_detect_loss: with SACK a segment is lost only once one
+    // sent after it was SACKed.) A duplicate ACK without SACK blocks: the hole sent again now,
+    // neither the last segment nor 200 ms old, is early.
+    let (mut p, hole) = hole_after_dup_ack(vec![]);
+    let back = p.ends[0].seq.wrapping_sub(hole);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], back);
+    let Verdict::Mismatch { expected } = verdict(&again, key::SEQ_RAW) else {
+        panic!("{:?}", verdict(&again, key::SEQ_RAW));
+    };
+    assert!(
+        expected.contains("no SACK block above it") && expected.contains("tcp_rack_detect_loss"),
+        "{expected}"
+    );
+    // The same retransmission after a SACK block above the hole: proven, no MISMATCH.
+    let (mut p, hole) = hole_after_dup_ack(vec![(hole + 100, hole + 200)]);
+    let back = p.ends[0].seq.wrapping_sub(hole);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], back);
+    assert_eq!(again.counts().mismatch, 0, "{:#?}", again.fields());
+    // The last segment sent again instead: a tail loss probe needs no evidence.
+    let (mut p, _) = hole_after_dup_ack(vec![]);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], 100);
+    assert_eq!(again.counts().mismatch, 0, "{:#?}", again.fields());
 }
