@@ -28,6 +28,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::revise::TIMER_MIN;
 use super::seq::{self, Span};
 
 /// The retransmission timer's floor (`TCP_RTO_MIN`): no timeout comes sooner after the
@@ -56,10 +57,6 @@ pub struct Recovery {
     /// The frame and time of the latest sending.
     last: Option<(u64, Duration)>,
 }
-
-/// The probe timer's floor (`TCP_TIMEOUT_MIN`, 2 jiffies: 2 ms at least): a tail loss probe
-/// comes no sooner after the sending before.
-pub const PTO_MIN: Duration = Duration::from_millis(2);
 
 /// What sent a retransmission, as the evidence allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,13 +111,13 @@ impl Recovery {
 
     /// New data beyond the congestion window sent at `now` may be a tail loss probe
     /// (`tcp_send_loss_probe` sends a new segment when it can, cwnd or not): one packet, the
-    /// probe timeout (at least [`PTO_MIN`]) after the latest sending, the peer silent since
+    /// probe timeout (at least [`TIMER_MIN`], `TCP_TIMEOUT_MIN`) after the latest sending, the peer silent since
     /// (its latest frame `heard`, a number).
     #[must_use]
     pub fn may_probe(&self, now: Option<Duration>, packets: u32, heard: u64) -> bool {
         match (now, self.last) {
             (Some(now), Some((frame, at))) => {
-                packets == 1 && heard < frame && now.saturating_sub(at) >= PTO_MIN
+                packets == 1 && heard < frame && now.saturating_sub(at) >= TIMER_MIN
             }
             _ => false,
         }
