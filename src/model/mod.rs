@@ -23,6 +23,7 @@
 pub mod analysis;
 pub mod compare;
 pub mod congestion;
+pub mod delack;
 pub mod event;
 pub mod learn;
 pub mod linux;
@@ -377,6 +378,8 @@ impl Connection {
         ev.rto = cause == Some(recovery::Cause::Timer);
         let pred = self.predict_first(from, &o, &ev, offered)?;
         let cong = self.congestion_of(from, &o, &ev);
+        let late_ack = self.late_ack(from, &o);
+        let duty = self.ack_duty(from, &o, &ev);
         let facts = Facts {
             o: &o,
             ev: &ev,
@@ -389,6 +392,7 @@ impl Connection {
             sack: self.sack,
             cong,
             cause: cause.as_ref(),
+            late_ack: late_ack.as_deref(),
         };
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
@@ -407,6 +411,9 @@ impl Connection {
         self.learn_events(from, &o, &events);
         self.learn_congestion(from, &o, &ev, &events, &cong);
         self.learn_recovery(from, &o, &ev, &events, (cong.new_data, cause.as_ref()));
+        if !ev.ctl_rst {
+            self.learn_delack(from, &o, duty);
+        }
         let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
         check.events = events;
         Ok(check)

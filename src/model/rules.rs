@@ -39,6 +39,8 @@ pub struct Facts<'a> {
     pub cong: super::congestion::Judgement,
     /// What may have sent a retransmission of a Linux side's (the loss detection's rules).
     pub cause: Option<&'a super::recovery::Cause>,
+    /// How late the frame acknowledges the peer's data, if it is (the delayed ACK's rules).
+    pub late_ack: Option<&'a str>,
 }
 
 /// What a rule says of a field.
@@ -217,6 +219,7 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::ACK_RAW if ev.ctl_rst => learned("the end of the segment this RST answers"),
         tcp::key::ACK_RAW if ev.ack_ahead => kc("acknowledges bytes not (yet) in the capture: a segment it missed, or one captured after this ACK (a gap the model keeps open)"),
         tcp::key::ACK_RAW if o.kind == Kind::Syn => predicted(),
+        tcp::key::ACK_RAW if f.late_ack.is_some() => Some(Rule::Broken(f.late_ack.unwrap_or_default().to_string())),
         tcp::key::ACK_RAW if ev.ack_ok => Some(acknowledgment(f)),
         _ => None,
     }

@@ -24,6 +24,9 @@ struct Pair {
     frames: u64,
     /// The capture time of the next frame, if the test gives one.
     now: Option<std::time::Duration>,
+    /// Each end's first timed frame: when, and its TSval (a Linux clock counts milliseconds
+    /// from there).
+    clock: [Option<(std::time::Duration, u32)>; 2],
 }
 
 impl Pair {
@@ -44,6 +47,7 @@ impl Pair {
             ends: [end(c, 1000, 100, 5000), end(s, 9000, 0, 7000)],
             frames: 0,
             now: None,
+            clock: [None; 2],
         };
         let syn = p.frame(Side::Client, tf::FLG_SYN, b"", 0);
         assert_eq!(syn.counts().mismatch, 0, "{syn:?}");
@@ -69,6 +73,10 @@ impl Pair {
         extra: Vec<crate::layers::tcp::TcpOption>,
     ) -> FrameCheck {
         let (i, j) = (from.index(), (!from).index());
+        if let Some(now) = self.now {
+            let (t0, ts0) = *self.clock[i].get_or_insert((now, self.ends[i].tsval));
+            self.ends[i].tsval = ts0.wrapping_add((now - t0).as_millis() as u32);
+        }
         let (me, peer) = (&self.ends[i], &self.ends[j]);
         let mut p = Params::between(me.addr, peer.addr);
         p.checksum = crate::pipeline::ChecksumMode::Offloaded;
@@ -412,4 +420,45 @@ fn a_fast_retransmission_before_the_acks_show_the_loss_is_a_mismatch() {
     let (mut p, _) = hole_after_dup_ack(vec![]);
     let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], 100);
     assert_eq!(again.counts().mismatch, 0, "{:#?}", again.fields());
+}
+
+#[test]
+fn a_quick_ack_after_the_handshake_comes_at_once_and_no_delayed_ack_after_its_longest_wait() {
+    use std::time::Duration;
+    let ms = |m| Some(Duration::from_millis(m));
+    // (tcp_event_data_recv: quick-ack mode on the first data; __tcp_ack_snd_check ACKs each
+    // segment at once while it lasts.) The server's ACK 1 ms after the client's data: quick.
+    let mut p = Pair::established();
+    p.now = ms(10);
+    p.data(Side::Client, b"hello\n");
+    p.now = ms(11);
+    let quick = p.ack(Side::Server);
+    assert_eq!(quick.counts().mismatch, 0, "{:#?}", quick.fields());
+    // 45 ms after: a delayed ACK's wait, where a quick one was owed.
+    p.now = ms(20);
+    p.data(Side::Client, b"again\n");
+    p.now = ms(65);
+    let late = p.ack(Side::Server);
+    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
+        panic!("{:?}", verdict(&late, key::ACK_RAW));
+    };
+    assert!(expected.contains("quick-ack mode"), "{expected}");
+    // A server that sent data may be in ping-pong mode: 45 ms is allowed, 700 ms is not
+    // (tcp_send_delayed_ack: HZ/2 at most).
+    p.now = ms(70);
+    p.data(Side::Server, b"hi\n");
+    p.ack(Side::Client);
+    p.now = ms(100);
+    p.data(Side::Client, b"third\n");
+    p.now = ms(145);
+    let delayed = p.ack(Side::Server);
+    assert_eq!(delayed.counts().mismatch, 0, "{:#?}", delayed.fields());
+    p.now = ms(200);
+    p.data(Side::Client, b"fourth\n");
+    p.now = ms(900);
+    let late = p.ack(Side::Server);
+    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
+        panic!("{:?}", verdict(&late, key::ACK_RAW));
+    };
+    assert!(expected.contains("tcp_send_delayed_ack"), "{expected}");
 }
