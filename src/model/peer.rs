@@ -256,11 +256,12 @@ pub fn fingerprint(
     } else {
         "SYN-ACK"
     };
-    judge(
-        features,
-        frame,
-        "Don't Fragment, TTL 64, options as tcp_options_write lays them out",
-    )
+    let shows = if ipv4 {
+        "Don't Fragment, TTL 64, options as tcp_options_write lays them out"
+    } else {
+        "a flow label, hop limit 64, options as tcp_options_write lays them out"
+    };
+    judge(features, frame, shows)
 }
 
 /// Reads off a side whose first frame is a RST (it answered the other side's SYN, as a host
