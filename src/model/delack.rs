@@ -98,62 +98,6 @@ impl Delack {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WINDOW: u32 = 64240;
-
-    fn ms(m: u64) -> Duration {
-        Duration::from_millis(m)
-    }
-
-    #[test]
-    fn in_quick_ack_mode_each_segment_is_acked_at_once() {
-        let mut d = Delack::default();
-        d.arrived(ms(100));
-        assert_eq!(d.late(ms(101), WINDOW), None);
-        let why = d.late(ms(140), WINDOW).expect("40 ms is a delayed ACK's");
-        assert!(
-            why.contains("quick-ack mode") && why.contains("tcp_in_quickack_mode"),
-            "{why}"
-        );
-        d.sent(true, false);
-        // Sixteen ACKs use the quick ones up: then 40 ms is a delayed ACK's, allowed.
-        for i in 0..15 {
-            d.arrived(ms(200 + i));
-            assert_eq!(d.late(ms(200 + i), WINDOW), None);
-            d.sent(true, false);
-        }
-        d.arrived(ms(300));
-        assert_eq!(d.late(ms(340), WINDOW), None);
-        // A receiver that sent data may be in ping-pong mode: no quick ACKs asked.
-        let mut d = Delack::default();
-        d.sent(false, true);
-        d.arrived(ms(10));
-        assert_eq!(d.late(ms(50), WINDOW), None);
-        // Nor of one whose window holds fewer than 32 first segments (half of it, 16).
-        let mut d = Delack::default();
-        d.arrived(ms(10));
-        assert_eq!(d.late(ms(50), 32 * 536 - 1), None);
-    }
-
-    #[test]
-    fn no_delayed_ack_comes_later_than_its_longest_wait() {
-        let mut d = Delack::default();
-        d.sent(false, true);
-        // The timer runs from the first unacknowledged segment, not the latest.
-        d.arrived(ms(100));
-        d.arrived(ms(500));
-        assert_eq!(d.late(ms(100) + DELACK_LATEST, WINDOW), None);
-        let why = d.late(ms(101) + DELACK_LATEST, WINDOW).expect("too late");
-        assert!(why.contains("tcp_send_delayed_ack"), "{why}");
-        // All acknowledged: nothing owed.
-        d.sent(true, false);
-        assert_eq!(d.late(ms(5000), WINDOW), None);
-    }
-}
-
 impl super::Connection {
     /// How late frame `o` from `from` acknowledges the peer's data, if it does and its side is
     /// a Linux receiver: why, if it is.
@@ -227,4 +171,60 @@ pub(super) struct AckDuty {
 /// `o` acknowledges more than its side did before.
 fn advances(me: &super::side::SideState, o: &super::Observed<'_>) -> bool {
     o.has_ack() && me.last_ack.is_some_and(|a| super::seq::after(o.ack(), a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: u32 = 64240;
+
+    fn ms(m: u64) -> Duration {
+        Duration::from_millis(m)
+    }
+
+    #[test]
+    fn in_quick_ack_mode_each_segment_is_acked_at_once() {
+        let mut d = Delack::default();
+        d.arrived(ms(100));
+        assert_eq!(d.late(ms(101), WINDOW), None);
+        let why = d.late(ms(140), WINDOW).expect("40 ms is a delayed ACK's");
+        assert!(
+            why.contains("quick-ack mode") && why.contains("tcp_in_quickack_mode"),
+            "{why}"
+        );
+        d.sent(true, false);
+        // Sixteen ACKs use the quick ones up: then 40 ms is a delayed ACK's, allowed.
+        for i in 0..15 {
+            d.arrived(ms(200 + i));
+            assert_eq!(d.late(ms(200 + i), WINDOW), None);
+            d.sent(true, false);
+        }
+        d.arrived(ms(300));
+        assert_eq!(d.late(ms(340), WINDOW), None);
+        // A receiver that sent data may be in ping-pong mode: no quick ACKs asked.
+        let mut d = Delack::default();
+        d.sent(false, true);
+        d.arrived(ms(10));
+        assert_eq!(d.late(ms(50), WINDOW), None);
+        // Nor of one whose window holds fewer than 32 first segments (half of it, 16).
+        let mut d = Delack::default();
+        d.arrived(ms(10));
+        assert_eq!(d.late(ms(50), 32 * 536 - 1), None);
+    }
+
+    #[test]
+    fn no_delayed_ack_comes_later_than_its_longest_wait() {
+        let mut d = Delack::default();
+        d.sent(false, true);
+        // The timer runs from the first unacknowledged segment, not the latest.
+        d.arrived(ms(100));
+        d.arrived(ms(500));
+        assert_eq!(d.late(ms(100) + DELACK_LATEST, WINDOW), None);
+        let why = d.late(ms(101) + DELACK_LATEST, WINDOW).expect("too late");
+        assert!(why.contains("tcp_send_delayed_ack"), "{why}");
+        // All acknowledged: nothing owed.
+        d.sent(true, false);
+        assert_eq!(d.late(ms(5000), WINDOW), None);
+    }
 }

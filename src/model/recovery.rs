@@ -208,6 +208,55 @@ impl Recovery {
     }
 }
 
+impl super::Connection {
+    /// What may have sent frame `o` from `from` again, if it is a retransmission of a Linux
+    /// side's (not a control socket's RST, nor bytes a router refused as too big).
+    pub(super) fn retransmission_cause(
+        &self,
+        from: super::Side,
+        o: &super::Observed<'_>,
+        ev: &super::event::Event,
+    ) -> Option<Cause> {
+        let me = &self.sides[from];
+        if me.followed() || !ev.retrans || ev.ctl_rst || ev.resent_refused {
+            return None;
+        }
+        let mss = self.send_mss(from)?;
+        let span = Span::from_len(o.seq(), o.advance() as usize);
+        me.recovery.cause(span, o.time, me.next_seq, self.sack, mss)
+    }
+
+    /// What frame `o` from `from` teaches the loss detection: its ACK and SACK blocks, of the
+    /// peer's flight; its new data (`new_data`) or retransmission (`cause`), of its own.
+    pub(super) fn learn_recovery(
+        &mut self,
+        from: super::Side,
+        o: &super::Observed<'_>,
+        ev: &super::event::Event,
+        events: &[super::Analysis],
+        (new_data, cause): (bool, Option<&Cause>),
+    ) {
+        if o.has_ack() && !ev.ctl_rst {
+            let dup = events
+                .iter()
+                .any(|e| matches!(e, super::Analysis::DuplicateAck(_)));
+            self.sides[!from].recovery.acked(o.ack(), &o.sack, dup);
+        }
+        let me = &mut self.sides[from];
+        let Some(now) = o.time.filter(|_| !me.followed() && !ev.ctl_rst) else {
+            return;
+        };
+        let span = Span::from_len(o.seq(), o.advance() as usize);
+        if ev.retrans {
+            let snd_nxt = me.next_seq;
+            me.recovery
+                .retransmitted(span, (now, o.number), cause, snd_nxt);
+        } else if new_data {
+            me.recovery.sent(span, now, o.number);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,54 +378,5 @@ mod tests {
         assert!(!r.may_probe(ms(2), 1, 8), "sooner than TCP_TIMEOUT_MIN");
         assert!(!r.may_probe(ms(3), 2, 8), "two packets");
         assert!(!r.may_probe(ms(3), 1, 9), "the peer spoke since");
-    }
-}
-
-impl super::Connection {
-    /// What may have sent frame `o` from `from` again, if it is a retransmission of a Linux
-    /// side's (not a control socket's RST, nor bytes a router refused as too big).
-    pub(super) fn retransmission_cause(
-        &self,
-        from: super::Side,
-        o: &super::Observed<'_>,
-        ev: &super::event::Event,
-    ) -> Option<Cause> {
-        let me = &self.sides[from];
-        if me.followed() || !ev.retrans || ev.ctl_rst || ev.resent_refused {
-            return None;
-        }
-        let mss = self.send_mss(from)?;
-        let span = Span::from_len(o.seq(), o.advance() as usize);
-        me.recovery.cause(span, o.time, me.next_seq, self.sack, mss)
-    }
-
-    /// What frame `o` from `from` teaches the loss detection: its ACK and SACK blocks, of the
-    /// peer's flight; its new data (`new_data`) or retransmission (`cause`), of its own.
-    pub(super) fn learn_recovery(
-        &mut self,
-        from: super::Side,
-        o: &super::Observed<'_>,
-        ev: &super::event::Event,
-        events: &[super::Analysis],
-        (new_data, cause): (bool, Option<&Cause>),
-    ) {
-        if o.has_ack() && !ev.ctl_rst {
-            let dup = events
-                .iter()
-                .any(|e| matches!(e, super::Analysis::DuplicateAck(_)));
-            self.sides[!from].recovery.acked(o.ack(), &o.sack, dup);
-        }
-        let me = &mut self.sides[from];
-        let Some(now) = o.time.filter(|_| !me.followed() && !ev.ctl_rst) else {
-            return;
-        };
-        let span = Span::from_len(o.seq(), o.advance() as usize);
-        if ev.retrans {
-            let snd_nxt = me.next_seq;
-            me.recovery
-                .retransmitted(span, (now, o.number), cause, snd_nxt);
-        } else if new_data {
-            me.recovery.sent(span, now, o.number);
-        }
     }
 }
