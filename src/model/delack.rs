@@ -168,9 +168,9 @@ pub(super) struct AckDuty {
     again: bool,
 }
 
-/// `o` acknowledges more than its side did before.
+/// `o` acknowledges more than its side did before (its first ACK: anything).
 fn advances(me: &super::side::SideState, o: &super::Observed<'_>) -> bool {
-    o.has_ack() && me.last_ack.is_some_and(|a| super::seq::after(o.ack(), a))
+    o.has_ack() && me.last_ack.is_none_or(|a| super::seq::after(o.ack(), a))
 }
 
 #[cfg(test)]
