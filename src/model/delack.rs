@@ -170,7 +170,7 @@ pub(super) struct AckDuty {
 
 /// `o` acknowledges more than its side did before (its first ACK: anything).
 fn advances(me: &super::side::SideState, o: &super::Observed<'_>) -> bool {
-    o.has_ack() && me.last_ack.is_none_or(|a| super::seq::after(o.ack(), a))
+    o.has_ack() && me.last_ack.map_or(true, |a| super::seq::after(o.ack(), a))
 }
 
 #[cfg(test)]
