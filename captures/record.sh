@@ -216,7 +216,15 @@ peer_captures() {
   local s
   for s in "$@"; do "$ENCAP" lab peer "$s" -w "$out/peer-$s.pcap" > /dev/null; done
 }
+# Over IPv6 (`encap lab peer --ipv6`: the peer's neighbour discovery its own), a few of them.
+#     Only this part: `captures/record.sh peer6 [SCENARIO...]`.
+peer6_scenarios="sack-fastretransmit rto-backoff rst-established nooptions slowstart fin-finwait"
+peer6_captures() {
+  local s
+  for s in "$@"; do "$ENCAP" lab peer --ipv6 "$s" -w "$out/peer-ipv6-$s.pcap" > /dev/null; done
+}
 if [ "${1:-}" = peer ]; then shift; peer_captures ${@:-$peer_scenarios}; ls -l $out/peer-*; exit 0; fi
+if [ "${1:-}" = peer6 ]; then shift; peer6_captures ${@:-$peer6_scenarios}; ls -l $out/peer-ipv6-*; exit 0; fi
 
 # 1. The blog's dialogue between encap server and encap client: handshake, hello, hi, a Chinese
 #    line both ways, exit, teardown.
@@ -327,6 +335,7 @@ http_split
 udp_captures
 udp6_captures
 peer_captures $peer_scenarios
+peer6_captures $peer6_scenarios
 lab_any_captures
 lab_any6_captures
 curl_any

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -23,6 +23,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const LIMIT: Duration = Duration::from_secs(60);
 /// The Linux server's address in the lab (host b).
 const LINUX: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// Its IPv6 address (`encap lab peer --ipv6`).
+const LINUX6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 0x10);
 
 /// One TCP frame of the capture, decoded.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ struct Tcp {
     options: Vec<TcpOption>,
     ip_id: u16,
     df: bool,
+    /// IPv6's flow label (None over IPv4).
+    flow: Option<u32>,
 }
 
 impl Tcp {
@@ -63,8 +67,25 @@ impl Tcp {
     }
 }
 
-/// The TCP frames of a capture, each decoded by the pipeline's decapsulation (ARP and IPv6
-/// frames left out).
+/// An IPv6 TCP frame (the pipeline's decapsulation is IPv4's): its source, flow label, TCP
+/// header and payload.
+fn ipv6_tcp(frame: &[u8]) -> Option<(IpAddr, u32, encap::layers::tcp::TcpHeader, Vec<u8>)> {
+    use encap::layers::{ethernet, ipv4::IpProtocol, ipv6, tcp};
+    let (eth, rest) = ethernet::EthernetHeader::parse(frame).ok()?;
+    if eth.ethertype != ethernet::EtherType::Ipv6 {
+        return None;
+    }
+    let ip = ipv6::parse(rest).ok()?;
+    if ip.protocol != IpProtocol::Tcp {
+        return None;
+    }
+    let seg = tcp::TcpSegment::new_checked(&rest[ip.upper..ip.end]).ok()?;
+    let h = tcp::TcpHeader::parse(&seg).expect("TCP options decode");
+    Some((ip.source.into(), ip.flow_label, h, seg.payload().to_vec()))
+}
+
+/// The TCP frames of a capture, each decoded by the pipeline's decapsulation, or over IPv6 by
+/// the layers (ARP and neighbour discovery left out).
 fn tcp_frames(path: &Path) -> Vec<Tcp> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut r = encap::capfile::CaptureReader::new(&bytes[..]).expect("a capture");
@@ -72,6 +93,24 @@ fn tcp_frames(path: &Path) -> Vec<Tcp> {
     while let Some(p) = r.next_packet().expect("a frame") {
         number += 1;
         let t0 = *first.get_or_insert(p.timestamp);
+        let t = (p.timestamp - t0).as_secs_f64();
+        if let Some((src, flow, h, payload)) = ipv6_tcp(p.data) {
+            out.push(Tcp {
+                number,
+                t,
+                linux: src == IpAddr::V6(LINUX6),
+                seq: h.seq,
+                ack: h.ack,
+                flags: h.flags,
+                window: h.window,
+                len: payload.len() as u32,
+                options: h.options,
+                ip_id: 0,
+                df: false,
+                flow: Some(flow),
+            });
+            continue;
+        }
         let Ok(d) = encap::pipeline::decapsulate(p.data) else {
             continue;
         };
@@ -88,6 +127,7 @@ fn tcp_frames(path: &Path) -> Vec<Tcp> {
             options: h.tcp.options,
             ip_id: h.ip.identification,
             df: h.ip.dont_fragment,
+            flow: None,
         });
     }
     out
@@ -100,9 +140,13 @@ fn committed(name: &str) -> PathBuf {
 }
 
 /// Runs the scenario live into a temporary file and returns its path, or None (skip printed)
-/// when not root or a tool is missing.
+/// when not root or a tool is missing. A name `ipv6-SCENARIO` runs SCENARIO with `--ipv6`.
 fn live(name: &str) -> Option<PathBuf> {
     let test = format!("live_{}", name.replace('-', "_"));
+    let (scenario, family) = match name.strip_prefix("ipv6-") {
+        Some(s) => (s, Some("--ipv6")),
+        None => (name, None),
+    };
     if !(is_root(&test) && have("ip", &test) && have("python3", &test)) {
         return None;
     }
@@ -112,7 +156,10 @@ fn live(name: &str) -> Option<PathBuf> {
         std::process::id()
     ));
     let mut cmd = encap();
-    cmd.args(["lab", "peer", name, "-w"]).arg(&path);
+    cmd.args(["lab", "peer", scenario])
+        .args(family)
+        .arg("-w")
+        .arg(&path);
     let out = with_timeout(cmd, LIMIT);
     assert!(
         out.status.success(),
@@ -125,7 +172,7 @@ fn live(name: &str) -> Option<PathBuf> {
 }
 
 /// The peer's SYN, the kernel's SYN-ACK, and every frame of the peer's shaped as another stack's
-/// (no DF, IP ID 0).
+/// (no DF, IP ID 0; over IPv6 flow label 0, where the kernel's frames carry its socket's).
 fn handshake(f: &[Tcp]) -> (&Tcp, &Tcp) {
     let syn = f
         .iter()
@@ -142,10 +189,13 @@ fn handshake(f: &[Tcp]) -> (&Tcp, &Tcp) {
     );
     for p in f.iter().filter(|s| !s.linux) {
         assert!(
-            !p.df && p.ip_id == 0,
-            "frame {}: the peer's has DF or an IP ID",
+            !p.df && p.ip_id == 0 && p.flow.unwrap_or(0) == 0,
+            "frame {}: the peer's has DF, an IP ID or a flow label",
             p.number
         );
+    }
+    if synack.flow.is_some() {
+        assert_ne!(synack.flow, Some(0), "Linux labels its SYN-ACK");
     }
     (syn, synack)
 }
@@ -162,18 +212,34 @@ fn fresh(f: &[Tcp]) -> Vec<&Tcp> {
     linux_data(f).filter(|s| seen.insert(s.seq)).collect()
 }
 
+/// The MSS of a 1500-byte link: 1460 over IPv4, 1440 over IPv6 (a 40-byte header, not 20).
+fn link_mss(f: &[Tcp]) -> u16 {
+    if f[0].flow.is_some() {
+        1440
+    } else {
+        1460
+    }
+}
+
 fn check_nooptions(f: &[Tcp]) {
     let (syn, synack) = handshake(f);
-    assert_eq!(syn.options, vec![TcpOption::Mss(1460)]);
+    let mss = link_mss(f);
+    assert_eq!(syn.options, vec![TcpOption::Mss(mss)]);
     assert_eq!(
         synack.options,
-        vec![TcpOption::Mss(1460)],
+        vec![TcpOption::Mss(mss)],
         "a SYN with MSS only is answered with MSS only"
     );
     let data = fresh(f);
     assert_eq!(data.iter().map(|s| s.len).sum::<u32>(), 6000);
-    assert!(data.iter().all(|s| s.len <= 1460 && s.options.is_empty()));
-    assert_eq!(data[0].len, 1460, "full segments of the peer's MSS");
+    assert!(data
+        .iter()
+        .all(|s| s.len <= u32::from(mss) && s.options.is_empty()));
+    assert_eq!(
+        data[0].len,
+        u32::from(mss),
+        "full segments of the peer's MSS"
+    );
     check_fins(f, true);
 }
 
@@ -696,6 +762,43 @@ live!(live_timewait_syn, "timewait-syn", check_timewait_syn);
 live!(live_rst_synsent, "rst-synsent", check_rst_synsent);
 
 committed!(committed_nooptions, "nooptions", check_nooptions);
+// Over IPv6 (`--ipv6`): the same checks, the peer's neighbour discovery its own.
+live!(live_ipv6_nooptions, "ipv6-nooptions", check_nooptions);
+live!(live_ipv6_slowstart, "ipv6-slowstart", check_slowstart);
+live!(
+    live_ipv6_sack_fastretransmit,
+    "ipv6-sack-fastretransmit",
+    check_sack_fastretransmit
+);
+live!(live_ipv6_rto_backoff, "ipv6-rto-backoff", check_rto_backoff);
+live!(
+    live_ipv6_rst_established,
+    "ipv6-rst-established",
+    check_rst_established
+);
+live!(live_ipv6_fin_finwait, "ipv6-fin-finwait", check_fin_finwait);
+committed!(committed_ipv6_nooptions, "ipv6-nooptions", check_nooptions);
+committed!(committed_ipv6_slowstart, "ipv6-slowstart", check_slowstart);
+committed!(
+    committed_ipv6_sack_fastretransmit,
+    "ipv6-sack-fastretransmit",
+    check_sack_fastretransmit
+);
+committed!(
+    committed_ipv6_rto_backoff,
+    "ipv6-rto-backoff",
+    check_rto_backoff
+);
+committed!(
+    committed_ipv6_rst_established,
+    "ipv6-rst-established",
+    check_rst_established
+);
+committed!(
+    committed_ipv6_fin_finwait,
+    "ipv6-fin-finwait",
+    check_fin_finwait
+);
 committed!(committed_mss536, "mss536", check_mss536);
 committed!(committed_slowstart, "slowstart", check_slowstart);
 committed!(

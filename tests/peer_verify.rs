@@ -50,9 +50,22 @@ fn sides(objs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
 fn the_linux_side_answering_a_scripted_peer_is_predicted_with_no_mismatch() {
     let captures = peer_captures();
     assert!(captures.len() >= 8, "{captures:?}");
+    let ipv6 = captures
+        .iter()
+        .filter(|c| c.to_string_lossy().contains("peer-ipv6-"))
+        .count();
+    assert!(ipv6 >= 3, "{captures:?}");
     for c in &captures {
         let name = c.display();
-        for args in [&[][..], &["--linux", "198.51.100.10"][..]] {
+        // Over IPv6 (`encap lab peer --ipv6`) the kernel is 2001:db8:b::10, and the peer is
+        // told by its flow label 0 where over IPv4 its Don't Fragment and IP ID tell it.
+        let v6 = name.to_string().contains("peer-ipv6-");
+        let linux_addr = if v6 {
+            "2001:db8:b::10"
+        } else {
+            "198.51.100.10"
+        };
+        for args in [&[][..], &["--linux", linux_addr][..]] {
             let (code, objs) = verify(c, args);
             assert_eq!(code, Some(0), "{name} {args:?}");
             let s = sides(&objs);
@@ -81,12 +94,17 @@ fn the_linux_side_answering_a_scripted_peer_is_predicted_with_no_mismatch() {
             assert_eq!(linux["peer_chosen"].as_u64(), Some(0), "{name}: {linux}");
             if args.is_empty() {
                 let why = peer["why"].as_str().unwrap();
+                let habit = if v6 {
+                    "flow label 0"
+                } else {
+                    "no Don't Fragment"
+                };
                 assert!(
-                    why.contains("is not Linux's") && why.contains("no Don't Fragment"),
+                    why.contains("is not Linux's") && why.contains(habit),
                     "{name}: {why}"
                 );
             }
-            // Each frame of the peer's: its IP ID and Don't Fragment are its own.
+            // Each frame of the peer's: its IP ID and Don't Fragment (its flow label) are its own.
             let from_peer = format!("{peer_side}->{linux_side}");
             for f in objs.iter().filter(|o| o["direction"] == from_peer.as_str()) {
                 let verdict = |key: &str| {
@@ -97,12 +115,18 @@ fn the_linux_side_answering_a_scripted_peer_is_predicted_with_no_mismatch() {
                         .find(|x| x["field"] == key)
                         .map(|x| x["verdict"].clone())
                 };
-                assert_eq!(verdict("ip.id"), Some("peer-chosen".into()), "{name}: {f}");
-                assert_eq!(
-                    verdict("ip.flags.df"),
-                    Some("peer-chosen".into()),
-                    "{name}: {f}"
-                );
+                let keys: &[&str] = if v6 {
+                    &["ipv6.flow"]
+                } else {
+                    &["ip.id", "ip.flags.df"]
+                };
+                for key in keys {
+                    assert_eq!(
+                        verdict(key),
+                        Some("peer-chosen".into()),
+                        "{name}: {key} {f}"
+                    );
+                }
             }
         }
     }

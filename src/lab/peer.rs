@@ -21,7 +21,7 @@
 //! is removed on every exit, an error or Ctrl-C included (the [`Lab`]'s drop).
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -35,10 +35,13 @@ use crate::capture::{Capture, FrameSource};
 use encap::layers::arp::ArpPacket;
 use encap::layers::ethernet::{EtherType, EthernetHeader, Mac};
 use encap::layers::ipv4::{IpProtocol, Ipv4Packet};
+use encap::layers::ipv6;
+use encap::layers::ndp;
 use encap::layers::tcp::field::{FLG_ACK, FLG_FIN, FLG_PSH, FLG_RST, FLG_SYN};
 use encap::layers::tcp::{flag_names, TcpHeader, TcpOption, TcpSegment};
 use encap::pipeline::{encapsulate, ChecksumMode, Params};
-use encap::stack::arp::{Resolution, Resolver};
+use encap::stack::arp::Resolution;
+use encap::stack::{nd, Neighbours};
 
 /// The longest wait for one frame of the kernel's (a retransmission after several backoffs
 /// included).
@@ -59,9 +62,14 @@ pub struct Args {
     #[arg(value_enum)]
     pub scenario: Scenario,
     /// Where to write the capture: pcap, Ethernet, every IPv4 and ARP frame on b's veth in both
-    /// directions.
+    /// directions (with --ipv6: every IPv6 TCP segment and neighbour solicitation and
+    /// advertisement).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: PathBuf,
+    /// Over IPv6: the peer is 2001:db8:a::10, the kernel 2001:db8:b::10, and the peer does
+    /// neighbour discovery itself (encap's, `encap::stack::nd`) instead of ARP.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// The server's port in b.
     #[arg(long, default_value_t = 6666)]
     pub port: u16,
@@ -156,9 +164,11 @@ enum Serve {
 }
 
 impl Scenario {
-    fn habits(self) -> Habits {
+    /// The peer's habits; over IPv6 its MSS is the link's MTU less 60 bytes, not 40.
+    fn habits(self, ipv6: bool) -> Habits {
+        let mss = if ipv6 { 1440 } else { 1460 };
         let modern = Habits {
-            mss: 1460,
+            mss,
             sack: true,
             timestamps: true,
             wscale: Some(7),
@@ -176,10 +186,10 @@ impl Scenario {
                 wscale: None,
                 ..modern
             },
-            // Three segments of 1448 bytes (1460 less the timestamps option).
+            // Three segments of 1448 bytes (1460 less the timestamps option; 1428 over IPv6).
             Scenario::Zerowindow => Habits {
                 wscale: None,
-                window: 3 * 1448,
+                window: 3 * (mss - 12),
                 ..modern
             },
             _ => modern,
@@ -227,7 +237,8 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         bare_a: true,
     };
     let lab = Lab::create(&opts, Kind::Run)?;
-    let server = SocketAddrV4::new(v4(address(Host::B, false)), args.port);
+    let server = SocketAddr::new(address(Host::B, args.ipv6), args.port);
+    let me = SocketAddr::new(address(Host::A, args.ipv6), PEER_PORT);
     let linux = if args.scenario.serve() == Serve::Connect {
         format!("a Linux client in b ({}) connects to it", server.ip())
     } else {
@@ -235,7 +246,7 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     };
     writeln!(
         out,
-        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is 192.0.2.10:{PEER_PORT} in a, {linux}",
+        "encap lab peer {}: lab {} (namespaces {}), offload off; the scripted peer is {me} in a, {linux}",
         clap::ValueEnum::to_possible_value(&args.scenario).map_or(String::new(), |v| v.get_name().to_string()),
         lab.id,
         lab.ns.join(", ")
@@ -244,14 +255,15 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     let (serve, conns) = (args.scenario.serve(), args.scenario.connections());
     // A client in b connects to the peer once the peer listens on a's link; a server in b
     // listens before the peer connects.
+    let habits = args.scenario.habits(args.ipv6);
     let (mut proc, mut peer) = if serve == Serve::Connect {
-        let from_b = SocketAddrV4::new(*server.ip(), 0);
-        let peer = Peer::open(&lab, from_b, args.scenario.habits(), out)?;
+        let from_b = SocketAddr::new(server.ip(), 0);
+        let peer = Peer::open(&lab, me, from_b, habits, out)?;
         let to_peer = peer.local;
         (Server::start(&lab, to_peer, serve, conns)?, peer)
     } else {
         let proc = Server::start(&lab, server, serve, conns)?;
-        (proc, Peer::open(&lab, server, args.scenario.habits(), out)?)
+        (proc, Peer::open(&lab, me, server, habits, out)?)
     };
     let played = play(&mut peer, &lab, &mut proc, args.scenario);
     let (last, sent) = (peer.last, peer.sent);
@@ -260,15 +272,20 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         out.flush()?;
         eprintln!("encap: error: {e:#}");
     }
-    let frames = collect(&captures, last)?;
+    let frames = collect(&captures, last, args.ipv6)?;
     drop(captures);
     proc.finish(out)?;
     write_pcap(&args.write, &frames)?;
     writeln!(
         out,
-        "the scripted peer sent {sent} frames; wrote {} frames to {} (b's veth b-r, both directions, IPv4 and ARP)",
+        "the scripted peer sent {sent} frames; wrote {} frames to {} (b's veth b-r, both directions, {})",
         frames.len(),
-        args.write.display()
+        args.write.display(),
+        if args.ipv6 {
+            "IPv6 TCP and neighbour discovery"
+        } else {
+            "IPv4 and ARP"
+        }
     )?;
     lab.remove();
     Ok(if played.is_ok() {
@@ -276,13 +293,6 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::from(crate::cmd::TROUBLE)
     })
-}
-
-fn v4(a: std::net::IpAddr) -> Ipv4Addr {
-    match a {
-        std::net::IpAddr::V4(a) => a,
-        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    }
 }
 
 /// The script of each scenario.
@@ -753,14 +763,14 @@ impl Marker {
     }
 }
 
-/// The scripted peer: its edge, ARP, and the connection's numbers.
+/// The scripted peer: its edge, ARP or neighbour discovery, and the connection's numbers.
 struct Peer<'o, W> {
     edge: Capture,
-    arp: Resolver,
+    arp: Neighbours,
     start: Instant,
     out: &'o mut W,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     mac: Mac,
     habits: Habits,
     iss: u32,
@@ -780,14 +790,16 @@ struct Peer<'o, W> {
     sent: u64,
     /// The last frame of the connection the peer sent or received, by its source: the capture
     /// holds the whole connection once it holds that one.
-    last: Option<(Ipv4Addr, Marker)>,
+    last: Option<(IpAddr, Marker)>,
 }
 
 impl<'o, W: WriteColor> Peer<'o, W> {
-    /// Opens the packet socket in a and resolves the router's MAC.
+    /// Opens the packet socket in a and resolves the router's MAC (by ARP, or neighbour
+    /// discovery when `local` is IPv6).
     fn open(
         lab: &Lab,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         habits: Habits,
         out: &'o mut W,
     ) -> anyhow::Result<Peer<'o, W>> {
@@ -798,14 +810,19 @@ impl<'o, W: WriteColor> Peer<'o, W> {
                 .with_context(|| format!("cannot open a packet socket on {dev} in {ns}"))
         })?;
         let [iss, ts_offset, _] = crate::packet_edge::random_u32s()?;
-        let a = LINKS[0].host;
+        let router = LINKS[0].router;
+        let gateway: IpAddr = if local.is_ipv6() {
+            router.ipv6.into()
+        } else {
+            router.ipv4.into()
+        };
         let start = Instant::now();
         let mut p = Peer {
             edge,
-            arp: Resolver::new(lab.macs[0][0], a.ipv4, LINKS[0].router.ipv4, Duration::ZERO),
+            arp: Neighbours::asking(lab.macs[0][0], local.ip(), gateway, Duration::ZERO),
             start,
             out,
-            local: SocketAddrV4::new(a.ipv4, PEER_PORT),
+            local,
             remote,
             mac: lab.macs[0][0],
             habits,
@@ -834,12 +851,12 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         Ok(())
     }
 
-    /// Sends what ARP queued.
+    /// Sends what ARP (neighbour discovery) queued.
     fn flush_arp(&mut self) -> anyhow::Result<()> {
         while let Some(f) = self.arp.transmit() {
             self.edge
                 .send(f.frame())
-                .context("sending ARP on a-r's packet socket")?;
+                .context("sending ARP or neighbour discovery on a-r's packet socket")?;
         }
         Ok(())
     }
@@ -850,7 +867,15 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             self.flush_arp()?;
             match self.arp.state() {
                 Resolution::Resolved(mac) => return Ok(mac),
-                Resolution::Unreachable => bail!("no ARP answer from r (192.0.2.1) on a-r"),
+                Resolution::Unreachable => bail!(
+                    "no answer from r ({}) on a-r to the peer's {}",
+                    self.arp.target(),
+                    if self.local.is_ipv6() {
+                        "neighbour solicitations"
+                    } else {
+                        "ARP requests"
+                    }
+                ),
                 Resolution::Waiting => {}
             }
             stop_check()?;
@@ -863,30 +888,42 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         }
     }
 
-    /// Hands an ARP packet to the resolver, or returns the kernel's TCP segment to the peer.
+    /// Hands an ARP packet or a neighbour discovery message to the resolver (which answers a
+    /// request for the peer's address), or returns the kernel's TCP segment to the peer.
     fn take(&mut self, frame: &[u8]) -> Option<Seg> {
         let (eth, rest) = EthernetHeader::parse(frame).ok()?;
-        if eth.destination != self.mac && eth.destination != encap::stack::arp::BROADCAST {
+        if !self.arp.listens(eth.destination, self.mac) {
             return None;
         }
-        if eth.ethertype == EtherType::Arp {
+        if let (EtherType::Arp, Neighbours::Arp(r)) = (eth.ethertype, &mut self.arp) {
             if let Ok(a) = ArpPacket::parse(rest) {
-                self.arp.receive(&a);
+                r.receive(&a);
             }
             return None;
         }
-        if eth.ethertype != EtherType::Ipv4 {
+        let (src, dst, hop_limit, proto, upper) = ip_of(&eth, rest)?;
+        if let (Neighbours::Nd(r), IpAddr::V6(s), IpAddr::V6(d)) = (&mut self.arp, src, dst) {
+            if proto == IpProtocol::Icmpv6 && r.accepts(d) {
+                let by = nd::Carried {
+                    mac: eth.source,
+                    src: s,
+                    dst: d,
+                    hop_limit,
+                };
+                if let Err(why) = r.receive(by, &upper) {
+                    eprintln!("encap: warning: the peer dropped a {why}");
+                }
+                return None;
+            }
+        }
+        if dst != self.local.ip() || proto != IpProtocol::Tcp {
             return None;
         }
-        let ip = Ipv4Packet::new_checked(rest).ok()?;
-        if ip.destination() != *self.local.ip() || ip.protocol() != IpProtocol::Tcp {
-            return None;
-        }
-        let seg = TcpSegment::new_checked(ip.payload()).ok()?;
+        let seg = TcpSegment::new_checked(&upper[..]).ok()?;
         let h = TcpHeader::parse(&seg).ok()?;
         // Port 0: any (the client in b's ephemeral port, learned from its SYN).
         let any = self.remote.port() == 0;
-        if ip.source() != *self.remote.ip() || !(any || h.src_port == self.remote.port()) {
+        if src != self.remote.ip() || !(any || h.src_port == self.remote.port()) {
             return None;
         }
         if h.dst_port != self.local.port() {
@@ -921,7 +958,7 @@ impl<'o, W: WriteColor> Peer<'o, W> {
                     self.ts_recent = *tsval;
                 }
                 self.show("<-", &s.h, s.payload.len())?;
-                self.last = Some((*self.remote.ip(), Marker::of(&s.h)));
+                self.last = Some((self.remote.ip(), Marker::of(&s.h)));
                 return Ok(s);
             }
         }
@@ -1110,7 +1147,8 @@ impl<'o, W: WriteColor> Peer<'o, W> {
         o
     }
 
-    /// Builds one segment with the pipeline (full checksums, no DF, IP ID 0) and sends it.
+    /// Builds one segment with the pipeline (full checksums, no DF, IP ID 0; over IPv6 flow
+    /// label 0) and sends it.
     fn send_with(&mut self, flags: u16, payload: &[u8], sack: &[(u32, u32)]) -> anyhow::Result<()> {
         let next_hop = self.resolve()?;
         let header = TcpHeader {
@@ -1128,18 +1166,22 @@ impl<'o, W: WriteColor> Peer<'o, W> {
             urgent: 0,
             options: self.options(flags, sack),
         };
-        let mut params = Params::between(self.local, self.remote).with_macs(self.mac, next_hop);
+        let mut params = Params::between_any(self.local, self.remote).with_macs(self.mac, next_hop);
         params.checksum = ChecksumMode::Full;
         params.ip.identification = 0;
         params.ip.dont_fragment = false;
         params.ip.ttl = 64;
+        if let Some(v6) = &mut params.ipv6 {
+            v6.flow_label = 0;
+            v6.hop_limit = 64;
+        }
         params.tcp = header.clone();
         let frame = encapsulate(payload, &params).context("building the peer's segment")?;
         self.edge
             .send(frame.frame())
             .context("sending on a-r's packet socket")?;
         self.sent += 1;
-        self.last = Some((*self.local.ip(), Marker::of(&header)));
+        self.last = Some((self.local.ip(), Marker::of(&header)));
         let syn_fin = u32::from(flags & FLG_SYN != 0) + u32::from(flags & FLG_FIN != 0);
         self.snd_nxt = self
             .snd_nxt
@@ -1184,7 +1226,8 @@ impl<'o, W: WriteColor> Peer<'o, W> {
 /// [`CAPTURE_LIMIT`], or at once after SIGINT or SIGTERM).
 fn collect(
     captures: &Captures,
-    last: Option<(Ipv4Addr, Marker)>,
+    last: Option<(IpAddr, Marker)>,
+    ipv6: bool,
 ) -> anyhow::Result<Vec<LinkFrame>> {
     let end = Instant::now() + CAPTURE_LIMIT;
     let mut frames: Vec<LinkFrame> = Vec::new();
@@ -1210,25 +1253,59 @@ fn collect(
         }
     }
     frames.extend(captures.frames.try_iter());
-    // The connection and ARP: the IPv6 frames the veths send as they come up (MLDv2 reports,
-    // router solicitations) are nobody's behaviour here.
-    frames.retain(|f| {
-        EthernetHeader::parse(&f.data)
-            .is_ok_and(|(e, _)| matches!(e.ethertype, EtherType::Ipv4 | EtherType::Arp))
-    });
+    // The connection and ARP (over IPv6: neighbour solicitations and advertisements): the
+    // frames the veths send as they come up (MLDv2 reports, router solicitations) are nobody's
+    // behaviour here.
+    frames.retain(|f| kept(&f.data, ipv6));
     Ok(super::demo::in_causal_order(frames))
 }
 
+/// True for a frame of the capture's family the file keeps: IPv4 and ARP, or IPv6's TCP and
+/// neighbour discovery.
+fn kept(frame: &[u8], ipv6: bool) -> bool {
+    let Ok((eth, rest)) = EthernetHeader::parse(frame) else {
+        return false;
+    };
+    match (eth.ethertype, ipv6) {
+        (EtherType::Ipv4 | EtherType::Arp, false) => true,
+        (EtherType::Ipv6, true) => ipv6::parse(rest).is_ok_and(|ip| match ip.protocol {
+            IpProtocol::Tcp => true,
+            IpProtocol::Icmpv6 => rest.get(ip.upper).is_some_and(|&k| ndp::is_ndp(k)),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// The IP packet of an Ethernet frame, IPv4 or IPv6: its source, destination, hop limit (TTL)
+/// and upper-layer protocol, and that protocol's bytes.
+fn ip_of(eth: &EthernetHeader, rest: &[u8]) -> Option<(IpAddr, IpAddr, u8, IpProtocol, Vec<u8>)> {
+    match eth.ethertype {
+        EtherType::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(rest).ok()?;
+            let (src, dst) = (ip.source().into(), ip.destination().into());
+            Some((src, dst, ip.ttl(), ip.protocol(), ip.payload().to_vec()))
+        }
+        EtherType::Ipv6 => {
+            let ip = ipv6::parse(rest).ok()?;
+            let upper = rest.get(ip.upper..ip.end)?.to_vec();
+            let (src, dst) = (ip.source.into(), ip.destination.into());
+            Some((src, dst, ip.hop_limit, ip.protocol, upper))
+        }
+        _ => None,
+    }
+}
+
 /// The source address and TCP marker of a captured frame.
-fn marker_of(frame: &[u8]) -> Option<(Ipv4Addr, Marker)> {
+fn marker_of(frame: &[u8]) -> Option<(IpAddr, Marker)> {
     let (eth, rest) = EthernetHeader::parse(frame).ok()?;
-    if eth.ethertype != EtherType::Ipv4 {
+    let (src, _, _, proto, upper) = ip_of(&eth, rest)?;
+    if proto != IpProtocol::Tcp {
         return None;
     }
-    let ip = Ipv4Packet::new_checked(rest).ok()?;
-    let seg = TcpSegment::new_checked(ip.payload()).ok()?;
+    let seg = TcpSegment::new_checked(&upper[..]).ok()?;
     let h = TcpHeader::parse(&seg).ok()?;
-    Some((ip.source(), Marker::of(&h)))
+    Some((src, Marker::of(&h)))
 }
 
 fn write_pcap(path: &std::path::Path, frames: &[LinkFrame]) -> anyhow::Result<()> {
@@ -1249,8 +1326,9 @@ fn write_pcap(path: &std::path::Path, frames: &[LinkFrame]) -> anyhow::Result<()
 const SERVER_PY: &str = r#"
 import socket, sys
 host, port, mode, n, sndbuf, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+family = socket.AF_INET6 if ':' in host else socket.AF_INET
 if mode == 'connect':
-    c = socket.socket()
+    c = socket.socket(family)
     try:
         c.connect((host, port))
         print('client: connected to %s:%d' % (host, port), flush=True)
@@ -1258,7 +1336,7 @@ if mode == 'connect':
         print('client: connect to %s:%d: %s' % (host, port, e), flush=True)
     c.close()
     sys.exit(0)
-s = socket.socket()
+s = socket.socket(family)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if sndbuf:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
@@ -1293,7 +1371,7 @@ struct Server {
 
 impl Server {
     /// Starts the server (or client) in b; `conns` connections are served one after another.
-    fn start(lab: &Lab, at: SocketAddrV4, serve: Serve, conns: u32) -> anyhow::Result<Server> {
+    fn start(lab: &Lab, at: SocketAddr, serve: Serve, conns: u32) -> anyhow::Result<Server> {
         let (mode, n) = match serve {
             Serve::Answer(n) => ("answer", n),
             Serve::AnswerAtEof(n) => ("eof", n),

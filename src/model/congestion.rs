@@ -189,9 +189,19 @@ impl super::Connection {
             return Judgement::default();
         }
         let new_data = new_data(me, o, ev);
+        // (Beyond the window by one packet, the probe timer may have sent it: a tail loss
+        // probe takes new data when there is some, cwnd or not.)
         let over = if new_data {
-            self.send_mss(from)
-                .and_then(|mss| me.congestion.exceeds(o.len(), mss))
+            self.send_mss(from).and_then(|mss| {
+                me.congestion
+                    .exceeds(o.len(), mss)
+                    .filter(|&(in_flight, bound)| {
+                        in_flight > bound
+                            || !me
+                                .recovery
+                                .may_probe(o.time, pcount(o.len(), mss), peer.last_frame)
+                    })
+            })
         } else {
             None
         };

@@ -95,6 +95,9 @@ pub fn syn_out_of_place(me: &SideState, o: &Observed<'_>) -> bool {
 /// The circumstances of one frame: what the kernel was doing when it sent it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Event {
+    /// A retransmission the timer may have sent (`TCP_RTO_MIN` or more after its sending
+    /// before): after it the socket's `txhash`, so its IPv6 flow label, is new.
+    pub rto: bool,
     /// An RST from the kernel's control socket: no socket had the connection.
     pub ctl_rst: bool,
     /// A SYN or SYN-ACK sent again with the same ISN (no answer came in time).

@@ -23,6 +23,7 @@
 pub mod analysis;
 pub mod compare;
 pub mod congestion;
+pub mod delack;
 pub mod event;
 pub mod learn;
 pub mod linux;
@@ -31,6 +32,7 @@ pub mod observed;
 pub mod peer;
 pub mod pmtu;
 pub mod predict;
+pub mod recovery;
 pub mod revise;
 pub mod rules;
 pub mod seq;
@@ -388,7 +390,8 @@ impl Connection {
             answers_syn,
             ..event::classify(&o, &self.sides[from], &self.sides[!from], ctl_rst)
         };
-        let ev = self.resent_refused(from, &o, ev);
+        let mut ev = self.resent_refused(from, &o, ev);
+        let timing = self.timing_of(from, &o, &mut ev);
         let pred = self.predict_first(from, &o, &ev, offered)?;
         let cong = self.congestion_of(from, &o, &ev);
         let facts = Facts {
@@ -402,26 +405,56 @@ impl Connection {
             timestamps: self.timestamps,
             sack: self.sack,
             cong,
+            cause: timing.cause.as_ref(),
+            late_ack: timing.late_ack.as_deref(),
         };
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
         let model_frame = &whole[..o.captured(whole.len())];
         let fields = judge_fields(&o, model_frame, &facts);
+        let events = self.events_of(from, &o, &ev, &cong);
+        self.learn(from, &o, &ev, &pred);
+        self.learn_events(from, &o, &events);
+        self.learn_congestion(from, &o, &ev, &events, &cong);
+        let cause = timing.cause.as_ref();
+        self.learn_recovery(from, &o, &ev, &events, (cong.new_data, cause));
+        if !ev.ctl_rst {
+            self.learn_delack(from, &o, timing.duty);
+        }
+        let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
+        check.events = events;
+        Ok(check)
+    }
+
+    /// The loss detection's and the ACK duties' reading of frame `o` from `from`, before the
+    /// model learns from it; a retransmission the timer may have sent is marked in `ev`.
+    fn timing_of(&self, from: Side, o: &Observed<'_>, ev: &mut event::Event) -> Timing {
+        let cause = self.retransmission_cause(from, o, ev);
+        ev.rto = cause == Some(recovery::Cause::Timer);
+        Timing {
+            cause,
+            late_ack: self.late_ack(from, o),
+            duty: self.ack_duty(from, o, ev),
+        }
+    }
+
+    /// The events of frame `o` from `from`: the analysis's, and the timer's wait.
+    fn events_of(
+        &self,
+        from: Side,
+        o: &Observed<'_>,
+        ev: &event::Event,
+        cong: &congestion::Judgement,
+    ) -> Vec<Analysis> {
         let peer_scale = predict::tcp::scale(self, !from, Kind::Ack);
-        let mut events =
-            analysis::events(&o, &ev, &self.sides[from], &self.sides[!from], peer_scale);
+        let mut events = analysis::events(o, ev, &self.sides[from], &self.sides[!from], peer_scale);
         events.extend(cong.backoff.and_then(|b| {
             b.after.map(|after| Analysis::Timeout {
                 after_ms: u32::try_from(after.as_millis()).unwrap_or(u32::MAX),
                 doubled: b.doubled,
             })
         }));
-        self.learn(from, &o, &ev, &pred);
-        self.learn_events(from, &o, &events);
-        self.learn_congestion(from, &o, &ev, &events, &cong);
-        let mut check = self.finish(from, &o, ctl_rst, fields, revisions, model_frame);
-        check.events = events;
-        Ok(check)
+        events
     }
 
     /// The model's frame for `o`, classified as `ev`; on the side's first frame, what runs it is
@@ -606,6 +639,16 @@ pub fn connection_key_of(s: &crate::dissect::Sliced<'_>) -> Option<(SocketAddr, 
         )),
         _ => None,
     }
+}
+
+/// What the loss detection and the ACK duties read of a frame before the model learns from it.
+struct Timing {
+    /// What may have sent a retransmission.
+    cause: Option<recovery::Cause>,
+    /// How late it acknowledges the peer's data, if it is.
+    late_ack: Option<String>,
+    /// What it acknowledges and carries.
+    duty: delack::AckDuty,
 }
 
 #[cfg(test)]

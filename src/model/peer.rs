@@ -241,17 +241,27 @@ pub fn fingerprint(
             o.ip_id != Some(0),
             "IP ID 0 (Linux's SYN has its socket's random first IP ID)".to_string(),
         ),
+        // IPv6 has neither Don't Fragment nor an IP ID: its flow label takes their place.
+        // ip6_make_flowlabel labels every packet of a socket with its flow's hash
+        // (net.ipv6.auto_flowlabels = 1), the SYN and the SYN-ACK (tcp_v6_send_synack) too.
+        (
+            o.flow.is_some(),
+            o.flow != Some(0),
+            "flow label 0 (Linux labels its SYN and SYN-ACK with the flow's hash: net.ipv6.auto_flowlabels = 1)"
+                .to_string(),
+        ),
     ];
     let frame = if o.kind == Kind::Syn {
         "SYN"
     } else {
         "SYN-ACK"
     };
-    judge(
-        features,
-        frame,
-        "Don't Fragment, TTL 64, options as tcp_options_write lays them out",
-    )
+    let shows = if ipv4 {
+        "Don't Fragment, TTL 64, options as tcp_options_write lays them out"
+    } else {
+        "a flow label, hop limit 64, options as tcp_options_write lays them out"
+    };
+    judge(features, frame, shows)
 }
 
 /// Reads off a side whose first frame is a RST (it answered the other side's SYN, as a host
@@ -654,5 +664,57 @@ mod tests {
             p.ip.dont_fragment = false;
         });
         assert_eq!(s.conn.stack(Side::Client).unwrap().0, Stack::Other);
+    }
+
+    #[test]
+    fn over_ipv6_a_flow_label_of_0_counts_where_dont_fragment_and_the_ip_id_would() {
+        use std::net::{Ipv6Addr, SocketAddrV6};
+        // The scripted peer's IPv6 SYN: BSD's option layout, hop limit 64, flow label 0.
+        let syn = |flow: u32| {
+            let v6 = |last: u16, port| {
+                SocketAddrV6::new(
+                    Ipv6Addr::new(0x2001, 0xdb8, last, 0, 0, 0, 0, 0x10),
+                    port,
+                    0,
+                    0,
+                )
+            };
+            let (peer, linux) = (v6(0xa, 40000), v6(0xb, 6666));
+            let mut conn = Connection::new(peer, linux);
+            let mut p = Params::between_any(peer.into(), linux.into());
+            p.checksum = ChecksumMode::Full;
+            p.ethernet.source = PEER_MAC;
+            p.ethernet.destination = LINUX_MAC;
+            if let Some(h) = &mut p.ipv6 {
+                h.flow_label = flow;
+            }
+            p.tcp.flags = tf::FLG_SYN;
+            p.tcp.window = 65535;
+            p.tcp.options = vec![
+                TcpOption::Mss(1440),
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::SackPermitted,
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Timestamps { tsval: 5, tsecr: 0 },
+            ];
+            conn.observe(1, encapsulate(b"", &p).unwrap().frame())
+                .unwrap();
+            let (stack, why) = conn.stack(Side::Client).unwrap();
+            (stack, why.to_string())
+        };
+        let (stack, why) = syn(0);
+        assert_eq!(stack, Stack::Other, "{why}");
+        assert!(
+            why.contains("flow label 0") && why.contains("options mss,nop,wscale"),
+            "{why}"
+        );
+        // Labelled, only the layout is off: a Linux host set up its own way.
+        let (stack, why) = syn(0x12345);
+        assert_eq!(stack, Stack::Linux, "{why}");
+        assert!(!why.contains("flow label"), "{why}");
     }
 }

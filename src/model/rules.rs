@@ -37,6 +37,10 @@ pub struct Facts<'a> {
     pub sack: bool,
     /// What the congestion rules say of the frame.
     pub cong: super::congestion::Judgement,
+    /// What may have sent a retransmission of a Linux side's (the loss detection's rules).
+    pub cause: Option<&'a super::recovery::Cause>,
+    /// How late the frame acknowledges the peer's data, if it is (the delayed ACK's rules).
+    pub late_ack: Option<&'a str>,
 }
 
 /// What a rule says of a field.
@@ -124,6 +128,7 @@ fn network(key: &str, f: &Facts<'_>) -> Option<Rule> {
     let plan = &f.pred.payload;
     match key {
         ipv6::key::FLOW if ev.ctl_rst || ev.syn_again => kc("flow label: a new hash for a retransmitted SYN, or the control socket's for its RST"),
+        ipv6::key::FLOW if ev.rto => kc("flow label: a new hash after a retransmission timeout (tcp_write_timeout: sk_rethink_txhash draws a new txhash), or the socket's if a tail loss probe or the ACKs sent it"),
         ipv4::key::ECN if f.ecn && !o.is_empty() => learned("ECT(0): ECN agreed in the handshake, so data segments are sent ECN-capable"),
         _ if marked && me.marking.is_none() => kc("set for this socket: by the application (IP_TOS, IP_TTL, IPV6_TCLASS, IPV6_UNICAST_HOPS) or the host (net.ipv4.ip_default_ttl)"),
         _ if marked => learned("this socket's, unchanged since its first segment"),
@@ -200,9 +205,10 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::SEQ_RAW if ev.resent_refused => kc("bytes a router refused as too big for its next hop (its ICMP error said the MTU), sent again at once in segments that fit: where each starts is taken from the frame"),
         tcp::key::SEQ_RAW if ev.syn_again => learned("the same ISN: this SYN is sent again, no answer having come in time"),
         tcp::key::SEQ_RAW if f.cong.over.is_some() => Some(Rule::Broken(over_window(f))),
-        tcp::key::SEQ_RAW if ev.retrans && f.cong.unprompted && f.cong.backoff.is_some_and(|b| b.doubled == Some(false)) => Some(Rule::Broken(hasty(f))),
-        tcp::key::SEQ_RAW if ev.retrans && f.peer.last_ack == Some(o.seq()) => learned("the oldest byte the peer has not acknowledged (snd_una): where a retransmission by the timer, or the first of a recovery, starts"),
-        tcp::key::SEQ_RAW if ev.retrans => kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe)"),
+        tcp::key::SEQ_RAW if ev.retrans => match f.cause {
+            Some(super::recovery::Cause::Early(why)) => Some(Rule::Broken(why.clone())),
+            _ => retransmission(f),
+        },
         tcp::key::SEQ_RAW if ev.redundant => Some(Rule::Broken(format!("{} (an empty ACK acknowledging nothing new is sent only as a keepalive or zero-window probe, one below the next sequence number)", f.me.next_seq.wrapping_sub(1)))),
         tcp::key::SEQ_RAW if ev.probe => learned("one below the next sequence number (snd_una - 1): a keepalive or zero-window probe, a byte the peer has, to draw its ACK"),
         tcp::key::SEQ_RAW if ev.gap => kc("ahead of the next sequence number: the bytes between were sent out of order or missed by the capture (a gap the model keeps open)"),
@@ -213,9 +219,21 @@ fn sequence(key: &str, f: &Facts<'_>) -> Option<Rule> {
         tcp::key::ACK_RAW if ev.ctl_rst => learned("the end of the segment this RST answers"),
         tcp::key::ACK_RAW if ev.ack_ahead => kc("acknowledges bytes not (yet) in the capture: a segment it missed, or one captured after this ACK (a gap the model keeps open)"),
         tcp::key::ACK_RAW if o.kind == Kind::Syn => predicted(),
+        tcp::key::ACK_RAW if f.late_ack.is_some() => Some(Rule::Broken(f.late_ack.unwrap_or_default().to_string())),
         tcp::key::ACK_RAW if ev.ack_ok => Some(acknowledgment(f)),
         _ => None,
     }
+}
+
+/// A retransmission's sequence number: too soon for the timer's backoff, else where it starts.
+fn retransmission(f: &Facts<'_>) -> Option<Rule> {
+    if f.cong.unprompted && f.cong.backoff.is_some_and(|b| b.doubled == Some(false)) {
+        return Some(Rule::Broken(hasty(f)));
+    }
+    if f.peer.last_ack == Some(f.o.seq()) {
+        return learned("the oldest byte the peer has not acknowledged (snd_una): where a retransmission by the timer, or the first of a recovery, starts");
+    }
+    kc("a retransmission: bytes sent before, sent again when their ACK did not come in time (an RTO, or a tail loss probe), or that the peer's SACK blocks showed lost")
 }
 
 /// New data beyond slow start's window: what the model expected instead.

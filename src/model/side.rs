@@ -312,6 +312,10 @@ pub struct SideState {
     pub syn_resent: bool,
     /// Its flight and congestion window's bound, and its retransmission timer.
     pub congestion: super::congestion::Congestion,
+    /// Its segments' sendings, and what the peer's ACKs proved lost.
+    pub recovery: super::recovery::Recovery,
+    /// When it owes the peer an ACK, and whether quick ACKs apply.
+    pub delack: super::delack::Delack,
     /// How many duplicate ACKs it has sent in a row.
     pub dup_acks: u32,
     /// The number of its latest frame that the peer answers with an ACK: one that carried
@@ -378,6 +382,8 @@ impl SideState {
             retransmitted: None,
             syn_resent: false,
             congestion: super::congestion::Congestion::default(),
+            recovery: super::recovery::Recovery::default(),
+            delack: super::delack::Delack::default(),
             dup_acks: 0,
             queue: WriteQueue::default(),
             macs: None,

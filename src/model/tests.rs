@@ -22,6 +22,11 @@ struct Pair {
     conn: Connection,
     ends: [End; 2],
     frames: u64,
+    /// The capture time of the next frame, if the test gives one.
+    now: Option<std::time::Duration>,
+    /// Each end's first timed frame: when, and its TSval (a Linux clock counts milliseconds
+    /// from there).
+    clock: [Option<(std::time::Duration, u32)>; 2],
 }
 
 impl Pair {
@@ -41,6 +46,8 @@ impl Pair {
             conn: Connection::new(c, s),
             ends: [end(c, 1000, 100, 5000), end(s, 9000, 0, 7000)],
             frames: 0,
+            now: None,
+            clock: [None; 2],
         };
         let syn = p.frame(Side::Client, tf::FLG_SYN, b"", 0);
         assert_eq!(syn.counts().mismatch, 0, "{syn:?}");
@@ -66,6 +73,10 @@ impl Pair {
         extra: Vec<crate::layers::tcp::TcpOption>,
     ) -> FrameCheck {
         let (i, j) = (from.index(), (!from).index());
+        if let Some(now) = self.now {
+            let (t0, ts0) = *self.clock[i].get_or_insert((now, self.ends[i].tsval));
+            self.ends[i].tsval = ts0.wrapping_add((now - t0).as_millis() as u32);
+        }
         let (me, peer) = (&self.ends[i], &self.ends[j]);
         let mut p = Params::between(me.addr, peer.addr);
         p.checksum = crate::pipeline::ChecksumMode::Offloaded;
@@ -95,7 +106,10 @@ impl Pair {
         p.tcp.options.extend(extra);
         let frame = encapsulate(payload, &p).unwrap();
         self.frames += 1;
-        let check = self.conn.observe(self.frames, frame.frame()).unwrap();
+        let check = self
+            .conn
+            .observe_at(self.frames, self.now, frame.frame())
+            .unwrap();
         let me = &mut self.ends[i];
         if back == 0 {
             me.seq = me.seq.wrapping_add(payload.len() as u32)
@@ -393,4 +407,113 @@ fn a_pure_ack_sent_late_carries_the_clock_as_the_peers_segment_came_in() {
     let mut data = frames.clone();
     data[9].0 += Duration::from_millis(5);
     assert_eq!(chat_mismatches(&data), vec![(10, key::TSVAL.to_string())]);
+}
+
+/// The client (Linux) sends four segments of 100 bytes at 0.1 ms steps; the server ACKs the
+/// first, then sends a duplicate ACK of it with `sack` blocks: the Pair, and where the second
+/// segment (the hole) starts.
+fn hole_after_dup_ack(sack: Vec<(u32, u32)>) -> (Pair, u32) {
+    use crate::layers::tcp::TcpOption;
+    use std::time::Duration;
+    let mut p = Pair::established();
+    let mut t = 0;
+    let mut tick = |p: &mut Pair| {
+        t += 100;
+        p.now = Some(Duration::from_micros(t));
+    };
+    tick(&mut p);
+    p.data(Side::Client, &[b'a'; 100]);
+    tick(&mut p);
+    p.ack(Side::Server);
+    let hole = p.ends[0].seq;
+    for _ in 0..3 {
+        tick(&mut p);
+        let d = p.data(Side::Client, &[b'b'; 100]);
+        assert_eq!(d.counts().mismatch, 0, "{:#?}", d.fields());
+    }
+    // The server's ACKs stay at the hole (the capture's view of a peer that lost it).
+    let end = p.ends[0].seq;
+    p.ends[0].seq = hole;
+    tick(&mut p);
+    let extra = if sack.is_empty() {
+        vec![]
+    } else {
+        vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(sack)]
+    };
+    let dup = p.frame_with(Side::Server, tf::FLG_ACK, b"", 0, extra);
+    assert!(
+        dup.events.contains(&Analysis::DuplicateAck(1)),
+        "{:?}",
+        dup.events
+    );
+    p.ends[0].seq = end;
+    tick(&mut p);
+    (p, hole)
+}
+
+#[test]
+fn a_fast_retransmission_before_the_acks_show_the_loss_is_a_mismatch() {
+    // (tcp_fastretrans_alert, tcp_rack_detect_loss: with SACK a segment is lost only once one
+    // sent after it was SACKed.) A duplicate ACK without SACK blocks: the hole sent again now,
+    // neither the last segment nor 200 ms old, is early.
+    let (mut p, hole) = hole_after_dup_ack(vec![]);
+    let back = p.ends[0].seq.wrapping_sub(hole);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], back);
+    let Verdict::Mismatch { expected } = verdict(&again, key::SEQ_RAW) else {
+        panic!("{:?}", verdict(&again, key::SEQ_RAW));
+    };
+    assert!(
+        expected.contains("no SACK block above it") && expected.contains("tcp_rack_detect_loss"),
+        "{expected}"
+    );
+    // The same retransmission after a SACK block above the hole: proven, no MISMATCH.
+    let (mut p, hole) = hole_after_dup_ack(vec![(hole + 100, hole + 200)]);
+    let back = p.ends[0].seq.wrapping_sub(hole);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], back);
+    assert_eq!(again.counts().mismatch, 0, "{:#?}", again.fields());
+    // The last segment sent again instead: a tail loss probe needs no evidence.
+    let (mut p, _) = hole_after_dup_ack(vec![]);
+    let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], 100);
+    assert_eq!(again.counts().mismatch, 0, "{:#?}", again.fields());
+}
+
+#[test]
+fn a_quick_ack_after_the_handshake_comes_at_once_and_no_delayed_ack_after_its_longest_wait() {
+    use std::time::Duration;
+    let ms = |m| Some(Duration::from_millis(m));
+    // (tcp_event_data_recv: quick-ack mode on the first data; __tcp_ack_snd_check ACKs each
+    // segment at once while it lasts.) The server's ACK 1 ms after the client's data: quick.
+    let mut p = Pair::established();
+    p.now = ms(10);
+    p.data(Side::Client, b"hello\n");
+    p.now = ms(11);
+    let quick = p.ack(Side::Server);
+    assert_eq!(quick.counts().mismatch, 0, "{:#?}", quick.fields());
+    // 45 ms after: a delayed ACK's wait, where a quick one was owed.
+    p.now = ms(20);
+    p.data(Side::Client, b"again\n");
+    p.now = ms(65);
+    let late = p.ack(Side::Server);
+    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
+        panic!("{:?}", verdict(&late, key::ACK_RAW));
+    };
+    assert!(expected.contains("quick-ack mode"), "{expected}");
+    // A server that sent data may be in ping-pong mode: 45 ms is allowed, 700 ms is not
+    // (tcp_send_delayed_ack: HZ/2 at most).
+    p.now = ms(70);
+    p.data(Side::Server, b"hi\n");
+    p.ack(Side::Client);
+    p.now = ms(100);
+    p.data(Side::Client, b"third\n");
+    p.now = ms(145);
+    let delayed = p.ack(Side::Server);
+    assert_eq!(delayed.counts().mismatch, 0, "{:#?}", delayed.fields());
+    p.now = ms(200);
+    p.data(Side::Client, b"fourth\n");
+    p.now = ms(900);
+    let late = p.ack(Side::Server);
+    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
+        panic!("{:?}", verdict(&late, key::ACK_RAW));
+    };
+    assert!(expected.contains("tcp_send_delayed_ack"), "{expected}");
 }

@@ -103,41 +103,52 @@ impl Config {
     }
 }
 
-/// The next hop's resolution: ARP over IPv4, neighbour discovery over IPv6.
+/// The next hop's resolution: ARP over IPv4, neighbour discovery over IPv6 (the endpoint's, and
+/// `encap lab peer`'s).
 #[derive(Debug)]
-enum Neighbours {
+pub enum Neighbours {
+    /// ARP (IPv4).
     Arp(arp::Resolver),
+    /// Neighbour discovery (IPv6).
     Nd(nd::Resolver),
 }
 
 impl Neighbours {
     /// Asks for `cfg`'s next hop, now.
+    fn new(cfg: &Config, now: Duration) -> Neighbours {
+        Neighbours::asking(cfg.mac, cfg.ip, cfg.next_hop(), now)
+    }
+
+    /// Our MAC and address `ip`, asking for `target`'s MAC, now.
     ///
     /// # Panics
-    /// When `cfg`'s own address and its next hop are not of one family (a program's mistake in
-    /// the configuration, not anything from the wire).
-    fn new(cfg: &Config, now: Duration) -> Neighbours {
-        match (cfg.ip, cfg.next_hop()) {
+    /// When `ip` and `target` are not of one family (a program's mistake in the configuration,
+    /// not anything from the wire).
+    #[must_use]
+    pub fn asking(mac: Mac, ip: IpAddr, target: IpAddr, now: Duration) -> Neighbours {
+        match (ip, target) {
             (IpAddr::V4(ip), IpAddr::V4(to)) => {
-                Neighbours::Arp(arp::Resolver::new(cfg.mac, ip, to, now))
+                Neighbours::Arp(arp::Resolver::new(mac, ip, to, now))
             }
-            (IpAddr::V6(ip), IpAddr::V6(to)) => {
-                Neighbours::Nd(nd::Resolver::new(cfg.mac, ip, to, now))
-            }
+            (IpAddr::V6(ip), IpAddr::V6(to)) => Neighbours::Nd(nd::Resolver::new(mac, ip, to, now)),
             (ip, to) => {
                 panic!("the endpoint's address {ip} and its next hop {to} are not of one family")
             }
         }
     }
 
-    fn state(&self) -> Resolution {
+    /// What is known of the next hop.
+    #[must_use]
+    pub fn state(&self) -> Resolution {
         match self {
             Neighbours::Arp(r) => r.state(),
             Neighbours::Nd(r) => r.state(),
         }
     }
 
-    fn target(&self) -> IpAddr {
+    /// The next hop's address.
+    #[must_use]
+    pub fn target(&self) -> IpAddr {
         match self {
             Neighbours::Arp(r) => r.target().into(),
             Neighbours::Nd(r) => r.target().into(),
@@ -151,22 +162,25 @@ impl Neighbours {
         }
     }
 
-    fn tick(&mut self, now: Duration) {
+    /// The time is `now`: a request again, or giving up.
+    pub fn tick(&mut self, now: Duration) {
         match self {
             Neighbours::Arp(r) => r.tick(now),
             Neighbours::Nd(r) => r.tick(now),
         }
     }
 
-    fn transmit(&mut self) -> Option<Sent> {
+    /// The next ARP or neighbour discovery frame to send.
+    pub fn transmit(&mut self) -> Option<Sent> {
         match self {
             Neighbours::Arp(r) => r.transmit().map(Sent::Arp),
             Neighbours::Nd(r) => r.transmit().map(Sent::Nd),
         }
     }
 
-    /// True for a frame's Ethernet destination that may be for us.
-    fn listens(&self, mac: Mac, ours: Mac) -> bool {
+    /// True for a frame's Ethernet destination that may be for us (`ours`: our MAC).
+    #[must_use]
+    pub fn listens(&self, mac: Mac, ours: Mac) -> bool {
         match self {
             Neighbours::Arp(_) => mac == ours || mac == arp::BROADCAST,
             Neighbours::Nd(r) => r.listens(mac),

@@ -13,8 +13,10 @@ pub fn network(c: &Connection, from: Side, o: &Observed<'_>, ev: &Event, p: &mut
     if let Some(v6) = &mut p.ipv6 {
         // A socket's flow label is a hash of its random txhash: the first frame of each side
         // shows it, and it stays (net.ipv6.auto_flowlabels). A retransmitted SYN is sent with
-        // a new one (sk_rethink_txhash), the control socket's RST with its own.
-        v6.flow_label = if ev.syn_again || ev.ctl_rst {
+        // a new one (sk_rethink_txhash), as is a retransmission by the timer (its frame shows
+        // the new label, the model cannot tell a timeout from a probe by the time alone); the
+        // control socket's RST with its own.
+        v6.flow_label = if ev.syn_again || ev.ctl_rst || ev.rto {
             o.flow.unwrap_or(0)
         } else {
             me.flow.or(o.flow).unwrap_or(0)
