@@ -320,10 +320,18 @@ fn check_slowstart(f: &[Tcp]) {
         10,
         "the initial window: 10 segments before any ACK ({r:?})"
     );
-    assert_eq!(
-        r[1] + probes,
-        20,
-        "one ACK of 10 segments lets 20 be in flight: cwnd 10 + 10 ({r:?})"
+    // One ACK of 10 segments lets 20 be in flight (cwnd 10 + 10), never more before the next
+    // ACK; the kernel may send fewer in that round: under load, TCP Small Queues defers the
+    // rest of a burst (tcp_small_queue_check) and the peer's next ACKs come in between. Slow
+    // start's growth then shows in a later round larger than the initial window. (Each segment
+    // of the committed capture is checked against that window by verify: tests/peer_verify.rs.)
+    assert!(
+        r[1] + probes <= 20,
+        "one ACK of 10 segments lets at most 20 be in flight: cwnd 10 + 10 ({r:?})"
+    );
+    assert!(
+        r[1..].iter().any(|&n| n + probes > 10),
+        "slow start: a round after the first sends more than the initial window ({r:?})"
     );
     assert!(
         r[2..].iter().any(|&n| n >= 2),
