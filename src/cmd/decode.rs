@@ -265,7 +265,7 @@ fn each_frame<R: Read, W: WriteColor>(
                 line.push(b'\n');
                 sink.line(line)?;
             }
-            Output::Json(sink) => sink.frame(&frame)?,
+            Output::Json(sink) => sink.frame(&frame, &sliced)?,
             Output::Text(out) => {
                 write_sliced(*out, &frame, &sliced, opts)?;
                 // The one-line view stays tcpdump's line; HTTP is in the layer tree, as

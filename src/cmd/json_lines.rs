@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use encap::dissect::slice_link;
+use encap::dissect::{slice_link, Sliced};
 use encap::render::frames::{json_into, Frame};
 
 /// Frames in a batch: enough to make a batch's trip between threads cheap beside formatting it.
@@ -28,16 +28,15 @@ pub enum Sink<'w, W: Write> {
 }
 
 impl<W: Write> Sink<'_, W> {
-    /// Frame `frame`'s line.
+    /// Frame `frame`'s line (`s`: the frame sliced; the pool's threads slice their copy again).
     ///
     /// # Errors
     /// Writing fails.
-    pub fn frame(&mut self, frame: &Frame<'_>) -> io::Result<()> {
+    pub fn frame(&mut self, frame: &Frame<'_>, s: &Sliced<'_>) -> io::Result<()> {
         match self {
             Sink::Here { out, line } => {
                 line.clear();
-                let s = slice_link(frame.data, frame.link_type);
-                json_into(line, frame, &s, true)?;
+                json_into(line, frame, s, true)?;
                 line.push(b'\n');
                 out.write_all(line)
             }
