@@ -119,6 +119,9 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
             &mut tally,
             &mut output,
         )?;
+        if let Some(bar) = &progress {
+            bar.finish_and_clear();
+        }
         // Messages the capture ends in the middle of: each said cut, after the last frame.
         for r in tally.streams.finish() {
             match &mut output {
@@ -146,9 +149,6 @@ pub fn run<W: WriteColor>(args: &Args, out: &mut W) -> anyhow::Result<ExitCode> 
         }
         Ok((tally, result))
     })?;
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
     let Tally {
         read,
         shown,
