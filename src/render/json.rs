@@ -31,34 +31,29 @@ impl<'a> Obj<'a> {
     }
 
     fn key(&mut self, key: &str) {
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
-        debug_assert!(plain(key), "a JSON key that needs escaping: {key:?}");
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
+        self.open(key);
         self.out.extend_from_slice(b"\":");
+    }
+
+    /// `,"key` (no comma first): a key without its closing quote and colon, which
+    /// [`Obj::number`] writes with the digits.
+    fn open(&mut self, key: &str) {
+        debug_assert!(plain(key), "a JSON key that needs escaping: {key:?}");
+        // Whole pieces, each one copy into the buffer: a push per byte costs a capacity check
+        // per byte.
+        if self.empty {
+            self.empty = false;
+            self.out.push(b'"');
+        } else {
+            self.out.extend_from_slice(b",\"");
+        }
+        self.out.extend_from_slice(key.as_bytes());
     }
 
     /// `"key":123`.
     pub fn number(&mut self, key: &str, n: u64) {
-        self.key(key);
-        // Digit by digit into the buffer: most numbers here are short, and a copy call per
-        // number costs more than the pushes.
-        let mut digits = [0u8; 20];
-        let (mut i, mut rest) = (digits.len(), n);
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        for &d in &digits[i..] {
-            self.out.push(d);
-        }
+        self.open(key);
+        close_with_decimal(self.out, n);
     }
 
     /// `"key":1.5`, as `serde_json` writes an `f64` (a whole number keeps its `.0`).
@@ -91,15 +86,31 @@ impl<'a> Obj<'a> {
 
     /// `"key":"192.0.2.1"`, as `Ipv4Addr` shows it.
     pub fn ipv4(&mut self, key: &str, a: [u8; 4]) {
-        self.key(key);
-        self.out.push(b'"');
-        for (i, b) in a.iter().enumerate() {
+        self.open(key);
+        // `":"`, the four octets and `"`, at most 20 bytes, laid out in a block copied whole.
+        let mut block = [0u8; 20];
+        block[..3].copy_from_slice(b"\":\"");
+        let mut at = 3;
+        for (i, b) in a.into_iter().enumerate() {
             if i > 0 {
-                self.out.push(b'.');
+                block[at] = b'.';
+                at += 1;
             }
-            let _ = CompactFormatter.write_u8(self.out, *b);
+            if b >= 100 {
+                block[at] = b'0' + b / 100;
+                at += 1;
+            }
+            if b >= 10 {
+                block[at] = b'0' + b / 10 % 10;
+                at += 1;
+            }
+            block[at] = b'0' + b % 10;
+            at += 1;
         }
-        self.out.push(b'"');
+        block[at] = b'"';
+        let len = self.out.len();
+        self.out.extend_from_slice(&block);
+        self.out.truncate(len + at + 1);
     }
 
     /// `"key":"68:65:6c"`: bytes as [`colon_hex`] writes them.
@@ -163,6 +174,41 @@ impl<'a> Obj<'a> {
     pub fn end(self) {
         self.out.push(b'}');
     }
+}
+
+/// `":` and `n` in decimal at the end of `out` (the close of a key and a number, as `itoa`
+/// writes it): two digits at a time from a table into a block, right-aligned, the block appended
+/// as a copy of a known size and cut back to the digits, so no byte is pushed alone.
+fn close_with_decimal(out: &mut Vec<u8>, n: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    // The digits end at END (u64::MAX has 20 of them, after the 2 bytes of `":`); the block
+    // is long enough to copy BLOCK bytes from wherever the `":` starts.
+    const END: usize = 22;
+    const BLOCK: usize = 22;
+    let mut block = [0u8; END + BLOCK];
+    let (mut i, mut rest) = (END, n);
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        block[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+        i -= 2;
+    }
+    if rest >= 10 {
+        let pair = rest as usize * 2;
+        block[i - 2..i].copy_from_slice(&PAIRS[pair..pair + 2]);
+        i -= 2;
+    } else {
+        block[i - 1] = b'0' + rest as u8;
+        i -= 1;
+    }
+    block[i - 2..i].copy_from_slice(b"\":");
+    let at = out.len();
+    out.extend_from_slice(&block[i - 2..i - 2 + BLOCK]);
+    out.truncate(at + END - (i - 2));
 }
 
 /// Whether `s` is a JSON string as it stands: no control character, quote or backslash.
@@ -473,20 +519,69 @@ pub fn colon_hex(b: &[u8]) -> String {
 /// [`colon_hex`], appended to `out`.
 pub fn colon_hex_into(out: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let Some((first, rest)) = b.split_first() else {
+    if b.is_empty() {
         return;
-    };
-    out.reserve(b.len() * 3);
-    out.extend_from_slice(&[HEX[usize::from(first >> 4)], HEX[usize::from(first & 0xf)]]);
-    for x in rest {
-        out.extend_from_slice(&[b':', HEX[usize::from(x >> 4)], HEX[usize::from(x & 0xf)]]);
     }
+    // Three bytes a byte, the colons laid down first in one fill, then the digits written
+    // into place; the last colon is taken off.
+    let at = out.len();
+    out.resize(at + b.len() * 3, b':');
+    for (d, x) in out[at..].chunks_exact_mut(3).zip(b) {
+        d[0] = HEX[usize::from(x >> 4)];
+        d[1] = HEX[usize::from(x & 0xf)];
+    }
+    out.pop();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::{decapsulate, encapsulate, Params};
+
+    #[test]
+    fn decimal_and_hex_as_std_writes_them() {
+        let mut edges = vec![
+            0,
+            1,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            65535,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        edges.extend((0..20).map(|p| 10u64.pow(p)));
+        edges.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        for n in edges {
+            let mut out = b"x".to_vec();
+            close_with_decimal(&mut out, n);
+            assert_eq!(out, format!("x\":{n}").into_bytes(), "{n}");
+        }
+        for len in 0..5usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 0x5b) as u8).collect();
+            let want: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(colon_hex(&bytes), want.join(":"));
+        }
+        for a in [
+            [0, 0, 0, 0],
+            [127, 0, 0, 1],
+            [9, 10, 99, 100],
+            [255, 255, 255, 255],
+            [192, 0, 2, 1],
+        ] {
+            let mut out = Vec::new();
+            let mut o = Obj::new(&mut out);
+            o.ipv4("ip.src", a);
+            o.end();
+            let want = format!("{{\"ip.src\":\"{}\"}}", std::net::Ipv4Addr::from(a));
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
 
     #[test]
     fn wireshark_names_and_numbers() {
