@@ -470,6 +470,44 @@ pub fn raw_fields_of<'a>(s: &Sliced<'a>, out: &mut Vec<RawField<'a>>) -> bool {
     true
 }
 
+/// What decides the keys [`raw_fields_of`] walks in a frame it takes, written into `out` (its
+/// network layer and header length, its TCP header's length and its options' kinds in order,
+/// whether it carries a payload): two frames of the same shape have the same keys in the same
+/// order. False (and `out` empty) for a frame `raw_fields_of` does not take.
+pub fn shape_of(s: &Sliced<'_>, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let ethernet_ii = s
+        .ethernet
+        .as_ref()
+        .is_some_and(|e| usize::from(u16::from(e.ethertype)) > ethernet::MAX_8023_LENGTH);
+    let Transport::Tcp(t) = s.transport else {
+        return false;
+    };
+    if !ethernet_ii
+        || s.error.is_some()
+        || s.vlan.is_some()
+        || s.fragment.is_some()
+        || s.end != s.frame.len()
+    {
+        return false;
+    }
+    match &s.net {
+        Net::Ipv4(p) => out.extend([4, u8::try_from(p.header_len()).unwrap_or(0)]),
+        Net::Ipv6(p, _) if p.extensions.is_empty() => out.push(6),
+        _ => return false,
+    }
+    out.push(u8::try_from(t.header_len()).unwrap_or(0));
+    for item in tcp::options(t.options_raw()) {
+        let Ok((_, opt)) = item else {
+            out.clear();
+            return false;
+        };
+        out.push(opt.kind());
+    }
+    out.push(u8::from(!s.payload().is_empty()));
+    true
+}
+
 /// As [`dissect`], for a frame of link type `link` (see [`slice_link`]). Over 80 lines: one
 /// arm per layer that may fail, each as short as the layer's own `fields` lets it be.
 #[must_use]

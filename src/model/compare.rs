@@ -5,7 +5,7 @@
 use super::observed::Observed;
 use super::rules::{rule, Facts, Rule};
 use super::verdict::{FieldCheck, Judged, Verdict};
-use crate::dissect::{dissect, dissect_link, raw_fields, raw_fields_of, Dissection};
+use crate::dissect::{dissect, dissect_link, raw_fields, raw_fields_of, shape_of, Dissection};
 use crate::layers::link::link_type;
 use crate::layers::tcp::{self, field as tf};
 use crate::layers::{Field, Layer, RawField, Value};
@@ -29,6 +29,17 @@ pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<F
     fields
 }
 
+/// The keys of the fields of the last frame [`judge`] walked, and its shape
+/// ([`crate::dissect::shape_of`]): a frame of the same shape that is the model's frame byte for
+/// byte needs only its keys judged, and these are they.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyCache {
+    shape: Vec<u8>,
+    keys: Vec<&'static str>,
+    /// The shape of the frame being judged.
+    scratch: Vec<u8>,
+}
+
 /// The fast path of [`compare`], for the frames whose every field is as the model said: both
 /// frames walked as raw values (no text for any of them), each field judged by its rule. `None`
 /// when the two frames differ in their fields' keys or layers, a field is a MISMATCH, or a frame
@@ -38,35 +49,69 @@ pub(crate) fn judge(
     o: &Observed<'_>,
     model_frame: &[u8],
     facts: &Facts<'_>,
+    cache: &mut KeyCache,
 ) -> Option<Vec<Judged>> {
     if o.link != link_type::ETHERNET {
         return None;
+    }
+    // The same bytes have the same fields with the same values: only the rules are left (and
+    // the model's frame is not walked). A frame of the shape of the last one has its keys.
+    if o.frame == model_frame {
+        if !shape_of(&o.sliced, &mut cache.scratch) {
+            return None;
+        }
+        if cache.scratch != cache.shape {
+            let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
+            if !raw_fields_of(&o.sliced, &mut kernel) {
+                return None;
+            }
+            cache.keys.clear();
+            cache.keys.extend(kernel.iter().map(|k| k.key));
+            std::mem::swap(&mut cache.shape, &mut cache.scratch);
+        }
+        debug_assert!(
+            {
+                let mut kernel = Vec::new();
+                raw_fields_of(&o.sliced, &mut kernel)
+                    && kernel.iter().map(|k| k.key).eq(cache.keys.iter().copied())
+            },
+            "frame {}: a frame of the cached shape has other keys",
+            o.number
+        );
+        return judged(cache.keys.iter().copied(), facts);
     }
     let mut kernel: Vec<RawField<'_>> = Vec::with_capacity(40);
     if !raw_fields_of(&o.sliced, &mut kernel) {
         return None;
     }
-    // The same bytes have the same fields with the same values: only the rules are left (and
-    // the model's frame is not walked, nor its list allocated).
-    let same = o.frame == model_frame;
-    let mut model: Vec<RawField<'_>> = Vec::with_capacity(if same { 0 } else { kernel.len() });
-    if !same && (!raw_fields(model_frame, &mut model) || kernel.len() != model.len()) {
+    let mut model: Vec<RawField<'_>> = Vec::with_capacity(kernel.len());
+    if !raw_fields(model_frame, &mut model) || kernel.len() != model.len() {
         return None;
     }
-    let mut judged = Vec::with_capacity(kernel.len());
-    for (i, k) in kernel.iter().enumerate() {
-        if !same {
-            let m = &model[i];
-            if k.key != m.key || k.layer != m.layer || k.value != m.value {
-                return None;
-            }
-        }
-        let Rule::IfEqual(verdict) = rule(k.key, facts) else {
+    let differ = kernel
+        .iter()
+        .zip(&model)
+        .any(|(k, m)| k.key != m.key || k.layer != m.layer || k.value != m.value);
+    if differ {
+        return None;
+    }
+    judged(kernel.iter().map(|k| k.key), facts)
+}
+
+/// Each of `keys` judged by its rule, or `None` at the first whose rule does not let it pass
+/// on equal values alone.
+fn judged(
+    keys: impl ExactSizeIterator<Item = &'static str>,
+    facts: &Facts<'_>,
+) -> Option<Vec<Judged>> {
+    let mut judged = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Rule::IfEqual(verdict) = rule(key, facts) else {
             return None;
         };
         judged.push(Judged {
             verdict,
-            endpoint: super::verdict::is_endpoint(k.key),
+            endpoint: super::verdict::is_endpoint(key),
         });
     }
     Some(judged)

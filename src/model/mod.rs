@@ -86,6 +86,8 @@ pub struct Connection {
     /// Segments a router refused (too big for its next hop), by sender: they never reached
     /// the peer.
     refused: Vec<(Side, seq::Span)>,
+    /// The keys of the last frame judged on the fast path, by its shape.
+    keys: compare::KeyCache,
 }
 
 impl Connection {
@@ -107,6 +109,7 @@ impl Connection {
             pmtu: [None; 2],
             pmtu_pending: [None; 2],
             refused: Vec::new(),
+            keys: compare::KeyCache::default(),
         }
     }
 
@@ -411,7 +414,7 @@ impl Connection {
         // The model's frame as the capture would have kept it (cut as this one was).
         let whole = pred.frame.frame();
         let model_frame = &whole[..o.captured(whole.len())];
-        let fields = judge_fields(&o, model_frame, &facts);
+        let fields = judge_fields(&o, model_frame, &facts, &mut self.keys);
         let events = self.events_of(from, &o, &ev, &cong);
         self.learn(from, &o, &ev, &pred);
         self.learn_events(from, &o, &events);
@@ -585,12 +588,13 @@ fn judge_fields(
     o: &Observed<'_>,
     model_frame: &[u8],
     facts: &Facts<'_>,
+    keys: &mut compare::KeyCache,
 ) -> (Vec<verdict::Judged>, verdict::Fields) {
     let judged = facts
         .pred
         .unfit
         .is_none()
-        .then(|| compare::judge(o, model_frame, facts))
+        .then(|| compare::judge(o, model_frame, facts, keys))
         .flatten();
     if let Some(judged) = judged {
         let counts = Counts::of(&judged);
