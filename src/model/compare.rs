@@ -4,7 +4,7 @@
 
 use super::observed::Observed;
 use super::rules::{rule, Facts, Rule};
-use super::verdict::{FieldCheck, Judged, Verdict};
+use super::verdict::{is_endpoint, FieldCheck, Judged, Verdict};
 use crate::dissect::{dissect, dissect_link, raw_fields, raw_fields_of, shape_of, Dissection};
 use crate::layers::link::link_type;
 use crate::layers::tcp::{self, field as tf};
@@ -35,7 +35,8 @@ pub fn compare(o: &Observed<'_>, model_frame: &[u8], facts: &Facts<'_>) -> Vec<F
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyCache {
     shape: Vec<u8>,
-    keys: Vec<&'static str>,
+    /// Each key, and whether it is one of the fields that define the connection.
+    keys: Vec<(&'static str, bool)>,
     /// The shape of the frame being judged.
     scratch: Vec<u8>,
 }
@@ -66,14 +67,19 @@ pub(crate) fn judge(
                 return None;
             }
             cache.keys.clear();
-            cache.keys.extend(kernel.iter().map(|k| k.key));
+            cache
+                .keys
+                .extend(kernel.iter().map(|k| (k.key, is_endpoint(k.key))));
             std::mem::swap(&mut cache.shape, &mut cache.scratch);
         }
         debug_assert!(
             {
                 let mut kernel = Vec::new();
                 raw_fields_of(&o.sliced, &mut kernel)
-                    && kernel.iter().map(|k| k.key).eq(cache.keys.iter().copied())
+                    && kernel
+                        .iter()
+                        .map(|k| k.key)
+                        .eq(cache.keys.iter().map(|k| k.0))
             },
             "frame {}: a frame of the cached shape has other keys",
             o.number
@@ -95,24 +101,21 @@ pub(crate) fn judge(
     if differ {
         return None;
     }
-    judged(kernel.iter().map(|k| k.key), facts)
+    judged(kernel.iter().map(|k| (k.key, is_endpoint(k.key))), facts)
 }
 
-/// Each of `keys` judged by its rule, or `None` at the first whose rule does not let it pass
-/// on equal values alone.
+/// Each of `keys` (with whether it defines the connection) judged by its rule, or `None` at the
+/// first whose rule does not let it pass on equal values alone.
 fn judged(
-    keys: impl ExactSizeIterator<Item = &'static str>,
+    keys: impl ExactSizeIterator<Item = (&'static str, bool)>,
     facts: &Facts<'_>,
 ) -> Option<Vec<Judged>> {
     let mut judged = Vec::with_capacity(keys.len());
-    for key in keys {
+    for (key, endpoint) in keys {
         let Rule::IfEqual(verdict) = rule(key, facts) else {
             return None;
         };
-        judged.push(Judged {
-            verdict,
-            endpoint: super::verdict::is_endpoint(key),
-        });
+        judged.push(Judged { verdict, endpoint });
     }
     Some(judged)
 }

@@ -24,9 +24,10 @@ pub fn options(
 ) -> bool {
     let (me, peer) = (&c.sides[from], &c.sides[!from]);
     // The echo is the peer's most recent TSval, or an earlier one when this segment was built
-    // before the peer's latest arrived; anything else the peer never sent.
+    // before the peer's latest arrived; anything else the peer never sent. (Searched from the
+    // newest: the echo is nearly always of the latest.)
     let tsecr = match o.tsecr {
-        Some(e) if peer.tsvals.contains(&e) => e,
+        Some(e) if peer.tsvals.iter().rev().any(|&v| v == e) => e,
         _ => peer.last_tsval().unwrap_or(0),
     };
     let (tsval, on_time) = if cookie_clock(c, from, o) {
