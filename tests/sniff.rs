@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use etherparse::{SlicedPacket, TransportSlice};
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use serde_json::Value as Json;
 
 /// How long any child process may take before the test kills it and fails.
@@ -199,6 +199,8 @@ struct Segment {
     syn: bool,
     ack: bool,
     fin: bool,
+    /// The IPv4 identification: a retransmission has a new one, a frame captured twice the same.
+    ip_id: u16,
     payload: Vec<u8>,
     frame_len: usize,
 }
@@ -218,7 +220,11 @@ fn read_pcap(path: &Path) -> Vec<Segment> {
         let Some(TransportSlice::Tcp(t)) = &s.transport else {
             panic!("not TCP: {:?}", &p.data[..p.data.len().min(64)])
         };
+        let Some(NetSlice::Ipv4(ip)) = &s.net else {
+            panic!("not IPv4: {:?}", &p.data[..p.data.len().min(64)])
+        };
         out.push(Segment {
+            ip_id: ip.header().identification(),
             src: t.source_port(),
             dst: t.destination_port(),
             seq: t.sequence_number(),
@@ -245,33 +251,67 @@ fn read_frames(path: &Path) -> Vec<(Duration, Vec<u8>)> {
 }
 
 /// The byte stream one direction carried, each payload placed by its sequence number relative to
-/// the SYN's. Fails when two frames carry the same sequence number: a frame seen twice.
+/// the SYN's. Fails when a frame is in the capture twice (the same sequence number and IP ID: a
+/// copy; a retransmission, which a loaded machine can draw even on lo, goes out with a new IP
+/// ID), when a retransmission carries other bytes than the first sending, or at a gap.
 fn stream(segments: &[Segment], src: u16, dst: u16) -> Vec<u8> {
     let one_way: Vec<&Segment> = segments
         .iter()
         .filter(|s| s.src == src && s.dst == dst)
         .collect();
-    let syns: Vec<&&Segment> = one_way.iter().filter(|s| s.syn).collect();
-    assert_eq!(syns.len(), 1, "{src} > {dst}: {} SYNs", syns.len());
-    let isn = syns[0].seq;
-    let mut by_seq: BTreeMap<u32, &[u8]> = BTreeMap::new();
+    let isns: BTreeSet<u32> = one_way.iter().filter(|s| s.syn).map(|s| s.seq).collect();
+    assert_eq!(isns.len(), 1, "{src} > {dst}: SYNs at {isns:?}");
+    let isn = isns.first().copied().unwrap_or(0);
+    let mut sent = HashSet::new();
+    let (mut out, mut have) = (Vec::new(), Vec::new());
+    let mut resent = 0;
     for s in one_way.iter().filter(|s| !s.payload.is_empty()) {
-        let rel = s.seq.wrapping_sub(isn).wrapping_sub(1);
+        let rel = s.seq.wrapping_sub(isn).wrapping_sub(1) as usize;
         assert!(
-            by_seq.insert(rel, &s.payload).is_none(),
-            "{src} > {dst}: two frames with relative seq {rel}: seen twice"
+            sent.insert((rel, s.ip_id)),
+            "{src} > {dst}: two frames with relative seq {rel} and IP ID {}: seen twice",
+            s.ip_id
         );
+        let end = rel + s.payload.len();
+        if out.len() < end {
+            out.resize(end, 0);
+            have.resize(end, false);
+        }
+        resent += usize::from(have[rel]);
+        for (at, &b) in (rel..end).zip(&s.payload) {
+            assert!(
+                !have[at] || out[at] == b,
+                "{src} > {dst}: the segment at seq {rel} (IP ID {}) carries other bytes at {at} than before",
+                s.ip_id
+            );
+            out[at] = b;
+            have[at] = true;
+        }
     }
-    let mut out = Vec::new();
-    for (rel, p) in by_seq {
-        assert_eq!(
-            rel as usize,
-            out.len(),
-            "{src} > {dst}: a gap or overlap at seq {rel}"
+    if let Some(gap) = have.iter().position(|h| !h) {
+        panic!("{src} > {dst}: a gap at seq {gap}");
+    }
+    if resent > 0 {
+        eprintln!(
+            "{src} > {dst}: {resent} segment(s) sent again (a retransmission, with a new IP ID)"
         );
-        out.extend_from_slice(p);
     }
     out
+}
+
+/// How many different sequence numbers the segments `which` picks start at (a segment sent
+/// again starts where it did before), each frame in the capture once (no two with the same
+/// direction, sequence number and IP ID).
+fn distinct_seqs(segments: &[Segment], which: impl Fn(&Segment) -> bool) -> usize {
+    let picked: Vec<&Segment> = segments.iter().filter(|s| which(s)).collect();
+    let frames: HashSet<(u16, u32, u16)> = picked.iter().map(|s| (s.src, s.seq, s.ip_id)).collect();
+    assert_eq!(
+        frames.len(),
+        picked.len(),
+        "a frame seen twice: {picked:#?}"
+    );
+    let seqs: HashSet<(u16, u32)> = picked.iter().map(|s| (s.src, s.seq)).collect();
+    seqs.len()
 }
 
 #[test]
@@ -394,13 +434,10 @@ fn every_frame_seen_once_and_whole() {
     }
     assert_eq!(stream(&segments, client_port, port), expected_up);
     assert_eq!(stream(&segments, port, client_port), replies);
-    // Handshake and close, each once: one SYN-ACK, one FIN each way.
-    assert_eq!(segments.iter().filter(|s| s.syn && s.ack).count(), 1);
-    assert_eq!(
-        segments.iter().filter(|s| s.fin).count(),
-        2,
-        "{segments:#?}"
-    );
+    // Handshake and close, each once (or sent again where it was: a retransmission): one
+    // SYN-ACK, one FIN each way.
+    assert_eq!(distinct_seqs(&segments, |s| s.syn && s.ack), 1);
+    assert_eq!(distinct_seqs(&segments, |s| s.fin), 2, "{segments:#?}");
     for (o, s) in objects.iter().zip(&segments) {
         assert_eq!(o["frame.cap_len"], s.frame_len, "{o}");
         assert_eq!(o["tcp.srcport"], s.src, "{o}");
