@@ -471,7 +471,8 @@ pub fn raw_fields_of<'a>(s: &Sliced<'a>, out: &mut Vec<RawField<'a>>) -> bool {
 }
 
 /// What decides the keys [`raw_fields_of`] walks in a frame it takes, written into `out` (its
-/// network layer and header length, its TCP header's length and its options' kinds in order,
+/// network layer and header length, its TCP header's length and its options' kinds in order
+/// (each marked when it was not read as that kind's option),
 /// whether it carries a payload): two frames of the same shape have the same keys in the same
 /// order. False (and `out` empty) for a frame `raw_fields_of` does not take.
 pub fn shape_of(s: &Sliced<'_>, out: &mut Vec<u8>) -> bool {
@@ -502,7 +503,9 @@ pub fn shape_of(s: &Sliced<'_>, out: &mut Vec<u8>) -> bool {
             out.clear();
             return false;
         };
-        out.push(opt.kind());
+        // (A known kind of the wrong length is read as an unknown option, with other keys.)
+        let unknown = matches!(opt, tcp::TcpOption::Unknown { .. });
+        out.extend([opt.kind(), u8::from(unknown)]);
     }
     out.push(u8::from(!s.payload().is_empty()));
     true
@@ -718,6 +721,48 @@ pub fn dissect_link(frame: &[u8], link: u32) -> Dissection {
 mod tests {
     use super::*;
     use crate::pipeline::{encapsulate, Params};
+
+    #[test]
+    fn a_known_option_kind_of_another_length_is_another_shape() {
+        // Timestamps (kind 8) of 10 bytes give two keys; kind 8 of 6 bytes is read as an
+        // unknown option, one key. With an unknown kind after each, of 4 and 8 bytes, both
+        // headers are 16 bytes of options of kinds 1, 1, 8, 30: the shapes must still differ,
+        // as the keys do.
+        let unknown = |kind: u8, len: usize| tcp::TcpOption::Unknown {
+            kind,
+            data: vec![0; len - 2],
+        };
+        let nops = [tcp::TcpOption::Nop, tcp::TcpOption::Nop];
+        let mut p = Params::default();
+        p.tcp.options = [
+            &nops[..],
+            &[
+                tcp::TcpOption::Timestamps { tsval: 1, tsecr: 1 },
+                unknown(30, 4),
+            ],
+        ]
+        .concat();
+        let ts = encapsulate(b"hi", &p).unwrap();
+        p.tcp.options = [&nops[..], &[unknown(tcp::field::OPT_TS, 6), unknown(30, 8)]].concat();
+        let odd = encapsulate(b"hi", &p).unwrap();
+        let shape = |f: &[u8]| {
+            let mut out = Vec::new();
+            assert!(shape_of(&slice(f), &mut out));
+            out
+        };
+        let keys = |f: &[u8]| {
+            let mut out = Vec::new();
+            assert!(raw_fields_of(&slice(f), &mut out));
+            out.iter().map(|k| k.key).collect::<Vec<_>>()
+        };
+        assert_eq!(ts.frame().len(), odd.frame().len());
+        assert_ne!(keys(ts.frame()), keys(odd.frame()));
+        assert_ne!(shape(ts.frame()), shape(odd.frame()));
+        // (Frames of one shape, other values: the same shape.)
+        let hi = encapsulate(b"hi", &Params::default()).unwrap();
+        let yo = encapsulate(b"yo", &Params::default()).unwrap();
+        assert_eq!(shape(hi.frame()), shape(yo.frame()));
+    }
 
     #[test]
     fn tcp_frame_has_four_layers() {
