@@ -205,7 +205,6 @@ struct Segment {
     /// The whole frame: a frame captured twice is the same bytes, a retransmission never is (a
     /// new IP ID, or a later TSval: a listener's SYN-ACK has IP ID 0 each time).
     bytes: Vec<u8>,
-    frame_len: usize,
 }
 
 fn read_pcap(path: &Path) -> Vec<Segment> {
@@ -236,7 +235,6 @@ fn read_pcap(path: &Path) -> Vec<Segment> {
             fin: t.fin(),
             payload: t.payload().to_vec(),
             bytes: p.data.to_vec(),
-            frame_len: p.data.len(),
         });
     }
     out
@@ -466,11 +464,11 @@ fn every_frame_seen_once_and_whole() {
         "FINs (port, seq, len): {fins:?}"
     );
     for (o, s) in objects.iter().zip(&segments) {
-        assert_eq!(o["frame.cap_len"], s.frame_len, "{o}");
+        assert_eq!(o["frame.cap_len"], s.bytes.len(), "{o}");
         assert_eq!(o["tcp.srcport"], s.src, "{o}");
         assert_eq!(o["tcp.dstport"], s.dst, "{o}");
     }
-    let largest = segments.iter().map(|s| s.frame_len).max().unwrap_or(0);
+    let largest = segments.iter().map(|s| s.bytes.len()).max().unwrap_or(0);
     eprintln!("largest frame: {largest} bytes");
     assert!(
         largest > 8 * 1500,
