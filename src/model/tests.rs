@@ -141,6 +141,14 @@ pub(super) fn verdict<'a>(c: &'a FrameCheck, key: &str) -> &'a Verdict {
         .verdict
 }
 
+/// What the model expected of field `key` of `c`, which must be a MISMATCH.
+pub(super) fn mismatch<'a>(c: &'a FrameCheck, key: &str) -> &'a str {
+    match verdict(c, key) {
+        Verdict::Mismatch { expected } => expected,
+        v => panic!("{key}: {v:?}"),
+    }
+}
+
 #[test]
 fn a_dialogue_is_as_the_model_says_with_no_events() {
     let mut p = Pair::established();
@@ -245,9 +253,7 @@ fn slow_start_holds_ten_packets_then_one_more_per_packet_acknowledged() {
         Some((10, 10))
     );
     let d = over.data(Side::Client, b"x");
-    let Verdict::Mismatch { expected } = verdict(&d, key::SEQ_RAW) else {
-        panic!("{:?}", verdict(&d, key::SEQ_RAW));
-    };
+    let expected = mismatch(&d, key::SEQ_RAW);
     assert!(
         expected.contains("10 packets in flight") && expected.contains("TCP_INIT_CWND"),
         "{expected}"
@@ -459,9 +465,7 @@ fn a_fast_retransmission_before_the_acks_show_the_loss_is_a_mismatch() {
     let (mut p, hole) = hole_after_dup_ack(vec![]);
     let back = p.ends[0].seq.wrapping_sub(hole);
     let again = p.frame(Side::Client, tf::FLG_PSH | tf::FLG_ACK, &[b'b'; 100], back);
-    let Verdict::Mismatch { expected } = verdict(&again, key::SEQ_RAW) else {
-        panic!("{:?}", verdict(&again, key::SEQ_RAW));
-    };
+    let expected = mismatch(&again, key::SEQ_RAW);
     assert!(
         expected.contains("no SACK block above it") && expected.contains("tcp_rack_detect_loss"),
         "{expected}"
@@ -494,9 +498,7 @@ fn a_quick_ack_after_the_handshake_comes_at_once_and_no_delayed_ack_after_its_lo
     p.data(Side::Client, b"again\n");
     p.now = ms(65);
     let late = p.ack(Side::Server);
-    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
-        panic!("{:?}", verdict(&late, key::ACK_RAW));
-    };
+    let expected = mismatch(&late, key::ACK_RAW);
     assert!(expected.contains("quick-ack mode"), "{expected}");
     // A server that sent data may be in ping-pong mode: 45 ms is allowed, 700 ms is not
     // (tcp_send_delayed_ack: HZ/2 at most).
@@ -512,8 +514,6 @@ fn a_quick_ack_after_the_handshake_comes_at_once_and_no_delayed_ack_after_its_lo
     p.data(Side::Client, b"fourth\n");
     p.now = ms(900);
     let late = p.ack(Side::Server);
-    let Verdict::Mismatch { expected } = verdict(&late, key::ACK_RAW) else {
-        panic!("{:?}", verdict(&late, key::ACK_RAW));
-    };
+    let expected = mismatch(&late, key::ACK_RAW);
     assert!(expected.contains("tcp_send_delayed_ack"), "{expected}");
 }
